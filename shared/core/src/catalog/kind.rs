@@ -1,0 +1,53 @@
+use std::fmt;
+
+/// The entity kinds paved's catalog accepts, spelled as Backstage spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Component,
+    Api,
+    Resource,
+    System,
+    Domain,
+    Group,
+    User,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Component,
+        Kind::Api,
+        Kind::Resource,
+        Kind::System,
+        Kind::Domain,
+        Kind::Group,
+        Kind::User,
+    ];
+
+    /// The kind as written in an entity's `kind` field (case-sensitive, as in Backstage).
+    pub fn parse(value: &str) -> Option<Kind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Component => "Component",
+            Kind::Api => "API",
+            Kind::Resource => "Resource",
+            Kind::System => "System",
+            Kind::Domain => "Domain",
+            Kind::Group => "Group",
+            Kind::User => "User",
+        }
+    }
+
+    /// Kinds whose `spec.owner` names who may change them.
+    pub fn has_owner(self) -> bool {
+        !matches!(self, Kind::Group | Kind::User)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

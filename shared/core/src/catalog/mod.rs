@@ -1,0 +1,23 @@
+//! The Backstage-compatible software catalog: the entity envelope and its rules, relations,
+//! the in-memory read model that answers Backstage's queries, and the repository that keeps
+//! the read model and the [`Table`](crate::ports::Table) in step.
+
+mod documents;
+mod entity;
+mod index;
+mod kind;
+mod names;
+mod query;
+mod relations;
+mod repository;
+
+pub use documents::parse_documents;
+pub use entity::{ValidEntity, validate_entity};
+pub use index::{CatalogIndex, EntityView, FacetCount};
+pub use kind::Kind;
+pub use names::{EntityRef, RefDefaults, is_valid_dns_label, is_valid_object_name};
+pub use query::{
+    EntityQuery, FilterSet, FullTextFilter, OrderField, PageRequest, QueryPage, project_fields,
+};
+pub use relations::{Relation, RelationType};
+pub use repository::{CatalogRepository, ImportOutcome, UpsertOutcome, WriteGuard};

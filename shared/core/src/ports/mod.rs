@@ -1,0 +1,12 @@
+//! The narrow, DynamoDB-shaped ports every backend implements (`paved-embedded` on SQLite,
+//! `paved-aws` on the AWS SDKs). Repositories are written once over them.
+
+mod clock;
+mod queue;
+mod table;
+
+pub use clock::{Clock, SystemClock};
+pub use queue::{Queue, QueueMessage, ReceivedMessage};
+pub use table::{
+    Condition, Item, Key, Page, SortKeyRange, StoreError, Table, TransactOp,
+};

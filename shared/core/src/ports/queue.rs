@@ -1,0 +1,55 @@
+//! A message queue with at-least-once delivery and visibility timeouts: the subset of SQS that
+//! paved's workers need.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::StoreError;
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueMessage {
+    pub body: String,
+    /// Delivery is held back this long (SQS `DelaySeconds`).
+    pub delay: Duration,
+}
+
+impl QueueMessage {
+    pub fn new(body: impl Into<String>) -> Self {
+        Self { body: body.into(), delay: Duration::ZERO }
+    }
+}
+
+/// A message as received: hidden from other receivers until its visibility timeout passes or
+/// it is deleted with its receipt handle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    /// How many times this message has been received, this time included.
+    pub receive_count: u32,
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends a message and returns its id.
+    async fn send(&self, queue: &str, message: QueueMessage) -> Result<String, StoreError>;
+    /// Receives up to `max` visible messages, hiding them for `visibility`.
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, StoreError>;
+    /// Deletes a received message. A stale receipt handle is not an error (SQS semantics).
+    async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), StoreError>;
+    /// Changes how long a received message stays hidden (zero makes it visible now).
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        visibility: Duration,
+    ) -> Result<(), StoreError>;
+}
