@@ -13,11 +13,14 @@ mod repository;
 
 pub use documents::parse_documents;
 pub use entity::{ValidEntity, validate_entity};
-pub use index::{CatalogIndex, EntityView, FacetCount};
+pub use index::{CatalogIndex, EntityView, FacetCount, StoredEntity};
 pub use kind::Kind;
 pub use names::{EntityRef, RefDefaults, is_valid_dns_label, is_valid_object_name};
 pub use query::{
-    EntityQuery, FilterSet, FullTextFilter, OrderField, PageRequest, QueryPage, project_fields,
+    Anchor, EntityQuery, FilterSet, FullTextFilter, OrderField, PageRequest, QueryPage, decode_cursor, project_fields,
 };
 pub use relations::{Relation, RelationType};
-pub use repository::{CatalogRepository, ImportOutcome, UpsertOutcome, WriteGuard};
+pub use repository::{
+    CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity, UpsertOutcome, WriteGuard,
+    WriteStatus,
+};

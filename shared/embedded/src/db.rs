@@ -1,0 +1,86 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use paved_core::ports::StoreError;
+use rusqlite::Connection;
+
+/// The schema, versioned with `PRAGMA user_version`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the table port and the queue port.
+    "CREATE TABLE items (
+        pk TEXT NOT NULL,
+        sk TEXT NOT NULL,
+        attrs TEXT NOT NULL,
+        PRIMARY KEY (pk, sk)
+    ) WITHOUT ROWID;
+    CREATE TABLE queue_messages (
+        id TEXT PRIMARY KEY,
+        queue TEXT NOT NULL,
+        body TEXT NOT NULL,
+        sent_at_ms INTEGER NOT NULL,
+        visible_at_ms INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        receipt TEXT
+    );
+    CREATE INDEX queue_messages_visible ON queue_messages (queue, visible_at_ms);
+    CREATE UNIQUE INDEX queue_messages_receipt ON queue_messages (receipt);",
+];
+
+/// One SQLite database file holding every port's data. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, in WAL mode with full syncs, so that
+    /// a committed write survives a crash of the process or the machine.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        migrate(&mut conn)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs blocking SQLite work off the async runtime's worker threads.
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || work(&mut conn.lock()))
+            .await
+            .map_err(|e| StoreError::Backend(format!("the SQLite worker stopped: {e}")))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(backend)?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the data file has schema version {version}, newer than this paved ({}); upgrade paved",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", i + 1).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+            StoreError::Throttled(format!("the database is busy: {f}"))
+        }
+        other => StoreError::Backend(other.to_string()),
+    }
+}

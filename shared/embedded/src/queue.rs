@@ -1,0 +1,136 @@
+//! The [`Queue`] port on SQLite, with SQS's at-least-once semantics: a received message is
+//! hidden until its visibility timeout passes, and comes back if it is not deleted.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use paved_core::ports::{Queue, QueueMessage, ReceivedMessage, StoreError};
+use rusqlite::{TransactionBehavior, params};
+
+use crate::db::{SqliteStore, backend};
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Queue for SqliteStore {
+    async fn send(&self, queue: &str, message: QueueMessage) -> Result<String, StoreError> {
+        let queue = queue.to_owned();
+        self.run(move |conn| {
+            let id = uuid::Uuid::new_v4().to_string();
+            let now = now_ms();
+            conn.execute(
+                "INSERT INTO queue_messages (id, queue, body, sent_at_ms, visible_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, queue, message.body, now, now + ms(message.delay)],
+            )
+            .map_err(backend)?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn receive(&self, queue: &str, max: usize, visibility: Duration) -> Result<Vec<ReceivedMessage>, StoreError> {
+        let queue = queue.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let now = now_ms();
+            let picked: Vec<(String, String, u32)> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT id, body, receive_count FROM queue_messages
+                         WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY visible_at_ms, sent_at_ms LIMIT ?3",
+                    )
+                    .map_err(backend)?;
+                let limit = i64::try_from(max).unwrap_or(i64::MAX);
+                stmt.query_map(params![queue, now, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(backend)?
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)?
+            };
+            let mut out = Vec::with_capacity(picked.len());
+            for (id, body, count) in picked {
+                let receipt = uuid::Uuid::new_v4().to_string();
+                tx.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?1, receive_count = receive_count + 1, receipt = ?2 WHERE id = ?3",
+                    params![now + ms(visibility), receipt, id],
+                )
+                .map_err(backend)?;
+                out.push(ReceivedMessage { message_id: id, receipt_handle: receipt, body, receive_count: count + 1 });
+            }
+            tx.commit().map_err(backend)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), StoreError> {
+        let (queue, receipt) = (queue.to_owned(), receipt_handle.to_owned());
+        self.run(move |conn| {
+            conn.execute("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2", params![queue, receipt])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn change_visibility(&self, queue: &str, receipt_handle: &str, visibility: Duration) -> Result<(), StoreError> {
+        let (queue, receipt) = (queue.to_owned(), receipt_handle.to_owned());
+        self.run(move |conn| {
+            conn.execute(
+                "UPDATE queue_messages SET visible_at_ms = ?1 WHERE queue = ?2 AND receipt = ?3",
+                params![now_ms() + ms(visibility), queue, receipt],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("paved.db")).expect("open");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_received_message_is_hidden_until_deleted_or_timed_out() {
+        let (_d, s) = store();
+        s.send("tasks", QueueMessage::new("one")).await.expect("send");
+        s.send("other", QueueMessage::new("elsewhere")).await.expect("send");
+        let got = s.receive("tasks", 10, Duration::from_millis(200)).await.expect("receive");
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].body.as_str(), got[0].receive_count), ("one", 1));
+        assert!(s.receive("tasks", 10, Duration::from_secs(30)).await.expect("receive").is_empty(), "hidden");
+
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let again = s.receive("tasks", 10, Duration::from_secs(30)).await.expect("receive");
+        assert_eq!(again[0].receive_count, 2, "redelivered after the visibility timeout");
+
+        s.delete("tasks", &got[0].receipt_handle).await.expect("a stale receipt is not an error");
+        s.delete("tasks", &again[0].receipt_handle).await.expect("delete");
+        s.change_visibility("tasks", &again[0].receipt_handle, Duration::ZERO).await.expect("no-op");
+        assert!(s.receive("tasks", 10, Duration::ZERO).await.expect("receive").is_empty());
+    }
+
+    #[tokio::test]
+    async fn delays_and_visibility_changes() {
+        let (_d, s) = store();
+        s.send("q", QueueMessage { body: "later".into(), delay: Duration::from_secs(60) }).await.expect("send");
+        assert!(s.receive("q", 1, Duration::from_secs(1)).await.expect("receive").is_empty());
+        s.send("q", QueueMessage::new("now")).await.expect("send");
+        let got = s.receive("q", 5, Duration::from_secs(60)).await.expect("receive");
+        assert_eq!(got.len(), 1);
+        s.change_visibility("q", &got[0].receipt_handle, Duration::ZERO).await.expect("release");
+        assert_eq!(s.receive("q", 5, Duration::from_secs(60)).await.expect("receive").len(), 1);
+    }
+}
