@@ -1,0 +1,11 @@
+//! The HTTP edge every paved API function shares: errors as RFC 9457 problem+json in one
+//! place, the caller's identity (a verified JWT locally, API Gateway's authorizer on Lambda),
+//! and request bodies with a size limit.
+
+mod auth;
+mod body;
+mod problem;
+
+pub use auth::{Authenticator, Caller, GatewayClaims, TokenClaims, mint_token, parse_gateway_list};
+pub use body::read_body;
+pub use problem::ApiError;

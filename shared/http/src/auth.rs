@@ -1,0 +1,191 @@
+//! Who is calling. Locally paved verifies an HS256 bearer JWT itself; on Lambda, API Gateway's
+//! JWT authorizer has verified it already and its claims arrive in the request context (the
+//! entry point copies them into [`GatewayClaims`]). Either way the handler sees an
+//! [`Identity`](paved_core::auth::Identity).
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use paved_core::Error;
+use paved_core::auth::Identity;
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+
+/// The claims paved reads from a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenClaims {
+    pub sub: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Expiry, in seconds since the epoch.
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+}
+
+/// Claims an API Gateway JWT authorizer verified, as the Lambda entry point found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayClaims {
+    pub sub: String,
+    pub groups: Vec<String>,
+}
+
+/// How this host learns who is calling.
+pub enum Authenticator {
+    /// Verify `Authorization: Bearer <jwt>` (HS256) with this secret.
+    Hs256 { key: DecodingKey, validation: Validation },
+    /// Trust [`GatewayClaims`] in the request extensions, which only the Lambda entry point
+    /// puts there, from API Gateway's authorizer context. Headers are never trusted.
+    Gateway,
+}
+
+impl Authenticator {
+    pub fn hs256(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 30;
+        Self::Hs256 { key: DecodingKey::from_secret(secret), validation }
+    }
+
+    pub fn authenticate(&self, parts: &Parts) -> Result<Identity, Error> {
+        match self {
+            Self::Gateway => {
+                let claims = parts.extensions.get::<GatewayClaims>().ok_or_else(|| {
+                    Error::Unauthenticated("the request carries no authorizer claims; it must come through the API Gateway JWT authorizer".into())
+                })?;
+                Identity::from_claims(&claims.sub, &claims.groups)
+            }
+            Self::Hs256 { key, validation } => {
+                let header = parts
+                    .headers
+                    .get(AUTHORIZATION)
+                    .ok_or_else(|| Error::Unauthenticated("send a bearer token: Authorization: Bearer <token> (paved token prints one)".into()))?;
+                let token = header
+                    .to_str()
+                    .ok()
+                    .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                    .map(str::trim)
+                    .ok_or_else(|| Error::Unauthenticated("the Authorization header must be 'Bearer <token>'".into()))?;
+                let data = jsonwebtoken::decode::<TokenClaims>(token, key, validation).map_err(|e| {
+                    use jsonwebtoken::errors::ErrorKind;
+                    let why = match e.kind() {
+                        ErrorKind::ExpiredSignature => "the token has expired",
+                        ErrorKind::InvalidSignature => "the token's signature does not verify",
+                        ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
+                        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (sub, exp)",
+                        _ => "the token is malformed",
+                    };
+                    Error::Unauthenticated(why.into())
+                })?;
+                Identity::from_claims(&data.claims.sub, &data.claims.groups)
+            }
+        }
+    }
+}
+
+/// Signs a token for `sub` and `groups`, valid for `ttl_secs`.
+pub fn mint_token(secret: &[u8], sub: &str, groups: &[String], ttl_secs: u64) -> Result<String, Error> {
+    Identity::from_claims(sub, groups)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let claims = TokenClaims { sub: sub.to_owned(), groups: groups.to_vec(), exp: now + ttl_secs, iat: Some(now) };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+        .map_err(|e| Error::bad_request("token_error", e.to_string()))
+}
+
+/// API Gateway flattens array claims into strings such as `[a b]` (or JSON `["a","b"]`);
+/// this reads any of those forms.
+pub fn parse_gateway_list(raw: &str) -> Vec<String> {
+    let raw = raw.trim();
+    if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
+        return list;
+    }
+    raw.trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(|s| s.trim_matches('"'))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The authenticated caller, as an axum extractor. Needs an `Arc<Authenticator>` extension.
+pub struct Caller(pub Identity);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let auth = parts
+            .extensions
+            .get::<Arc<Authenticator>>()
+            .cloned()
+            .ok_or_else(|| ApiError(Error::Unauthenticated("this host has no authenticator configured".into())))?;
+        auth.authenticate(parts).map(Caller).map_err(ApiError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(auth: Option<&str>) -> Parts {
+        let mut b = Request::builder().uri("/");
+        if let Some(a) = auth {
+            b = b.header(AUTHORIZATION, a);
+        }
+        b.body(()).expect("request").into_parts().0
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        let token = mint_token(b"secret", "alice", &["team-a".into()], 60).expect("mint");
+        let who = Authenticator::hs256(b"secret").authenticate(&parts(Some(&format!("Bearer {token}")))).expect("valid");
+        assert_eq!(who.user.to_string(), "user:default/alice");
+        assert_eq!(who.groups[0].to_string(), "group:default/team-a");
+    }
+
+    #[test]
+    fn bad_tokens_are_unauthenticated() {
+        let auth = Authenticator::hs256(b"secret");
+        let other = mint_token(b"other", "alice", &[], 60).expect("mint");
+        for header in [None, Some("Basic abc".to_owned()), Some("Bearer nope".into()), Some(format!("Bearer {other}"))] {
+            let err = auth.authenticate(&parts(header.as_deref())).expect_err("refused");
+            assert_eq!(err.code(), "unauthenticated", "{header:?}");
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &TokenClaims { sub: "a".into(), groups: vec![], exp: now - 3600, iat: None },
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .expect("encode");
+        let err = auth.authenticate(&parts(Some(&format!("Bearer {expired}")))).expect_err("expired");
+        assert!(err.to_string().contains("expired"));
+    }
+
+    #[test]
+    fn gateway_mode_trusts_only_the_authorizer_context() {
+        let token = mint_token(b"secret", "alice", &[], 60).expect("mint");
+        let mut p = parts(Some(&format!("Bearer {token}")));
+        assert!(Authenticator::Gateway.authenticate(&p).is_err(), "a header is not enough");
+        p.extensions.insert(GatewayClaims { sub: "bob".into(), groups: parse_gateway_list("[team-a team-b]") });
+        let who = Authenticator::Gateway.authenticate(&p).expect("claims");
+        assert_eq!(who.groups.len(), 2);
+    }
+
+    #[test]
+    fn gateway_lists_in_every_form() {
+        assert_eq!(parse_gateway_list("[a b]"), ["a", "b"]);
+        assert_eq!(parse_gateway_list(r#"["a","b"]"#), ["a", "b"]);
+        assert_eq!(parse_gateway_list("a"), ["a"]);
+        assert!(parse_gateway_list("[]").is_empty());
+    }
+}
