@@ -128,6 +128,11 @@ impl CatalogIndex {
         self.by_ref.get(key).and_then(|&id| self.slot(id)).map(|s| &s.view)
     }
 
+    /// The slot id of an entity, to test it against a filter's ids.
+    pub fn id_of(&self, entity_ref: &EntityRef) -> Option<u32> {
+        self.by_ref.get(&entity_ref.key()).copied()
+    }
+
     pub fn get_by_uid(&self, uid: &str) -> Option<&EntityView> {
         self.by_uid.get(uid).and_then(|&id| self.slot(id)).map(|s| &s.view)
     }

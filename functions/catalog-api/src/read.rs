@@ -1,0 +1,231 @@
+//! Read handlers. They answer from the in-memory read model: a lookup, then pre-rendered JSON
+//! bytes copied into the response.
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use paved_core::Error;
+use paved_core::catalog::{CatalogIndex, EntityRef, EntityView, RefDefaults, project_fields};
+use paved_http::{ApiError, Caller, read_body};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::CatalogState;
+use crate::params::{self, Params};
+
+pub(crate) fn json_bytes(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// One entity, with its etag as the `ETag` header for `If-Match`.
+pub(crate) fn entity_response(view: &EntityView) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], view.json.clone()).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", view.etag)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// Writes `[e1,e2,...]` into `out`, each entity whole or cut down to `fields`.
+fn write_items(out: &mut Vec<u8>, index: &CatalogIndex, ids: &[u32], fields: Option<&[String]>) {
+    out.push(b'[');
+    let mut first = true;
+    for &id in ids {
+        let Some(view) = index.view(id) else { continue };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_entity(out, view, fields);
+    }
+    out.push(b']');
+}
+
+fn write_entity(out: &mut Vec<u8>, view: &EntityView, fields: Option<&[String]>) {
+    match fields {
+        None => out.extend_from_slice(&view.json),
+        Some(fields) => {
+            let full: Value = serde_json::from_slice(&view.json).unwrap_or(Value::Null);
+            out.extend_from_slice(&serde_json::to_vec(&project_fields(&full, fields)).unwrap_or_default());
+        }
+    }
+}
+
+/// Backstage's paged entity query.
+#[utoipa::path(get, path = "/api/catalog/entities/by-query", tag = "catalog",
+    params(
+        ("filter" = Option<Vec<String>>, Query, description = "Repeatable; OR across parameters, AND within one (key=value or key, comma-separated)"),
+        ("fields" = Option<String>, Query, description = "Comma-separated field paths to return"),
+        ("limit" = Option<usize>, Query, description = "Page size (default 20, at most 10000)"),
+        ("offset" = Option<usize>, Query, description = "Items to skip on the first page"),
+        ("orderField" = Option<Vec<String>>, Query, description = "Repeatable: field,asc|desc"),
+        ("cursor" = Option<String>, Query, description = "A nextCursor or prevCursor from an earlier page; carries the query"),
+        ("fullTextFilterTerm" = Option<String>, Query, description = "Case-insensitive substring"),
+        ("fullTextFilterFields" = Option<String>, Query, description = "Comma-separated fields the term searches (default: metadata.name, title, description, tags)"),
+    ),
+    responses((status = 200, description = "{items, totalItems, pageInfo: {nextCursor?, prevCursor?}}"),
+              (status = 400, description = "Bad filter, order, cursor or unknown parameter", content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn query_entities(
+    State(state): State<CatalogState>,
+    _caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref(), params::BY_QUERY_PARAMS)?;
+    let (query, page) = params::by_query(&params)?;
+    let fields = params.fields();
+    let index = state.repo.read();
+    let result = index.query(&query, &page);
+    let mut out = Vec::with_capacity(256 + result.ids.len() * 1024);
+    out.extend_from_slice(b"{\"items\":");
+    write_items(&mut out, &index, &result.ids, fields.as_deref());
+    drop(index);
+    let page_info = json!({"nextCursor": result.next_cursor, "prevCursor": result.prev_cursor});
+    let page_info = strip_nulls(page_info);
+    out.extend_from_slice(format!(",\"totalItems\":{},\"pageInfo\":{}}}", result.total, page_info).as_bytes());
+    Ok(json_bytes(out))
+}
+
+fn strip_nulls(mut value: Value) -> Value {
+    if let Some(map) = value.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    value
+}
+
+/// Backstage's legacy entity list.
+#[utoipa::path(get, path = "/api/catalog/entities", tag = "catalog",
+    params(("filter" = Option<Vec<String>>, Query, description = "As in by-query"),
+           ("fields" = Option<String>, Query), ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query),
+           ("order" = Option<Vec<String>>, Query, description = "asc:field or desc:field"),
+           ("after" = Option<String>, Query, description = "Cursor from the Link header")),
+    responses((status = 200, description = "An array of entities")), security(("bearer" = [])))]
+pub async fn list_entities(
+    State(state): State<CatalogState>,
+    _caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref(), params::LIST_PARAMS)?;
+    let (query, page) = params::list(&params)?;
+    let fields = params.fields();
+    let index = state.repo.read();
+    let result = index.query(&query, &page);
+    let mut out = Vec::with_capacity(16 + result.ids.len() * 1024);
+    write_items(&mut out, &index, &result.ids, fields.as_deref());
+    drop(index);
+    let mut response = json_bytes(out);
+    if let Some(next) = result.next_cursor.and_then(|c| HeaderValue::from_str(&format!("<?after={c}>; rel=\"next\"")).ok()) {
+        response.headers_mut().insert(header::LINK, next);
+    }
+    Ok(response)
+}
+
+/// One entity by kind, namespace and name (case-insensitive).
+#[utoipa::path(get, path = "/api/catalog/entities/by-name/{kind}/{namespace}/{name}", tag = "catalog",
+    params(("kind" = String, Path), ("namespace" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "The entity, with an ETag header"),
+              (status = 404, description = "No such entity", content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn entity_by_name(
+    State(state): State<CatalogState>,
+    _caller: Caller,
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let key = format!("{kind}:{namespace}/{name}").to_lowercase();
+    let index = state.repo.read();
+    match index.get_by_key(&key) {
+        Some(view) => Ok(entity_response(view)),
+        None => Err(Error::NotFound(format!("{kind}:{namespace}/{name}")).into()),
+    }
+}
+
+/// One entity by its `metadata.uid`.
+#[utoipa::path(get, path = "/api/catalog/entities/by-uid/{uid}", tag = "catalog", params(("uid" = String, Path)),
+    responses((status = 200, description = "The entity"), (status = 404, description = "No such entity", content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn entity_by_uid(
+    State(state): State<CatalogState>,
+    _caller: Caller,
+    Path(uid): Path<String>,
+) -> Result<Response, ApiError> {
+    let index = state.repo.read();
+    match index.get_by_uid(&uid) {
+        Some(view) => Ok(entity_response(view)),
+        None => Err(Error::NotFound(format!("entity with uid {uid}")).into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ByRefsBody {
+    entity_refs: Vec<String>,
+    #[serde(default)]
+    fields: Option<Vec<String>>,
+}
+
+/// Many entities by ref, in the order asked; `null` where none matches.
+#[utoipa::path(post, path = "/api/catalog/entities/by-refs", tag = "catalog",
+    params(("filter" = Option<Vec<String>>, Query)),
+    request_body(content = Object, description = "{entityRefs: [...], fields?: [...]}"),
+    responses((status = 200, description = "{items: [entity | null]}"), (status = 400, description = "Malformed body or ref", content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn entities_by_refs(
+    State(state): State<CatalogState>,
+    _caller: Caller,
+    RawQuery(raw): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = read_body(body, state.limits.entity_body)?;
+    let params = Params::parse(raw.as_deref(), &["filter"])?;
+    let filter = params.filter()?;
+    let request: ByRefsBody = serde_json::from_slice(&body)
+        .map_err(|e| Error::bad_request("malformed_json", format!("the body must be {{\"entityRefs\": [...], \"fields\"?: [...]}}: {e}")))?;
+    let refs = request
+        .entity_refs
+        .iter()
+        .map(|r| EntityRef::parse(r, RefDefaults { kind: None, namespace: "default" }))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| Error::bad_request("invalid_ref", m))?;
+    let fields = request.fields.filter(|f| !f.is_empty());
+    let index = state.repo.read();
+    let allowed = (!filter.is_empty()).then(|| index.filter_ids(&filter));
+    let mut out = Vec::with_capacity(16 + refs.len() * 1024);
+    out.extend_from_slice(b"{\"items\":[");
+    for (i, r) in refs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let found = index.get_by_ref(r).filter(|v| {
+            allowed.as_ref().is_none_or(|ids| index.id_of(&v.entity_ref).is_some_and(|id| ids.contains(id)))
+        });
+        match found {
+            Some(view) => write_entity(&mut out, view, fields.as_deref()),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.extend_from_slice(b"]}");
+    Ok(json_bytes(out))
+}
+
+/// Value counts of fields, among the entities matching the filter.
+#[utoipa::path(get, path = "/api/catalog/entity-facets", tag = "catalog",
+    params(("facet" = Vec<String>, Query, description = "Repeatable field path"), ("filter" = Option<Vec<String>>, Query)),
+    responses((status = 200, description = "{facets: {field: [{value, count}]}}")), security(("bearer" = [])))]
+pub async fn entity_facets(
+    State(state): State<CatalogState>,
+    _caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(raw.as_deref(), &["facet", "filter"])?;
+    let facets: Vec<String> = params.all("facet").into_iter().map(str::to_owned).collect();
+    if facets.is_empty() {
+        return Err(Error::bad_request("invalid_query", "name at least one facet, e.g. ?facet=spec.owner").into());
+    }
+    let filter = params.filter()?;
+    let counts = state.repo.read().facets(&facets, &filter);
+    let facets: serde_json::Map<String, Value> = counts.into_iter().map(|(name, values)| (name, json!(values))).collect();
+    Ok(Json(json!({ "facets": facets })))
+}
