@@ -1,0 +1,159 @@
+//! The command line: `paved up`, `paved token`, and client commands for a running paved.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use paved_core::catalog::{EntityRef, RefDefaults};
+
+use crate::client::Client;
+use crate::host::HostConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "paved", version, about = "paved: an internal developer platform. `paved up` runs it all locally.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve every HTTP function of the platform on the embedded backend.
+    Up(UpArgs),
+    /// Print a development token signed with the local secret.
+    Token(TokenArgs),
+    /// Talk to a running paved's catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DataDir {
+    /// Where paved keeps its SQLite file and generated secret.
+    #[arg(long = "data", env = "PAVED_DATA_DIR", default_value = ".paved")]
+    pub data: PathBuf,
+    /// The HS256 secret for tokens (at least 32 characters); generated into the data
+    /// directory when unset.
+    #[arg(long, env = "PAVED_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PAVED_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub data: DataDir,
+    /// Members of this group may change any entity.
+    #[arg(long, env = "PAVED_ADMIN_GROUP", default_value = "platform-admins")]
+    pub admin_group: String,
+    /// Largest accepted import body, in bytes.
+    #[arg(long, env = "PAVED_MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_import_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user (`alice` or `user:ns/alice`).
+    #[arg(long)]
+    pub user: String,
+    /// A group the user belongs to; repeat for more.
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// How long the token is valid, in seconds.
+    #[arg(long, default_value_t = 12 * 3600)]
+    pub ttl: u64,
+    #[command(flatten)]
+    pub data: DataDir,
+}
+
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// The paved to talk to.
+    #[arg(long, env = "PAVED_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A bearer token; when unset, an admin token is minted from the local data directory's
+    /// secret (so this works against your own `paved up`).
+    #[arg(long, env = "PAVED_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, env = "PAVED_ADMIN_GROUP", default_value = "platform-admins")]
+    pub admin_group: String,
+    #[command(flatten)]
+    pub data: DataDir,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Import catalog-info.yaml files, all or nothing per file.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print one entity as JSON, by ref (`component:default/payments`).
+    Get {
+        entity_ref: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+impl UpArgs {
+    pub fn config(self) -> HostConfig {
+        let limits = catalog_api::Limits { import_body: self.max_import_bytes, ..Default::default() };
+        HostConfig {
+            bind: self.bind,
+            data_dir: self.data.data,
+            jwt_secret: self.data.jwt_secret,
+            admin_group: self.admin_group,
+            limits,
+        }
+    }
+}
+
+impl Remote {
+    fn client(self) -> Result<Client> {
+        let token = match self.token {
+            Some(t) => t,
+            None => {
+                let secret = crate::secret::load_or_create(&self.data.data, self.data.jwt_secret)?;
+                paved_http::mint_token(&secret, "paved-cli", &[self.admin_group], 600)?
+            }
+        };
+        Client::new(&self.url, token)
+    }
+}
+
+pub fn token(args: TokenArgs) -> Result<String> {
+    let secret = crate::secret::load_or_create(&args.data.data, args.data.jwt_secret)?;
+    Ok(paved_http::mint_token(&secret, &args.user, &args.groups, args.ttl)?)
+}
+
+pub async fn catalog(command: CatalogCommand) -> Result<()> {
+    match command {
+        CatalogCommand::Import { files, remote } => {
+            let client = remote.client()?;
+            for file in files {
+                let yaml = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+                let outcome = client.import(yaml).await.with_context(|| format!("importing {}", file.display()))?;
+                println!(
+                    "{}: {} created, {} updated, {} unchanged",
+                    file.display(),
+                    outcome["created"],
+                    outcome["updated"],
+                    outcome["unchanged"]
+                );
+            }
+        }
+        CatalogCommand::Get { entity_ref, remote } => {
+            let r = EntityRef::parse(&entity_ref, RefDefaults { kind: Some("component"), namespace: "default" })
+                .map_err(anyhow::Error::msg)?;
+            let entity = remote.client()?.get(r.kind(), r.namespace(), r.name()).await?;
+            println!("{}", serde_json::to_string_pretty(&entity)?);
+        }
+    }
+    Ok(())
+}
