@@ -60,7 +60,7 @@ pub async fn upsert_entity(
         .get(header::IF_MATCH)
         .map(|v| v.to_str().map_err(|_| Error::bad_request("invalid_header", "If-Match is not text")))
         .transpose()?;
-    let outcome = state.repo.upsert(&entity, if_match, &state.policy.writer(&who)).await?;
+    let outcome = state.repo.upsert(entity, if_match, &state.policy.writer(&who)).await?;
     tracing::info!(entity = %outcome.view.entity_ref, status = ?outcome.status, user = %who.user, "entity written");
     let mut response = entity_response(&outcome.view);
     if outcome.status == WriteStatus::Created {
@@ -95,7 +95,7 @@ pub async fn import_entities(
     if documents.is_empty() {
         return Err(Error::bad_request("malformed_body", "the body holds no entity").into());
     }
-    let outcome = state.repo.import(&documents, &state.policy.writer(&who)).await?;
+    let outcome = state.repo.import(documents, &state.policy.writer(&who)).await?;
     tracing::info!(created = outcome.created, updated = outcome.updated, unchanged = outcome.unchanged, user = %who.user, "catalog import");
     Ok(axum::Json(outcome).into_response())
 }

@@ -130,11 +130,12 @@ fn spec_fields(kind: Kind) -> &'static [SpecField] {
 /// Checks an entity against Backstage's envelope, metadata and per-kind rules. Every broken
 /// rule is reported, each naming its field; the error's code is `unknown_kind` when the kind
 /// is not one paved knows, `invalid_entity` otherwise.
-pub fn validate_entity(value: &Value) -> Result<ValidEntity, Error> {
+pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
     let mut v = Vec::new();
-    let Some(root) = value.as_object() else {
+    let Value::Object(mut body) = value else {
         return Err(invalid("invalid_entity", vec![Violation::new("", "an entity must be an object")]));
     };
+    let root = &body;
 
     match root.get("apiVersion") {
         None => v.push(Violation::new("apiVersion", "apiVersion is required")),
@@ -167,7 +168,6 @@ pub fn validate_entity(value: &Value) -> Result<ValidEntity, Error> {
         }
     };
 
-    let mut body = root.clone();
     body.remove("relations");
     let (name, namespace) = check_metadata(&mut body, &mut v);
 
@@ -402,7 +402,7 @@ mod tests {
     use super::*;
 
     fn violations(value: Value) -> (String, Vec<String>) {
-        match validate_entity(&value) {
+        match validate_entity(value) {
             Err(Error::Invalid { code, violations, .. }) => {
                 (code.to_owned(), violations.into_iter().map(|v| v.field).collect())
             }
@@ -424,7 +424,7 @@ mod tests {
 
     #[test]
     fn a_valid_component_derives_ref_owner_and_relations() {
-        let e = validate_entity(&component()).expect("valid");
+        let e = validate_entity(component()).expect("valid");
         assert_eq!(e.entity_ref.to_string(), "component:default/payments");
         assert_eq!(e.owner.as_ref().map(ToString::to_string).as_deref(), Some("group:default/team-a"));
         let rels: Vec<String> =
@@ -446,12 +446,12 @@ mod tests {
 
     #[test]
     fn the_content_hash_ignores_server_fields() {
-        let a = validate_entity(&component()).expect("valid");
+        let a = validate_entity(component()).expect("valid");
         let mut other = component();
         other["metadata"]["uid"] = json!("another");
-        assert_eq!(a.content_hash, validate_entity(&other).expect("valid").content_hash);
+        assert_eq!(a.content_hash, validate_entity(other.clone()).expect("valid").content_hash);
         other["spec"]["lifecycle"] = json!("deprecated");
-        assert_ne!(a.content_hash, validate_entity(&other).expect("valid").content_hash);
+        assert_ne!(a.content_hash, validate_entity(other.clone()).expect("valid").content_hash);
     }
 
     #[test]
@@ -502,7 +502,7 @@ mod tests {
 
     #[test]
     fn group_and_user_relations() {
-        let g = validate_entity(&json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
+        let g = validate_entity(json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
             "metadata": {"name": "team-a", "namespace": "acme"},
             "spec": {"type": "team", "parent": "eng", "children": ["team-a1"], "members": ["alice"]}}))
         .expect("valid");

@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use roaring::RoaringBitmap;
@@ -34,13 +35,12 @@ pub struct StoredEntity {
 }
 
 impl StoredEntity {
-    /// The entity as served, without relations: the body plus `metadata.uid/etag/generation`.
-    pub fn to_json(&self) -> Map<String, Value> {
-        let mut body = self.valid.body.clone();
+    /// Adds `metadata.uid/etag/generation` to a body: the entity as served, minus relations.
+    fn served(mut body: Map<String, Value>, uid: &str, etag: &str, generation: u64) -> Map<String, Value> {
         if let Some(Value::Object(meta)) = body.get_mut("metadata") {
-            meta.insert("uid".into(), Value::String(self.uid.clone()));
-            meta.insert("etag".into(), Value::String(self.etag.clone()));
-            meta.insert("generation".into(), Value::from(self.generation));
+            meta.insert("uid".into(), Value::String(uid.to_owned()));
+            meta.insert("etag".into(), Value::String(etag.to_owned()));
+            meta.insert("generation".into(), Value::from(generation));
         }
         body
     }
@@ -70,10 +70,11 @@ pub struct FacetCount {
 /// (`None` when present without an indexable value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Term {
-    key: String,
-    value: Option<String>,
+    /// Interned: the same few dozen keys repeat across every entity.
+    key: Arc<str>,
+    value: Option<Box<str>>,
     /// The value as written, kept only when it differs from `value` (for facets).
-    original: Option<String>,
+    original: Option<Box<str>>,
 }
 
 struct Slot {
@@ -89,7 +90,7 @@ struct Slot {
 
 #[derive(Default)]
 struct Posting {
-    original: String,
+    original: Box<str>,
     ids: RoaringBitmap,
 }
 
@@ -101,9 +102,25 @@ pub struct CatalogIndex {
     by_uid: HashMap<String, u32>,
     /// Relations other entities declare toward a ref key (the target need not exist yet).
     incoming: HashMap<String, Vec<(RelationType, u32)>>,
-    values: HashMap<String, HashMap<String, Posting>>,
-    exists: HashMap<String, RoaringBitmap>,
+    values: HashMap<Arc<str>, HashMap<Box<str>, Posting>>,
+    exists: HashMap<Arc<str>, RoaringBitmap>,
     all: RoaringBitmap,
+    keys: KeyInterner,
+}
+
+/// Shares one allocation per distinct field key.
+#[derive(Default)]
+struct KeyInterner(HashSet<Arc<str>>);
+
+impl KeyInterner {
+    fn intern(&mut self, key: &str) -> Arc<str> {
+        if let Some(k) = self.0.get(key) {
+            return Arc::clone(k);
+        }
+        let k: Arc<str> = Arc::from(key);
+        self.0.insert(Arc::clone(&k));
+        k
+    }
 }
 
 impl CatalogIndex {
@@ -177,7 +194,7 @@ impl CatalogIndex {
                     id
                 }
             };
-            let slot = new_slot(stored, key.clone());
+            let slot = new_slot(stored, key.clone(), &mut self.keys);
             for rel in &slot.emitted {
                 let target = rel.target.key();
                 self.incoming.entry(target.clone()).or_default().push((rel.rel_type, id));
@@ -237,10 +254,11 @@ impl CatalogIndex {
             json.extend_from_slice(b"\",\"targetRef\":");
             json.extend_from_slice(&serde_json::to_vec(display).unwrap_or_default());
             json.push(b'}');
+            let term_key = self.keys.intern(&format!("relations.{}", rel_type.as_str().to_lowercase()));
             terms.push(Term {
-                key: format!("relations.{}", rel_type.as_str().to_lowercase()),
-                value: Some(key.clone()),
-                original: (key != display).then(|| display.clone()),
+                key: term_key,
+                value: Some(key.as_str().into()),
+                original: (key != display).then(|| display.as_str().into()),
             });
         }
         json.extend_from_slice(b"]}");
@@ -255,11 +273,11 @@ impl CatalogIndex {
 
     fn post(&mut self, id: u32, terms: &[Term]) {
         for term in terms {
-            self.exists.entry(term.key.clone()).or_default().insert(id);
+            self.exists.entry(Arc::clone(&term.key)).or_default().insert(id);
             if let Some(value) = &term.value {
                 let posting = self
                     .values
-                    .entry(term.key.clone())
+                    .entry(Arc::clone(&term.key))
                     .or_default()
                     .entry(value.clone())
                     .or_default();
@@ -304,12 +322,12 @@ impl CatalogIndex {
             let mut acc: Option<RoaringBitmap> = None;
             for cond in &clause.conditions {
                 let ids = match &cond.values {
-                    None => self.exists.get(&cond.key).cloned().unwrap_or_default(),
+                    None => self.exists.get(cond.key.as_str()).cloned().unwrap_or_default(),
                     Some(values) => {
                         let mut ids = RoaringBitmap::new();
-                        if let Some(postings) = self.values.get(&cond.key) {
+                        if let Some(postings) = self.values.get(cond.key.as_str()) {
                             for v in values {
-                                if let Some(p) = postings.get(v) {
+                                if let Some(p) = postings.get(v.as_str()) {
                                     ids |= &p.ids;
                                 }
                             }
@@ -337,7 +355,7 @@ impl CatalogIndex {
     fn full_text_ids(&self, ft: &FullTextFilter) -> RoaringBitmap {
         let mut result = RoaringBitmap::new();
         for field in &ft.fields {
-            let Some(postings) = self.values.get(field) else { continue };
+            let Some(postings) = self.values.get(field.as_str()) else { continue };
             for (value, posting) in postings {
                 if value.contains(ft.term.as_str()) {
                     result |= &posting.ids;
@@ -354,7 +372,7 @@ impl CatalogIndex {
             .map(|o| {
                 slot.posted
                     .iter()
-                    .find(|t| t.key == o.field)
+                    .find(|t| *t.key == *o.field)
                     .and_then(|t| t.value.as_deref())
             })
             .collect()
@@ -432,7 +450,7 @@ impl CatalogIndex {
             .map(|facet| {
                 let mut counts: Vec<FacetCount> = self
                     .values
-                    .get(&facet.to_lowercase())
+                    .get(facet.to_lowercase().as_str())
                     .map(|postings| {
                         postings
                             .iter()
@@ -442,7 +460,7 @@ impl CatalogIndex {
                                     None => posting.ids.len(),
                                 };
                                 (count > 0).then(|| FacetCount {
-                                    value: if posting.original.is_empty() { value.clone() } else { posting.original.clone() },
+                                    value: if posting.original.is_empty() { value.to_string() } else { posting.original.to_string() },
                                     count,
                                 })
                             })
@@ -490,24 +508,28 @@ fn compare(order: &[OrderField], a: &[Option<&str>], ak: &str, b: &[Option<&str>
     ak.cmp(bk)
 }
 
-fn new_slot(stored: StoredEntity, key: String) -> Slot {
-    let json = Value::Object(stored.to_json());
+fn new_slot(stored: StoredEntity, key: String, keys: &mut KeyInterner) -> Slot {
+    let StoredEntity { mut valid, uid, etag, generation } = stored;
+    let body = std::mem::take(&mut valid.body);
+    let json = Value::Object(StoredEntity::served(body, &uid, &etag, generation));
     let mut base_terms = Vec::new();
     flatten(&mut String::new(), &json, &mut |key, value| {
         let (value, original) = match value {
+            // The etag is unique per write and nobody filters on it: not worth indexing.
+            _ if key == "metadata.etag" => return,
             Value::String(s) if s.len() <= MAX_INDEXED_VALUE => {
                 let lower = s.to_lowercase();
-                let original = (lower != *s).then(|| s.clone());
-                (Some(lower), original)
+                let original = (lower != *s).then(|| s.as_str().into());
+                (Some(lower.into_boxed_str()), original)
             }
-            Value::Number(n) => (Some(n.to_string()), None),
-            Value::Bool(b) => (Some(b.to_string()), None),
+            Value::Number(n) => (Some(n.to_string().into_boxed_str()), None),
+            Value::Bool(b) => (Some(b.to_string().into_boxed_str()), None),
             _ => (None, None),
         };
-        base_terms.push(Term { key: key.to_owned(), value, original });
+        base_terms.push(Term { key: keys.intern(key), value, original });
     });
     let base_json = serde_json::to_vec(&json).unwrap_or_else(|_| b"{}".to_vec());
-    let StoredEntity { valid, uid, etag, generation } = stored;
+    drop(json);
     Slot {
         view: EntityView {
             entity_ref: valid.entity_ref,
@@ -560,7 +582,7 @@ mod tests {
     use crate::catalog::validate_entity;
 
     fn stored(value: Value) -> StoredEntity {
-        let valid = validate_entity(&value).expect("valid");
+        let valid = validate_entity(value).expect("valid");
         let name = valid.entity_ref.name().to_owned();
         StoredEntity { valid, uid: format!("uid-{name}"), etag: "e1".into(), generation: 1 }
     }

@@ -99,7 +99,7 @@ impl CatalogRepository {
 
     /// Creates or replaces one entity. With `if_match`, the write happens only while the
     /// entity's current etag is that one.
-    pub async fn upsert(&self, value: &Value, if_match: Option<&str>, guard: &dyn WriteGuard) -> Result<UpsertOutcome, Error> {
+    pub async fn upsert(&self, value: Value, if_match: Option<&str>, guard: &dyn WriteGuard) -> Result<UpsertOutcome, Error> {
         let valid = validate_entity(value)?;
         let _serial = self.writes.lock().await;
         let current = self.read().get_by_ref(&valid.entity_ref).cloned();
@@ -134,11 +134,12 @@ impl CatalogRepository {
 
     /// Imports a whole multi-document body: every document is checked first, and either all
     /// of the changes are written, in one transaction, or none is.
-    pub async fn import(&self, documents: &[Value], guard: &dyn WriteGuard) -> Result<ImportOutcome, Error> {
+    pub async fn import(&self, documents: Vec<Value>, guard: &dyn WriteGuard) -> Result<ImportOutcome, Error> {
         let mut reports = Vec::new();
         let mut valid = Vec::with_capacity(documents.len());
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for (i, doc) in documents.iter().enumerate() {
+        for (i, doc) in documents.into_iter().enumerate() {
+            let fallback_ref = doc_ref(&doc);
             match validate_entity(doc) {
                 Ok(v) => {
                     let key = v.entity_ref.key();
@@ -154,7 +155,7 @@ impl CatalogRepository {
                 }
                 Err(Error::Invalid { code, violations, .. }) => reports.push(DocumentReport {
                     document: i,
-                    entity_ref: doc_ref(doc),
+                    entity_ref: fallback_ref,
                     code,
                     errors: violations,
                 }),
@@ -308,7 +309,8 @@ fn doc_ref(doc: &Value) -> Option<String> {
 
 fn encode(stored: &StoredEntity) -> Item {
     let mut attrs = Map::new();
-    attrs.insert("entity".into(), Value::Object(stored.valid.body.clone()));
+    // The entity is kept as one JSON string attribute: compact, and opaque to the store.
+    attrs.insert("entity".into(), Value::String(serde_json::to_string(&stored.valid.body).unwrap_or_default()));
     attrs.insert("uid".into(), Value::String(stored.uid.clone()));
     attrs.insert("etag".into(), Value::String(stored.etag.clone()));
     attrs.insert("generation".into(), Value::from(stored.generation));
@@ -316,7 +318,8 @@ fn encode(stored: &StoredEntity) -> Item {
 }
 
 fn decode(item: &Item) -> Result<StoredEntity, Error> {
-    let entity = item.attrs.get("entity").ok_or_else(|| Error::bad_request("corrupt_item", "no entity attribute"))?;
+    let entity = item.str_attr("entity").ok_or_else(|| Error::bad_request("corrupt_item", "no entity attribute"))?;
+    let entity: Value = serde_json::from_str(entity).map_err(|e| Error::bad_request("corrupt_item", e.to_string()))?;
     let valid = validate_entity(entity)?;
     Ok(StoredEntity {
         valid,
