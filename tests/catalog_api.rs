@@ -1,6 +1,8 @@
 //! The catalog function over HTTP, in-process, on a fresh embedded store per test.
 
-use paved_tests::{ADMIN_GROUP, admin, component, generated_catalog, group, spawn_app, spawn_app_with, token};
+use paved_tests::{
+    ADMIN_GROUP, admin, component, generated_catalog, group, spawn_app, spawn_app_with, token,
+};
 use serde_json::{Value, json};
 
 fn names(body: &Value) -> Vec<String> {
@@ -16,7 +18,10 @@ fn assert_problem(status: u16, body: &Value, expected_status: u16, code: &str) {
     assert_eq!(status, expected_status, "{body}");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], expected_status);
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -42,16 +47,29 @@ spec: {memberOf: [team-a]}
     assert_eq!(s, 200);
 
     // by-name is case-insensitive and carries the etag.
-    let r = app.get("/api/catalog/entities/by-name/component/default/payments", &t).await;
+    let r = app
+        .get(
+            "/api/catalog/entities/by-name/component/default/payments",
+            &t,
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let etag = r.headers()["etag"].to_str().expect("etag").to_owned();
     let entity: Value = r.json().await.expect("json");
-    assert_eq!(etag, format!("\"{}\"", entity["metadata"]["etag"].as_str().expect("etag")));
+    assert_eq!(
+        etag,
+        format!("\"{}\"", entity["metadata"]["etag"].as_str().expect("etag"))
+    );
     let rels: Vec<(String, String)> = entity["relations"]
         .as_array()
         .expect("relations")
         .iter()
-        .map(|r| (r["type"].as_str().unwrap_or("").into(), r["targetRef"].as_str().unwrap_or("").into()))
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap_or("").into(),
+                r["targetRef"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     for expected in [
         ("ownedBy", "group:default/team-a"),
@@ -59,20 +77,34 @@ spec: {memberOf: [team-a]}
         ("dependsOn", "resource:default/payments-db"),
         ("partOf", "system:default/billing"),
     ] {
-        assert!(rels.contains(&(expected.0.into(), expected.1.into())), "{expected:?} in {rels:?}");
+        assert!(
+            rels.contains(&(expected.0.into(), expected.1.into())),
+            "{expected:?} in {rels:?}"
+        );
     }
-    let (_, team) = app.get_json("/api/catalog/entities/by-name/group/default/team-a", &t).await;
+    let (_, team) = app
+        .get_json("/api/catalog/entities/by-name/group/default/team-a", &t)
+        .await;
     let team_rels = team["relations"].to_string();
-    assert!(team_rels.contains("ownerOf") && team_rels.contains("component:default/Payments"), "{team_rels}");
+    assert!(
+        team_rels.contains("ownerOf") && team_rels.contains("component:default/Payments"),
+        "{team_rels}"
+    );
     assert!(team_rels.contains("hasMember") && team_rels.contains("user:default/alice"));
-    let (_, alice) = app.get_json("/api/catalog/entities/by-name/user/default/alice", &t).await;
+    let (_, alice) = app
+        .get_json("/api/catalog/entities/by-name/user/default/alice", &t)
+        .await;
     assert!(alice["relations"].to_string().contains("memberOf"));
 
     let uid = entity["metadata"]["uid"].as_str().expect("uid");
-    let (s, by_uid) = app.get_json(&format!("/api/catalog/entities/by-uid/{uid}"), &t).await;
+    let (s, by_uid) = app
+        .get_json(&format!("/api/catalog/entities/by-uid/{uid}"), &t)
+        .await;
     assert_eq!((s, &by_uid["metadata"]["name"]), (200, &json!("Payments")));
 
-    let (s, body) = app.get_json("/api/catalog/entities/by-name/component/default/nope", &t).await;
+    let (s, body) = app
+        .get_json("/api/catalog/entities/by-name/component/default/nope", &t)
+        .await;
     assert_problem(s, &body, 404, "not_found");
 }
 
@@ -96,17 +128,45 @@ async fn by_query_filters_orders_projects_and_pages_with_cursors() {
     let (_, p1) = app.get_json(first, &t).await;
     assert_eq!(p1["totalItems"], 45);
     assert_eq!(names(&p1)[0], "svc-00044");
-    assert_eq!(p1["items"][0], json!({"kind": "Component", "metadata": {"name": "svc-00044"}}), "fields projects");
+    assert_eq!(
+        p1["items"][0],
+        json!({"kind": "Component", "metadata": {"name": "svc-00044"}}),
+        "fields projects"
+    );
     assert!(p1["pageInfo"].get("prevCursor").is_none());
     let next = p1["pageInfo"]["nextCursor"].as_str().expect("next");
-    let (_, p2) = app.get_json(&format!("/api/catalog/entities/by-query?cursor={next}&limit=20"), &t).await;
+    let (_, p2) = app
+        .get_json(
+            &format!("/api/catalog/entities/by-query?cursor={next}&limit=20"),
+            &t,
+        )
+        .await;
     assert_eq!(names(&p2)[0], "svc-00024");
     let next = p2["pageInfo"]["nextCursor"].as_str().expect("next");
-    let (_, p3) = app.get_json(&format!("/api/catalog/entities/by-query?cursor={next}&limit=20"), &t).await;
-    assert_eq!(names(&p3), ["svc-00004", "svc-00003", "svc-00002", "svc-00001", "svc-00000"]);
+    let (_, p3) = app
+        .get_json(
+            &format!("/api/catalog/entities/by-query?cursor={next}&limit=20"),
+            &t,
+        )
+        .await;
+    assert_eq!(
+        names(&p3),
+        [
+            "svc-00004",
+            "svc-00003",
+            "svc-00002",
+            "svc-00001",
+            "svc-00000"
+        ]
+    );
     assert!(p3["pageInfo"].get("nextCursor").is_none());
     let prev = p3["pageInfo"]["prevCursor"].as_str().expect("prev");
-    let (_, back) = app.get_json(&format!("/api/catalog/entities/by-query?cursor={prev}&limit=20"), &t).await;
+    let (_, back) = app
+        .get_json(
+            &format!("/api/catalog/entities/by-query?cursor={prev}&limit=20"),
+            &t,
+        )
+        .await;
     assert_eq!(names(&back), names(&p2));
 
     // Full text: a case-insensitive substring of the named fields.
@@ -114,8 +174,17 @@ async fn by_query_filters_orders_projects_and_pages_with_cursors() {
         .get_json("/api/catalog/entities/by-query?fullTextFilterTerm=SVC-0004&fullTextFilterFields=metadata.name&limit=20", &t)
         .await;
     assert_eq!(ft["totalItems"], 5);
-    let (_, ft) = app.get_json("/api/catalog/entities/by-query?fullTextFilterTerm=team%200002", &t).await;
-    assert_eq!(names(&ft), ["team-0002"], "the default fields include the title");
+    let (_, ft) = app
+        .get_json(
+            "/api/catalog/entities/by-query?fullTextFilterTerm=team%200002",
+            &t,
+        )
+        .await;
+    assert_eq!(
+        names(&ft),
+        ["team-0002"],
+        "the default fields include the title"
+    );
 
     // Existence filters and relations.
     let (_, rel) = app
@@ -123,7 +192,13 @@ async fn by_query_filters_orders_projects_and_pages_with_cursors() {
         .await;
     assert_eq!(rel["totalItems"], 15);
     let (_, exists) = app.get_json("/api/catalog/entities/by-query?filter=metadata.annotations.github.com/project-slug&limit=0", &t).await;
-    assert_eq!((exists["totalItems"].clone(), exists["items"].as_array().map(Vec::len)), (json!(45), Some(0)));
+    assert_eq!(
+        (
+            exists["totalItems"].clone(),
+            exists["items"].as_array().map(Vec::len)
+        ),
+        (json!(45), Some(0))
+    );
 }
 
 #[tokio::test]
@@ -132,10 +207,21 @@ async fn facets_by_refs_and_the_legacy_list() {
     let t = admin();
     app.import(&t, generated_catalog(10, 2)).await;
 
-    let (s, f) = app.get_json("/api/catalog/entity-facets?facet=spec.owner&facet=kind&filter=kind=component", &t).await;
+    let (s, f) = app
+        .get_json(
+            "/api/catalog/entity-facets?facet=spec.owner&facet=kind&filter=kind=component",
+            &t,
+        )
+        .await;
     assert_eq!(s, 200);
-    assert_eq!(f["facets"]["spec.owner"], json!([{"value": "team-0000", "count": 5}, {"value": "team-0001", "count": 5}]));
-    assert_eq!(f["facets"]["kind"], json!([{"value": "Component", "count": 10}]));
+    assert_eq!(
+        f["facets"]["spec.owner"],
+        json!([{"value": "team-0000", "count": 5}, {"value": "team-0001", "count": 5}])
+    );
+    assert_eq!(
+        f["facets"]["kind"],
+        json!([{"value": "Component", "count": 10}])
+    );
 
     let r = app
         .post_json(
@@ -152,23 +238,38 @@ async fn facets_by_refs_and_the_legacy_list() {
         "in order, null when missing or filtered out"
     );
 
-    let r = app.get("/api/catalog/entities?filter=kind=group&order=desc:metadata.name&fields=metadata.name", &t).await;
+    let r = app
+        .get(
+            "/api/catalog/entities?filter=kind=group&order=desc:metadata.name&fields=metadata.name",
+            &t,
+        )
+        .await;
     let list: Value = r.json().await.expect("json");
-    assert_eq!(list, json!([{"metadata": {"name": "team-0001"}}, {"metadata": {"name": "team-0000"}}]));
+    assert_eq!(
+        list,
+        json!([{"metadata": {"name": "team-0001"}}, {"metadata": {"name": "team-0000"}}])
+    );
 }
 
 #[tokio::test]
 async fn upserts_honour_if_match_and_report_what_changed() {
     let app = spawn_app().await;
     let alice = token("alice", &["team-a"]);
-    let r = app.post_json("/v1/entities", &alice, &component("svc", "team-a")).await;
+    let r = app
+        .post_json("/v1/entities", &alice, &component("svc", "team-a"))
+        .await;
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.expect("json");
-    let etag = created["metadata"]["etag"].as_str().expect("etag").to_owned();
+    let etag = created["metadata"]["etag"]
+        .as_str()
+        .expect("etag")
+        .to_owned();
     assert_eq!(created["metadata"]["generation"], 1);
 
     // The same body again changes nothing, not even the etag.
-    let r = app.post_json("/v1/entities", &alice, &component("svc", "team-a")).await;
+    let r = app
+        .post_json("/v1/entities", &alice, &component("svc", "team-a"))
+        .await;
     assert_eq!(r.status(), 200);
     let same: Value = r.json().await.expect("json");
     assert_eq!(same["metadata"]["etag"], etag.as_str());
@@ -176,19 +277,51 @@ async fn upserts_honour_if_match_and_report_what_changed() {
     // A change with the current etag wins and bumps the generation.
     let mut changed = component("svc", "team-a");
     changed["spec"]["lifecycle"] = json!("deprecated");
-    let r = app.http.post(app.url("/v1/entities")).bearer_auth(&alice).header("if-match", format!("\"{etag}\"")).json(&changed).send().await.expect("send");
+    let r = app
+        .http
+        .post(app.url("/v1/entities"))
+        .bearer_auth(&alice)
+        .header("if-match", format!("\"{etag}\""))
+        .json(&changed)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 200);
     let updated: Value = r.json().await.expect("json");
     assert_ne!(updated["metadata"]["etag"], etag.as_str());
     assert_eq!(updated["metadata"]["generation"], 2);
-    assert_eq!(updated["metadata"]["uid"], created["metadata"]["uid"], "the uid is stable");
+    assert_eq!(
+        updated["metadata"]["uid"], created["metadata"]["uid"],
+        "the uid is stable"
+    );
 
     // A stale etag, or an etag for an entity that does not exist, is refused.
     changed["spec"]["lifecycle"] = json!("production");
-    let r = app.http.post(app.url("/v1/entities")).bearer_auth(&alice).header("if-match", &etag).json(&changed).send().await.expect("send");
+    let r = app
+        .http
+        .post(app.url("/v1/entities"))
+        .bearer_auth(&alice)
+        .header("if-match", &etag)
+        .json(&changed)
+        .send()
+        .await
+        .expect("send");
     let status = r.status().as_u16();
-    assert_problem(status, &r.json().await.expect("json"), 412, "precondition_failed");
-    let r = app.http.post(app.url("/v1/entities")).bearer_auth(&alice).header("if-match", &etag).json(&component("other", "team-a")).send().await.expect("send");
+    assert_problem(
+        status,
+        &r.json().await.expect("json"),
+        412,
+        "precondition_failed",
+    );
+    let r = app
+        .http
+        .post(app.url("/v1/entities"))
+        .bearer_auth(&alice)
+        .header("if-match", &etag)
+        .json(&component("other", "team-a"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 412);
 
     // YAML bodies work too.
@@ -208,15 +341,33 @@ async fn upserts_honour_if_match_and_report_what_changed() {
 async fn two_writers_with_the_same_etag_exactly_one_wins() {
     let app = spawn_app().await;
     let alice = token("alice", &["team-a"]);
-    let r = app.post_json("/v1/entities", &alice, &component("contended", "team-a")).await;
-    let etag = r.json::<Value>().await.expect("json")["metadata"]["etag"].as_str().expect("etag").to_owned();
+    let r = app
+        .post_json("/v1/entities", &alice, &component("contended", "team-a"))
+        .await;
+    let etag = r.json::<Value>().await.expect("json")["metadata"]["etag"]
+        .as_str()
+        .expect("etag")
+        .to_owned();
 
     let writers = (0..8).map(|i| {
-        let (http, url, alice, etag) = (app.http.clone(), app.url("/v1/entities"), alice.clone(), etag.clone());
+        let (http, url, alice, etag) = (
+            app.http.clone(),
+            app.url("/v1/entities"),
+            alice.clone(),
+            etag.clone(),
+        );
         let mut body = component("contended", "team-a");
         body["metadata"]["description"] = json!(format!("writer {i}"));
         tokio::spawn(async move {
-            http.post(url).bearer_auth(alice).header("if-match", etag).json(&body).send().await.expect("send").status().as_u16()
+            http.post(url)
+                .bearer_auth(alice)
+                .header("if-match", etag)
+                .json(&body)
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
         })
     });
     let mut statuses = Vec::new();
@@ -231,7 +382,10 @@ async fn two_writers_with_the_same_etag_exactly_one_wins() {
 async fn imports_are_all_or_nothing_with_a_report_per_document() {
     let app = spawn_app().await;
     let t = admin();
-    let (s, body) = app.import(&t, "\
+    let (s, body) = app
+        .import(
+            &t,
+            "\
 apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata: {name: good}
@@ -250,15 +404,39 @@ apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata: {name: GOOD}
 spec: {type: service, lifecycle: production, owner: team-a}
-").await;
+",
+        )
+        .await;
     assert_problem(s, &body, 422, "import_rejected");
     let docs = body["documents"].as_array().expect("documents");
-    let summary: Vec<(u64, &str)> = docs.iter().map(|d| (d["document"].as_u64().unwrap_or(99), d["code"].as_str().unwrap_or(""))).collect();
-    assert_eq!(summary, [(1, "invalid_entity"), (2, "unknown_kind"), (3, "duplicate_entity")]);
-    let fields: Vec<&str> = docs[0]["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    let summary: Vec<(u64, &str)> = docs
+        .iter()
+        .map(|d| {
+            (
+                d["document"].as_u64().unwrap_or(99),
+                d["code"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "invalid_entity"),
+            (2, "unknown_kind"),
+            (3, "duplicate_entity")
+        ]
+    );
+    let fields: Vec<&str> = docs[0]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
     assert_eq!(fields, ["metadata.name", "spec.owner"]);
     assert!(app.catalog.read().is_empty(), "nothing was written");
-    let (s, _) = app.get_json("/api/catalog/entities/by-name/component/default/good", &t).await;
+    let (s, _) = app
+        .get_json("/api/catalog/entities/by-name/component/default/good", &t)
+        .await;
     assert_eq!(s, 404);
 }
 
@@ -269,23 +447,51 @@ async fn a_duplicate_import_is_idempotent() {
     let catalog = generated_catalog(30, 3);
     let (s, first) = app.import(&t, catalog.clone()).await;
     assert_eq!((s, first["created"].clone()), (200, json!(33)));
-    let (_, before) = app.get_json("/api/catalog/entities/by-name/component/default/svc-00007", &t).await;
+    let (_, before) = app
+        .get_json(
+            "/api/catalog/entities/by-name/component/default/svc-00007",
+            &t,
+        )
+        .await;
     let (s, again) = app.import(&t, catalog).await;
     assert_eq!(s, 200);
-    assert_eq!((again["created"].clone(), again["updated"].clone(), again["unchanged"].clone()), (json!(0), json!(0), json!(33)));
-    let (_, after) = app.get_json("/api/catalog/entities/by-name/component/default/svc-00007", &t).await;
+    assert_eq!(
+        (
+            again["created"].clone(),
+            again["updated"].clone(),
+            again["unchanged"].clone()
+        ),
+        (json!(0), json!(0), json!(33))
+    );
+    let (_, after) = app
+        .get_json(
+            "/api/catalog/entities/by-name/component/default/svc-00007",
+            &t,
+        )
+        .await;
     assert_eq!(before["metadata"]["etag"], after["metadata"]["etag"]);
     assert_eq!(app.catalog.read().len(), 33);
 }
 
 #[tokio::test]
 async fn bad_input_gets_a_4xx_problem_with_a_stable_code() {
-    let app = spawn_app_with(catalog_api::Limits { entity_body: 2048, import_body: 4096 }).await;
+    let app = spawn_app_with(catalog_api::Limits {
+        entity_body: 2048,
+        import_body: 4096,
+    })
+    .await;
     let t = admin();
     let post = |body: &'static str, ct: &'static str| {
         let (http, url, t) = (app.http.clone(), app.url("/v1/entities"), t.clone());
         async move {
-            let r = http.post(url).bearer_auth(t).header("content-type", ct).body(body).send().await.expect("send");
+            let r = http
+                .post(url)
+                .bearer_auth(t)
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .await
+                .expect("send");
             let status = r.status().as_u16();
             assert_eq!(r.headers()["content-type"], "application/problem+json");
             (status, r.json::<Value>().await.expect("problem json"))
@@ -295,7 +501,11 @@ async fn bad_input_gets_a_4xx_problem_with_a_stable_code() {
     assert_problem(s, &b, 400, "malformed_json");
     let (s, b) = post("kind: [unclosed", "application/yaml").await;
     assert_problem(s, &b, 400, "malformed_yaml");
-    let (s, b) = post(r#"{"apiVersion":"backstage.io/v1alpha1","kind":"Widget","metadata":{"name":"x"}}"#, "application/json").await;
+    let (s, b) = post(
+        r#"{"apiVersion":"backstage.io/v1alpha1","kind":"Widget","metadata":{"name":"x"}}"#,
+        "application/json",
+    )
+    .await;
     assert_problem(s, &b, 422, "unknown_kind");
     let (s, b) = post(r#"{"apiVersion":"backstage.io/v1alpha1","kind":"Component","metadata":{"name":"-x-"},"spec":{"type":"s","lifecycle":"l","owner":"team-a"}}"#, "application/json").await;
     assert_problem(s, &b, 422, "invalid_entity");
@@ -309,17 +519,39 @@ async fn bad_input_gets_a_4xx_problem_with_a_stable_code() {
 
     // Over the size limits.
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(4096));
-    let r = app.http.post(app.url("/v1/entities")).bearer_auth(&t).header("content-type", "application/json").body(big).send().await.expect("send");
+    let r = app
+        .http
+        .post(app.url("/v1/entities"))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("send");
     let status = r.status().as_u16();
-    assert_problem(status, &r.json().await.expect("json"), 413, "payload_too_large");
+    assert_problem(
+        status,
+        &r.json().await.expect("json"),
+        413,
+        "payload_too_large",
+    );
     let (s, b) = app.import(&t, generated_catalog(20, 1)).await;
     assert_problem(s, &b, 413, "payload_too_large");
 
     // Query mistakes.
     for (path, code) in [
-        ("/api/catalog/entities/by-query?filtr=kind=component", "unknown_query_parameter"),
-        ("/api/catalog/entities/by-query?cursor=bogus", "invalid_cursor"),
-        ("/api/catalog/entities/by-query?orderField=metadata.name,sideways", "invalid_order"),
+        (
+            "/api/catalog/entities/by-query?filtr=kind=component",
+            "unknown_query_parameter",
+        ),
+        (
+            "/api/catalog/entities/by-query?cursor=bogus",
+            "invalid_cursor",
+        ),
+        (
+            "/api/catalog/entities/by-query?orderField=metadata.name,sideways",
+            "invalid_order",
+        ),
         ("/api/catalog/entities/by-query?limit=lots", "invalid_query"),
         ("/api/catalog/entities/by-query?filter==x", "invalid_filter"),
         ("/api/catalog/entity-facets", "invalid_query"),
@@ -327,9 +559,23 @@ async fn bad_input_gets_a_4xx_problem_with_a_stable_code() {
         let (s, b) = app.get_json(path, &t).await;
         assert_problem(s, &b, 400, code);
     }
-    let r = app.http.post(app.url("/api/catalog/entities/by-refs")).bearer_auth(&t).json(&json!({"entityRefs": ["no-kind"]})).send().await.expect("send");
+    let r = app
+        .http
+        .post(app.url("/api/catalog/entities/by-refs"))
+        .bearer_auth(&t)
+        .json(&json!({"entityRefs": ["no-kind"]}))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 400);
-    let r = app.http.post(app.url("/api/catalog/entities/by-refs")).bearer_auth(&t).body("[").send().await.expect("send");
+    let r = app
+        .http
+        .post(app.url("/api/catalog/entities/by-refs"))
+        .bearer_auth(&t)
+        .body("[")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 400);
 }
 
@@ -338,36 +584,115 @@ async fn callers_need_a_token_and_ownership_to_write() {
     let app = spawn_app().await;
     let (alice, bob) = (token("alice", &["team-a"]), token("bob", &["team-b"]));
 
-    let r = app.http.get(app.url("/api/catalog/entities/by-query")).send().await.expect("send");
+    let r = app
+        .http
+        .get(app.url("/api/catalog/entities/by-query"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
-    let forged = paved_http::mint_token(b"another-secret-another-secret-123", "root", &[ADMIN_GROUP.to_owned()], 60).expect("mint");
-    let r = app.post_json("/v1/entities", &forged, &component("x", "team-a")).await;
+    let forged = paved_http::mint_token(
+        b"another-secret-another-secret-123",
+        "root",
+        &[ADMIN_GROUP.to_owned()],
+        60,
+    )
+    .expect("mint");
+    let r = app
+        .post_json("/v1/entities", &forged, &component("x", "team-a"))
+        .await;
     assert_eq!(r.status(), 401);
 
     // Any authenticated user reads; only owners write.
-    assert_eq!(app.post_json("/v1/entities", &alice, &component("svc", "team-a")).await.status(), 201);
-    assert_eq!(app.get("/api/catalog/entities/by-name/component/default/svc", &bob).await.status(), 200);
-    let r = app.post_json("/v1/entities", &bob, &component("svc", "team-b")).await;
+    assert_eq!(
+        app.post_json("/v1/entities", &alice, &component("svc", "team-a"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.get("/api/catalog/entities/by-name/component/default/svc", &bob)
+            .await
+            .status(),
+        200
+    );
+    let r = app
+        .post_json("/v1/entities", &bob, &component("svc", "team-b"))
+        .await;
     let status = r.status().as_u16();
     assert_problem(status, &r.json().await.expect("json"), 403, "forbidden");
-    assert_eq!(app.post_json("/v1/entities", &bob, &component("bobs", "team-a")).await.status(), 403, "not for another team");
-    assert_eq!(app.post_json("/v1/entities", &alice, &group("team-a")).await.status(), 403, "groups are admin-only");
-    assert_eq!(app.post_json("/v1/entities", &admin(), &group("team-a")).await.status(), 201);
-    let (s, b) = app.import(&bob, serde_yaml_doc(&component("svc2", "team-a"))).await;
+    assert_eq!(
+        app.post_json("/v1/entities", &bob, &component("bobs", "team-a"))
+            .await
+            .status(),
+        403,
+        "not for another team"
+    );
+    assert_eq!(
+        app.post_json("/v1/entities", &alice, &group("team-a"))
+            .await
+            .status(),
+        403,
+        "groups are admin-only"
+    );
+    assert_eq!(
+        app.post_json("/v1/entities", &admin(), &group("team-a"))
+            .await
+            .status(),
+        201
+    );
+    let (s, b) = app
+        .import(&bob, serde_yaml_doc(&component("svc2", "team-a")))
+        .await;
     assert_problem(s, &b, 403, "import_rejected");
 
     // Deleting needs ownership too.
-    let (_, svc) = app.get_json("/api/catalog/entities/by-name/component/default/svc", &bob).await;
+    let (_, svc) = app
+        .get_json("/api/catalog/entities/by-name/component/default/svc", &bob)
+        .await;
     let uid = svc["metadata"]["uid"].as_str().expect("uid");
     let path = format!("/api/catalog/entities/by-uid/{uid}");
-    assert_eq!(app.http.delete(app.url(&path)).bearer_auth(&bob).send().await.expect("send").status(), 403);
-    assert_eq!(app.http.delete(app.url(&path)).bearer_auth(&alice).send().await.expect("send").status(), 204);
+    assert_eq!(
+        app.http
+            .delete(app.url(&path))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.http
+            .delete(app.url(&path))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        204
+    );
     assert_eq!(app.get(&path, &alice).await.status(), 404);
-    assert_eq!(app.http.delete(app.url(&path)).bearer_auth(&alice).send().await.expect("send").status(), 404);
-    let (_, team) = app.get_json("/api/catalog/entities/by-name/group/default/team-a", &alice).await;
-    assert_eq!(team["relations"], json!([]), "the deleted entity's relations are gone");
+    assert_eq!(
+        app.http
+            .delete(app.url(&path))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        404
+    );
+    let (_, team) = app
+        .get_json("/api/catalog/entities/by-name/group/default/team-a", &alice)
+        .await;
+    assert_eq!(
+        team["relations"],
+        json!([]),
+        "the deleted entity's relations are gone"
+    );
 }
 
 fn serde_yaml_doc(v: &Value) -> String {
@@ -378,11 +703,24 @@ fn serde_yaml_doc(v: &Value) -> String {
 #[tokio::test]
 async fn the_openapi_document_lists_the_catalog() {
     let app = spawn_app().await;
-    let r = app.http.get(app.url("/openapi.json")).send().await.expect("send");
+    let r = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 200);
     let doc: Value = r.json().await.expect("json");
-    for path in ["/api/catalog/entities/by-query", "/api/catalog/entity-facets", "/v1/entities", "/v1/entities/import"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} in the OpenAPI document");
+    for path in [
+        "/api/catalog/entities/by-query",
+        "/api/catalog/entity-facets",
+        "/v1/entities",
+        "/v1/entities/import",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} in the OpenAPI document"
+        );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
@@ -393,9 +731,14 @@ async fn restarting_reloads_the_catalog_from_the_store() {
     let t = admin();
     app.import(&t, generated_catalog(12, 2)).await;
     let store = paved_embedded::SqliteStore::open(&app.dir.path().join("paved.db")).expect("open");
-    let reloaded = paved_core::catalog::CatalogRepository::load(std::sync::Arc::new(store)).await.expect("load");
+    let reloaded = paved_core::catalog::CatalogRepository::load(std::sync::Arc::new(store))
+        .await
+        .expect("load");
     assert_eq!(reloaded.read().len(), 14);
     let index = reloaded.read();
     let view = index.get_by_key("group:default/team-0001").expect("group");
-    assert!(String::from_utf8_lossy(&view.json).contains("ownerOf"), "relations are rebuilt on load");
+    assert!(
+        String::from_utf8_lossy(&view.json).contains("ownerOf"),
+        "relations are rebuilt on load"
+    );
 }

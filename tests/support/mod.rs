@@ -30,19 +30,30 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(limits: Limits) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("paved.db")).expect("open store");
-    let catalog = Arc::new(CatalogRepository::load(Arc::new(store)).await.expect("load"));
+    let catalog = Arc::new(
+        CatalogRepository::load(Arc::new(store))
+            .await
+            .expect("load"),
+    );
     let state = CatalogState {
         repo: Arc::clone(&catalog),
         policy: Arc::new(AccessPolicy::new(ADMIN_GROUP).expect("policy")),
         limits,
     };
     let router = catalog_api::router(state, Arc::new(Authenticator::hs256(SECRET)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         axum::serve(listener, router).await.expect("serve");
     });
-    TestApp { addr, http: reqwest::Client::new(), catalog, dir }
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        catalog,
+        dir,
+    }
 }
 
 /// A token for `user` in `groups`.
@@ -61,7 +72,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request")
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
@@ -71,7 +87,13 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn import(&self, token: &str, yaml: impl Into<String>) -> (u16, Value) {
@@ -111,9 +133,21 @@ pub fn group(name: &str) -> Value {
 pub fn generated_catalog(components: usize, groups: usize) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/gen_catalog.py");
     let out = std::process::Command::new("python3")
-        .args([script, "--components", &components.to_string(), "--groups", &groups.to_string(), "--seed", "7"])
+        .args([
+            script,
+            "--components",
+            &components.to_string(),
+            "--groups",
+            &groups.to_string(),
+            "--seed",
+            "7",
+        ])
         .output()
         .expect("python3 runs the generator");
-    assert!(out.status.success(), "generator failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "generator failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }

@@ -29,15 +29,25 @@ impl CatalogConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let backend = match get("PAVED_BACKEND").as_deref().unwrap_or("embedded") {
-            "embedded" => Backend::Embedded { data_dir: get("PAVED_DATA_DIR").unwrap_or_else(|| ".paved".into()).into() },
+            "embedded" => Backend::Embedded {
+                data_dir: get("PAVED_DATA_DIR")
+                    .unwrap_or_else(|| ".paved".into())
+                    .into(),
+            },
             "aws" => Backend::Aws,
             other => return Err(format!("PAVED_BACKEND is '{other}'; use embedded or aws")),
         };
         let mut limits = crate::Limits::default();
         if let Some(raw) = get("PAVED_MAX_IMPORT_BYTES") {
-            limits.import_body = raw.parse().map_err(|_| format!("PAVED_MAX_IMPORT_BYTES must be a number of bytes, not '{raw}'"))?;
+            limits.import_body = raw.parse().map_err(|_| {
+                format!("PAVED_MAX_IMPORT_BYTES must be a number of bytes, not '{raw}'")
+            })?;
         }
-        Ok(Self { backend, admin_group: get("PAVED_ADMIN_GROUP").unwrap_or_else(|| "platform-admins".into()), limits })
+        Ok(Self {
+            backend,
+            admin_group: get("PAVED_ADMIN_GROUP").unwrap_or_else(|| "platform-admins".into()),
+            limits,
+        })
     }
 }
 
@@ -48,9 +58,19 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let c = CatalogConfig::from_lookup(|_| None).expect("defaults");
-        assert_eq!(c.backend, Backend::Embedded { data_dir: ".paved".into() });
+        assert_eq!(
+            c.backend,
+            Backend::Embedded {
+                data_dir: ".paved".into()
+            }
+        );
         assert_eq!(c.admin_group, "platform-admins");
-        assert!(CatalogConfig::from_lookup(|k| (k == "PAVED_BACKEND").then(|| "mongo".into())).is_err());
-        assert!(CatalogConfig::from_lookup(|k| (k == "PAVED_MAX_IMPORT_BYTES").then(|| "lots".into())).is_err());
+        assert!(
+            CatalogConfig::from_lookup(|k| (k == "PAVED_BACKEND").then(|| "mongo".into())).is_err()
+        );
+        assert!(
+            CatalogConfig::from_lookup(|k| (k == "PAVED_MAX_IMPORT_BYTES").then(|| "lots".into()))
+                .is_err()
+        );
     }
 }

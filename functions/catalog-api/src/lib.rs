@@ -30,7 +30,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { entity_body: 1024 * 1024, import_body: 64 * 1024 * 1024 }
+        Self {
+            entity_body: 1024 * 1024,
+            import_body: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -48,15 +51,24 @@ pub fn router(state: CatalogState, auth: Arc<Authenticator>) -> Router {
     let backstage = Router::new()
         .route("/entities", get(read::list_entities))
         .route("/entities/by-query", get(read::query_entities))
-        .route("/entities/by-name/{kind}/{namespace}/{name}", get(read::entity_by_name))
-        .route("/entities/by-uid/{uid}", get(read::entity_by_uid).delete(write::delete_by_uid))
+        .route(
+            "/entities/by-name/{kind}/{namespace}/{name}",
+            get(read::entity_by_name),
+        )
+        .route(
+            "/entities/by-uid/{uid}",
+            get(read::entity_by_uid).delete(write::delete_by_uid),
+        )
         .route(
             "/entities/by-refs",
             post(read::entities_by_refs).layer(DefaultBodyLimit::max(limits.entity_body)),
         )
         .route("/entity-facets", get(read::entity_facets));
     let own = Router::new()
-        .route("/entities", post(write::upsert_entity).layer(DefaultBodyLimit::max(limits.entity_body)))
+        .route(
+            "/entities",
+            post(write::upsert_entity).layer(DefaultBodyLimit::max(limits.entity_body)),
+        )
         .route(
             "/entities/import",
             post(write::import_entities).layer(DefaultBodyLimit::max(limits.import_body)),

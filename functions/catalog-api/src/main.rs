@@ -14,7 +14,11 @@ use tower::ServiceBuilder;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
     let config = CatalogConfig::from_env()?;
     let table: Arc<dyn Table> = match &config.backend {
         Backend::Embedded { data_dir } => {
@@ -38,12 +42,18 @@ async fn main() -> Result<(), Error> {
 /// handlers' `Caller` extractor finds them.
 fn copy_authorizer_claims(mut request: Request) -> Request {
     let claims = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| {
-            GatewayClaims {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| GatewayClaims {
                 sub: jwt.claims.get("sub").cloned().unwrap_or_default(),
-                groups: jwt.claims.get("groups").map(|g| parse_gateway_list(g)).unwrap_or_default(),
-            }
-        }),
+                groups: jwt
+                    .claims
+                    .get("groups")
+                    .map(|g| parse_gateway_list(g))
+                    .unwrap_or_default(),
+            }),
         _ => None,
     };
     if let Some(claims) = claims {

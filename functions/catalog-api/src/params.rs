@@ -17,32 +17,49 @@ impl Params {
         if let Some((key, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
             return Err(Error::bad_request(
                 "unknown_query_parameter",
-                format!("unknown query parameter '{key}'; this endpoint takes {}", allowed.join(", ")),
+                format!(
+                    "unknown query parameter '{key}'; this endpoint takes {}",
+                    allowed.join(", ")
+                ),
             ));
         }
         Ok(Self(pairs))
     }
 
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn one(&self, key: &str) -> Result<Option<&str>, Error> {
         match self.all(key).as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one)),
-            _ => Err(Error::bad_request("invalid_query", format!("'{key}' may be given once"))),
+            _ => Err(Error::bad_request(
+                "invalid_query",
+                format!("'{key}' may be given once"),
+            )),
         }
     }
 
     pub fn number(&self, key: &str, max: usize) -> Result<Option<usize>, Error> {
-        let Some(raw) = self.one(key)? else { return Ok(None) };
-        let n: usize = raw
-            .trim()
-            .parse()
-            .map_err(|_| Error::bad_request("invalid_query", format!("'{key}' must be a whole number, not '{raw}'")))?;
+        let Some(raw) = self.one(key)? else {
+            return Ok(None);
+        };
+        let n: usize = raw.trim().parse().map_err(|_| {
+            Error::bad_request(
+                "invalid_query",
+                format!("'{key}' must be a whole number, not '{raw}'"),
+            )
+        })?;
         if n > max {
-            return Err(Error::bad_request("invalid_query", format!("'{key}' may be at most {max}")));
+            return Err(Error::bad_request(
+                "invalid_query",
+                format!("'{key}' may be at most {max}"),
+            ));
         }
         Ok(Some(n))
     }
@@ -68,33 +85,72 @@ pub const MAX_LIMIT: usize = 10_000;
 pub const DEFAULT_QUERY_LIMIT: usize = 20;
 
 pub const BY_QUERY_PARAMS: &[&str] = &[
-    "filter", "fields", "limit", "offset", "orderField", "cursor", "fullTextFilterTerm",
-    "fullTextFilterFields", "totalItems",
+    "filter",
+    "fields",
+    "limit",
+    "offset",
+    "orderField",
+    "cursor",
+    "fullTextFilterTerm",
+    "fullTextFilterFields",
+    "totalItems",
 ];
 
 /// Reads `/entities/by-query` parameters: either a fresh query, or a cursor that carries one.
 pub fn by_query(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
-    let limit = params.number("limit", MAX_LIMIT)?.unwrap_or(DEFAULT_QUERY_LIMIT);
+    let limit = params
+        .number("limit", MAX_LIMIT)?
+        .unwrap_or(DEFAULT_QUERY_LIMIT);
     if let Some(cursor) = params.one("cursor")? {
-        for key in ["filter", "orderField", "fullTextFilterTerm", "fullTextFilterFields", "offset"] {
+        for key in [
+            "filter",
+            "orderField",
+            "fullTextFilterTerm",
+            "fullTextFilterFields",
+            "offset",
+        ] {
             if !params.all(key).is_empty() {
                 return Err(Error::bad_request(
                     "invalid_query",
-                    format!("'{key}' cannot be combined with 'cursor': the cursor already carries the query"),
+                    format!(
+                        "'{key}' cannot be combined with 'cursor': the cursor already carries the query"
+                    ),
                 ));
             }
         }
         let (query, anchor) = decode_cursor(cursor)?;
-        return Ok((query, PageRequest { limit, offset: 0, anchor: Some(anchor) }));
+        return Ok((
+            query,
+            PageRequest {
+                limit,
+                offset: 0,
+                anchor: Some(anchor),
+            },
+        ));
     }
-    let order = params.all("orderField").into_iter().map(OrderField::parse).collect::<Result<_, _>>()?;
+    let order = params
+        .all("orderField")
+        .into_iter()
+        .map(OrderField::parse)
+        .collect::<Result<_, _>>()?;
     let full_text = match params.one("fullTextFilterTerm")? {
         Some(term) => FullTextFilter::new(term, params.one("fullTextFilterFields")?)?,
         None => None,
     };
-    let query = EntityQuery { filter: params.filter()?, order, full_text };
+    let query = EntityQuery {
+        filter: params.filter()?,
+        order,
+        full_text,
+    };
     let offset = params.number("offset", usize::MAX)?.unwrap_or(0);
-    Ok((query, PageRequest { limit, offset, anchor: None }))
+    Ok((
+        query,
+        PageRequest {
+            limit,
+            offset,
+            anchor: None,
+        },
+    ))
 }
 
 pub const LIST_PARAMS: &[&str] = &["filter", "fields", "limit", "offset", "after", "order"];
@@ -104,7 +160,14 @@ pub fn list(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
     let limit = params.number("limit", usize::MAX)?.unwrap_or(usize::MAX);
     if let Some(after) = params.one("after")? {
         let (query, anchor) = decode_cursor(after)?;
-        return Ok((query, PageRequest { limit, offset: 0, anchor: Some(anchor) }));
+        return Ok((
+            query,
+            PageRequest {
+                limit,
+                offset: 0,
+                anchor: Some(anchor),
+            },
+        ));
     }
     let order = params
         .all("order")
@@ -114,6 +177,17 @@ pub fn list(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
             None => OrderField::parse(o),
         })
         .collect::<Result<_, _>>()?;
-    let query = EntityQuery { filter: params.filter()?, order, full_text: None };
-    Ok((query, PageRequest { limit, offset: params.number("offset", usize::MAX)?.unwrap_or(0), anchor: None }))
+    let query = EntityQuery {
+        filter: params.filter()?,
+        order,
+        full_text: None,
+    };
+    Ok((
+        query,
+        PageRequest {
+            limit,
+            offset: params.number("offset", usize::MAX)?.unwrap_or(0),
+            anchor: None,
+        },
+    ))
 }

@@ -17,12 +17,26 @@ use crate::CatalogState;
 use crate::params::{self, Params};
 
 pub(crate) fn json_bytes(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// One entity, with its etag as the `ETag` header for `If-Match`.
 pub(crate) fn entity_response(view: &EntityView) -> Response {
-    let mut response = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], view.json.clone()).into_response();
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        view.json.clone(),
+    )
+        .into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", view.etag)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
@@ -49,7 +63,9 @@ fn write_entity(out: &mut Vec<u8>, view: &EntityView, fields: Option<&[String]>)
         None => out.extend_from_slice(&view.json),
         Some(fields) => {
             let full: Value = serde_json::from_slice(&view.json).unwrap_or(Value::Null);
-            out.extend_from_slice(&serde_json::to_vec(&project_fields(&full, fields)).unwrap_or_default());
+            out.extend_from_slice(
+                &serde_json::to_vec(&project_fields(&full, fields)).unwrap_or_default(),
+            );
         }
     }
 }
@@ -85,7 +101,13 @@ pub async fn query_entities(
     drop(index);
     let page_info = json!({"nextCursor": result.next_cursor, "prevCursor": result.prev_cursor});
     let page_info = strip_nulls(page_info);
-    out.extend_from_slice(format!(",\"totalItems\":{},\"pageInfo\":{}}}", result.total, page_info).as_bytes());
+    out.extend_from_slice(
+        format!(
+            ",\"totalItems\":{},\"pageInfo\":{}}}",
+            result.total, page_info
+        )
+        .as_bytes(),
+    );
     Ok(json_bytes(out))
 }
 
@@ -117,7 +139,10 @@ pub async fn list_entities(
     write_items(&mut out, &index, &result.ids, fields.as_deref());
     drop(index);
     let mut response = json_bytes(out);
-    if let Some(next) = result.next_cursor.and_then(|c| HeaderValue::from_str(&format!("<?after={c}>; rel=\"next\"")).ok()) {
+    if let Some(next) = result
+        .next_cursor
+        .and_then(|c| HeaderValue::from_str(&format!("<?after={c}>; rel=\"next\"")).ok())
+    {
         response.headers_mut().insert(header::LINK, next);
     }
     Ok(response)
@@ -181,12 +206,24 @@ pub async fn entities_by_refs(
     let body = read_body(body, state.limits.entity_body)?;
     let params = Params::parse(raw.as_deref(), &["filter"])?;
     let filter = params.filter()?;
-    let request: ByRefsBody = serde_json::from_slice(&body)
-        .map_err(|e| Error::bad_request("malformed_json", format!("the body must be {{\"entityRefs\": [...], \"fields\"?: [...]}}: {e}")))?;
+    let request: ByRefsBody = serde_json::from_slice(&body).map_err(|e| {
+        Error::bad_request(
+            "malformed_json",
+            format!("the body must be {{\"entityRefs\": [...], \"fields\"?: [...]}}: {e}"),
+        )
+    })?;
     let refs = request
         .entity_refs
         .iter()
-        .map(|r| EntityRef::parse(r, RefDefaults { kind: None, namespace: "default" }))
+        .map(|r| {
+            EntityRef::parse(
+                r,
+                RefDefaults {
+                    kind: None,
+                    namespace: "default",
+                },
+            )
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|m| Error::bad_request("invalid_ref", m))?;
     let fields = request.fields.filter(|f| !f.is_empty());
@@ -199,7 +236,11 @@ pub async fn entities_by_refs(
             out.push(b',');
         }
         let found = index.get_by_ref(r).filter(|v| {
-            allowed.as_ref().is_none_or(|ids| index.id_of(&v.entity_ref).is_some_and(|id| ids.contains(id)))
+            allowed.as_ref().is_none_or(|ids| {
+                index
+                    .id_of(&v.entity_ref)
+                    .is_some_and(|id| ids.contains(id))
+            })
         });
         match found {
             Some(view) => write_entity(&mut out, view, fields.as_deref()),
@@ -222,10 +263,17 @@ pub async fn entity_facets(
     let params = Params::parse(raw.as_deref(), &["facet", "filter"])?;
     let facets: Vec<String> = params.all("facet").into_iter().map(str::to_owned).collect();
     if facets.is_empty() {
-        return Err(Error::bad_request("invalid_query", "name at least one facet, e.g. ?facet=spec.owner").into());
+        return Err(Error::bad_request(
+            "invalid_query",
+            "name at least one facet, e.g. ?facet=spec.owner",
+        )
+        .into());
     }
     let filter = params.filter()?;
     let counts = state.repo.read().facets(&facets, &filter);
-    let facets: serde_json::Map<String, Value> = counts.into_iter().map(|(name, values)| (name, json!(values))).collect();
+    let facets: serde_json::Map<String, Value> = counts
+        .into_iter()
+        .map(|(name, values)| (name, json!(values)))
+        .collect();
     Ok(Json(json!({ "facets": facets })))
 }

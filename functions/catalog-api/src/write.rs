@@ -17,23 +17,36 @@ fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json") || m.trim().ends_with("+json")))
+        .is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| {
+                m.trim().eq_ignore_ascii_case("application/json") || m.trim().ends_with("+json")
+            })
+        })
 }
 
 fn utf8(body: &Bytes) -> Result<&str, Error> {
-    std::str::from_utf8(body).map_err(|_| Error::bad_request("malformed_body", "the body is not UTF-8 text"))
+    std::str::from_utf8(body)
+        .map_err(|_| Error::bad_request("malformed_body", "the body is not UTF-8 text"))
 }
 
 /// Reads one entity from a JSON or YAML body.
 fn one_entity(headers: &HeaderMap, body: &Bytes) -> Result<Value, Error> {
     if is_json(headers) {
-        return serde_json::from_slice(body).map_err(|e| Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}")));
+        return serde_json::from_slice(body).map_err(|e| {
+            Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        });
     }
     let mut docs = parse_documents(utf8(body)?)?;
     match docs.len() {
         1 => Ok(docs.remove(0)),
-        0 => Err(Error::bad_request("malformed_body", "the body holds no entity")),
-        n => Err(Error::bad_request("malformed_body", format!("the body holds {n} entities; POST /v1/entities/import takes many"))),
+        0 => Err(Error::bad_request(
+            "malformed_body",
+            "the body holds no entity",
+        )),
+        n => Err(Error::bad_request(
+            "malformed_body",
+            format!("the body holds {n} entities; POST /v1/entities/import takes many"),
+        )),
     }
 }
 
@@ -58,9 +71,15 @@ pub async fn upsert_entity(
     let entity = one_entity(&headers, &body)?;
     let if_match = headers
         .get(header::IF_MATCH)
-        .map(|v| v.to_str().map_err(|_| Error::bad_request("invalid_header", "If-Match is not text")))
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| Error::bad_request("invalid_header", "If-Match is not text"))
+        })
         .transpose()?;
-    let outcome = state.repo.upsert(entity, if_match, &state.policy.writer(&who)).await?;
+    let outcome = state
+        .repo
+        .upsert(entity, if_match, &state.policy.writer(&who))
+        .await?;
     tracing::info!(entity = %outcome.view.entity_ref, status = ?outcome.status, user = %who.user, "entity written");
     let mut response = entity_response(&outcome.view);
     if outcome.status == WriteStatus::Created {
@@ -83,9 +102,9 @@ pub async fn import_entities(
 ) -> Result<Response, ApiError> {
     let body = read_body(body, state.limits.import_body)?;
     let documents = if is_json(&headers) {
-        match serde_json::from_slice::<Value>(&body)
-            .map_err(|e| Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?
-        {
+        match serde_json::from_slice::<Value>(&body).map_err(|e| {
+            Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        })? {
             Value::Array(items) => items,
             other => vec![other],
         }
@@ -95,7 +114,10 @@ pub async fn import_entities(
     if documents.is_empty() {
         return Err(Error::bad_request("malformed_body", "the body holds no entity").into());
     }
-    let outcome = state.repo.import(documents, &state.policy.writer(&who)).await?;
+    let outcome = state
+        .repo
+        .import(documents, &state.policy.writer(&who))
+        .await?;
     tracing::info!(created = outcome.created, updated = outcome.updated, unchanged = outcome.unchanged, user = %who.user, "catalog import");
     Ok(axum::Json(outcome).into_response())
 }
@@ -110,7 +132,10 @@ pub async fn delete_by_uid(
     Caller(who): Caller,
     Path(uid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let entity_ref = state.repo.delete_by_uid(&uid, &state.policy.writer(&who)).await?;
+    let entity_ref = state
+        .repo
+        .delete_by_uid(&uid, &state.policy.writer(&who))
+        .await?;
     tracing::info!(entity = %entity_ref, user = %who.user, "entity deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,7 +11,11 @@ use crate::client::Client;
 use crate::host::HostConfig;
 
 #[derive(Debug, Parser)]
-#[command(name = "paved", version, about = "paved: an internal developer platform. `paved up` runs it all locally.")]
+#[command(
+    name = "paved",
+    version,
+    about = "paved: an internal developer platform. `paved up` runs it all locally."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -103,7 +107,10 @@ pub enum CatalogCommand {
 
 impl UpArgs {
     pub fn config(self) -> HostConfig {
-        let limits = catalog_api::Limits { import_body: self.max_import_bytes, ..Default::default() };
+        let limits = catalog_api::Limits {
+            import_body: self.max_import_bytes,
+            ..Default::default()
+        };
         HostConfig {
             bind: self.bind,
             data_dir: self.data.data,
@@ -129,7 +136,12 @@ impl Remote {
 
 pub fn token(args: TokenArgs) -> Result<String> {
     let secret = crate::secret::load_or_create(&args.data.data, args.data.jwt_secret)?;
-    Ok(paved_http::mint_token(&secret, &args.user, &args.groups, args.ttl)?)
+    Ok(paved_http::mint_token(
+        &secret,
+        &args.user,
+        &args.groups,
+        args.ttl,
+    )?)
 }
 
 pub async fn catalog(command: CatalogCommand) -> Result<()> {
@@ -137,8 +149,12 @@ pub async fn catalog(command: CatalogCommand) -> Result<()> {
         CatalogCommand::Import { files, remote } => {
             let client = remote.client()?;
             for file in files {
-                let yaml = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-                let outcome = client.import(yaml).await.with_context(|| format!("importing {}", file.display()))?;
+                let yaml = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let outcome = client
+                    .import(yaml)
+                    .await
+                    .with_context(|| format!("importing {}", file.display()))?;
                 println!(
                     "{}: {} created, {} updated, {} unchanged",
                     file.display(),
@@ -149,9 +165,18 @@ pub async fn catalog(command: CatalogCommand) -> Result<()> {
             }
         }
         CatalogCommand::Get { entity_ref, remote } => {
-            let r = EntityRef::parse(&entity_ref, RefDefaults { kind: Some("component"), namespace: "default" })
-                .map_err(anyhow::Error::msg)?;
-            let entity = remote.client()?.get(r.kind(), r.namespace(), r.name()).await?;
+            let r = EntityRef::parse(
+                &entity_ref,
+                RefDefaults {
+                    kind: Some("component"),
+                    namespace: "default",
+                },
+            )
+            .map_err(anyhow::Error::msg)?;
+            let entity = remote
+                .client()?
+                .get(r.kind(), r.namespace(), r.name())
+                .await?;
             println!("{}", serde_json::to_string_pretty(&entity)?);
         }
     }

@@ -11,18 +11,38 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, token: String) -> Result<Self> {
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(300)).build()?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), token })
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(300))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
     }
 
     async fn answer(response: reqwest::Response) -> Result<Value> {
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            let detail = body.get("detail").and_then(Value::as_str).unwrap_or("no detail");
+            let detail = body
+                .get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or("no detail");
             let mut message = format!("{status}: {detail}");
-            for doc in body.get("documents").and_then(Value::as_array).into_iter().flatten().take(20) {
-                for err in doc.get("errors").and_then(Value::as_array).into_iter().flatten() {
+            for doc in body
+                .get("documents")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .take(20)
+            {
+                for err in doc
+                    .get("errors")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     message.push_str(&format!(
                         "\n  document {} {}: {} {}",
                         doc["document"],
@@ -53,7 +73,10 @@ impl Client {
     pub async fn get(&self, kind: &str, namespace: &str, name: &str) -> Result<Value> {
         let response = self
             .http
-            .get(format!("{}/api/catalog/entities/by-name/{kind}/{namespace}/{name}", self.base))
+            .get(format!(
+                "{}/api/catalog/entities/by-name/{kind}/{namespace}/{name}",
+                self.base
+            ))
             .bearer_auth(&self.token)
             .send()
             .await

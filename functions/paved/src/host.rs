@@ -37,13 +37,20 @@ pub struct Platform {
 /// Opens the data directory (creating it on first run), loads the catalog and builds the
 /// router of every function.
 pub async fn build(config: &HostConfig) -> Result<Platform> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let lock = lock_data_dir(&config.data_dir)?;
     let secret = crate::secret::load_or_create(&config.data_dir, config.jwt_secret.clone())?;
-    let store = SqliteStore::open(&config.data_dir.join("paved.db")).context("opening the embedded store")?;
+    let store = SqliteStore::open(&config.data_dir.join("paved.db"))
+        .context("opening the embedded store")?;
     let catalog = Arc::new(CatalogRepository::load(Arc::new(store)).await?);
-    let policy = AccessPolicy::new(&config.admin_group).map_err(|m| anyhow::anyhow!("PAVED_ADMIN_GROUP: {m}"))?;
-    let state = CatalogState { repo: Arc::clone(&catalog), policy: Arc::new(policy), limits: config.limits };
+    let policy = AccessPolicy::new(&config.admin_group)
+        .map_err(|m| anyhow::anyhow!("PAVED_ADMIN_GROUP: {m}"))?;
+    let state = CatalogState {
+        repo: Arc::clone(&catalog),
+        policy: Arc::new(policy),
+        limits: config.limits,
+    };
     let auth = Arc::new(Authenticator::hs256(&secret));
     let request_id = HeaderName::from_static("x-request-id");
     let router = Router::new()
@@ -55,18 +62,31 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
-    Ok(Platform { router, catalog, _lock: lock })
+    Ok(Platform {
+        router,
+        catalog,
+        _lock: lock,
+    })
 }
 
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
     let path = dir.join("lock");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
-            anyhow::bail!("another paved is already running on {}; stop it or use --data", dir.display())
+            anyhow::bail!(
+                "another paved is already running on {}; stop it or use --data",
+                dir.display()
+            )
         }
-        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
     }
 }
 
@@ -74,10 +94,14 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
 /// returns. Every write is committed before its response is sent, so nothing is lost.
 pub async fn serve(config: HostConfig) -> Result<()> {
     let platform = build(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), entities = platform.catalog.read().len(), "paved is up");
-    axum::serve(listener, platform.router).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, platform.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("paved stopped");
     Ok(())
 }

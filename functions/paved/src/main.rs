@@ -27,7 +27,9 @@ fn init_tracing() {
         Ok(_) => false,
         Err(_) => std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if text {
         builder.init();
     } else {

@@ -12,17 +12,24 @@ pub const SECRET_FILE: &str = "jwt-secret";
 /// Returns the secret, creating the file when neither the variable nor the file exists.
 pub fn load_or_create(data_dir: &Path, from_env: Option<String>) -> Result<Vec<u8>> {
     if let Some(secret) = from_env.filter(|s| !s.is_empty()) {
-        anyhow::ensure!(secret.len() >= 32, "PAVED_JWT_SECRET must be at least 32 characters");
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "PAVED_JWT_SECRET must be at least 32 characters"
+        );
         return Ok(secret.into_bytes());
     }
     let path = data_dir.join(SECRET_FILE);
     match std::fs::read(&path) {
         Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
-        Ok(_) => anyhow::bail!("{} is shorter than 32 bytes; delete it to generate a new one", path.display()),
+        Ok(_) => anyhow::bail!(
+            "{} is shorter than 32 bytes; delete it to generate a new one",
+            path.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let secret = hex::encode(raw).into_bytes();
@@ -52,12 +59,18 @@ mod tests {
         let first = load_or_create(dir.path(), None).expect("create");
         assert_eq!(first, load_or_create(dir.path(), None).expect("reuse"));
         let env = "x".repeat(40);
-        assert_eq!(load_or_create(dir.path(), Some(env.clone())).expect("env"), env.into_bytes());
+        assert_eq!(
+            load_or_create(dir.path(), Some(env.clone())).expect("env"),
+            env.into_bytes()
+        );
         assert!(load_or_create(dir.path(), Some("short".into())).is_err());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(SECRET_FILE)).expect("meta").permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

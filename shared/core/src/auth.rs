@@ -16,12 +16,28 @@ impl Identity {
     /// Builds an identity from token claims: `sub` is a user (`alice` or `user:ns/alice`),
     /// each of `groups` a group (`team-a` or `group:ns/team-a`).
     pub fn from_claims<S: AsRef<str>>(sub: &str, groups: &[S]) -> Result<Self, Error> {
-        let bad = |what: &str, msg: String| Error::Unauthenticated(format!("the token's {what} is not usable: {msg}"));
-        let user = EntityRef::parse(sub, RefDefaults { kind: Some("user"), namespace: "default" })
-            .map_err(|m| bad("sub", m))?;
+        let bad = |what: &str, msg: String| {
+            Error::Unauthenticated(format!("the token's {what} is not usable: {msg}"))
+        };
+        let user = EntityRef::parse(
+            sub,
+            RefDefaults {
+                kind: Some("user"),
+                namespace: "default",
+            },
+        )
+        .map_err(|m| bad("sub", m))?;
         let groups = groups
             .iter()
-            .map(|g| EntityRef::parse(g.as_ref(), RefDefaults { kind: Some("group"), namespace: "default" }))
+            .map(|g| {
+                EntityRef::parse(
+                    g.as_ref(),
+                    RefDefaults {
+                        kind: Some("group"),
+                        namespace: "default",
+                    },
+                )
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|m| bad("groups", m))?;
         Ok(Self { user, groups })
@@ -43,7 +59,13 @@ pub struct AccessPolicy {
 
 impl AccessPolicy {
     pub fn new(admin_group: &str) -> Result<Self, String> {
-        let admin_group = EntityRef::parse(admin_group, RefDefaults { kind: Some("group"), namespace: "default" })?;
+        let admin_group = EntityRef::parse(
+            admin_group,
+            RefDefaults {
+                kind: Some("group"),
+                namespace: "default",
+            },
+        )?;
         Ok(Self { admin_group })
     }
 
@@ -103,7 +125,8 @@ impl WriteGuard for CatalogWriter<'_> {
         current_owner: Option<&EntityRef>,
         new_owner: Option<&EntityRef>,
     ) -> Result<(), Error> {
-        self.policy.check_catalog_write(self.who, entity_ref, kind, current_owner, new_owner)
+        self.policy
+            .check_catalog_write(self.who, entity_ref, kind, current_owner, new_owner)
     }
 }
 
@@ -112,7 +135,14 @@ mod tests {
     use super::*;
 
     fn r(s: &str) -> EntityRef {
-        EntityRef::parse(s, RefDefaults { kind: None, namespace: "default" }).expect("valid")
+        EntityRef::parse(
+            s,
+            RefDefaults {
+                kind: None,
+                namespace: "default",
+            },
+        )
+        .expect("valid")
     }
 
     fn policy() -> AccessPolicy {
@@ -126,7 +156,10 @@ mod tests {
         assert!(who.is(&r("group:default/Team-A")));
         assert!(who.is(&r("group:ops/sre")));
         assert!(!who.is(&r("group:default/sre")));
-        assert_eq!(Identity::from_claims("", &["x"]).expect_err("bad").code(), "unauthenticated");
+        assert_eq!(
+            Identity::from_claims("", &["x"]).expect_err("bad").code(),
+            "unauthenticated"
+        );
         assert!(Identity::from_claims("bob", &["bad group!"]).is_err());
     }
 
@@ -136,18 +169,32 @@ mod tests {
         let svc = r("component:default/svc");
         let (a, b) = (r("group:default/team-a"), r("group:default/team-b"));
         let p = policy();
-        assert!(p.check_catalog_write(&alice, &svc, Kind::Component, None, Some(&a)).is_ok());
-        assert!(p.check_catalog_write(&alice, &svc, Kind::Component, Some(&a), Some(&a)).is_ok());
+        assert!(
+            p.check_catalog_write(&alice, &svc, Kind::Component, None, Some(&a))
+                .is_ok()
+        );
+        assert!(
+            p.check_catalog_write(&alice, &svc, Kind::Component, Some(&a), Some(&a))
+                .is_ok()
+        );
         // Neither creating for, taking over from, nor giving away to another team.
         for (cur, new) in [(None, Some(&b)), (Some(&b), Some(&a)), (Some(&a), Some(&b))] {
-            let err = p.check_catalog_write(&alice, &svc, Kind::Component, cur, new).expect_err("forbidden");
+            let err = p
+                .check_catalog_write(&alice, &svc, Kind::Component, cur, new)
+                .expect_err("forbidden");
             assert_eq!(err.code(), "forbidden");
         }
         // Deleting needs the current owner.
-        assert!(p.check_catalog_write(&alice, &svc, Kind::Component, Some(&b), None).is_err());
+        assert!(
+            p.check_catalog_write(&alice, &svc, Kind::Component, Some(&b), None)
+                .is_err()
+        );
         // A user may own an entity directly.
         let mine = r("user:default/alice");
-        assert!(p.check_catalog_write(&alice, &svc, Kind::Component, None, Some(&mine)).is_ok());
+        assert!(
+            p.check_catalog_write(&alice, &svc, Kind::Component, None, Some(&mine))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -156,9 +203,24 @@ mod tests {
         let admin = Identity::from_claims("root", &["platform-admins"]).expect("valid");
         let team = r("group:default/team-a");
         let p = policy();
-        assert!(p.check_catalog_write(&alice, &team, Kind::Group, None, None).is_err());
-        assert!(p.check_catalog_write(&admin, &team, Kind::Group, None, None).is_ok());
+        assert!(
+            p.check_catalog_write(&alice, &team, Kind::Group, None, None)
+                .is_err()
+        );
+        assert!(
+            p.check_catalog_write(&admin, &team, Kind::Group, None, None)
+                .is_ok()
+        );
         let b = r("group:default/team-b");
-        assert!(p.check_catalog_write(&admin, &r("component:default/x"), Kind::Component, Some(&b), Some(&b)).is_ok());
+        assert!(
+            p.check_catalog_write(
+                &admin,
+                &r("component:default/x"),
+                Kind::Component,
+                Some(&b),
+                Some(&b)
+            )
+            .is_ok()
+        );
     }
 }

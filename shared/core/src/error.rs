@@ -14,7 +14,10 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -36,7 +39,11 @@ pub enum Error {
     BadRequest { code: &'static str, message: String },
     /// The input was readable but breaks the model's rules.
     #[error("{message}")]
-    Invalid { code: &'static str, message: String, violations: Vec<Violation> },
+    Invalid {
+        code: &'static str,
+        message: String,
+        violations: Vec<Violation>,
+    },
     /// An all-or-nothing import where at least one document was refused; nothing was written.
     #[error("the import was refused: {} of its documents have errors, nothing was written", .0.len())]
     ImportRejected(Vec<DocumentReport>),
@@ -60,7 +67,10 @@ pub enum Error {
 
 impl Error {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest { code, message: message.into() }
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The stable machine-readable code clients match on.

@@ -10,7 +10,9 @@ use rusqlite::{TransactionBehavior, params};
 use crate::db::{SqliteStore, backend};
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn ms(d: Duration) -> i64 {
@@ -34,7 +36,12 @@ impl Queue for SqliteStore {
         .await
     }
 
-    async fn receive(&self, queue: &str, max: usize, visibility: Duration) -> Result<Vec<ReceivedMessage>, StoreError> {
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, StoreError> {
         let queue = queue.to_owned();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
@@ -71,14 +78,22 @@ impl Queue for SqliteStore {
     async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), StoreError> {
         let (queue, receipt) = (queue.to_owned(), receipt_handle.to_owned());
         self.run(move |conn| {
-            conn.execute("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2", params![queue, receipt])
-                .map_err(backend)?;
+            conn.execute(
+                "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
+                params![queue, receipt],
+            )
+            .map_err(backend)?;
             Ok(())
         })
         .await
     }
 
-    async fn change_visibility(&self, queue: &str, receipt_handle: &str, visibility: Duration) -> Result<(), StoreError> {
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        visibility: Duration,
+    ) -> Result<(), StoreError> {
         let (queue, receipt) = (queue.to_owned(), receipt_handle.to_owned());
         self.run(move |conn| {
             conn.execute(
@@ -105,32 +120,86 @@ mod tests {
     #[tokio::test]
     async fn a_received_message_is_hidden_until_deleted_or_timed_out() {
         let (_d, s) = store();
-        s.send("tasks", QueueMessage::new("one")).await.expect("send");
-        s.send("other", QueueMessage::new("elsewhere")).await.expect("send");
-        let got = s.receive("tasks", 10, Duration::from_millis(200)).await.expect("receive");
+        s.send("tasks", QueueMessage::new("one"))
+            .await
+            .expect("send");
+        s.send("other", QueueMessage::new("elsewhere"))
+            .await
+            .expect("send");
+        let got = s
+            .receive("tasks", 10, Duration::from_millis(200))
+            .await
+            .expect("receive");
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].body.as_str(), got[0].receive_count), ("one", 1));
-        assert!(s.receive("tasks", 10, Duration::from_secs(30)).await.expect("receive").is_empty(), "hidden");
+        assert!(
+            s.receive("tasks", 10, Duration::from_secs(30))
+                .await
+                .expect("receive")
+                .is_empty(),
+            "hidden"
+        );
 
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let again = s.receive("tasks", 10, Duration::from_secs(30)).await.expect("receive");
-        assert_eq!(again[0].receive_count, 2, "redelivered after the visibility timeout");
+        let again = s
+            .receive("tasks", 10, Duration::from_secs(30))
+            .await
+            .expect("receive");
+        assert_eq!(
+            again[0].receive_count, 2,
+            "redelivered after the visibility timeout"
+        );
 
-        s.delete("tasks", &got[0].receipt_handle).await.expect("a stale receipt is not an error");
-        s.delete("tasks", &again[0].receipt_handle).await.expect("delete");
-        s.change_visibility("tasks", &again[0].receipt_handle, Duration::ZERO).await.expect("no-op");
-        assert!(s.receive("tasks", 10, Duration::ZERO).await.expect("receive").is_empty());
+        s.delete("tasks", &got[0].receipt_handle)
+            .await
+            .expect("a stale receipt is not an error");
+        s.delete("tasks", &again[0].receipt_handle)
+            .await
+            .expect("delete");
+        s.change_visibility("tasks", &again[0].receipt_handle, Duration::ZERO)
+            .await
+            .expect("no-op");
+        assert!(
+            s.receive("tasks", 10, Duration::ZERO)
+                .await
+                .expect("receive")
+                .is_empty()
+        );
     }
 
     #[tokio::test]
     async fn delays_and_visibility_changes() {
         let (_d, s) = store();
-        s.send("q", QueueMessage { body: "later".into(), delay: Duration::from_secs(60) }).await.expect("send");
-        assert!(s.receive("q", 1, Duration::from_secs(1)).await.expect("receive").is_empty());
+        s.send(
+            "q",
+            QueueMessage {
+                body: "later".into(),
+                delay: Duration::from_secs(60),
+            },
+        )
+        .await
+        .expect("send");
+        assert!(
+            s.receive("q", 1, Duration::from_secs(1))
+                .await
+                .expect("receive")
+                .is_empty()
+        );
         s.send("q", QueueMessage::new("now")).await.expect("send");
-        let got = s.receive("q", 5, Duration::from_secs(60)).await.expect("receive");
+        let got = s
+            .receive("q", 5, Duration::from_secs(60))
+            .await
+            .expect("receive");
         assert_eq!(got.len(), 1);
-        s.change_visibility("q", &got[0].receipt_handle, Duration::ZERO).await.expect("release");
-        assert_eq!(s.receive("q", 5, Duration::from_secs(60)).await.expect("receive").len(), 1);
+        s.change_visibility("q", &got[0].receipt_handle, Duration::ZERO)
+            .await
+            .expect("release");
+        assert_eq!(
+            s.receive("q", 5, Duration::from_secs(60))
+                .await
+                .expect("receive")
+                .len(),
+            1
+        );
     }
 }

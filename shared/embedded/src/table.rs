@@ -10,18 +10,26 @@ use crate::db::{SqliteStore, backend};
 
 fn read_item(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
     let attrs: Option<String> = conn
-        .query_row("SELECT attrs FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk], |r| r.get(0))
+        .query_row(
+            "SELECT attrs FROM items WHERE pk = ?1 AND sk = ?2",
+            params![key.pk, key.sk],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(backend)?;
-    attrs.map(|a| Ok(Item::new(key.clone(), parse_attrs(&a)?))).transpose()
+    attrs
+        .map(|a| Ok(Item::new(key.clone(), parse_attrs(&a)?)))
+        .transpose()
 }
 
 fn parse_attrs(text: &str) -> Result<Map<String, Value>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("a stored item is not JSON: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Backend(format!("a stored item is not JSON: {e}")))
 }
 
 fn write_item(conn: &Connection, item: &Item) -> Result<(), StoreError> {
-    let attrs = serde_json::to_string(&item.attrs).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let attrs =
+        serde_json::to_string(&item.attrs).map_err(|e| StoreError::Backend(e.to_string()))?;
     conn.execute(
         "INSERT INTO items (pk, sk, attrs) VALUES (?1, ?2, ?3)
          ON CONFLICT (pk, sk) DO UPDATE SET attrs = excluded.attrs",
@@ -32,7 +40,11 @@ fn write_item(conn: &Connection, item: &Item) -> Result<(), StoreError> {
 }
 
 fn delete_item(conn: &Connection, key: &Key) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk]).map_err(backend)?;
+    conn.execute(
+        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+        params![key.pk, key.sk],
+    )
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -46,7 +58,10 @@ fn check(conn: &Connection, key: &Key, condition: &Condition) -> Result<(), Stor
     if condition.holds(current.as_ref()) {
         Ok(())
     } else {
-        Err(StoreError::ConditionFailed { key: key.clone(), current: current.map(Box::new) })
+        Err(StoreError::ConditionFailed {
+            key: key.clone(),
+            current: current.map(Box::new),
+        })
     }
 }
 
@@ -59,7 +74,9 @@ impl Table for SqliteStore {
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             check(&tx, &item.key, &condition)?;
             write_item(&tx, &item)?;
             tx.commit().map_err(backend)
@@ -70,7 +87,9 @@ impl Table for SqliteStore {
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
         let key = key.clone();
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             check(&tx, &key, &condition)?;
             delete_item(&tx, &key)?;
             tx.commit().map_err(backend)
@@ -78,7 +97,13 @@ impl Table for SqliteStore {
         .await
     }
 
-    async fn query(&self, pk: &str, range: &SortKeyRange, after: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+    async fn query(
+        &self,
+        pk: &str,
+        range: &SortKeyRange,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
         let (pk, range, after) = (pk.to_owned(), range.clone(), after.map(str::to_owned));
         self.run(move |conn| {
             let lo = match &range {
@@ -87,14 +112,22 @@ impl Table for SqliteStore {
             };
             // Resume strictly after the last key of the previous page.
             let (sql, from) = match after.as_deref() {
-                Some(a) if a >= lo => ("SELECT sk, attrs FROM items WHERE pk = ?1 AND sk > ?2 ORDER BY sk LIMIT ?3", a),
-                _ => ("SELECT sk, attrs FROM items WHERE pk = ?1 AND sk >= ?2 ORDER BY sk LIMIT ?3", lo),
+                Some(a) if a >= lo => (
+                    "SELECT sk, attrs FROM items WHERE pk = ?1 AND sk > ?2 ORDER BY sk LIMIT ?3",
+                    a,
+                ),
+                _ => (
+                    "SELECT sk, attrs FROM items WHERE pk = ?1 AND sk >= ?2 ORDER BY sk LIMIT ?3",
+                    lo,
+                ),
             };
             let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
             // One row past the page tells whether more follow.
             let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
             let rows = stmt
-                .query_map(params![pk, from, fetch], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map(params![pk, from, fetch], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(backend)?;
             let mut items = Vec::new();
             let mut more = false;
@@ -109,7 +142,11 @@ impl Table for SqliteStore {
                 }
                 items.push(Item::new(Key::new(pk.clone(), sk), parse_attrs(&attrs)?));
             }
-            let last_sk = if more { items.last().map(|i| i.key.sk.clone()) } else { None };
+            let last_sk = if more {
+                items.last().map(|i| i.key.sk.clone())
+            } else {
+                None
+            };
             Ok(Page { items, last_sk })
         })
         .await
@@ -117,11 +154,14 @@ impl Table for SqliteStore {
 
     async fn transact(&self, ops: Vec<TransactOp>) -> Result<(), StoreError> {
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             for (i, op) in ops.iter().enumerate() {
                 let (key, condition) = match op {
                     TransactOp::Put { item, condition } => (&item.key, condition),
-                    TransactOp::Delete { key, condition } | TransactOp::Check { key, condition } => (key, condition),
+                    TransactOp::Delete { key, condition }
+                    | TransactOp::Check { key, condition } => (key, condition),
                 };
                 match check(&tx, key, condition) {
                     Ok(()) => {}
@@ -160,27 +200,50 @@ mod tests {
     }
 
     fn item(pk: &str, sk: &str, v: i64) -> Item {
-        let Value::Object(attrs) = json!({"v": v}) else { unreachable!() };
+        let Value::Object(attrs) = json!({"v": v}) else {
+            unreachable!()
+        };
         Item::new(Key::new(pk, sk), attrs)
     }
 
     #[tokio::test]
     async fn conditional_puts_return_the_current_item() {
         let (_d, s) = store();
-        s.put(item("p", "a", 1), Condition::Absent).await.expect("first put");
+        s.put(item("p", "a", 1), Condition::Absent)
+            .await
+            .expect("first put");
         match s.put(item("p", "a", 2), Condition::Absent).await {
-            Err(StoreError::ConditionFailed { current: Some(cur), .. }) => assert_eq!(cur.attrs["v"], 1),
+            Err(StoreError::ConditionFailed {
+                current: Some(cur), ..
+            }) => assert_eq!(cur.attrs["v"], 1),
             other => panic!("expected a failed condition, got {other:?}"),
         }
-        let eq = |v: i64| Condition::AttrEquals { name: "v".into(), value: json!(v) };
+        let eq = |v: i64| Condition::AttrEquals {
+            name: "v".into(),
+            value: json!(v),
+        };
         assert!(s.put(item("p", "a", 3), eq(2)).await.is_err());
-        s.put(item("p", "a", 3), eq(1)).await.expect("matching condition");
-        assert_eq!(s.get(&Key::new("p", "a")).await.expect("get").expect("present").attrs["v"], 3);
+        s.put(item("p", "a", 3), eq(1))
+            .await
+            .expect("matching condition");
+        assert_eq!(
+            s.get(&Key::new("p", "a"))
+                .await
+                .expect("get")
+                .expect("present")
+                .attrs["v"],
+            3
+        );
         assert!(s.delete(&Key::new("p", "a"), eq(1)).await.is_err());
         s.delete(&Key::new("p", "a"), eq(3)).await.expect("delete");
         assert!(s.get(&Key::new("p", "a")).await.expect("get").is_none());
-        let lock = Condition::AbsentOrAttrLessThan { name: "v".into(), value: 10 };
-        s.put(item("p", "l", 20), lock.clone()).await.expect("absent");
+        let lock = Condition::AbsentOrAttrLessThan {
+            name: "v".into(),
+            value: 10,
+        };
+        s.put(item("p", "l", 20), lock.clone())
+            .await
+            .expect("absent");
         assert!(s.put(item("p", "l", 5), lock).await.is_err(), "not expired");
     }
 
@@ -188,21 +251,44 @@ mod tests {
     async fn queries_page_through_a_partition_in_order() {
         let (_d, s) = store();
         for i in 0..25 {
-            s.put(item("p", &format!("k{i:02}"), i), Condition::Always).await.expect("put");
+            s.put(item("p", &format!("k{i:02}"), i), Condition::Always)
+                .await
+                .expect("put");
         }
-        s.put(item("other", "k00", 0), Condition::Always).await.expect("put");
+        s.put(item("other", "k00", 0), Condition::Always)
+            .await
+            .expect("put");
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = s.query("p", &SortKeyRange::BeginsWith("k".into()), after.as_deref(), 10).await.expect("query");
+            let page = s
+                .query(
+                    "p",
+                    &SortKeyRange::BeginsWith("k".into()),
+                    after.as_deref(),
+                    10,
+                )
+                .await
+                .expect("query");
             seen.extend(page.items.iter().map(|i| i.key.sk.clone()));
             match page.last_sk {
                 Some(sk) => after = Some(sk),
                 None => break,
             }
         }
-        assert_eq!(seen, (0..25).map(|i| format!("k{i:02}")).collect::<Vec<_>>());
-        let between = s.query("p", &SortKeyRange::Between("k05".into(), "k07".into()), None, 10).await.expect("query");
+        assert_eq!(
+            seen,
+            (0..25).map(|i| format!("k{i:02}")).collect::<Vec<_>>()
+        );
+        let between = s
+            .query(
+                "p",
+                &SortKeyRange::Between("k05".into(), "k07".into()),
+                None,
+                10,
+            )
+            .await
+            .expect("query");
         assert_eq!(between.items.len(), 3);
         assert!(between.last_sk.is_none());
     }
@@ -210,20 +296,40 @@ mod tests {
     #[tokio::test]
     async fn transactions_are_all_or_nothing() {
         let (_d, s) = store();
-        s.put(item("p", "x", 1), Condition::Always).await.expect("put");
+        s.put(item("p", "x", 1), Condition::Always)
+            .await
+            .expect("put");
         let ops = vec![
-            TransactOp::Put { item: item("p", "new", 1), condition: Condition::Absent },
-            TransactOp::Put { item: item("p", "x", 2), condition: Condition::Absent },
+            TransactOp::Put {
+                item: item("p", "new", 1),
+                condition: Condition::Absent,
+            },
+            TransactOp::Put {
+                item: item("p", "x", 2),
+                condition: Condition::Absent,
+            },
         ];
         match s.transact(ops).await {
             Err(StoreError::TransactionCancelled { failed }) => assert_eq!(failed, Some(1)),
             other => panic!("expected cancellation, got {other:?}"),
         }
-        assert!(s.get(&Key::new("p", "new")).await.expect("get").is_none(), "the first op was rolled back");
+        assert!(
+            s.get(&Key::new("p", "new")).await.expect("get").is_none(),
+            "the first op was rolled back"
+        );
         let ops = vec![
-            TransactOp::Check { key: Key::new("p", "x"), condition: Condition::Exists },
-            TransactOp::Delete { key: Key::new("p", "x"), condition: Condition::Always },
-            TransactOp::Put { item: item("p", "new", 1), condition: Condition::Absent },
+            TransactOp::Check {
+                key: Key::new("p", "x"),
+                condition: Condition::Exists,
+            },
+            TransactOp::Delete {
+                key: Key::new("p", "x"),
+                condition: Condition::Always,
+            },
+            TransactOp::Put {
+                item: item("p", "new", 1),
+                condition: Condition::Absent,
+            },
         ];
         s.transact(ops).await.expect("commit");
         assert!(s.get(&Key::new("p", "x")).await.expect("get").is_none());
@@ -234,8 +340,20 @@ mod tests {
     async fn data_survives_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("paved.db");
-        SqliteStore::open(&path).expect("open").put(item("p", "a", 7), Condition::Absent).await.expect("put");
+        SqliteStore::open(&path)
+            .expect("open")
+            .put(item("p", "a", 7), Condition::Absent)
+            .await
+            .expect("put");
         let again = SqliteStore::open(&path).expect("reopen");
-        assert_eq!(again.get(&Key::new("p", "a")).await.expect("get").expect("kept").attrs["v"], 7);
+        assert_eq!(
+            again
+                .get(&Key::new("p", "a"))
+                .await
+                .expect("get")
+                .expect("kept")
+                .attrs["v"],
+            7
+        );
     }
 }

@@ -37,7 +37,7 @@ pub struct GatewayClaims {
 /// How this host learns who is calling.
 pub enum Authenticator {
     /// Verify `Authorization: Bearer <jwt>` (HS256) with this secret.
-    Hs256 { key: DecodingKey, validation: Validation },
+    Hs256(Box<(DecodingKey, Validation)>),
     /// Trust [`GatewayClaims`] in the request extensions, which only the Lambda entry point
     /// puts there, from API Gateway's authorizer context. Headers are never trusted.
     Gateway,
@@ -48,7 +48,7 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 30;
-        Self::Hs256 { key: DecodingKey::from_secret(secret), validation }
+        Self::Hs256(Box::new((DecodingKey::from_secret(secret), validation)))
     }
 
     pub fn authenticate(&self, parts: &Parts) -> Result<Identity, Error> {
@@ -59,7 +59,8 @@ impl Authenticator {
                 })?;
                 Identity::from_claims(&claims.sub, &claims.groups)
             }
-            Self::Hs256 { key, validation } => {
+            Self::Hs256(verifier) => {
+                let (key, validation) = verifier.as_ref();
                 let header = parts
                     .headers
                     .get(AUTHORIZATION)
@@ -67,20 +68,30 @@ impl Authenticator {
                 let token = header
                     .to_str()
                     .ok()
-                    .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                    .and_then(|h| {
+                        h.strip_prefix("Bearer ")
+                            .or_else(|| h.strip_prefix("bearer "))
+                    })
                     .map(str::trim)
-                    .ok_or_else(|| Error::Unauthenticated("the Authorization header must be 'Bearer <token>'".into()))?;
-                let data = jsonwebtoken::decode::<TokenClaims>(token, key, validation).map_err(|e| {
-                    use jsonwebtoken::errors::ErrorKind;
-                    let why = match e.kind() {
-                        ErrorKind::ExpiredSignature => "the token has expired",
-                        ErrorKind::InvalidSignature => "the token's signature does not verify",
-                        ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
-                        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (sub, exp)",
-                        _ => "the token is malformed",
-                    };
-                    Error::Unauthenticated(why.into())
-                })?;
+                    .ok_or_else(|| {
+                        Error::Unauthenticated(
+                            "the Authorization header must be 'Bearer <token>'".into(),
+                        )
+                    })?;
+                let data =
+                    jsonwebtoken::decode::<TokenClaims>(token, key, validation).map_err(|e| {
+                        use jsonwebtoken::errors::ErrorKind;
+                        let why = match e.kind() {
+                            ErrorKind::ExpiredSignature => "the token has expired",
+                            ErrorKind::InvalidSignature => "the token's signature does not verify",
+                            ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
+                            ErrorKind::MissingRequiredClaim(_) => {
+                                "the token lacks a required claim (sub, exp)"
+                            }
+                            _ => "the token is malformed",
+                        };
+                        Error::Unauthenticated(why.into())
+                    })?;
                 Identity::from_claims(&data.claims.sub, &data.claims.groups)
             }
         }
@@ -88,14 +99,28 @@ impl Authenticator {
 }
 
 /// Signs a token for `sub` and `groups`, valid for `ttl_secs`.
-pub fn mint_token(secret: &[u8], sub: &str, groups: &[String], ttl_secs: u64) -> Result<String, Error> {
+pub fn mint_token(
+    secret: &[u8],
+    sub: &str,
+    groups: &[String],
+    ttl_secs: u64,
+) -> Result<String, Error> {
     Identity::from_claims(sub, groups)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let claims = TokenClaims { sub: sub.to_owned(), groups: groups.to_vec(), exp: now + ttl_secs, iat: Some(now) };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-        .map_err(|e| Error::bad_request("token_error", e.to_string()))
+    let claims = TokenClaims {
+        sub: sub.to_owned(),
+        groups: groups.to_vec(),
+        exp: now + ttl_secs,
+        iat: Some(now),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|e| Error::bad_request("token_error", e.to_string()))
 }
 
 /// API Gateway flattens array claims into strings such as `[a b]` (or JSON `["a","b"]`);
@@ -125,7 +150,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .extensions
             .get::<Arc<Authenticator>>()
             .cloned()
-            .ok_or_else(|| ApiError(Error::Unauthenticated("this host has no authenticator configured".into())))?;
+            .ok_or_else(|| {
+                ApiError(Error::Unauthenticated(
+                    "this host has no authenticator configured".into(),
+                ))
+            })?;
         auth.authenticate(parts).map(Caller).map_err(ApiError)
     }
 }
@@ -147,7 +176,9 @@ mod tests {
     #[test]
     fn tokens_round_trip() {
         let token = mint_token(b"secret", "alice", &["team-a".into()], 60).expect("mint");
-        let who = Authenticator::hs256(b"secret").authenticate(&parts(Some(&format!("Bearer {token}")))).expect("valid");
+        let who = Authenticator::hs256(b"secret")
+            .authenticate(&parts(Some(&format!("Bearer {token}"))))
+            .expect("valid");
         assert_eq!(who.user.to_string(), "user:default/alice");
         assert_eq!(who.groups[0].to_string(), "group:default/team-a");
     }
@@ -156,18 +187,35 @@ mod tests {
     fn bad_tokens_are_unauthenticated() {
         let auth = Authenticator::hs256(b"secret");
         let other = mint_token(b"other", "alice", &[], 60).expect("mint");
-        for header in [None, Some("Basic abc".to_owned()), Some("Bearer nope".into()), Some(format!("Bearer {other}"))] {
-            let err = auth.authenticate(&parts(header.as_deref())).expect_err("refused");
+        for header in [
+            None,
+            Some("Basic abc".to_owned()),
+            Some("Bearer nope".into()),
+            Some(format!("Bearer {other}")),
+        ] {
+            let err = auth
+                .authenticate(&parts(header.as_deref()))
+                .expect_err("refused");
             assert_eq!(err.code(), "unauthenticated", "{header:?}");
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs();
         let expired = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
-            &TokenClaims { sub: "a".into(), groups: vec![], exp: now - 3600, iat: None },
+            &TokenClaims {
+                sub: "a".into(),
+                groups: vec![],
+                exp: now - 3600,
+                iat: None,
+            },
             &EncodingKey::from_secret(b"secret"),
         )
         .expect("encode");
-        let err = auth.authenticate(&parts(Some(&format!("Bearer {expired}")))).expect_err("expired");
+        let err = auth
+            .authenticate(&parts(Some(&format!("Bearer {expired}"))))
+            .expect_err("expired");
         assert!(err.to_string().contains("expired"));
     }
 
@@ -175,8 +223,14 @@ mod tests {
     fn gateway_mode_trusts_only_the_authorizer_context() {
         let token = mint_token(b"secret", "alice", &[], 60).expect("mint");
         let mut p = parts(Some(&format!("Bearer {token}")));
-        assert!(Authenticator::Gateway.authenticate(&p).is_err(), "a header is not enough");
-        p.extensions.insert(GatewayClaims { sub: "bob".into(), groups: parse_gateway_list("[team-a team-b]") });
+        assert!(
+            Authenticator::Gateway.authenticate(&p).is_err(),
+            "a header is not enough"
+        );
+        p.extensions.insert(GatewayClaims {
+            sub: "bob".into(),
+            groups: parse_gateway_list("[team-a team-b]"),
+        });
         let who = Authenticator::Gateway.authenticate(&p).expect("claims");
         assert_eq!(who.groups.len(), 2);
     }

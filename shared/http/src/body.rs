@@ -13,6 +13,9 @@ pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<By
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             Err(ApiError(Error::PayloadTooLarge { limit }))
         }
-        Err(rejection) => Err(ApiError(Error::bad_request("unreadable_body", rejection.body_text()))),
+        Err(rejection) => Err(ApiError(Error::bad_request(
+            "unreadable_body",
+            rejection.body_text(),
+        ))),
     }
 }

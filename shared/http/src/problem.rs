@@ -19,7 +19,9 @@ impl ApiError {
         match &self.0 {
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::ImportRejected(reports) if reports.iter().all(|r| r.code == "forbidden") => StatusCode::FORBIDDEN,
+            Error::ImportRejected(reports) if reports.iter().all(|r| r.code == "forbidden") => {
+                StatusCode::FORBIDDEN
+            }
             Error::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
@@ -27,7 +29,9 @@ impl ApiError {
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Storage(paved_core::ports::StoreError::Throttled(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Storage(paved_core::ports::StoreError::Throttled(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -38,7 +42,9 @@ impl ApiError {
         let code = self.0.code();
         let detail = match &self.0 {
             // Never leak backend internals; they are logged instead.
-            Error::Storage(_) => "the catalog store failed; the error was logged, try again".to_owned(),
+            Error::Storage(_) => {
+                "the catalog store failed; the error was logged, try again".to_owned()
+            }
             other => other.to_string(),
         };
         let mut body = json!({
@@ -49,7 +55,9 @@ impl ApiError {
             "code": code,
         });
         match &self.0 {
-            Error::Invalid { violations, .. } if !violations.is_empty() => body["errors"] = json!(violations),
+            Error::Invalid { violations, .. } if !violations.is_empty() => {
+                body["errors"] = json!(violations)
+            }
             Error::ImportRejected(reports) => body["documents"] = json!(reports),
             _ => {}
         }
@@ -61,14 +69,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            let chain: Vec<String> = std::iter::successors(Some(&self.0 as &dyn std::error::Error), |e| e.source())
-                .map(ToString::to_string)
-                .collect();
+            let chain: Vec<String> =
+                std::iter::successors(Some(&self.0 as &dyn std::error::Error), |e| e.source())
+                    .map(ToString::to_string)
+                    .collect();
             tracing::error!(code = self.0.code(), cause = ?chain, "request failed");
         }
         let mut response = (status, axum::Json(self.body())).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -86,13 +98,33 @@ mod tests {
     #[test]
     fn every_error_has_a_status_code_and_problem_body() {
         let cases = [
-            (Error::bad_request("malformed_json", "x"), 400, "malformed_json"),
-            (Error::Invalid { code: "invalid_entity", message: "m".into(), violations: vec![Violation::new("f", "m")] }, 422, "invalid_entity"),
+            (
+                Error::bad_request("malformed_json", "x"),
+                400,
+                "malformed_json",
+            ),
+            (
+                Error::Invalid {
+                    code: "invalid_entity",
+                    message: "m".into(),
+                    violations: vec![Violation::new("f", "m")],
+                },
+                422,
+                "invalid_entity",
+            ),
             (Error::NotFound("x".into()), 404, "not_found"),
-            (Error::PreconditionFailed("x".into()), 412, "precondition_failed"),
+            (
+                Error::PreconditionFailed("x".into()),
+                412,
+                "precondition_failed",
+            ),
             (Error::Unauthenticated("x".into()), 401, "unauthenticated"),
             (Error::Forbidden("x".into()), 403, "forbidden"),
-            (Error::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
+            (
+                Error::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
             (Error::Conflict("x".into()), 409, "conflict"),
         ];
         for (error, status, code) in cases {
@@ -102,13 +134,20 @@ mod tests {
             assert_eq!(body["code"], code);
             assert_eq!(body["status"], status);
         }
-        let forbidden_only = ApiError(Error::ImportRejected(vec![DocumentReport { document: 0, entity_ref: None, code: "forbidden", errors: vec![] }]));
+        let forbidden_only = ApiError(Error::ImportRejected(vec![DocumentReport {
+            document: 0,
+            entity_ref: None,
+            code: "forbidden",
+            errors: vec![],
+        }]));
         assert_eq!(forbidden_only.status(), StatusCode::FORBIDDEN);
     }
 
     #[test]
     fn storage_details_stay_out_of_responses() {
-        let e = ApiError(Error::Storage(paved_core::ports::StoreError::Backend("disk /secret/path failed".into())));
+        let e = ApiError(Error::Storage(paved_core::ports::StoreError::Backend(
+            "disk /secret/path failed".into(),
+        )));
         assert!(!e.body().to_string().contains("/secret/path"));
     }
 }

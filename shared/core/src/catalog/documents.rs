@@ -11,7 +11,10 @@ pub fn parse_documents(body: &str) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
     for (i, document) in serde_yaml::Deserializer::from_str(body).enumerate() {
         let value = Value::deserialize(document).map_err(|e| {
-            Error::bad_request("malformed_yaml", format!("document {i} is not valid YAML: {e}"))
+            Error::bad_request(
+                "malformed_yaml",
+                format!("document {i} is not valid YAML: {e}"),
+            )
         })?;
         match value {
             Value::Null => {}
@@ -35,7 +38,12 @@ mod tests {
 
     #[test]
     fn json_arrays_are_documents() {
-        assert_eq!(parse_documents(r#"[{"a":1},{"a":2}]"#).expect("valid").len(), 2);
+        assert_eq!(
+            parse_documents(r#"[{"a":1},{"a":2}]"#)
+                .expect("valid")
+                .len(),
+            2
+        );
     }
 
     #[test]

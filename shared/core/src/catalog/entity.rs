@@ -62,7 +62,12 @@ const fn field(
     required: bool,
     relation: Option<(RelationType, Option<&'static str>)>,
 ) -> SpecField {
-    SpecField { name, shape, required, relation }
+    SpecField {
+        name,
+        shape,
+        required,
+        relation,
+    }
 }
 
 use RelationType as R;
@@ -71,8 +76,12 @@ use Shape::{Object, Str, StrList};
 const OWNER: SpecField = field("owner", Str, true, Some((R::OwnedBy, Some("group"))));
 const SYSTEM: SpecField = field("system", Str, false, Some((R::PartOf, Some("system"))));
 const DEPENDS_ON: SpecField = field("dependsOn", StrList, false, Some((R::DependsOn, None)));
-const DEPENDENCY_OF: SpecField =
-    field("dependencyOf", StrList, false, Some((R::DependencyOf, None)));
+const DEPENDENCY_OF: SpecField = field(
+    "dependencyOf",
+    StrList,
+    false,
+    Some((R::DependencyOf, None)),
+);
 
 fn spec_fields(kind: Kind) -> &'static [SpecField] {
     const COMPONENT: &[SpecField] = &[
@@ -80,9 +89,24 @@ fn spec_fields(kind: Kind) -> &'static [SpecField] {
         field("lifecycle", Str, true, None),
         OWNER,
         SYSTEM,
-        field("subcomponentOf", Str, false, Some((R::PartOf, Some("component")))),
-        field("providesApis", StrList, false, Some((R::ProvidesApi, Some("api")))),
-        field("consumesApis", StrList, false, Some((R::ConsumesApi, Some("api")))),
+        field(
+            "subcomponentOf",
+            Str,
+            false,
+            Some((R::PartOf, Some("component"))),
+        ),
+        field(
+            "providesApis",
+            StrList,
+            false,
+            Some((R::ProvidesApi, Some("api"))),
+        ),
+        field(
+            "consumesApis",
+            StrList,
+            false,
+            Some((R::ConsumesApi, Some("api"))),
+        ),
         DEPENDS_ON,
         DEPENDENCY_OF,
     ];
@@ -93,8 +117,13 @@ fn spec_fields(kind: Kind) -> &'static [SpecField] {
         field("definition", Str, true, None),
         SYSTEM,
     ];
-    const RESOURCE: &[SpecField] =
-        &[field("type", Str, true, None), OWNER, DEPENDS_ON, DEPENDENCY_OF, SYSTEM];
+    const RESOURCE: &[SpecField] = &[
+        field("type", Str, true, None),
+        OWNER,
+        DEPENDS_ON,
+        DEPENDENCY_OF,
+        SYSTEM,
+    ];
     const SYSTEM_KIND: &[SpecField] = &[
         OWNER,
         field("domain", Str, false, Some((R::PartOf, Some("domain")))),
@@ -109,12 +138,27 @@ fn spec_fields(kind: Kind) -> &'static [SpecField] {
         field("type", Str, true, None),
         field("profile", Object, false, None),
         field("parent", Str, false, Some((R::ChildOf, Some("group")))),
-        field("children", StrList, true, Some((R::ParentOf, Some("group")))),
-        field("members", StrList, false, Some((R::HasMember, Some("user")))),
+        field(
+            "children",
+            StrList,
+            true,
+            Some((R::ParentOf, Some("group"))),
+        ),
+        field(
+            "members",
+            StrList,
+            false,
+            Some((R::HasMember, Some("user"))),
+        ),
     ];
     const USER: &[SpecField] = &[
         field("profile", Object, false, None),
-        field("memberOf", StrList, true, Some((R::MemberOf, Some("group")))),
+        field(
+            "memberOf",
+            StrList,
+            true,
+            Some((R::MemberOf, Some("group"))),
+        ),
     ];
     match kind {
         Kind::Component => COMPONENT,
@@ -133,7 +177,10 @@ fn spec_fields(kind: Kind) -> &'static [SpecField] {
 pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
     let mut v = Vec::new();
     let Value::Object(mut body) = value else {
-        return Err(invalid("invalid_entity", vec![Violation::new("", "an entity must be an object")]));
+        return Err(invalid(
+            "invalid_entity",
+            vec![Violation::new("", "an entity must be an object")],
+        ));
     };
     let root = &body;
 
@@ -142,9 +189,15 @@ pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
         Some(Value::String(s)) if API_VERSIONS.contains(&s.as_str()) => {}
         Some(Value::String(s)) if is_valid_api_version(s) => v.push(Violation::new(
             "apiVersion",
-            format!("apiVersion '{s}' is not supported; use one of {}", API_VERSIONS.join(", ")),
+            format!(
+                "apiVersion '{s}' is not supported; use one of {}",
+                API_VERSIONS.join(", ")
+            ),
         )),
-        Some(_) => v.push(Violation::new("apiVersion", "apiVersion must be a string like backstage.io/v1alpha1")),
+        Some(_) => v.push(Violation::new(
+            "apiVersion",
+            "apiVersion must be a string like backstage.io/v1alpha1",
+        )),
     }
 
     let kind = match root.get("kind") {
@@ -158,7 +211,10 @@ pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
                 let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
                 return Err(invalid(
                     "unknown_kind",
-                    vec![Violation::new("kind", format!("unknown kind '{s}'; paved accepts {}", known.join(", ")))],
+                    vec![Violation::new(
+                        "kind",
+                        format!("unknown kind '{s}'; paved accepts {}", known.join(", ")),
+                    )],
                 ));
             }
         },
@@ -175,7 +231,10 @@ pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
     let mut owner = None;
     if let Some(kind) = kind {
         match body.get("spec") {
-            None => v.push(Violation::new("spec", format!("spec is required for kind {kind}"))),
+            None => v.push(Violation::new(
+                "spec",
+                format!("spec is required for kind {kind}"),
+            )),
             Some(Value::Object(spec)) => {
                 let defaults_ns = namespace.as_deref().unwrap_or("default");
                 check_spec(kind, spec, defaults_ns, &mut v, &mut relations, &mut owner);
@@ -188,7 +247,14 @@ pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
         (true, Some(kind), Some(name), Some(namespace)) => {
             let entity_ref = EntityRef::new(kind.as_str(), &namespace, &name);
             let content_hash = hash_body(&body);
-            Ok(ValidEntity { body, entity_ref, kind, owner, relations, content_hash })
+            Ok(ValidEntity {
+                body,
+                entity_ref,
+                kind,
+                owner,
+                relations,
+                content_hash,
+            })
         }
         _ => Err(invalid("invalid_entity", v)),
     }
@@ -196,10 +262,22 @@ pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
 
 fn invalid(code: &'static str, violations: Vec<Violation>) -> Error {
     let message = match violations.as_slice() {
-        [one] => format!("{}: {}", if one.field.is_empty() { "entity" } else { &one.field }, one.message),
+        [one] => format!(
+            "{}: {}",
+            if one.field.is_empty() {
+                "entity"
+            } else {
+                &one.field
+            },
+            one.message
+        ),
         many => format!("the entity breaks {} rules", many.len()),
     };
-    Error::Invalid { code, message, violations }
+    Error::Invalid {
+        code,
+        message,
+        violations,
+    }
 }
 
 fn hash_body(body: &Map<String, Value>) -> String {
@@ -240,7 +318,10 @@ fn check_metadata(
             None
         }
         Some(_) => {
-            v.push(Violation::new("metadata.name", "metadata.name must be a string"));
+            v.push(Violation::new(
+                "metadata.name",
+                "metadata.name must be a string",
+            ));
             None
         }
     };
@@ -259,19 +340,28 @@ fn check_metadata(
             None
         }
         Some(_) => {
-            v.push(Violation::new("metadata.namespace", "metadata.namespace must be a string"));
+            v.push(Violation::new(
+                "metadata.namespace",
+                "metadata.namespace must be a string",
+            ));
             None
         }
     };
 
     for key in ["title", "description"] {
-        if let Some(value) = meta.get(key) {
-            if !value.is_string() {
-                v.push(Violation::new(format!("metadata.{key}"), format!("metadata.{key} must be a string")));
-            }
+        if meta.get(key).is_some_and(|value| !value.is_string()) {
+            v.push(Violation::new(
+                format!("metadata.{key}"),
+                format!("metadata.{key} must be a string"),
+            ));
         }
     }
-    check_string_map(meta.get("labels"), "metadata.labels", v, Some(is_valid_label_value));
+    check_string_map(
+        meta.get("labels"),
+        "metadata.labels",
+        v,
+        Some(is_valid_label_value),
+    );
     check_string_map(meta.get("annotations"), "metadata.annotations", v, None);
     match meta.get("tags") {
         None => {}
@@ -286,27 +376,46 @@ fn check_metadata(
                 }
             }
         }
-        Some(_) => v.push(Violation::new("metadata.tags", "metadata.tags must be a list of strings")),
+        Some(_) => v.push(Violation::new(
+            "metadata.tags",
+            "metadata.tags must be a list of strings",
+        )),
     }
     match meta.get("links") {
         None => {}
         Some(Value::Array(links)) => {
             for (i, link) in links.iter().enumerate() {
                 let Some(link) = link.as_object() else {
-                    v.push(Violation::new(format!("metadata.links[{i}]"), "a link must be an object with a url"));
+                    v.push(Violation::new(
+                        format!("metadata.links[{i}]"),
+                        "a link must be an object with a url",
+                    ));
                     continue;
                 };
-                if !link.get("url").and_then(Value::as_str).is_some_and(|u| u.contains(':')) {
-                    v.push(Violation::new(format!("metadata.links[{i}].url"), "a link needs a url, like https://example.com"));
+                if !link
+                    .get("url")
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| u.contains(':'))
+                {
+                    v.push(Violation::new(
+                        format!("metadata.links[{i}].url"),
+                        "a link needs a url, like https://example.com",
+                    ));
                 }
                 for key in ["title", "icon", "type"] {
                     if link.get(key).is_some_and(|x| !x.is_string()) {
-                        v.push(Violation::new(format!("metadata.links[{i}].{key}"), "must be a string"));
+                        v.push(Violation::new(
+                            format!("metadata.links[{i}].{key}"),
+                            "must be a string",
+                        ));
                     }
                 }
             }
         }
-        Some(_) => v.push(Violation::new("metadata.links", "metadata.links must be a list")),
+        Some(_) => v.push(Violation::new(
+            "metadata.links",
+            "metadata.links must be a list",
+        )),
     }
     (name, namespace)
 }
@@ -319,12 +428,20 @@ fn check_string_map(
 ) {
     let Some(value) = value else { return };
     let Some(map) = value.as_object() else {
-        v.push(Violation::new(field, format!("{field} must be a map of strings")));
+        v.push(Violation::new(
+            field,
+            format!("{field} must be a map of strings"),
+        ));
         return;
     };
     for (key, val) in map {
         if !is_valid_metadata_key(key) {
-            v.push(Violation::new(format!("{field}.{key}"), format!("'{key}' is not a valid key: use [prefix/]name, the prefix a DNS subdomain")));
+            v.push(Violation::new(
+                format!("{field}.{key}"),
+                format!(
+                    "'{key}' is not a valid key: use [prefix/]name, the prefix a DNS subdomain"
+                ),
+            ));
         }
         match (val.as_str(), value_rule) {
             (None, _) => v.push(Violation::new(format!("{field}.{key}"), "the value must be a string")),
@@ -349,14 +466,20 @@ fn check_spec(
         let path = format!("spec.{}", f.name);
         let Some(value) = spec.get(f.name) else {
             if f.required {
-                v.push(Violation::new(&path, format!("{path} is required for kind {kind}")));
+                v.push(Violation::new(
+                    &path,
+                    format!("{path} is required for kind {kind}"),
+                ));
             }
             continue;
         };
         let values: Vec<&str> = match (f.shape, value) {
             (Shape::Str, Value::String(s)) if !s.trim().is_empty() => vec![s.as_str()],
             (Shape::Str, _) => {
-                v.push(Violation::new(&path, format!("{path} must be a non-empty string")));
+                v.push(Violation::new(
+                    &path,
+                    format!("{path} must be a non-empty string"),
+                ));
                 continue;
             }
             (Shape::StrList, Value::Array(items)) => {
@@ -364,13 +487,19 @@ fn check_spec(
                 for (i, item) in items.iter().enumerate() {
                     match item.as_str() {
                         Some(s) if !s.trim().is_empty() => out.push(s),
-                        _ => v.push(Violation::new(format!("{path}[{i}]"), "must be a non-empty string")),
+                        _ => v.push(Violation::new(
+                            format!("{path}[{i}]"),
+                            "must be a non-empty string",
+                        )),
                     }
                 }
                 out
             }
             (Shape::StrList, _) => {
-                v.push(Violation::new(&path, format!("{path} must be a list of strings")));
+                v.push(Violation::new(
+                    &path,
+                    format!("{path} must be a list of strings"),
+                ));
                 continue;
             }
             (Shape::Object, Value::Object(_)) => continue,
@@ -379,10 +508,22 @@ fn check_spec(
                 continue;
             }
         };
-        let Some((rel_type, default_kind)) = f.relation else { continue };
+        let Some((rel_type, default_kind)) = f.relation else {
+            continue;
+        };
         for (i, raw) in values.iter().enumerate() {
-            let field = if matches!(f.shape, Shape::StrList) { format!("{path}[{i}]") } else { path.clone() };
-            match EntityRef::parse(raw, RefDefaults { kind: default_kind, namespace }) {
+            let field = if matches!(f.shape, Shape::StrList) {
+                format!("{path}[{i}]")
+            } else {
+                path.clone()
+            };
+            match EntityRef::parse(
+                raw,
+                RefDefaults {
+                    kind: default_kind,
+                    namespace,
+                },
+            ) {
                 Ok(target) => {
                     if f.name == "owner" {
                         *owner = Some(target.clone());
@@ -403,9 +544,12 @@ mod tests {
 
     fn violations(value: Value) -> (String, Vec<String>) {
         match validate_entity(value) {
-            Err(Error::Invalid { code, violations, .. }) => {
-                (code.to_owned(), violations.into_iter().map(|v| v.field).collect())
-            }
+            Err(Error::Invalid {
+                code, violations, ..
+            }) => (
+                code.to_owned(),
+                violations.into_iter().map(|v| v.field).collect(),
+            ),
             other => panic!("expected a rejection, got {other:?}"),
         }
     }
@@ -426,9 +570,15 @@ mod tests {
     fn a_valid_component_derives_ref_owner_and_relations() {
         let e = validate_entity(component()).expect("valid");
         assert_eq!(e.entity_ref.to_string(), "component:default/payments");
-        assert_eq!(e.owner.as_ref().map(ToString::to_string).as_deref(), Some("group:default/team-a"));
-        let rels: Vec<String> =
-            e.relations.iter().map(|r| format!("{}>{}", r.rel_type.as_str(), r.target)).collect();
+        assert_eq!(
+            e.owner.as_ref().map(ToString::to_string).as_deref(),
+            Some("group:default/team-a")
+        );
+        let rels: Vec<String> = e
+            .relations
+            .iter()
+            .map(|r| format!("{}>{}", r.rel_type.as_str(), r.target))
+            .collect();
         assert_eq!(
             rels,
             [
@@ -438,7 +588,10 @@ mod tests {
                 "dependsOn>resource:default/payments-db"
             ]
         );
-        assert!(e.body.get("relations").is_none(), "client relations are dropped");
+        assert!(
+            e.body.get("relations").is_none(),
+            "client relations are dropped"
+        );
         let meta = e.body["metadata"].as_object().expect("object");
         assert!(meta.get("uid").is_none() && meta.get("etag").is_none());
         assert_eq!(meta["namespace"], "default");
@@ -449,14 +602,22 @@ mod tests {
         let a = validate_entity(component()).expect("valid");
         let mut other = component();
         other["metadata"]["uid"] = json!("another");
-        assert_eq!(a.content_hash, validate_entity(other.clone()).expect("valid").content_hash);
+        assert_eq!(
+            a.content_hash,
+            validate_entity(other.clone()).expect("valid").content_hash
+        );
         other["spec"]["lifecycle"] = json!("deprecated");
-        assert_ne!(a.content_hash, validate_entity(other.clone()).expect("valid").content_hash);
+        assert_ne!(
+            a.content_hash,
+            validate_entity(other.clone()).expect("valid").content_hash
+        );
     }
 
     #[test]
     fn unknown_kinds_have_their_own_code() {
-        let (code, fields) = violations(json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Widget", "metadata": {"name": "x"}}));
+        let (code, fields) = violations(
+            json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Widget", "metadata": {"name": "x"}}),
+        );
         assert_eq!(code, "unknown_kind");
         assert_eq!(fields, ["kind"]);
     }
@@ -474,9 +635,16 @@ mod tests {
         assert_eq!(
             fields,
             [
-                "apiVersion", "metadata.name", "metadata.namespace", "metadata.labels.a",
-                "metadata.tags[0]", "metadata.links[0].url", "spec.type", "spec.lifecycle",
-                "spec.owner", "spec.dependsOn[0]"
+                "apiVersion",
+                "metadata.name",
+                "metadata.namespace",
+                "metadata.labels.a",
+                "metadata.tags[0]",
+                "metadata.links[0].url",
+                "spec.type",
+                "spec.lifecycle",
+                "spec.owner",
+                "spec.dependsOn[0]"
             ]
         );
     }
@@ -486,7 +654,15 @@ mod tests {
         let base = |kind: &str| json!({"apiVersion": "backstage.io/v1alpha1", "kind": kind, "metadata": {"name": "x"}, "spec": {}});
         let cases: [(&str, &[&str]); 7] = [
             ("Component", &["spec.type", "spec.lifecycle", "spec.owner"]),
-            ("API", &["spec.type", "spec.lifecycle", "spec.owner", "spec.definition"]),
+            (
+                "API",
+                &[
+                    "spec.type",
+                    "spec.lifecycle",
+                    "spec.owner",
+                    "spec.definition",
+                ],
+            ),
             ("Resource", &["spec.type", "spec.owner"]),
             ("System", &["spec.owner"]),
             ("Domain", &["spec.owner"]),
@@ -496,7 +672,9 @@ mod tests {
         for (kind, expected) in cases {
             assert_eq!(violations(base(kind)).1, expected, "{kind}");
         }
-        let (_, fields) = violations(json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "x"}}));
+        let (_, fields) = violations(
+            json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "x"}}),
+        );
         assert_eq!(fields, ["spec"]);
     }
 
@@ -506,9 +684,19 @@ mod tests {
             "metadata": {"name": "team-a", "namespace": "acme"},
             "spec": {"type": "team", "parent": "eng", "children": ["team-a1"], "members": ["alice"]}}))
         .expect("valid");
-        let rels: Vec<String> =
-            g.relations.iter().map(|r| format!("{}>{}", r.rel_type.as_str(), r.target)).collect();
-        assert_eq!(rels, ["childOf>group:acme/eng", "parentOf>group:acme/team-a1", "hasMember>user:acme/alice"]);
+        let rels: Vec<String> = g
+            .relations
+            .iter()
+            .map(|r| format!("{}>{}", r.rel_type.as_str(), r.target))
+            .collect();
+        assert_eq!(
+            rels,
+            [
+                "childOf>group:acme/eng",
+                "parentOf>group:acme/team-a1",
+                "hasMember>user:acme/alice"
+            ]
+        );
         assert!(g.owner.is_none());
     }
 

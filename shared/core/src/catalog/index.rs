@@ -36,7 +36,12 @@ pub struct StoredEntity {
 
 impl StoredEntity {
     /// Adds `metadata.uid/etag/generation` to a body: the entity as served, minus relations.
-    fn served(mut body: Map<String, Value>, uid: &str, etag: &str, generation: u64) -> Map<String, Value> {
+    fn served(
+        mut body: Map<String, Value>,
+        uid: &str,
+        etag: &str,
+        generation: u64,
+    ) -> Map<String, Value> {
         if let Some(Value::Object(meta)) = body.get_mut("metadata") {
             meta.insert("uid".into(), Value::String(uid.to_owned()));
             meta.insert("etag".into(), Value::String(etag.to_owned()));
@@ -142,7 +147,10 @@ impl CatalogIndex {
 
     /// Looks up by a lower-case ref key (`kind:namespace/name`).
     pub fn get_by_key(&self, key: &str) -> Option<&EntityView> {
-        self.by_ref.get(key).and_then(|&id| self.slot(id)).map(|s| &s.view)
+        self.by_ref
+            .get(key)
+            .and_then(|&id| self.slot(id))
+            .map(|s| &s.view)
     }
 
     /// The slot id of an entity, to test it against a filter's ids.
@@ -151,7 +159,10 @@ impl CatalogIndex {
     }
 
     pub fn get_by_uid(&self, uid: &str) -> Option<&EntityView> {
-        self.by_uid.get(uid).and_then(|&id| self.slot(id)).map(|s| &s.view)
+        self.by_uid
+            .get(uid)
+            .and_then(|&id| self.slot(id))
+            .map(|s| &s.view)
     }
 
     pub fn view(&self, id: u32) -> Option<&EntityView> {
@@ -164,7 +175,9 @@ impl CatalogIndex {
         let mut touched: HashSet<String> = HashSet::new();
         for entity_ref in removals {
             let key = entity_ref.key();
-            let Some(id) = self.by_ref.remove(&key) else { continue };
+            let Some(id) = self.by_ref.remove(&key) else {
+                continue;
+            };
             if let Some(slot) = self.slots[id as usize].take() {
                 self.unlink(id, &slot.emitted, &mut touched);
                 self.unpost(id, &slot.posted);
@@ -197,7 +210,10 @@ impl CatalogIndex {
             let slot = new_slot(stored, key.clone(), &mut self.keys);
             for rel in &slot.emitted {
                 let target = rel.target.key();
-                self.incoming.entry(target.clone()).or_default().push((rel.rel_type, id));
+                self.incoming
+                    .entry(target.clone())
+                    .or_default()
+                    .push((rel.rel_type, id));
                 touched.insert(target);
             }
             self.by_uid.insert(slot.view.uid.clone(), id);
@@ -228,7 +244,9 @@ impl CatalogIndex {
     /// Recomputes an entity's relations (its own plus the inverse of those pointing at it),
     /// re-posts its terms and re-renders its JSON.
     fn rederive(&mut self, id: u32) {
-        let Some(slot) = self.slots[id as usize].as_ref() else { return };
+        let Some(slot) = self.slots[id as usize].as_ref() else {
+            return;
+        };
         let mut relations: BTreeSet<(RelationType, String, String)> = BTreeSet::new();
         for rel in &slot.emitted {
             relations.insert((rel.rel_type, rel.target.key(), rel.target.to_string()));
@@ -254,7 +272,9 @@ impl CatalogIndex {
             json.extend_from_slice(b"\",\"targetRef\":");
             json.extend_from_slice(&serde_json::to_vec(display).unwrap_or_default());
             json.push(b'}');
-            let term_key = self.keys.intern(&format!("relations.{}", rel_type.as_str().to_lowercase()));
+            let term_key = self
+                .keys
+                .intern(&format!("relations.{}", rel_type.as_str().to_lowercase()));
             terms.push(Term {
                 key: term_key,
                 value: Some(key.as_str().into()),
@@ -262,7 +282,12 @@ impl CatalogIndex {
             });
         }
         json.extend_from_slice(b"]}");
-        let old = std::mem::take(&mut self.slots[id as usize].as_mut().map(|s| std::mem::take(&mut s.posted)).unwrap_or_default());
+        let old = std::mem::take(
+            &mut self.slots[id as usize]
+                .as_mut()
+                .map(|s| std::mem::take(&mut s.posted))
+                .unwrap_or_default(),
+        );
         self.unpost(id, &old);
         self.post(id, &terms);
         if let Some(slot) = self.slots[id as usize].as_mut() {
@@ -273,7 +298,10 @@ impl CatalogIndex {
 
     fn post(&mut self, id: u32, terms: &[Term]) {
         for term in terms {
-            self.exists.entry(Arc::clone(&term.key)).or_default().insert(id);
+            self.exists
+                .entry(Arc::clone(&term.key))
+                .or_default()
+                .insert(id);
             if let Some(value) = &term.value {
                 let posting = self
                     .values
@@ -299,7 +327,9 @@ impl CatalogIndex {
                 }
             }
             let Some(value) = &term.value else { continue };
-            let Some(values) = self.values.get_mut(&term.key) else { continue };
+            let Some(values) = self.values.get_mut(&term.key) else {
+                continue;
+            };
             if let Some(posting) = values.get_mut(value) {
                 posting.ids.remove(id);
                 if posting.ids.is_empty() {
@@ -322,7 +352,11 @@ impl CatalogIndex {
             let mut acc: Option<RoaringBitmap> = None;
             for cond in &clause.conditions {
                 let ids = match &cond.values {
-                    None => self.exists.get(cond.key.as_str()).cloned().unwrap_or_default(),
+                    None => self
+                        .exists
+                        .get(cond.key.as_str())
+                        .cloned()
+                        .unwrap_or_default(),
                     Some(values) => {
                         let mut ids = RoaringBitmap::new();
                         if let Some(postings) = self.values.get(cond.key.as_str()) {
@@ -355,7 +389,9 @@ impl CatalogIndex {
     fn full_text_ids(&self, ft: &FullTextFilter) -> RoaringBitmap {
         let mut result = RoaringBitmap::new();
         for field in &ft.fields {
-            let Some(postings) = self.values.get(field.as_str()) else { continue };
+            let Some(postings) = self.values.get(field.as_str()) else {
+                continue;
+            };
             for (value, posting) in postings {
                 if value.contains(ft.term.as_str()) {
                     result |= &posting.ids;
@@ -388,7 +424,10 @@ impl CatalogIndex {
         let order = &query.order;
         let mut keyed: Vec<(Vec<Option<&str>>, &str, u32)> = ids
             .iter()
-            .filter_map(|id| self.slot(id).map(|s| (self.sort_values(s, order), s.key.as_str(), id)))
+            .filter_map(|id| {
+                self.slot(id)
+                    .map(|s| (self.sort_values(s, order), s.key.as_str(), id))
+            })
             .collect();
         let cmp = |a: &(Vec<Option<&str>>, &str, u32), b: &(Vec<Option<&str>>, &str, u32)| {
             compare(order, &a.0, a.1, &b.0, b.1)
@@ -404,9 +443,14 @@ impl CatalogIndex {
                 (start > 0, selected, end < n)
             }
             Some(anchor) => {
-                let values: Vec<Option<&str>> = anchor.values.iter().map(Option::as_deref).collect();
+                let values: Vec<Option<&str>> =
+                    anchor.values.iter().map(Option::as_deref).collect();
                 let n = keyed.len();
-                let side = if anchor.before { Ordering::Less } else { Ordering::Greater };
+                let side = if anchor.before {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                };
                 keyed.retain(|k| compare(order, &k.0, k.1, &values, &anchor.key) == side);
                 let remaining = keyed.len();
                 if anchor.before {
@@ -438,7 +482,12 @@ impl CatalogIndex {
             (true, Some(first)) => Some(encode_cursor(query, anchor_of(first, true))),
             _ => None,
         };
-        QueryPage { ids: selected.iter().map(|k| k.2).collect(), total, next_cursor, prev_cursor }
+        QueryPage {
+            ids: selected.iter().map(|k| k.2).collect(),
+            total,
+            next_cursor,
+            prev_cursor,
+        }
     }
 
     /// Counts the values of each facet among the entities matching `filter`, most frequent
@@ -460,7 +509,11 @@ impl CatalogIndex {
                                     None => posting.ids.len(),
                                 };
                                 (count > 0).then(|| FacetCount {
-                                    value: if posting.original.is_empty() { value.to_string() } else { posting.original.to_string() },
+                                    value: if posting.original.is_empty() {
+                                        value.to_string()
+                                    } else {
+                                        posting.original.to_string()
+                                    },
                                     count,
                                 })
                             })
@@ -490,7 +543,13 @@ fn take_smallest<T>(items: &mut Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> Orderi
 }
 
 /// Orders by each order field (missing values last, whatever the direction), then by ref key.
-fn compare(order: &[OrderField], a: &[Option<&str>], ak: &str, b: &[Option<&str>], bk: &str) -> Ordering {
+fn compare(
+    order: &[OrderField],
+    a: &[Option<&str>],
+    ak: &str,
+    b: &[Option<&str>],
+    bk: &str,
+) -> Ordering {
     for (i, o) in order.iter().enumerate() {
         let ord = match (a.get(i).copied().flatten(), b.get(i).copied().flatten()) {
             (Some(x), Some(y)) => {
@@ -509,7 +568,12 @@ fn compare(order: &[OrderField], a: &[Option<&str>], ak: &str, b: &[Option<&str>
 }
 
 fn new_slot(stored: StoredEntity, key: String, keys: &mut KeyInterner) -> Slot {
-    let StoredEntity { mut valid, uid, etag, generation } = stored;
+    let StoredEntity {
+        mut valid,
+        uid,
+        etag,
+        generation,
+    } = stored;
     let body = std::mem::take(&mut valid.body);
     let json = Value::Object(StoredEntity::served(body, &uid, &etag, generation));
     let mut base_terms = Vec::new();
@@ -526,7 +590,11 @@ fn new_slot(stored: StoredEntity, key: String, keys: &mut KeyInterner) -> Slot {
             Value::Bool(b) => (Some(b.to_string().into_boxed_str()), None),
             _ => (None, None),
         };
-        base_terms.push(Term { key: keys.intern(key), value, original });
+        base_terms.push(Term {
+            key: keys.intern(key),
+            value,
+            original,
+        });
     });
     let base_json = serde_json::to_vec(&json).unwrap_or_else(|_| b"{}".to_vec());
     drop(json);
@@ -584,7 +652,12 @@ mod tests {
     fn stored(value: Value) -> StoredEntity {
         let valid = validate_entity(value).expect("valid");
         let name = valid.entity_ref.name().to_owned();
-        StoredEntity { valid, uid: format!("uid-{name}"), etag: "e1".into(), generation: 1 }
+        StoredEntity {
+            valid,
+            uid: format!("uid-{name}"),
+            etag: "e1".into(),
+            generation: 1,
+        }
     }
 
     fn component(name: &str, owner: &str, extra: Value) -> StoredEntity {
@@ -592,13 +665,17 @@ mod tests {
         if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
             s.extend(e.clone());
         }
-        stored(json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
-            "metadata": {"name": name, "description": format!("The {name} service")}, "spec": spec}))
+        stored(
+            json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+            "metadata": {"name": name, "description": format!("The {name} service")}, "spec": spec}),
+        )
     }
 
     fn group(name: &str) -> StoredEntity {
-        stored(json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
-            "metadata": {"name": name}, "spec": {"type": "team", "children": []}}))
+        stored(
+            json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
+            "metadata": {"name": name}, "spec": {"type": "team", "children": []}}),
+        )
     }
 
     fn rendered(index: &CatalogIndex, key: &str) -> Value {
@@ -610,34 +687,79 @@ mod tests {
             .as_array()
             .expect("array")
             .iter()
-            .map(|r| format!("{}>{}", r["type"].as_str().unwrap_or(""), r["targetRef"].as_str().unwrap_or("")))
+            .map(|r| {
+                format!(
+                    "{}>{}",
+                    r["type"].as_str().unwrap_or(""),
+                    r["targetRef"].as_str().unwrap_or("")
+                )
+            })
             .collect()
     }
 
     fn names(index: &CatalogIndex, page: &QueryPage) -> Vec<String> {
-        page.ids.iter().map(|&id| index.view(id).expect("slot").entity_ref.name().to_owned()).collect()
+        page.ids
+            .iter()
+            .map(|&id| index.view(id).expect("slot").entity_ref.name().to_owned())
+            .collect()
     }
 
     #[test]
     fn relations_appear_on_both_ends_and_follow_changes() {
         let mut index = CatalogIndex::default();
-        index.apply(vec![component("svc", "Team-A", json!({"dependsOn": ["component:db"]})), group("team-a")], &[]);
-        assert_eq!(relations(&index, "component:default/svc"), ["ownedBy>group:default/Team-A", "dependsOn>component:default/db"]);
-        assert_eq!(relations(&index, "group:default/team-a"), ["ownerOf>component:default/svc"]);
+        index.apply(
+            vec![
+                component("svc", "Team-A", json!({"dependsOn": ["component:db"]})),
+                group("team-a"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            relations(&index, "component:default/svc"),
+            [
+                "ownedBy>group:default/Team-A",
+                "dependsOn>component:default/db"
+            ]
+        );
+        assert_eq!(
+            relations(&index, "group:default/team-a"),
+            ["ownerOf>component:default/svc"]
+        );
 
         // The target of a relation may arrive later and still sees it.
         index.apply(vec![component("db", "team-a", json!({}))], &[]);
-        assert_eq!(relations(&index, "component:default/db"), ["ownedBy>group:default/team-a", "dependencyOf>component:default/svc"]);
+        assert_eq!(
+            relations(&index, "component:default/db"),
+            [
+                "ownedBy>group:default/team-a",
+                "dependencyOf>component:default/svc"
+            ]
+        );
 
         // Moving ownership moves the inverse relation.
-        index.apply(vec![component("svc", "team-b", json!({})), group("team-b")], &[]);
-        assert_eq!(relations(&index, "group:default/team-a"), ["ownerOf>component:default/db"]);
-        assert_eq!(relations(&index, "group:default/team-b"), ["ownerOf>component:default/svc"]);
-        assert_eq!(relations(&index, "component:default/db"), ["ownedBy>group:default/team-a"]);
+        index.apply(
+            vec![component("svc", "team-b", json!({})), group("team-b")],
+            &[],
+        );
+        assert_eq!(
+            relations(&index, "group:default/team-a"),
+            ["ownerOf>component:default/db"]
+        );
+        assert_eq!(
+            relations(&index, "group:default/team-b"),
+            ["ownerOf>component:default/svc"]
+        );
+        assert_eq!(
+            relations(&index, "component:default/db"),
+            ["ownedBy>group:default/team-a"]
+        );
 
         // Removing an entity removes what it declared.
         index.apply(vec![], &[EntityRef::new("component", "default", "svc")]);
-        assert_eq!(relations(&index, "group:default/team-b"), Vec::<String>::new());
+        assert_eq!(
+            relations(&index, "group:default/team-b"),
+            Vec::<String>::new()
+        );
         assert!(index.get_by_uid("uid-svc").is_none());
         assert_eq!(index.len(), 3);
     }
@@ -646,17 +768,32 @@ mod tests {
     fn filters_or_across_and_within() {
         let mut index = CatalogIndex::default();
         index.apply(
-            vec![component("a", "team-a", json!({})), component("b", "team-b", json!({})), group("team-a")],
+            vec![
+                component("a", "team-a", json!({})),
+                component("b", "team-b", json!({})),
+                group("team-a"),
+            ],
             &[],
         );
         let q = |f: &[&str]| {
-            let query = EntityQuery { filter: FilterSet::parse(f).expect("valid"), ..Default::default() };
+            let query = EntityQuery {
+                filter: FilterSet::parse(f).expect("valid"),
+                ..Default::default()
+            };
             names(&index, &index.query(&query, &PageRequest::first(100)))
         };
         assert_eq!(q(&["kind=component,spec.owner=TEAM-A"]), ["a"]);
         assert_eq!(q(&["spec.owner=team-a", "spec.owner=team-b"]), ["a", "b"]);
-        assert_eq!(q(&["kind=group", "relations.ownedby=group:default/team-b"]), ["b", "team-a"], "default order is by ref");
-        assert_eq!(q(&["spec.children"]), Vec::<String>::new(), "an empty list has no value");
+        assert_eq!(
+            q(&["kind=group", "relations.ownedby=group:default/team-b"]),
+            ["b", "team-a"],
+            "default order is by ref"
+        );
+        assert_eq!(
+            q(&["spec.children"]),
+            Vec::<String>::new(),
+            "an empty list has no value"
+        );
         assert_eq!(q(&["spec.lifecycle"]), ["a", "b"]);
         assert_eq!(q(&["kind=nothing"]), Vec::<String>::new());
     }
@@ -664,22 +801,61 @@ mod tests {
     #[test]
     fn pages_walk_forward_and_back_with_cursors() {
         let mut index = CatalogIndex::default();
-        index.apply((0..7).map(|i| component(&format!("svc-{i}"), "t", json!({}))).collect(), &[]);
-        let query = EntityQuery { order: vec![OrderField::parse("metadata.name,desc").expect("ok")], ..Default::default() };
+        index.apply(
+            (0..7)
+                .map(|i| component(&format!("svc-{i}"), "t", json!({})))
+                .collect(),
+            &[],
+        );
+        let query = EntityQuery {
+            order: vec![OrderField::parse("metadata.name,desc").expect("ok")],
+            ..Default::default()
+        };
         let p1 = index.query(&query, &PageRequest::first(3));
-        assert_eq!((names(&index, &p1), p1.total), (vec!["svc-6".to_owned(), "svc-5".into(), "svc-4".into()], 7));
+        assert_eq!(
+            (names(&index, &p1), p1.total),
+            (vec!["svc-6".to_owned(), "svc-5".into(), "svc-4".into()], 7)
+        );
         assert!(p1.prev_cursor.is_none());
         let (q2, a2) = decode_cursor(p1.next_cursor.as_deref().expect("next")).expect("valid");
-        let p2 = index.query(&q2, &PageRequest { limit: 3, offset: 0, anchor: Some(a2) });
+        let p2 = index.query(
+            &q2,
+            &PageRequest {
+                limit: 3,
+                offset: 0,
+                anchor: Some(a2),
+            },
+        );
         assert_eq!(names(&index, &p2), ["svc-3", "svc-2", "svc-1"]);
         let (q3, a3) = decode_cursor(p2.next_cursor.as_deref().expect("next")).expect("valid");
-        let p3 = index.query(&q3, &PageRequest { limit: 3, offset: 0, anchor: Some(a3) });
+        let p3 = index.query(
+            &q3,
+            &PageRequest {
+                limit: 3,
+                offset: 0,
+                anchor: Some(a3),
+            },
+        );
         assert_eq!(names(&index, &p3), ["svc-0"]);
         assert!(p3.next_cursor.is_none());
         let (qb, ab) = decode_cursor(p3.prev_cursor.as_deref().expect("prev")).expect("valid");
-        let back = index.query(&qb, &PageRequest { limit: 3, offset: 0, anchor: Some(ab) });
+        let back = index.query(
+            &qb,
+            &PageRequest {
+                limit: 3,
+                offset: 0,
+                anchor: Some(ab),
+            },
+        );
         assert_eq!(names(&index, &back), ["svc-3", "svc-2", "svc-1"]);
-        let offset = index.query(&query, &PageRequest { limit: 2, offset: 5, anchor: None });
+        let offset = index.query(
+            &query,
+            &PageRequest {
+                limit: 2,
+                offset: 5,
+                anchor: None,
+            },
+        );
         assert_eq!(names(&index, &offset), ["svc-1", "svc-0"]);
         assert!(offset.prev_cursor.is_some() && offset.next_cursor.is_none());
     }
@@ -688,17 +864,51 @@ mod tests {
     fn full_text_and_facets() {
         let mut index = CatalogIndex::default();
         index.apply(
-            vec![component("payments", "Team-A", json!({})), component("ledger", "Team-A", json!({})), component("search", "team-b", json!({}))],
+            vec![
+                component("payments", "Team-A", json!({})),
+                component("ledger", "Team-A", json!({})),
+                component("search", "team-b", json!({})),
+            ],
             &[],
         );
-        let query = EntityQuery { full_text: FullTextFilter::new("PAY", None).expect("ok"), ..Default::default() };
-        assert_eq!(names(&index, &index.query(&query, &PageRequest::first(20))), ["payments"]);
-        let query = EntityQuery { full_text: FullTextFilter::new("service", Some("metadata.description")).expect("ok"), ..Default::default() };
+        let query = EntityQuery {
+            full_text: FullTextFilter::new("PAY", None).expect("ok"),
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&index, &index.query(&query, &PageRequest::first(20))),
+            ["payments"]
+        );
+        let query = EntityQuery {
+            full_text: FullTextFilter::new("service", Some("metadata.description")).expect("ok"),
+            ..Default::default()
+        };
         assert_eq!(index.query(&query, &PageRequest::first(20)).total, 3);
 
         let facets = index.facets(&["spec.owner".into()], &FilterSet::default());
-        assert_eq!(facets[0].1, [FacetCount { value: "Team-A".into(), count: 2 }, FacetCount { value: "team-b".into(), count: 1 }]);
-        let filtered = index.facets(&["spec.owner".into()], &FilterSet::parse(&["metadata.name=search"]).expect("ok"));
-        assert_eq!(filtered[0].1, [FacetCount { value: "team-b".into(), count: 1 }]);
+        assert_eq!(
+            facets[0].1,
+            [
+                FacetCount {
+                    value: "Team-A".into(),
+                    count: 2
+                },
+                FacetCount {
+                    value: "team-b".into(),
+                    count: 1
+                }
+            ]
+        );
+        let filtered = index.facets(
+            &["spec.owner".into()],
+            &FilterSet::parse(&["metadata.name=search"]).expect("ok"),
+        );
+        assert_eq!(
+            filtered[0].1,
+            [FacetCount {
+                value: "team-b".into(),
+                count: 1
+            }]
+        );
     }
 }

@@ -17,7 +17,8 @@ pub use index::{CatalogIndex, EntityView, FacetCount, StoredEntity};
 pub use kind::Kind;
 pub use names::{EntityRef, RefDefaults, is_valid_dns_label, is_valid_object_name};
 pub use query::{
-    Anchor, EntityQuery, FilterSet, FullTextFilter, OrderField, PageRequest, QueryPage, decode_cursor, project_fields,
+    Anchor, EntityQuery, FilterSet, FullTextFilter, OrderField, PageRequest, QueryPage,
+    decode_cursor, project_fields,
 };
 pub use relations::{Relation, RelationType};
 pub use repository::{

@@ -16,7 +16,8 @@ pub fn is_valid_object_name(s: &str) -> bool {
         && b.len() <= 63
         && is_alnum(b[0])
         && is_alnum(b[b.len() - 1])
-        && b.iter().all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
+        && b.iter()
+            .all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
 }
 
 /// A DNS label (`metadata.namespace`): 1–63 of `[a-z0-9-]`, starting and ending alphanumeric.
@@ -26,7 +27,8 @@ pub fn is_valid_dns_label(s: &str) -> bool {
         && b.len() <= 63
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
         && (b[b.len() - 1].is_ascii_lowercase() || b[b.len() - 1].is_ascii_digit())
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
 }
 
 /// A DNS subdomain: dot-separated DNS labels, at most 253 characters.
@@ -134,7 +136,9 @@ impl EntityRef {
             ));
         }
         if name.contains(':') || name.contains('/') {
-            return Err(format!("'{input}' is not of the form [kind:][namespace/]name"));
+            return Err(format!(
+                "'{input}' is not of the form [kind:][namespace/]name"
+            ));
         }
         if !is_valid_object_name(name) {
             return Err(format!(
@@ -172,7 +176,10 @@ impl fmt::Display for EntityRef {
 mod tests {
     use super::*;
 
-    const DEF: RefDefaults<'static> = RefDefaults { kind: None, namespace: "default" };
+    const DEF: RefDefaults<'static> = RefDefaults {
+        kind: None,
+        namespace: "default",
+    };
 
     #[test]
     fn object_names_follow_backstage() {
@@ -206,8 +213,14 @@ mod tests {
 
     #[test]
     fn refs_parse_with_defaults() {
-        let r = EntityRef::parse("team-a", RefDefaults { kind: Some("group"), namespace: "ns" })
-            .expect("valid");
+        let r = EntityRef::parse(
+            "team-a",
+            RefDefaults {
+                kind: Some("group"),
+                namespace: "ns",
+            },
+        )
+        .expect("valid");
         assert_eq!(r.to_string(), "group:ns/team-a");
         let r = EntityRef::parse("Component:default/My-Svc", DEF).expect("valid");
         assert_eq!(r.to_string(), "component:default/My-Svc");
@@ -217,7 +230,10 @@ mod tests {
     #[test]
     fn refs_reject_bad_syntax() {
         assert!(EntityRef::parse("", DEF).is_err());
-        assert!(EntityRef::parse("svc", DEF).is_err(), "no kind and no default kind");
+        assert!(
+            EntityRef::parse("svc", DEF).is_err(),
+            "no kind and no default kind"
+        );
         assert!(EntityRef::parse("component:a/b/c", DEF).is_err());
         assert!(EntityRef::parse("component:Bad_NS/x", DEF).is_err());
         assert!(EntityRef::parse("component:default/-x", DEF).is_err());

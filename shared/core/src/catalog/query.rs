@@ -45,7 +45,10 @@ impl FilterSet {
                 if key.is_empty() {
                     return Err(Error::bad_request(
                         "invalid_filter",
-                        format!("filter '{}' has an empty key; write key=value or key, joined by commas", param.as_ref()),
+                        format!(
+                            "filter '{}' has an empty key; write key=value or key, joined by commas",
+                            param.as_ref()
+                        ),
                     ));
                 }
                 let key = key.to_lowercase();
@@ -58,7 +61,10 @@ impl FilterSet {
                         (slot @ None, Some(v)) => *slot = Some(vec![v]),
                         (None, None) => {}
                     },
-                    None => clause.conditions.push(Condition { key, values: value.map(|v| vec![v]) }),
+                    None => clause.conditions.push(Condition {
+                        key,
+                        values: value.map(|v| vec![v]),
+                    }),
                 }
             }
             if !clause.conditions.is_empty() {
@@ -97,9 +103,15 @@ impl OrderField {
             }
         };
         if !is_valid_field_path(field) {
-            return Err(Error::bad_request("invalid_order", format!("orderField '{param}' does not name a field")));
+            return Err(Error::bad_request(
+                "invalid_order",
+                format!("orderField '{param}' does not name a field"),
+            ));
         }
-        Ok(Self { field: field.to_lowercase(), descending })
+        Ok(Self {
+            field: field.to_lowercase(),
+            descending,
+        })
     }
 }
 
@@ -112,8 +124,12 @@ pub struct FullTextFilter {
 
 /// The fields a full-text term searches when the client names none. Backstage searches the
 /// sort field (or `metadata.uid`), which finds nothing useful; paved searches what people type.
-pub const DEFAULT_FULL_TEXT_FIELDS: [&str; 4] =
-    ["metadata.name", "metadata.title", "metadata.description", "metadata.tags"];
+pub const DEFAULT_FULL_TEXT_FIELDS: [&str; 4] = [
+    "metadata.name",
+    "metadata.title",
+    "metadata.description",
+    "metadata.tags",
+];
 
 impl FullTextFilter {
     pub fn new(term: &str, fields: Option<&str>) -> Result<Option<Self>, Error> {
@@ -127,10 +143,16 @@ impl FullTextFilter {
                 .map(|f| f.trim().to_lowercase())
                 .filter(|f| !f.is_empty())
                 .collect(),
-            _ => DEFAULT_FULL_TEXT_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+            _ => DEFAULT_FULL_TEXT_FIELDS
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
         };
         if let Some(bad) = fields.iter().find(|f| !is_valid_field_path(f)) {
-            return Err(Error::bad_request("invalid_query", format!("fullTextFilterFields names '{bad}', which is not a field path")));
+            return Err(Error::bad_request(
+                "invalid_query",
+                format!("fullTextFilterFields names '{bad}', which is not a field path"),
+            ));
         }
         Ok(Some(Self { term, fields }))
     }
@@ -138,7 +160,10 @@ impl FullTextFilter {
 
 /// A field path as the query contract writes it: dot-separated, no empty parts.
 pub fn is_valid_field_path(path: &str) -> bool {
-    !path.is_empty() && !path.starts_with('.') && !path.ends_with('.') && !path.contains("..")
+    !path.is_empty()
+        && !path.starts_with('.')
+        && !path.ends_with('.')
+        && !path.contains("..")
         && !path.chars().any(char::is_whitespace)
 }
 
@@ -190,19 +215,32 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn first(limit: usize) -> Self {
-        Self { limit, offset: 0, anchor: None }
+        Self {
+            limit,
+            offset: 0,
+            anchor: None,
+        }
     }
 }
 
 /// Encodes a cursor that resumes `query` at `anchor`.
 pub fn encode_cursor(query: &EntityQuery, anchor: Anchor) -> String {
-    let cursor = Cursor { version: CURSOR_VERSION, query: query.clone(), anchor };
+    let cursor = Cursor {
+        version: CURSOR_VERSION,
+        query: query.clone(),
+        anchor,
+    };
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
 }
 
 /// Decodes a cursor made by [`encode_cursor`], refusing anything else.
 pub fn decode_cursor(cursor: &str) -> Result<(EntityQuery, Anchor), Error> {
-    let bad = || Error::bad_request("invalid_cursor", "the cursor is not one this catalog issued; start again without it");
+    let bad = || {
+        Error::bad_request(
+            "invalid_cursor",
+            "the cursor is not one this catalog issued; start again without it",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
     let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if c.version != CURSOR_VERSION || c.anchor.values.len() != c.query.order.len() {
@@ -240,13 +278,15 @@ pub fn lookup_path<'a>(value: &'a Value, path: &str) -> Option<(Vec<&'a str>, &'
         } else {
             None
         };
-        if let Some(rest) = rest {
-            if let Some((mut keys, found)) = lookup_path(child, rest) {
-                if best.as_ref().is_none_or(|(k, _)| k.first().map_or(0, |s| s.len()) < key.len()) {
-                    keys.insert(0, key.as_str());
-                    best = Some((keys, found));
-                }
-            }
+        let longer = best
+            .as_ref()
+            .is_none_or(|(k, _)| k.first().map_or(0, |s| s.len()) < key.len());
+        if let Some((mut keys, found)) = rest
+            .filter(|_| longer)
+            .and_then(|rest| lookup_path(child, rest))
+        {
+            keys.insert(0, key.as_str());
+            best = Some((keys, found));
         }
     }
     best
@@ -257,17 +297,23 @@ pub fn lookup_path<'a>(value: &'a Value, path: &str) -> Option<(Vec<&'a str>, &'
 pub fn project_fields(entity: &Value, fields: &[String]) -> Value {
     let mut out = Map::new();
     for field in fields {
-        let Some((keys, found)) = lookup_path(entity, field) else { continue };
+        let Some((keys, found)) = lookup_path(entity, field) else {
+            continue;
+        };
         let mut node = &mut out;
         for (i, key) in keys.iter().enumerate() {
             if i + 1 == keys.len() {
                 node.insert((*key).to_owned(), found.clone());
             } else {
-                let next = node.entry((*key).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+                let next = node
+                    .entry((*key).to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if !next.is_object() {
                     *next = Value::Object(Map::new());
                 }
-                let Some(map) = next.as_object_mut() else { break };
+                let Some(map) = next.as_object_mut() else {
+                    break;
+                };
                 node = map;
             }
         }
@@ -283,37 +329,90 @@ mod tests {
 
     #[test]
     fn filters_and_within_or_across() {
-        let f = FilterSet::parse(&["kind=Component,spec.type=service", "kind=api,kind=system", "metadata.annotations.x"])
-            .expect("valid");
+        let f = FilterSet::parse(&[
+            "kind=Component,spec.type=service",
+            "kind=api,kind=system",
+            "metadata.annotations.x",
+        ])
+        .expect("valid");
         assert_eq!(f.clauses.len(), 3);
-        assert_eq!(f.clauses[0].conditions[0], Condition { key: "kind".into(), values: Some(vec!["component".into()]) });
-        assert_eq!(f.clauses[1].conditions.len(), 1, "a repeated key ORs its values");
-        assert_eq!(f.clauses[1].conditions[0].values, Some(vec!["api".into(), "system".into()]));
+        assert_eq!(
+            f.clauses[0].conditions[0],
+            Condition {
+                key: "kind".into(),
+                values: Some(vec!["component".into()])
+            }
+        );
+        assert_eq!(
+            f.clauses[1].conditions.len(),
+            1,
+            "a repeated key ORs its values"
+        );
+        assert_eq!(
+            f.clauses[1].conditions[0].values,
+            Some(vec!["api".into(), "system".into()])
+        );
         assert_eq!(f.clauses[2].conditions[0].values, None);
         assert!(FilterSet::parse(&["=x"]).is_err());
     }
 
     #[test]
     fn order_fields_parse() {
-        assert_eq!(OrderField::parse("metadata.name,desc").expect("ok"), OrderField { field: "metadata.name".into(), descending: true });
+        assert_eq!(
+            OrderField::parse("metadata.name,desc").expect("ok"),
+            OrderField {
+                field: "metadata.name".into(),
+                descending: true
+            }
+        );
         assert!(!OrderField::parse("metadata.name").expect("ok").descending);
-        assert_eq!(OrderField::parse("metadata.name,up").expect_err("bad").code(), "invalid_order");
+        assert_eq!(
+            OrderField::parse("metadata.name,up")
+                .expect_err("bad")
+                .code(),
+            "invalid_order"
+        );
     }
 
     #[test]
     fn cursors_round_trip_and_refuse_forgeries() {
-        let q = EntityQuery { order: vec![OrderField::parse("metadata.name").expect("ok")], ..Default::default() };
-        let a = Anchor { before: false, values: vec![Some("x".into())], key: "component:default/x".into() };
+        let q = EntityQuery {
+            order: vec![OrderField::parse("metadata.name").expect("ok")],
+            ..Default::default()
+        };
+        let a = Anchor {
+            before: false,
+            values: vec![Some("x".into())],
+            key: "component:default/x".into(),
+        };
         let c = encode_cursor(&q, a.clone());
         assert_eq!(decode_cursor(&c).expect("valid"), (q, a));
-        assert_eq!(decode_cursor("not-a-cursor").expect_err("bad").code(), "invalid_cursor");
-        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode(b"{\"v\":9}")).expect_err("bad").code(), "invalid_cursor");
+        assert_eq!(
+            decode_cursor("not-a-cursor").expect_err("bad").code(),
+            "invalid_cursor"
+        );
+        assert_eq!(
+            decode_cursor(&URL_SAFE_NO_PAD.encode(b"{\"v\":9}"))
+                .expect_err("bad")
+                .code(),
+            "invalid_cursor"
+        );
     }
 
     #[test]
     fn projection_handles_keys_with_dots() {
         let e = json!({"kind": "Component", "metadata": {"name": "a", "annotations": {"backstage.io/x": "1", "y": "2"}}, "spec": {"owner": "t"}});
-        let p = project_fields(&e, &["kind".into(), "metadata.annotations.backstage.io/x".into(), "nope".into()]);
-        assert_eq!(p, json!({"kind": "Component", "metadata": {"annotations": {"backstage.io/x": "1"}}}));
+        let p = project_fields(
+            &e,
+            &[
+                "kind".into(),
+                "metadata.annotations.backstage.io/x".into(),
+                "nope".into(),
+            ],
+        );
+        assert_eq!(
+            p,
+            json!({"kind": "Component", "metadata": {"annotations": {"backstage.io/x": "1"}}})
+        );
     }
 }

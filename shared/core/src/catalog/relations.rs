@@ -79,8 +79,20 @@ mod tests {
     fn every_relation_type_inverts_back() {
         use RelationType::*;
         for t in [
-            OwnedBy, OwnerOf, DependsOn, DependencyOf, ProvidesApi, ApiProvidedBy, ConsumesApi,
-            ApiConsumedBy, PartOf, HasPart, MemberOf, HasMember, ParentOf, ChildOf,
+            OwnedBy,
+            OwnerOf,
+            DependsOn,
+            DependencyOf,
+            ProvidesApi,
+            ApiProvidedBy,
+            ConsumesApi,
+            ApiConsumedBy,
+            PartOf,
+            HasPart,
+            MemberOf,
+            HasMember,
+            ParentOf,
+            ChildOf,
         ] {
             assert_eq!(t.inverse().inverse(), t);
             assert_ne!(t.inverse(), t);

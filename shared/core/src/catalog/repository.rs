@@ -74,11 +74,20 @@ impl CatalogRepository {
         let mut stored = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = table.query(ENTITY_PARTITION, &SortKeyRange::All, after.as_deref(), LOAD_PAGE).await?;
+            let page = table
+                .query(
+                    ENTITY_PARTITION,
+                    &SortKeyRange::All,
+                    after.as_deref(),
+                    LOAD_PAGE,
+                )
+                .await?;
             for item in page.items {
                 match decode(&item) {
                     Ok(entity) => stored.push(entity),
-                    Err(e) => tracing::error!(key = ?item.key, error = %e, "a stored entity no longer passes validation; it is left in the table but not served"),
+                    Err(e) => {
+                        tracing::error!(key = ?item.key, error = %e, "a stored entity no longer passes validation; it is left in the table but not served")
+                    }
                 }
             }
             match page.last_sk {
@@ -89,7 +98,11 @@ impl CatalogRepository {
         let mut index = CatalogIndex::default();
         index.apply(stored, &[]);
         tracing::info!(entities = index.len(), "catalog loaded");
-        Ok(Self { table, index: RwLock::new(index), writes: tokio::sync::Mutex::new(()) })
+        Ok(Self {
+            table,
+            index: RwLock::new(index),
+            writes: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// The read model, for queries. Hold the guard briefly: writers wait for it.
@@ -99,20 +112,42 @@ impl CatalogRepository {
 
     /// Creates or replaces one entity. With `if_match`, the write happens only while the
     /// entity's current etag is that one.
-    pub async fn upsert(&self, value: Value, if_match: Option<&str>, guard: &dyn WriteGuard) -> Result<UpsertOutcome, Error> {
+    pub async fn upsert(
+        &self,
+        value: Value,
+        if_match: Option<&str>,
+        guard: &dyn WriteGuard,
+    ) -> Result<UpsertOutcome, Error> {
         let valid = validate_entity(value)?;
         let _serial = self.writes.lock().await;
         let current = self.read().get_by_ref(&valid.entity_ref).cloned();
-        guard.check(&valid.entity_ref, valid.kind, current.as_ref().and_then(|c| c.owner.as_ref()), valid.owner.as_ref())?;
+        guard.check(
+            &valid.entity_ref,
+            valid.kind,
+            current.as_ref().and_then(|c| c.owner.as_ref()),
+            valid.owner.as_ref(),
+        )?;
         if let Some(expected) = if_match {
             check_if_match(expected, current.as_ref(), &valid.entity_ref)?;
         }
-        if let Some(view) = current.as_ref().filter(|c| c.content_hash == valid.content_hash) {
-            return Ok(UpsertOutcome { status: WriteStatus::Unchanged, view: view.clone() });
+        if let Some(view) = current
+            .as_ref()
+            .filter(|c| c.content_hash == valid.content_hash)
+        {
+            return Ok(UpsertOutcome {
+                status: WriteStatus::Unchanged,
+                view: view.clone(),
+            });
         }
-        let status = if current.is_some() { WriteStatus::Updated } else { WriteStatus::Created };
+        let status = if current.is_some() {
+            WriteStatus::Updated
+        } else {
+            WriteStatus::Created
+        };
         let (stored, op) = self.prepare_write(valid, current.as_ref());
-        let TransactOp::Put { item, condition } = op else { unreachable_put() };
+        let TransactOp::Put { item, condition } = op else {
+            unreachable_put()
+        };
         match self.table.put(item, condition).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { current: now, .. }) => {
@@ -128,13 +163,20 @@ impl CatalogRepository {
         let entity_ref = stored.valid.entity_ref.clone();
         let mut index = self.index.write();
         index.apply(vec![stored], &[]);
-        let view = index.get_by_ref(&entity_ref).cloned().ok_or_else(|| Error::NotFound(entity_ref.to_string()))?;
+        let view = index
+            .get_by_ref(&entity_ref)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(entity_ref.to_string()))?;
         Ok(UpsertOutcome { status, view })
     }
 
     /// Imports a whole multi-document body: every document is checked first, and either all
     /// of the changes are written, in one transaction, or none is.
-    pub async fn import(&self, documents: Vec<Value>, guard: &dyn WriteGuard) -> Result<ImportOutcome, Error> {
+    pub async fn import(
+        &self,
+        documents: Vec<Value>,
+        guard: &dyn WriteGuard,
+    ) -> Result<ImportOutcome, Error> {
         let mut reports = Vec::new();
         let mut valid = Vec::with_capacity(documents.len());
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -148,12 +190,17 @@ impl CatalogRepository {
                             document: i,
                             entity_ref: Some(v.entity_ref.to_string()),
                             code: "duplicate_entity",
-                            errors: vec![Violation::new("metadata.name", format!("{} is also document {first} of this import", v.entity_ref))],
+                            errors: vec![Violation::new(
+                                "metadata.name",
+                                format!("{} is also document {first} of this import", v.entity_ref),
+                            )],
                         });
                     }
                     valid.push((i, v));
                 }
-                Err(Error::Invalid { code, violations, .. }) => reports.push(DocumentReport {
+                Err(Error::Invalid {
+                    code, violations, ..
+                }) => reports.push(DocumentReport {
                     document: i,
                     entity_ref: fallback_ref,
                     code,
@@ -173,7 +220,12 @@ impl CatalogRepository {
             let index = self.read();
             for (i, v) in valid {
                 let current = index.get_by_ref(&v.entity_ref);
-                if let Err(e) = guard.check(&v.entity_ref, v.kind, current.and_then(|c| c.owner.as_ref()), v.owner.as_ref()) {
+                if let Err(e) = guard.check(
+                    &v.entity_ref,
+                    v.kind,
+                    current.and_then(|c| c.owner.as_ref()),
+                    v.owner.as_ref(),
+                ) {
                     reports.push(DocumentReport {
                         document: i,
                         entity_ref: Some(v.entity_ref.to_string()),
@@ -187,7 +239,10 @@ impl CatalogRepository {
                     Some(_) => WriteStatus::Updated,
                     None => WriteStatus::Created,
                 };
-                outcome.entities.push(ImportedEntity { entity_ref: v.entity_ref.to_string(), status });
+                outcome.entities.push(ImportedEntity {
+                    entity_ref: v.entity_ref.to_string(),
+                    status,
+                });
                 match status {
                     WriteStatus::Unchanged => outcome.unchanged += 1,
                     WriteStatus::Updated => outcome.updated += 1,
@@ -219,7 +274,9 @@ impl CatalogRepository {
         match self.table.transact(ops).await {
             Ok(()) => {}
             Err(StoreError::TransactionCancelled { .. }) => {
-                return Err(Error::Conflict("the catalog changed during the import; nothing was written, retry it".into()));
+                return Err(Error::Conflict(
+                    "the catalog changed during the import; nothing was written, retry it".into(),
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -228,12 +285,35 @@ impl CatalogRepository {
     }
 
     /// Deletes an entity by uid.
-    pub async fn delete_by_uid(&self, uid: &str, guard: &dyn WriteGuard) -> Result<EntityRef, Error> {
+    pub async fn delete_by_uid(
+        &self,
+        uid: &str,
+        guard: &dyn WriteGuard,
+    ) -> Result<EntityRef, Error> {
         let _serial = self.writes.lock().await;
-        let current = self.read().get_by_uid(uid).cloned().ok_or_else(|| Error::NotFound(format!("entity with uid {uid}")))?;
-        guard.check(&current.entity_ref, current.kind, current.owner.as_ref(), None)?;
+        let current = self
+            .read()
+            .get_by_uid(uid)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("entity with uid {uid}")))?;
+        guard.check(
+            &current.entity_ref,
+            current.kind,
+            current.owner.as_ref(),
+            None,
+        )?;
         let key = Key::new(ENTITY_PARTITION, current.entity_ref.key());
-        match self.table.delete(&key, Condition::AttrEquals { name: "uid".into(), value: Value::String(uid.into()) }).await {
+        match self
+            .table
+            .delete(
+                &key,
+                Condition::AttrEquals {
+                    name: "uid".into(),
+                    value: Value::String(uid.into()),
+                },
+            )
+            .await
+        {
             Ok(()) | Err(StoreError::ConditionFailed { current: None, .. }) => {}
             Err(StoreError::ConditionFailed { current: now, .. }) => {
                 self.refresh_from(&current.entity_ref, now.map(|b| *b));
@@ -241,27 +321,39 @@ impl CatalogRepository {
             }
             Err(e) => return Err(e.into()),
         }
-        self.index.write().apply(Vec::new(), std::slice::from_ref(&current.entity_ref));
+        self.index
+            .write()
+            .apply(Vec::new(), std::slice::from_ref(&current.entity_ref));
         Ok(current.entity_ref)
     }
 
     /// Builds the stored form of a write and its conditional put: created only if absent,
     /// replaced only while the etag we read is still current.
-    fn prepare_write(&self, valid: ValidEntity, current: Option<&EntityView>) -> (StoredEntity, TransactOp) {
+    fn prepare_write(
+        &self,
+        valid: ValidEntity,
+        current: Option<&EntityView>,
+    ) -> (StoredEntity, TransactOp) {
         let (uid, generation, condition) = match current {
             Some(c) => {
-                let spec_changed = self
-                    .read_spec_changed(c, &valid)
-                    .unwrap_or(true);
+                let spec_changed = self.read_spec_changed(c, &valid).unwrap_or(true);
                 (
                     c.uid.clone(),
                     c.generation + u64::from(spec_changed),
-                    Condition::AttrEquals { name: "etag".into(), value: Value::String(c.etag.clone()) },
+                    Condition::AttrEquals {
+                        name: "etag".into(),
+                        value: Value::String(c.etag.clone()),
+                    },
                 )
             }
             None => (uuid::Uuid::new_v4().to_string(), 1, Condition::Absent),
         };
-        let stored = StoredEntity { valid, uid, etag: uuid::Uuid::new_v4().simple().to_string(), generation };
+        let stored = StoredEntity {
+            valid,
+            uid,
+            etag: uuid::Uuid::new_v4().simple().to_string(),
+            generation,
+        };
         let item = encode(&stored);
         (stored, TransactOp::Put { item, condition })
     }
@@ -286,10 +378,16 @@ fn unreachable_put() -> ! {
     panic!("prepare_write returned a non-put op")
 }
 
-fn check_if_match(expected: &str, current: Option<&EntityView>, entity_ref: &EntityRef) -> Result<(), Error> {
+fn check_if_match(
+    expected: &str,
+    current: Option<&EntityView>,
+    entity_ref: &EntityRef,
+) -> Result<(), Error> {
     let expected = expected.trim().trim_start_matches("W/").trim_matches('"');
     match current {
-        None => Err(Error::PreconditionFailed(format!("If-Match was given but {entity_ref} does not exist"))),
+        None => Err(Error::PreconditionFailed(format!(
+            "If-Match was given but {entity_ref} does not exist"
+        ))),
         Some(_) if expected == "*" => Ok(()),
         Some(c) if c.etag == expected => Ok(()),
         Some(c) => Err(Error::PreconditionFailed(format!(
@@ -303,28 +401,49 @@ fn doc_ref(doc: &Value) -> Option<String> {
     let kind = doc.get("kind")?.as_str()?;
     let meta = doc.get("metadata")?;
     let name = meta.get("name")?.as_str()?;
-    let ns = meta.get("namespace").and_then(Value::as_str).unwrap_or("default");
-    Some(format!("{}:{}/{}", kind.to_lowercase(), ns.to_lowercase(), name))
+    let ns = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    Some(format!(
+        "{}:{}/{}",
+        kind.to_lowercase(),
+        ns.to_lowercase(),
+        name
+    ))
 }
 
 fn encode(stored: &StoredEntity) -> Item {
     let mut attrs = Map::new();
     // The entity is kept as one JSON string attribute: compact, and opaque to the store.
-    attrs.insert("entity".into(), Value::String(serde_json::to_string(&stored.valid.body).unwrap_or_default()));
+    attrs.insert(
+        "entity".into(),
+        Value::String(serde_json::to_string(&stored.valid.body).unwrap_or_default()),
+    );
     attrs.insert("uid".into(), Value::String(stored.uid.clone()));
     attrs.insert("etag".into(), Value::String(stored.etag.clone()));
     attrs.insert("generation".into(), Value::from(stored.generation));
-    Item::new(Key::new(ENTITY_PARTITION, stored.valid.entity_ref.key()), attrs)
+    Item::new(
+        Key::new(ENTITY_PARTITION, stored.valid.entity_ref.key()),
+        attrs,
+    )
 }
 
 fn decode(item: &Item) -> Result<StoredEntity, Error> {
-    let entity = item.str_attr("entity").ok_or_else(|| Error::bad_request("corrupt_item", "no entity attribute"))?;
-    let entity: Value = serde_json::from_str(entity).map_err(|e| Error::bad_request("corrupt_item", e.to_string()))?;
+    let entity = item
+        .str_attr("entity")
+        .ok_or_else(|| Error::bad_request("corrupt_item", "no entity attribute"))?;
+    let entity: Value = serde_json::from_str(entity)
+        .map_err(|e| Error::bad_request("corrupt_item", e.to_string()))?;
     let valid = validate_entity(entity)?;
     Ok(StoredEntity {
         valid,
         uid: item.str_attr("uid").unwrap_or_default().to_owned(),
         etag: item.str_attr("etag").unwrap_or_default().to_owned(),
-        generation: item.attrs.get("generation").and_then(Value::as_u64).unwrap_or(1),
+        generation: item
+            .attrs
+            .get("generation")
+            .and_then(Value::as_u64)
+            .unwrap_or(1),
     })
 }

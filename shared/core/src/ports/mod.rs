@@ -7,6 +7,4 @@ mod table;
 
 pub use clock::{Clock, SystemClock};
 pub use queue::{Queue, QueueMessage, ReceivedMessage};
-pub use table::{
-    Condition, Item, Key, Page, SortKeyRange, StoreError, Table, TransactOp,
-};
+pub use table::{Condition, Item, Key, Page, SortKeyRange, StoreError, Table, TransactOp};

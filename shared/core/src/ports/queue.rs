@@ -17,7 +17,10 @@ pub struct QueueMessage {
 
 impl QueueMessage {
     pub fn new(body: impl Into<String>) -> Self {
-        Self { body: body.into(), delay: Duration::ZERO }
+        Self {
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
     }
 }
 

@@ -13,7 +13,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), sk: sk.into() }
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 }
 
@@ -67,9 +70,11 @@ impl Condition {
                 item.attrs.get(name) == Some(value)
             }
             (Self::AbsentOrAttrLessThan { .. }, None) => true,
-            (Self::AbsentOrAttrLessThan { name, value }, Some(item)) => {
-                item.attrs.get(name).and_then(Value::as_i64).is_some_and(|v| v < *value)
-            }
+            (Self::AbsentOrAttrLessThan { name, value }, Some(item)) => item
+                .attrs
+                .get(name)
+                .and_then(Value::as_i64)
+                .is_some_and(|v| v < *value),
         }
     }
 }
@@ -113,7 +118,10 @@ pub enum StoreError {
     /// The condition did not hold. `current` is the item as it was (DynamoDB's
     /// `ReturnValuesOnConditionCheckFailure = ALL_OLD`).
     #[error("the condition on {key:?} did not hold")]
-    ConditionFailed { key: Key, current: Option<Box<Item>> },
+    ConditionFailed {
+        key: Key,
+        current: Option<Box<Item>>,
+    },
     /// A transaction was cancelled; `failed` is the position of the op whose condition failed.
     #[error("the transaction was cancelled: op {failed:?} did not hold its condition")]
     TransactionCancelled { failed: Option<usize> },
