@@ -3,6 +3,7 @@
 //! serves the same router locally.
 
 pub mod config;
+pub mod lambda;
 mod openapi;
 mod params;
 mod read;

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use catalog_api::config::{Backend, CatalogConfig};
+use catalog_api::lambda::copy_authorizer_claims;
 use catalog_api::{CatalogState, router};
-use lambda_http::request::RequestContext;
-use lambda_http::{Error, Request, RequestExt};
+use lambda_http::Error;
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_core::ports::Table;
-use paved_http::{Authenticator, GatewayClaims, parse_gateway_list};
+use paved_http::Authenticator;
 use tower::ServiceBuilder;
 
 #[tokio::main]
@@ -34,30 +34,8 @@ async fn main() -> Result<(), Error> {
     };
     let app = ServiceBuilder::new()
         .map_request(copy_authorizer_claims)
-        .service(router(state, Arc::new(Authenticator::Gateway)));
+        .service(
+            router(state, Arc::new(Authenticator::Gateway)).fallback(paved_http::route_not_found),
+        );
     lambda_http::run(app).await
-}
-
-/// Copies the claims API Gateway's JWT authorizer verified into the request, where the
-/// handlers' `Caller` extractor finds them.
-fn copy_authorizer_claims(mut request: Request) -> Request {
-    let claims = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .map(|jwt| GatewayClaims {
-                sub: jwt.claims.get("sub").cloned().unwrap_or_default(),
-                groups: jwt
-                    .claims
-                    .get("groups")
-                    .map(|g| parse_gateway_list(g))
-                    .unwrap_or_default(),
-            }),
-        _ => None,
-    };
-    if let Some(claims) = claims {
-        request.extensions_mut().insert(claims);
-    }
-    request
 }

@@ -56,6 +56,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
     let router = Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
         .merge(catalog_api::router(state, auth))
+        .fallback(paved_http::route_not_found)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -3,12 +3,14 @@
 //! entry point copies them into [`GatewayClaims`]). Either way the handler sees an
 //! [`Identity`](paved_core::auth::Identity).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use parking_lot::RwLock;
 use paved_core::Error;
 use paved_core::auth::Identity;
 use serde::{Deserialize, Serialize};
@@ -37,34 +39,98 @@ pub struct GatewayClaims {
 /// How this host learns who is calling.
 pub enum Authenticator {
     /// Verify `Authorization: Bearer <jwt>` (HS256) with this secret.
-    Hs256(Box<(DecodingKey, Validation)>),
+    Hs256(Box<Hs256Verifier>),
     /// Trust [`GatewayClaims`] in the request extensions, which only the Lambda entry point
     /// puts there, from API Gateway's authorizer context. Headers are never trusted.
     Gateway,
+}
+
+/// Verifies HS256 tokens, remembering the ones that verified until they expire, so that a
+/// client's repeated requests pay for the signature check once (as API Gateway caches its
+/// authorizer's answers).
+pub struct Hs256Verifier {
+    key: DecodingKey,
+    validation: Validation,
+    verified: RwLock<HashMap<Box<str>, VerifiedToken>>,
+}
+
+/// Who a verified token names, and when it expires (seconds since the epoch).
+type VerifiedToken = (Arc<Identity>, u64);
+
+/// How many verified tokens are remembered before the memory is cleared.
+const VERIFIED_TOKENS: usize = 10_000;
+const LEEWAY_SECS: u64 = 30;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Hs256Verifier {
+    fn verify(&self, token: &str) -> Result<Arc<Identity>, Error> {
+        if let Some((who, _)) = self
+            .verified
+            .read()
+            .get(token)
+            .filter(|(_, exp)| now_secs() <= exp + LEEWAY_SECS)
+        {
+            return Ok(Arc::clone(who));
+        }
+        let data = jsonwebtoken::decode::<TokenClaims>(token, &self.key, &self.validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                let why = match e.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::InvalidSignature => "the token's signature does not verify",
+                    ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
+                    ErrorKind::MissingRequiredClaim(_) => {
+                        "the token lacks a required claim (sub, exp)"
+                    }
+                    _ => "the token is malformed",
+                };
+                Error::Unauthenticated(why.into())
+            })?;
+        let who = Arc::new(Identity::from_claims(
+            &data.claims.sub,
+            &data.claims.groups,
+        )?);
+        let mut verified = self.verified.write();
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(token.into(), (Arc::clone(&who), data.claims.exp));
+        Ok(who)
+    }
 }
 
 impl Authenticator {
     pub fn hs256(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = 30;
-        Self::Hs256(Box::new((DecodingKey::from_secret(secret), validation)))
+        validation.leeway = LEEWAY_SECS;
+        Self::Hs256(Box::new(Hs256Verifier {
+            key: DecodingKey::from_secret(secret),
+            validation,
+            verified: RwLock::new(HashMap::new()),
+        }))
     }
 
-    pub fn authenticate(&self, parts: &Parts) -> Result<Identity, Error> {
+    pub fn authenticate(&self, parts: &Parts) -> Result<Arc<Identity>, Error> {
         match self {
             Self::Gateway => {
                 let claims = parts.extensions.get::<GatewayClaims>().ok_or_else(|| {
                     Error::Unauthenticated("the request carries no authorizer claims; it must come through the API Gateway JWT authorizer".into())
                 })?;
-                Identity::from_claims(&claims.sub, &claims.groups)
+                Identity::from_claims(&claims.sub, &claims.groups).map(Arc::new)
             }
             Self::Hs256(verifier) => {
-                let (key, validation) = verifier.as_ref();
-                let header = parts
-                    .headers
-                    .get(AUTHORIZATION)
-                    .ok_or_else(|| Error::Unauthenticated("send a bearer token: Authorization: Bearer <token> (paved token prints one)".into()))?;
+                let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+                    Error::Unauthenticated(
+                        "send a bearer token: Authorization: Bearer <token> (paved token prints one)"
+                            .into(),
+                    )
+                })?;
                 let token = header
                     .to_str()
                     .ok()
@@ -78,21 +144,7 @@ impl Authenticator {
                             "the Authorization header must be 'Bearer <token>'".into(),
                         )
                     })?;
-                let data =
-                    jsonwebtoken::decode::<TokenClaims>(token, key, validation).map_err(|e| {
-                        use jsonwebtoken::errors::ErrorKind;
-                        let why = match e.kind() {
-                            ErrorKind::ExpiredSignature => "the token has expired",
-                            ErrorKind::InvalidSignature => "the token's signature does not verify",
-                            ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
-                            ErrorKind::MissingRequiredClaim(_) => {
-                                "the token lacks a required claim (sub, exp)"
-                            }
-                            _ => "the token is malformed",
-                        };
-                        Error::Unauthenticated(why.into())
-                    })?;
-                Identity::from_claims(&data.claims.sub, &data.claims.groups)
+                verifier.verify(token)
             }
         }
     }
@@ -140,7 +192,7 @@ pub fn parse_gateway_list(raw: &str) -> Vec<String> {
 }
 
 /// The authenticated caller, as an axum extractor. Needs an `Arc<Authenticator>` extension.
-pub struct Caller(pub Identity);
+pub struct Caller(pub Arc<Identity>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;

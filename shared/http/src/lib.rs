@@ -8,4 +8,4 @@ mod problem;
 
 pub use auth::{Authenticator, Caller, GatewayClaims, TokenClaims, mint_token, parse_gateway_list};
 pub use body::read_body;
-pub use problem::ApiError;
+pub use problem::{ApiError, route_not_found};

@@ -88,6 +88,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The fallback for unknown routes: a 404 problem rather than an empty body.
+pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError(Error::NotFound(format!("the route {}", uri.path())))
+}
+
 #[cfg(test)]
 mod tests {
     use paved_core::Violation;

@@ -8,6 +8,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use bytes::Bytes;
 use roaring::RoaringBitmap;
 use serde::Serialize;
@@ -111,6 +113,51 @@ pub struct CatalogIndex {
     exists: HashMap<Arc<str>, RoaringBitmap>,
     all: RoaringBitmap,
     keys: KeyInterner,
+    /// Full-text columns, built on first use after a write.
+    text_columns: Mutex<HashMap<Arc<str>, Arc<TextColumn>>>,
+}
+
+/// The distinct values of one field laid end to end, each followed by a NUL, so that a
+/// full-text term is found in every value with one SIMD substring scan.
+struct TextColumn {
+    text: String,
+    /// Where each value starts in `text`.
+    starts: Vec<usize>,
+}
+
+impl TextColumn {
+    fn build(postings: &HashMap<Box<str>, Posting>) -> Self {
+        let mut text = String::with_capacity(postings.keys().map(|v| v.len() + 1).sum());
+        let mut starts = Vec::with_capacity(postings.len());
+        for value in postings.keys() {
+            starts.push(text.len());
+            text.push_str(value);
+            text.push('\0');
+        }
+        Self { text, starts }
+    }
+
+    /// Every distinct value containing the finder's needle.
+    fn matches<'a>(&'a self, finder: &memchr::memmem::Finder<'_>) -> Vec<&'a str> {
+        let bytes = self.text.as_bytes();
+        let mut found = Vec::new();
+        let mut pos = 0;
+        while let Some(offset) = finder.find(&bytes[pos..]) {
+            let at = pos + offset;
+            let idx = self.starts.partition_point(|&s| s <= at).saturating_sub(1);
+            let start = self.starts[idx];
+            let end = self.starts.get(idx + 1).map_or(bytes.len(), |&next| next) - 1;
+            if at + finder.needle().len() <= end {
+                found.push(&self.text[start..end]);
+            }
+            // Each value counts once: continue after it.
+            pos = end + 1;
+            if pos >= bytes.len() {
+                break;
+            }
+        }
+        found
+    }
 }
 
 /// Shares one allocation per distinct field key.
@@ -172,6 +219,7 @@ impl CatalogIndex {
     /// Adds or replaces entities and removes others, then re-derives relations, indexes and
     /// rendered JSON once for every entity the change touches.
     pub fn apply(&mut self, upserts: Vec<StoredEntity>, removals: &[EntityRef]) {
+        self.text_columns.get_mut().clear();
         let mut touched: HashSet<String> = HashSet::new();
         for entity_ref in removals {
             let key = entity_ref.key();
@@ -387,18 +435,27 @@ impl CatalogIndex {
     }
 
     fn full_text_ids(&self, ft: &FullTextFilter) -> RoaringBitmap {
-        let mut result = RoaringBitmap::new();
+        let finder = memchr::memmem::Finder::new(ft.term.as_bytes());
+        let mut ids: Vec<u32> = Vec::new();
         for field in &ft.fields {
-            let Some(postings) = self.values.get(field.as_str()) else {
+            let Some((key, postings)) = self.values.get_key_value(field.as_str()) else {
                 continue;
             };
-            for (value, posting) in postings {
-                if value.contains(ft.term.as_str()) {
-                    result |= &posting.ids;
+            let column = Arc::clone(
+                self.text_columns
+                    .lock()
+                    .entry(Arc::clone(key))
+                    .or_insert_with(|| Arc::new(TextColumn::build(postings))),
+            );
+            for value in column.matches(&finder) {
+                if let Some(posting) = postings.get(value) {
+                    ids.extend(posting.ids.iter());
                 }
             }
         }
-        result
+        ids.sort_unstable();
+        ids.dedup();
+        RoaringBitmap::from_sorted_iter(ids).unwrap_or_default()
     }
 
     /// The sort key of an entity for the given order: the first value of each order field.
@@ -910,5 +967,19 @@ mod tests {
                 count: 1
             }]
         );
+    }
+
+    #[test]
+    fn text_columns_find_each_value_once_and_never_across_values() {
+        let mut postings: HashMap<Box<str>, Posting> = HashMap::new();
+        for v in ["abab", "ba", "xab", "cd"] {
+            postings.insert(v.into(), Posting::default());
+        }
+        let column = TextColumn::build(&postings);
+        let mut found = column.matches(&memchr::memmem::Finder::new("ab"));
+        found.sort_unstable();
+        assert_eq!(found, ["abab", "xab"]);
+        assert!(column.matches(&memchr::memmem::Finder::new("a\0c")).is_empty());
+        assert!(column.matches(&memchr::memmem::Finder::new("bac")).is_empty());
     }
 }
