@@ -12,6 +12,9 @@ use paved_core::ports::Table;
 use paved_http::Authenticator;
 use tower::ServiceBuilder;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()

@@ -6,15 +6,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use axum::Router;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use catalog_api::{CatalogState, Limits};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_embedded::SqliteStore;
 use paved_http::Authenticator;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 /// Everything `paved up` needs, resolved from flags and the environment.
 #[derive(Debug, Clone)]
@@ -52,17 +50,11 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         limits: config.limits,
     };
     let auth = Arc::new(Authenticator::hs256(&secret));
-    let request_id = HeaderName::from_static("x-request-id");
     let router = Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
         .merge(catalog_api::router(state, auth))
         .fallback(paved_http::route_not_found)
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+        .layer(axum::middleware::from_fn(paved_http::request_context));
     Ok(Platform {
         router,
         catalog,

@@ -5,7 +5,9 @@
 mod auth;
 mod body;
 mod problem;
+mod request_context;
 
 pub use auth::{Authenticator, Caller, GatewayClaims, TokenClaims, mint_token, parse_gateway_list};
 pub use body::read_body;
 pub use problem::{ApiError, route_not_found};
+pub use request_context::{X_REQUEST_ID, request_context};

@@ -979,7 +979,15 @@ mod tests {
         let mut found = column.matches(&memchr::memmem::Finder::new("ab"));
         found.sort_unstable();
         assert_eq!(found, ["abab", "xab"]);
-        assert!(column.matches(&memchr::memmem::Finder::new("a\0c")).is_empty());
-        assert!(column.matches(&memchr::memmem::Finder::new("bac")).is_empty());
+        assert!(
+            column
+                .matches(&memchr::memmem::Finder::new("a\0c"))
+                .is_empty()
+        );
+        assert!(
+            column
+                .matches(&memchr::memmem::Finder::new("bac"))
+                .is_empty()
+        );
     }
 }
