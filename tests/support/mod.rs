@@ -39,8 +39,9 @@ pub async fn spawn_app_with(limits: Limits) -> TestApp {
         repo: Arc::clone(&catalog),
         policy: Arc::new(AccessPolicy::new(ADMIN_GROUP).expect("policy")),
         limits,
+        auth: Arc::new(Authenticator::hs256(SECRET)),
     };
-    let router = catalog_api::router(state, Arc::new(Authenticator::hs256(SECRET)));
+    let router = catalog_api::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

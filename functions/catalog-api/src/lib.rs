@@ -11,9 +11,10 @@ mod write;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
-use axum::{Extension, Router};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_http::Authenticator;
@@ -44,41 +45,46 @@ pub struct CatalogState {
     pub repo: Arc<CatalogRepository>,
     pub policy: Arc<AccessPolicy>,
     pub limits: Limits,
+    /// How callers are identified; every route needs one.
+    pub auth: Arc<Authenticator>,
 }
 
-/// The catalog's routes. Every route needs an authenticated caller.
-pub fn router(state: CatalogState, auth: Arc<Authenticator>) -> Router {
+impl FromRef<CatalogState> for Arc<Authenticator> {
+    fn from_ref(state: &CatalogState) -> Self {
+        Arc::clone(&state.auth)
+    }
+}
+
+/// The catalog's routes, flat (nested routers cost a prefix strip and a second route
+/// match per request). Every route needs an authenticated caller.
+pub fn router(state: CatalogState) -> Router {
     let limits = state.limits;
-    let backstage = Router::new()
-        .route("/entities", get(read::list_entities))
-        .route("/entities/by-query", get(read::query_entities))
+    let entity_limit = DefaultBodyLimit::max(limits.entity_body);
+    Router::new()
+        .route("/api/catalog/entities", get(read::list_entities))
+        .route("/api/catalog/entities/by-query", get(read::query_entities))
         .route(
-            "/entities/by-name/{kind}/{namespace}/{name}",
+            "/api/catalog/entities/by-name/{kind}/{namespace}/{name}",
             get(read::entity_by_name),
         )
         .route(
-            "/entities/by-uid/{uid}",
+            "/api/catalog/entities/by-uid/{uid}",
             get(read::entity_by_uid).delete(write::delete_by_uid),
         )
         .route(
-            "/entities/by-refs",
-            post(read::entities_by_refs).layer(DefaultBodyLimit::max(limits.entity_body)),
+            "/api/catalog/entities/by-refs",
+            post(read::entities_by_refs).layer(entity_limit),
         )
-        .route("/entity-facets", get(read::entity_facets));
-    let own = Router::new()
+        .route("/api/catalog/entity-facets", get(read::entity_facets))
         .route(
-            "/entities",
-            post(write::upsert_entity).layer(DefaultBodyLimit::max(limits.entity_body)),
+            "/v1/entities",
+            post(write::upsert_entity).layer(entity_limit),
         )
         .route(
-            "/entities/import",
+            "/v1/entities/import",
             post(write::import_entities).layer(DefaultBodyLimit::max(limits.import_body)),
         )
-        .route("/entities/by-uid/{uid}", delete(write::delete_by_uid));
-    Router::new()
-        .nest("/api/catalog", backstage)
-        .nest("/v1", own)
+        .route("/v1/entities/by-uid/{uid}", delete(write::delete_by_uid))
         .route("/openapi.json", get(openapi::serve))
         .with_state(state)
-        .layer(Extension(auth))
 }

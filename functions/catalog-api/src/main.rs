@@ -34,11 +34,10 @@ async fn main() -> Result<(), Error> {
         repo: Arc::new(CatalogRepository::load(table).await?),
         policy: Arc::new(AccessPolicy::new(&config.admin_group)?),
         limits: config.limits,
+        auth: Arc::new(Authenticator::Gateway),
     };
     let app = ServiceBuilder::new()
         .map_request(copy_authorizer_claims)
-        .service(
-            router(state, Arc::new(Authenticator::Gateway)).fallback(paved_http::route_not_found),
-        );
+        .service(router(state).fallback(paved_http::route_not_found));
     lambda_http::run(app).await
 }

@@ -44,8 +44,9 @@ async fn every_sample_event_runs_through_the_lambda_path() {
         ),
         policy: Arc::new(AccessPolicy::new("platform-admins").expect("policy")),
         limits: Limits::default(),
+        auth: Arc::new(Authenticator::Gateway),
     };
-    let app = router(state, Arc::new(Authenticator::Gateway));
+    let app = router(state);
 
     let mut statuses = Vec::new();
     for (name, event) in EVENTS {

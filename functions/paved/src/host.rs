@@ -48,11 +48,11 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         repo: Arc::clone(&catalog),
         policy: Arc::new(policy),
         limits: config.limits,
+        auth: Arc::new(Authenticator::hs256(&secret)),
     };
-    let auth = Arc::new(Authenticator::hs256(&secret));
     let router = Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
-        .merge(catalog_api::router(state, auth))
+        .merge(catalog_api::router(state))
         .fallback(paved_http::route_not_found)
         .layer(axum::middleware::from_fn(paved_http::request_context));
     Ok(Platform {

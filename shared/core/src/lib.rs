@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod error;
+pub mod idempotency;
 pub mod ports;
 
 pub use error::{Error, Violation};

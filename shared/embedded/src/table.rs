@@ -237,10 +237,13 @@ mod tests {
         assert!(s.delete(&Key::new("p", "a"), eq(1)).await.is_err());
         s.delete(&Key::new("p", "a"), eq(3)).await.expect("delete");
         assert!(s.get(&Key::new("p", "a")).await.expect("get").is_none());
-        let lock = Condition::AbsentOrAttrLessThan {
-            name: "v".into(),
-            value: 10,
-        };
+        let lock = Condition::AnyOf(vec![
+            Condition::Absent,
+            Condition::AttrLessThan {
+                name: "v".into(),
+                value: 10,
+            },
+        ]);
         s.put(item("p", "l", 20), lock.clone())
             .await
             .expect("absent");

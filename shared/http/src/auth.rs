@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -191,22 +191,19 @@ pub fn parse_gateway_list(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// The authenticated caller, as an axum extractor. Needs an `Arc<Authenticator>` extension.
+/// The authenticated caller, as an axum extractor, for any router state that can hand out
+/// the host's [`Authenticator`].
 pub struct Caller(pub Arc<Identity>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    Arc<Authenticator>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let auth = parts
-            .extensions
-            .get::<Arc<Authenticator>>()
-            .cloned()
-            .ok_or_else(|| {
-                ApiError(Error::Unauthenticated(
-                    "this host has no authenticator configured".into(),
-                ))
-            })?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Arc::<Authenticator>::from_ref(state);
         auth.authenticate(parts).map(Caller).map_err(ApiError)
     }
 }

@@ -50,31 +50,41 @@ pub enum Condition {
     Exists,
     /// An item exists and its attribute `name` equals `value`.
     AttrEquals { name: String, value: Value },
-    /// No item exists, or its attribute `name` equals `value`.
-    AbsentOrAttrEquals { name: String, value: Value },
-    /// No item exists, or its numeric attribute `name` is below `value` (an expired lock).
-    AbsentOrAttrLessThan { name: String, value: i64 },
+    /// An item exists and its numeric attribute `name` is below `value`.
+    AttrLessThan { name: String, value: i64 },
+    /// Any of the conditions holds.
+    AnyOf(Vec<Condition>),
+    /// Every one of the conditions holds.
+    AllOf(Vec<Condition>),
 }
 
 impl Condition {
+    /// No item exists, or its attribute `name` equals `value`.
+    pub fn absent_or_equals(name: &str, value: Value) -> Self {
+        Self::AnyOf(vec![
+            Self::Absent,
+            Self::AttrEquals {
+                name: name.into(),
+                value,
+            },
+        ])
+    }
+
     /// Evaluates the condition against the current item; adapters that check in-process use it.
     pub fn holds(&self, current: Option<&Item>) -> bool {
         match (self, current) {
             (Self::Always, _) => true,
             (Self::Absent, c) => c.is_none(),
             (Self::Exists, c) => c.is_some(),
-            (Self::AttrEquals { .. }, None) => false,
+            (Self::AttrEquals { .. } | Self::AttrLessThan { .. }, None) => false,
             (Self::AttrEquals { name, value }, Some(item)) => item.attrs.get(name) == Some(value),
-            (Self::AbsentOrAttrEquals { .. }, None) => true,
-            (Self::AbsentOrAttrEquals { name, value }, Some(item)) => {
-                item.attrs.get(name) == Some(value)
-            }
-            (Self::AbsentOrAttrLessThan { .. }, None) => true,
-            (Self::AbsentOrAttrLessThan { name, value }, Some(item)) => item
+            (Self::AttrLessThan { name, value }, Some(item)) => item
                 .attrs
                 .get(name)
                 .and_then(Value::as_i64)
                 .is_some_and(|v| v < *value),
+            (Self::AnyOf(all), c) => all.iter().any(|x| x.holds(c)),
+            (Self::AllOf(all), c) => all.iter().all(|x| x.holds(c)),
         }
     }
 }

@@ -1,0 +1,209 @@
+//! Idempotency records in the AWS Lambda Powertools layout, over the [`Table`] port: one
+//! conditional put takes the lock, a completed record replays its stored result.
+//!
+//! Record attributes: `status` (`INPROGRESS` | `COMPLETED`), `expiration` (epoch seconds; also
+//! the table's TTL, never relied on for correctness), `in_progress_expiration` (epoch
+//! milliseconds, from the caller's deadline), `data` (the stored result) and `validation` (a
+//! hash of the canonical payload, so the same key with another payload is refused).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::ports::{Clock, Condition, Item, Key, StoreError, Table};
+
+pub const IDEMPOTENCY_PARTITION: &str = "IDEMPOTENCY";
+const IN_PROGRESS: &str = "INPROGRESS";
+const COMPLETED: &str = "COMPLETED";
+
+/// What the caller should do with a payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextAction {
+    /// The lock is ours: do the work, then [`IdempotencyStore::complete`] (or `release`).
+    Execute,
+    /// The work was done before: here is its result.
+    Replay(Value),
+    /// Someone else holds the lock and has not finished or expired.
+    InProgress,
+}
+
+/// JSON with object keys sorted and no insignificant whitespace, so equal payloads hash equal.
+/// (serde_json's `Map` keeps keys sorted; this relies on that and says so.)
+pub fn canonical_json(value: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+pub fn payload_hash(value: &Value) -> String {
+    hex::encode(Sha256::digest(canonical_json(value).as_bytes()))
+}
+
+pub struct IdempotencyStore {
+    table: Arc<dyn Table>,
+    clock: Arc<dyn Clock>,
+    /// Scopes keys: the function or operation name.
+    scope: String,
+    /// How long a completed record is kept.
+    ttl: Duration,
+}
+
+impl IdempotencyStore {
+    pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>, scope: &str, ttl: Duration) -> Self {
+        Self {
+            table,
+            clock,
+            scope: scope.to_owned(),
+            ttl,
+        }
+    }
+
+    fn key(&self, idempotency_key: &str) -> Key {
+        let digest = hex::encode(Sha256::digest(idempotency_key.as_bytes()));
+        Key::new(IDEMPOTENCY_PARTITION, format!("{}#{digest}", self.scope))
+    }
+
+    /// Takes the lock for `idempotency_key` until `in_progress_for` from now, unless a record
+    /// says the work is done (replay) or still running (in progress). The same key with a
+    /// different payload is a `Conflict`-free refusal: `Invalid { code: "idempotency_key_reused" }`.
+    pub async fn try_acquire(
+        &self,
+        idempotency_key: &str,
+        payload: &Value,
+        in_progress_for: Duration,
+    ) -> Result<NextAction, Error> {
+        let now = self.clock.now();
+        let (now_s, now_ms) = (now.timestamp(), now.timestamp_millis());
+        let validation = payload_hash(payload);
+        let mut attrs = Map::new();
+        attrs.insert("status".into(), IN_PROGRESS.into());
+        attrs.insert("expiration".into(), (now_s + secs(self.ttl)).into());
+        attrs.insert(
+            "in_progress_expiration".into(),
+            (now_ms + millis(in_progress_for)).into(),
+        );
+        attrs.insert("validation".into(), Value::String(validation.clone()));
+        let item = Item::new(self.key(idempotency_key), attrs);
+        let lock = Condition::AnyOf(vec![
+            Condition::Absent,
+            Condition::AttrLessThan {
+                name: "expiration".into(),
+                value: now_s,
+            },
+            Condition::AllOf(vec![
+                Condition::AttrEquals {
+                    name: "status".into(),
+                    value: IN_PROGRESS.into(),
+                },
+                Condition::AttrLessThan {
+                    name: "in_progress_expiration".into(),
+                    value: now_ms,
+                },
+            ]),
+        ]);
+        match self.table.put(item, lock).await {
+            Ok(()) => Ok(NextAction::Execute),
+            Err(StoreError::ConditionFailed {
+                current: Some(current),
+                ..
+            }) => {
+                if current.str_attr("validation") != Some(validation.as_str()) {
+                    return Err(Error::Invalid {
+                        code: "idempotency_key_reused",
+                        message: "this Idempotency-Key was used with a different request body"
+                            .into(),
+                        violations: Vec::new(),
+                    });
+                }
+                match current.str_attr("status") {
+                    Some(COMPLETED) => Ok(NextAction::Replay(
+                        current.attrs.get("data").cloned().unwrap_or(Value::Null),
+                    )),
+                    _ => Ok(NextAction::InProgress),
+                }
+            }
+            // The record vanished between the check and the answer: treat as in progress and
+            // let the caller retry.
+            Err(StoreError::ConditionFailed { current: None, .. }) => Ok(NextAction::InProgress),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores the result and marks the record completed.
+    pub async fn complete(
+        &self,
+        idempotency_key: &str,
+        payload: &Value,
+        result: &Value,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let mut attrs = Map::new();
+        attrs.insert("status".into(), COMPLETED.into());
+        attrs.insert(
+            "expiration".into(),
+            (now.timestamp() + secs(self.ttl)).into(),
+        );
+        attrs.insert("validation".into(), Value::String(payload_hash(payload)));
+        attrs.insert("data".into(), result.clone());
+        let item = Item::new(self.key(idempotency_key), attrs);
+        self.table.put(item, Condition::Always).await?;
+        Ok(())
+    }
+
+    /// Drops an in-progress lock after a failure, so that a retry executes again.
+    pub async fn release(&self, idempotency_key: &str) -> Result<(), Error> {
+        let condition = Condition::AttrEquals {
+            name: "status".into(),
+            value: IN_PROGRESS.into(),
+        };
+        match self
+            .table
+            .delete(&self.key(idempotency_key), condition)
+            .await
+        {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_key_order() {
+        let a = json!({"b": 1, "a": {"y": [1, {"d": 2, "c": 3}], "x": null}});
+        let b: Value =
+            serde_json::from_str(r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#).expect("json");
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(payload_hash(&a), payload_hash(&b));
+        assert_ne!(payload_hash(&a), payload_hash(&json!({"b": 2})));
+    }
+}
