@@ -81,6 +81,19 @@ impl Params {
     }
 }
 
+/// The query a cursor carries, resumed at its anchor.
+fn resume(cursor: &str, limit: usize) -> Result<(EntityQuery, PageRequest), Error> {
+    let (query, anchor) = decode_cursor(cursor)?;
+    Ok((
+        query,
+        PageRequest {
+            limit,
+            offset: 0,
+            anchor: Some(anchor),
+        },
+    ))
+}
+
 pub const MAX_LIMIT: usize = 10_000;
 pub const DEFAULT_QUERY_LIMIT: usize = 20;
 
@@ -118,15 +131,7 @@ pub fn by_query(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
                 ));
             }
         }
-        let (query, anchor) = decode_cursor(cursor)?;
-        return Ok((
-            query,
-            PageRequest {
-                limit,
-                offset: 0,
-                anchor: Some(anchor),
-            },
-        ));
+        return resume(cursor, limit);
     }
     let order = params
         .all("orderField")
@@ -159,15 +164,7 @@ pub const LIST_PARAMS: &[&str] = &["filter", "fields", "limit", "offset", "after
 pub fn list(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
     let limit = params.number("limit", usize::MAX)?.unwrap_or(usize::MAX);
     if let Some(after) = params.one("after")? {
-        let (query, anchor) = decode_cursor(after)?;
-        return Ok((
-            query,
-            PageRequest {
-                limit,
-                offset: 0,
-                anchor: Some(anchor),
-            },
-        ));
+        return resume(after, limit);
     }
     let order = params
         .all("order")

@@ -118,22 +118,7 @@ impl Drop for Paved {
     }
 }
 
-/// A synthetic catalog from the seeded generator.
-pub fn generated_catalog(components: usize, groups: usize) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/gen_catalog.py");
-    let out = Command::new("python3")
-        .args([
-            script,
-            "--components",
-            &components.to_string(),
-            "--groups",
-            &groups.to_string(),
-        ])
-        .output()
-        .expect("python3 runs the generator");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+pub use paved_tests::generated_catalog;
 
 /// A GET from a synchronous context, returning the status code (0 when unreachable).
 fn http_status(url: &str) -> u16 {
