@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod idempotency;
+pub mod policy;
 pub mod ports;
 
 pub use error::{Error, Violation};
