@@ -1,7 +1,8 @@
 //! The catalog function over HTTP, in-process, on a fresh embedded store per test.
 
 use paved_tests::{
-    ADMIN_GROUP, admin, component, generated_catalog, group, spawn_app, spawn_app_with, token,
+    ADMIN_GROUP, DEFAULT_TEMPLATES, admin, component, generated_catalog, group, spawn_app,
+    spawn_app_with, token,
 };
 use serde_json::{Value, json};
 
@@ -433,7 +434,11 @@ spec: {type: service, lifecycle: production, owner: team-a}
         .filter_map(|e| e["field"].as_str())
         .collect();
     assert_eq!(fields, ["metadata.name", "spec.owner"]);
-    assert!(app.catalog.read().is_empty(), "nothing was written");
+    assert_eq!(
+        app.catalog.read().len(),
+        DEFAULT_TEMPLATES,
+        "nothing was written"
+    );
     let (s, _) = app
         .get_json("/api/catalog/entities/by-name/component/default/good", &t)
         .await;
@@ -470,7 +475,7 @@ async fn a_duplicate_import_is_idempotent() {
         )
         .await;
     assert_eq!(before["metadata"]["etag"], after["metadata"]["etag"]);
-    assert_eq!(app.catalog.read().len(), 33);
+    assert_eq!(app.catalog.read().len(), 33 + DEFAULT_TEMPLATES);
 }
 
 #[tokio::test]
@@ -734,11 +739,58 @@ async fn restarting_reloads_the_catalog_from_the_store() {
     let reloaded = paved_core::catalog::CatalogRepository::load(std::sync::Arc::new(store))
         .await
         .expect("load");
-    assert_eq!(reloaded.read().len(), 14);
+    assert_eq!(reloaded.read().len(), 14 + DEFAULT_TEMPLATES);
     let index = reloaded.read();
     let view = index.get_by_key("group:default/team-0001").expect("group");
     assert!(
         String::from_utf8_lossy(&view.json).contains("ownerOf"),
         "relations are rebuilt on load"
     );
+}
+
+#[tokio::test]
+async fn golden_paths_are_listed_and_owned_by_the_platform_team() {
+    let app = spawn_app().await;
+    let alice = token("alice", &["team-a"]);
+    let (s, body) = app.get_json("/v1/templates", &alice).await;
+    assert_eq!(s, 200);
+    let names: Vec<&str> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dynamodb-table",
+            "postgres-database",
+            "service",
+            "sqs-queue"
+        ]
+    );
+    assert_eq!(
+        body["items"][1]["spec"]["parameters"][0]["properties"]["storage_gb"]["type"],
+        "integer"
+    );
+
+    // Teams may not change them; the platform team and admins may.
+    let mut pg = body["items"][1].clone();
+    pg["metadata"]["description"] = json!("hijacked");
+    assert_eq!(
+        app.post_json("/v1/entities", &alice, &pg).await.status(),
+        403
+    );
+    let platform = token("carol", &["platform-team"]);
+    assert_eq!(
+        app.post_json("/v1/entities", &platform, &pg).await.status(),
+        200
+    );
+
+    // A template with a broken parameter schema is refused with the field named.
+    pg["spec"]["parameters"] = json!([{"type": "object", "properties": {"x": {"type": 5}}}]);
+    let r = app.post_json("/v1/entities", &admin(), &pg).await;
+    assert_eq!(r.status(), 422);
+    let problem: Value = r.json().await.expect("json");
+    assert_eq!(problem["errors"][0]["field"], "spec.parameters[0]");
 }

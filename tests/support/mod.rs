@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 pub const SECRET: &[u8] = b"test-secret-that-is-long-enough-for-hs256";
 pub const ADMIN_GROUP: &str = "platform-admins";
+/// The golden paths every fresh catalog starts with.
+pub const DEFAULT_TEMPLATES: usize = 4;
 
 pub struct TestApp {
     pub addr: SocketAddr,

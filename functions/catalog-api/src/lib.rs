@@ -85,6 +85,17 @@ pub fn router(state: CatalogState) -> Router {
             post(write::import_entities).layer(DefaultBodyLimit::max(limits.import_body)),
         )
         .route("/v1/entities/by-uid/{uid}", delete(write::delete_by_uid))
+        .route("/v1/templates", get(read::list_templates))
         .route("/openapi.json", get(openapi::serve))
         .with_state(state)
+}
+
+/// Adds the golden paths paved ships to the catalog, where they are missing.
+pub async fn install_default_templates(repo: &CatalogRepository) -> Result<(), paved_core::Error> {
+    let templates = paved_core::catalog::parse_documents(paved_core::catalog::DEFAULT_TEMPLATES)?;
+    let outcome = repo.install_missing(templates).await?;
+    if outcome.created > 0 {
+        tracing::info!(created = outcome.created, "default golden paths installed");
+    }
+    Ok(())
 }

@@ -30,8 +30,10 @@ async fn main() -> Result<(), Error> {
         }
         Backend::Aws => return Err("PAVED_BACKEND=aws needs the DynamoDB adapter (shared/aws), which this build does not include yet".into()),
     };
+    let repo = Arc::new(CatalogRepository::load(table).await?);
+    catalog_api::install_default_templates(&repo).await?;
     let state = CatalogState {
-        repo: Arc::new(CatalogRepository::load(table).await?),
+        repo,
         policy: Arc::new(AccessPolicy::new(&config.admin_group)?),
         limits: config.limits,
         auth: Arc::new(Authenticator::Gateway),

@@ -29,6 +29,7 @@ impl Modify for BearerAuth {
         crate::read::entity_by_uid,
         crate::read::entities_by_refs,
         crate::read::entity_facets,
+        crate::read::list_templates,
         crate::write::upsert_entity,
         crate::write::import_entities,
         crate::write::delete_by_uid,

@@ -8,7 +8,10 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use paved_core::Error;
-use paved_core::catalog::{CatalogIndex, EntityRef, EntityView, RefDefaults, project_fields};
+use paved_core::catalog::{
+    CatalogIndex, EntityQuery, EntityRef, EntityView, FilterSet, OrderField, PageRequest,
+    RefDefaults, project_fields,
+};
 use paved_http::{ApiError, Caller, read_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -276,4 +279,25 @@ pub async fn entity_facets(
         .map(|(name, values)| (name, json!(values)))
         .collect();
     Ok(Json(json!({ "facets": facets })))
+}
+
+/// The golden paths: every Template entity, by name.
+#[utoipa::path(get, path = "/v1/templates", tag = "catalog",
+    responses((status = 200, description = "{items: [Template entity]}")), security(("bearer" = [])))]
+pub async fn list_templates(
+    State(state): State<CatalogState>,
+    _caller: Caller,
+) -> Result<Response, ApiError> {
+    let query = EntityQuery {
+        filter: FilterSet::parse(&["kind=template"])?,
+        order: vec![OrderField::parse("metadata.name")?],
+        full_text: None,
+    };
+    let index = state.repo.read();
+    let page = index.query(&query, &PageRequest::first(params::MAX_LIMIT));
+    let mut out = Vec::with_capacity(64 + page.ids.len() * 2048);
+    out.extend_from_slice(b"{\"items\":");
+    write_items(&mut out, &index, &page.ids, None);
+    out.push(b'}');
+    Ok(json_bytes(out))
 }

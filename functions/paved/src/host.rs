@@ -42,6 +42,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
     let store = SqliteStore::open(&config.data_dir.join("paved.db"))
         .context("opening the embedded store")?;
     let catalog = Arc::new(CatalogRepository::load(Arc::new(store)).await?);
+    catalog_api::install_default_templates(&catalog).await?;
     let policy = AccessPolicy::new(&config.admin_group)
         .map_err(|m| anyhow::anyhow!("PAVED_ADMIN_GROUP: {m}"))?;
     let state = CatalogState {

@@ -94,6 +94,12 @@ impl AccessPolicy {
                 self.admin_group
             )));
         }
+        if current_owner.is_none() && new_owner.is_none() {
+            return Err(Error::Forbidden(format!(
+                "{entity_ref} has no owner, so only members of {} may change it",
+                self.admin_group
+            )));
+        }
         for owner in [current_owner, new_owner].into_iter().flatten() {
             if !who.is(owner) {
                 return Err(Error::Forbidden(format!(
@@ -187,6 +193,11 @@ mod tests {
         // Deleting needs the current owner.
         assert!(
             p.check_catalog_write(&alice, &svc, Kind::Component, Some(&b), None)
+                .is_err()
+        );
+        // An entity with no owner (a template may omit it) is for admins.
+        assert!(
+            p.check_catalog_write(&alice, &svc, Kind::Template, None, None)
                 .is_err()
         );
         // A user may own an entity directly.

@@ -45,6 +45,10 @@ enum Shape {
     Str,
     StrList,
     Object,
+    /// Any list.
+    List,
+    /// A JSON Schema object, or a list of them (a template's form pages).
+    Schemas,
 }
 
 /// One field of a kind's spec: its shape, whether it is required, and the relation it declares
@@ -71,7 +75,7 @@ const fn field(
 }
 
 use RelationType as R;
-use Shape::{Object, Str, StrList};
+use Shape::{List, Object, Schemas, Str, StrList};
 
 const OWNER: SpecField = field("owner", Str, true, Some((R::OwnedBy, Some("group"))));
 const SYSTEM: SpecField = field("system", Str, false, Some((R::PartOf, Some("system"))));
@@ -160,6 +164,13 @@ fn spec_fields(kind: Kind) -> &'static [SpecField] {
             Some((R::MemberOf, Some("group"))),
         ),
     ];
+    const TEMPLATE: &[SpecField] = &[
+        field("type", Str, true, None),
+        field("owner", Str, false, Some((R::OwnedBy, Some("group")))),
+        field("parameters", Schemas, false, None),
+        field("steps", List, true, None),
+        field("output", Object, false, None),
+    ];
     match kind {
         Kind::Component => COMPONENT,
         Kind::Api => API,
@@ -168,6 +179,7 @@ fn spec_fields(kind: Kind) -> &'static [SpecField] {
         Kind::Domain => DOMAIN,
         Kind::Group => GROUP,
         Kind::User => USER,
+        Kind::Template => TEMPLATE,
     }
 }
 
@@ -183,22 +195,6 @@ pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
         ));
     };
     let root = &body;
-
-    match root.get("apiVersion") {
-        None => v.push(Violation::new("apiVersion", "apiVersion is required")),
-        Some(Value::String(s)) if API_VERSIONS.contains(&s.as_str()) => {}
-        Some(Value::String(s)) if is_valid_api_version(s) => v.push(Violation::new(
-            "apiVersion",
-            format!(
-                "apiVersion '{s}' is not supported; use one of {}",
-                API_VERSIONS.join(", ")
-            ),
-        )),
-        Some(_) => v.push(Violation::new(
-            "apiVersion",
-            "apiVersion must be a string like backstage.io/v1alpha1",
-        )),
-    }
 
     let kind = match root.get("kind") {
         None => {
@@ -224,6 +220,22 @@ pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
         }
     };
 
+    let api_versions = kind.map_or(&API_VERSIONS[..], Kind::api_versions);
+    match root.get("apiVersion") {
+        None => v.push(Violation::new("apiVersion", "apiVersion is required")),
+        Some(Value::String(s)) if api_versions.contains(&s.as_str()) => {}
+        Some(Value::String(s)) if is_valid_api_version(s) => v.push(Violation::new(
+            "apiVersion",
+            format!(
+                "apiVersion '{s}' is not supported here; use {}",
+                api_versions.join(" or ")
+            ),
+        )),
+        Some(_) => v.push(Violation::new(
+            "apiVersion",
+            "apiVersion must be a string like backstage.io/v1alpha1",
+        )),
+    }
     body.remove("relations");
     let (name, namespace) = check_metadata(&mut body, &mut v);
 
@@ -502,7 +514,15 @@ fn check_spec(
                 ));
                 continue;
             }
-            (Shape::Object, Value::Object(_)) => continue,
+            (Shape::Object, Value::Object(_)) | (Shape::List, Value::Array(_)) => continue,
+            (Shape::List, _) => {
+                v.push(Violation::new(&path, format!("{path} must be a list")));
+                continue;
+            }
+            (Shape::Schemas, value) => {
+                super::template::check_parameter_schemas(value, &path, v);
+                continue;
+            }
             (Shape::Object, _) => {
                 v.push(Violation::new(&path, format!("{path} must be an object")));
                 continue;

@@ -10,10 +10,12 @@ pub enum Kind {
     Domain,
     Group,
     User,
+    /// A golden path: Backstage's scaffolder template (`scaffolder.backstage.io/v1beta3`).
+    Template,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Component,
         Kind::Api,
         Kind::Resource,
@@ -21,6 +23,7 @@ impl Kind {
         Kind::Domain,
         Kind::Group,
         Kind::User,
+        Kind::Template,
     ];
 
     /// The kind as written in an entity's `kind` field (case-sensitive, as in Backstage).
@@ -37,6 +40,15 @@ impl Kind {
             Kind::Domain => "Domain",
             Kind::Group => "Group",
             Kind::User => "User",
+            Kind::Template => "Template",
+        }
+    }
+
+    /// The apiVersions an entity of this kind may declare.
+    pub fn api_versions(self) -> &'static [&'static str] {
+        match self {
+            Kind::Template => &["scaffolder.backstage.io/v1beta3"],
+            _ => &["backstage.io/v1alpha1", "backstage.io/v1beta1"],
         }
     }
 

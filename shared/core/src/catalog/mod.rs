@@ -10,6 +10,7 @@ mod names;
 mod query;
 mod relations;
 mod repository;
+mod template;
 
 pub use documents::parse_documents;
 pub use entity::{ValidEntity, validate_entity};
@@ -25,3 +26,4 @@ pub use repository::{
     CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity, UpsertOutcome, WriteGuard,
     WriteStatus,
 };
+pub use template::{DEFAULT_TEMPLATES, validate_parameters};

@@ -284,6 +284,36 @@ impl CatalogRepository {
         Ok(outcome)
     }
 
+    /// Writes those of `documents` that the catalog does not hold yet, as the platform itself
+    /// (no caller to authorize); what is there already is left as its owners made it.
+    pub async fn install_missing(&self, documents: Vec<Value>) -> Result<ImportOutcome, Error> {
+        struct Platform;
+        impl WriteGuard for Platform {
+            fn check(
+                &self,
+                _: &EntityRef,
+                _: Kind,
+                _: Option<&EntityRef>,
+                _: Option<&EntityRef>,
+            ) -> Result<(), Error> {
+                Ok(())
+            }
+        }
+        let missing: Vec<Value> = {
+            let index = self.read();
+            documents
+                .into_iter()
+                .filter(|doc| {
+                    doc_ref(doc).is_none_or(|r| index.get_by_key(&r.to_lowercase()).is_none())
+                })
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(ImportOutcome::default());
+        }
+        self.import(missing, &Platform).await
+    }
+
     /// Deletes an entity by uid.
     pub async fn delete_by_uid(
         &self,
