@@ -37,6 +37,9 @@ pub async fn spawn_app_with(limits: Limits) -> TestApp {
             .await
             .expect("load"),
     );
+    catalog_api::install_default_templates(&catalog)
+        .await
+        .expect("golden paths");
     let state = CatalogState {
         repo: Arc::clone(&catalog),
         policy: Arc::new(AccessPolicy::new(ADMIN_GROUP).expect("policy")),

@@ -7,5 +7,6 @@ pub mod error;
 pub mod idempotency;
 pub mod policy;
 pub mod ports;
+pub mod provisioning;
 
 pub use error::{Error, Violation};

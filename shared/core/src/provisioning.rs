@@ -1,0 +1,120 @@
+//! What provisioning drivers implement, and the secrets they keep. A driver provisions a real
+//! thing (a PostgreSQL database and role, a git repository, a queue, a table) under a
+//! deterministic external name, so that a retried step never creates a second one.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::ports::{Condition, Item, Key, StoreError, Table};
+
+/// What is being provisioned: the request's validated fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSpec {
+    pub request_id: String,
+    /// The resource's name, already checked by the guardrails (`^[a-z][a-z0-9-]{1,38}[a-z0-9]$`).
+    pub name: String,
+    pub owner: String,
+    pub environment: String,
+    #[serde(default)]
+    pub parameters: Value,
+}
+
+/// A driver failure, with the stable code Step Functions' `Retry`/`Catch` match on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// Worth retrying: the provider is busy, unreachable, or throttling.
+    #[error("{code}: {message}")]
+    Retryable { code: &'static str, message: String },
+    /// Retrying will not help: bad parameters, a conflict with something not ours, a refusal.
+    #[error("{code}: {message}")]
+    NonRetryable { code: &'static str, message: String },
+}
+
+impl DriverError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Retryable { code, .. } | Self::NonRetryable { code, .. } => code,
+        }
+    }
+}
+
+/// A step's planned effect, shown by `?dryRun=true` before anything happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedStep {
+    pub step: String,
+    pub action: String,
+}
+
+#[async_trait]
+pub trait Driver: Send + Sync {
+    /// The template `spec.type` this driver provisions.
+    fn resource_type(&self) -> &'static str;
+    /// What each step would do, with no side effect.
+    fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError>;
+    /// Performs one step. Idempotent: a repeated call finds its own earlier work and returns
+    /// the same outputs.
+    async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError>;
+    /// Undoes one step (compensation). Idempotent: undoing what is not there succeeds.
+    async fn undo(&self, spec: &ResourceSpec, step: &str) -> Result<(), DriverError>;
+    /// Whether the resource exists, and its outputs if so.
+    async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError>;
+    /// Removes the whole resource (deprovisioning). Idempotent.
+    async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError>;
+}
+
+/// Secrets, kept out of outputs, logs and responses; outputs carry only a reference.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Stores `value` under `name` unless a secret is there already; returns the stored one
+    /// (so a retried step reuses the first password rather than minting a second).
+    async fn put_if_absent(&self, name: &str, value: &str) -> Result<String, StoreError>;
+    async fn get(&self, name: &str) -> Result<Option<String>, StoreError>;
+    async fn delete(&self, name: &str) -> Result<(), StoreError>;
+}
+
+const SECRET_PARTITION: &str = "SECRET";
+
+/// Secrets in the platform's table (the embedded backend keeps them in its SQLite file, which
+/// `paved up` creates readable by its owner only).
+pub struct TableSecretStore<T: ?Sized> {
+    table: std::sync::Arc<T>,
+}
+
+impl<T: Table + ?Sized> TableSecretStore<T> {
+    pub fn new(table: std::sync::Arc<T>) -> Self {
+        Self { table }
+    }
+}
+
+#[async_trait]
+impl<T: Table + ?Sized> SecretStore for TableSecretStore<T> {
+    async fn put_if_absent(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        let mut attrs = Map::new();
+        attrs.insert("value".into(), Value::String(value.to_owned()));
+        let key = Key::new(SECRET_PARTITION, name);
+        match self
+            .table
+            .put(Item::new(key, attrs), Condition::Absent)
+            .await
+        {
+            Ok(()) => Ok(value.to_owned()),
+            Err(StoreError::ConditionFailed {
+                current: Some(item),
+                ..
+            }) => Ok(item.str_attr("value").unwrap_or_default().to_owned()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let item = self.table.get(&Key::new(SECRET_PARTITION, name)).await?;
+        Ok(item.and_then(|i| i.str_attr("value").map(str::to_owned)))
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), StoreError> {
+        self.table
+            .delete(&Key::new(SECRET_PARTITION, name), Condition::Always)
+            .await
+    }
+}

@@ -1,0 +1,5 @@
+//! Provisioning drivers: each makes a real thing behind the [`Driver`](paved_core::provisioning::Driver)
+//! port, under a deterministic external name.
+
+pub mod names;
+pub mod postgres;
