@@ -1,0 +1,151 @@
+//! The service driver: real git repositories and the real catalog, on a temporary directory.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use paved_core::catalog::CatalogRepository;
+use paved_core::provisioning::{Driver, ResourceSpec};
+use paved_drivers::service::ServiceDriver;
+use paved_embedded::SqliteStore;
+use serde_json::json;
+
+async fn setup() -> (tempfile::TempDir, Arc<CatalogRepository>, ServiceDriver) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("paved.db")).expect("open");
+    let catalog = Arc::new(
+        CatalogRepository::load(Arc::new(store))
+            .await
+            .expect("load"),
+    );
+    let driver = ServiceDriver::new(dir.path().join("git"), Arc::clone(&catalog));
+    (dir, catalog, driver)
+}
+
+fn spec(name: &str, language: &str) -> ResourceSpec {
+    ResourceSpec {
+        request_id: format!("req-{name}"),
+        name: name.into(),
+        owner: "team-a".into(),
+        environment: "development".into(),
+        parameters: json!({"language": language, "description": "Takes orders", "system": "shop"}),
+    }
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn each_skeleton_becomes_a_repository_and_a_catalog_entity_once() {
+    for (name, language, expected) in [
+        (
+            "orders",
+            "rust-axum",
+            [
+                "Cargo.toml",
+                "src/main.rs",
+                ".github/workflows/ci.yml",
+                "catalog-info.yaml",
+                "README.md",
+            ],
+        ),
+        (
+            "billing",
+            "python-fastapi",
+            [
+                "pyproject.toml",
+                "app/main.py",
+                ".github/workflows/ci.yml",
+                "catalog-info.yaml",
+                "README.md",
+            ],
+        ),
+    ] {
+        let (dir, catalog, driver) = setup().await;
+        let s = spec(name, language);
+        assert_eq!(driver.plan(&s).expect("plan").len(), 3);
+        let mut commits = Vec::new();
+        for _attempt in 0..2 {
+            for step in ["render", "repository", "register"] {
+                let out = driver
+                    .apply(&s, step)
+                    .await
+                    .unwrap_or_else(|e| panic!("{step}: {e}"));
+                if step == "repository" {
+                    commits.push(out["commit"].as_str().expect("commit").to_owned());
+                }
+            }
+        }
+        assert_eq!(commits[0], commits[1], "a retried step pushes nothing new");
+
+        // The bare repository holds the skeleton on main.
+        let bare = dir.path().join("git").join(format!("{name}.git"));
+        let files = git(&bare, &["ls-tree", "-r", "--name-only", "main"]);
+        let mut files: Vec<&str> = files.lines().collect();
+        files.sort_unstable();
+        let mut want = expected.to_vec();
+        want.sort_unstable();
+        assert_eq!(files, want);
+        let info = git(&bare, &["show", "main:catalog-info.yaml"]);
+        assert!(
+            info.contains(&format!("name: {name}")) && info.contains("owner: group:default/team-a"),
+            "{info}"
+        );
+
+        // The catalog knows it, with its owner and system.
+        let index = catalog.read();
+        let view = index
+            .get_by_key(&format!("component:default/{name}"))
+            .expect("registered");
+        let entity: serde_json::Value = serde_json::from_slice(&view.json).expect("json");
+        assert_eq!(entity["spec"]["system"], "shop");
+        assert_eq!(
+            entity["metadata"]["annotations"]["paved.dev/request-id"],
+            format!("req-{name}")
+        );
+        drop(index);
+
+        driver.delete(&s).await.expect("delete");
+        assert!(!bare.exists());
+        assert!(
+            catalog
+                .read()
+                .get_by_key(&format!("component:default/{name}"))
+                .is_none()
+        );
+        assert!(driver.status(&s).await.expect("status").is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_name_someone_else_registered_is_refused_and_unknown_skeletons_fail_permanently() {
+    let (_dir, _catalog, driver) = setup().await;
+    let first = spec("taken", "rust-axum");
+    for step in ["render", "repository", "register"] {
+        driver.apply(&first, step).await.expect("apply");
+    }
+    let mut second = spec("taken", "rust-axum");
+    second.request_id = "req-other".into();
+    driver.apply(&second, "render").await.expect("render");
+    let err = driver.apply(&second, "register").await.expect_err("taken");
+    assert_eq!(err.code(), "NonRetryable.NameTaken");
+    // Compensating the second request leaves the first one's entity alone.
+    driver.undo(&second, "register").await.expect("undo");
+    assert!(driver.status(&first).await.expect("status").is_some());
+
+    let err = driver
+        .apply(&spec("x1", "cobol"), "render")
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.code(), "NonRetryable.InvalidParameters");
+}
