@@ -103,17 +103,18 @@ async fn each_skeleton_becomes_a_repository_and_a_catalog_entity_once() {
         );
 
         // The catalog knows it, with its owner and system.
-        let index = catalog.read();
-        let view = index
-            .get_by_key(&format!("component:default/{name}"))
-            .expect("registered");
-        let entity: serde_json::Value = serde_json::from_slice(&view.json).expect("json");
+        let entity: serde_json::Value = {
+            let index = catalog.read();
+            let view = index
+                .get_by_key(&format!("component:default/{name}"))
+                .expect("registered");
+            serde_json::from_slice(&view.json).expect("json")
+        };
         assert_eq!(entity["spec"]["system"], "shop");
         assert_eq!(
             entity["metadata"]["annotations"]["paved.dev/request-id"],
             format!("req-{name}")
         );
-        drop(index);
 
         driver.delete(&s).await.expect("delete");
         assert!(!bare.exists());
