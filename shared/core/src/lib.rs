@@ -8,5 +8,6 @@ pub mod idempotency;
 pub mod policy;
 pub mod ports;
 pub mod provisioning;
+pub mod tasks;
 
 pub use error::{Error, Violation};

@@ -1,0 +1,192 @@
+//! One provisioning task, run exactly once in effect however often its message arrives: the
+//! worker's core, independent of SQS and Step Functions.
+//!
+//! The idempotency lock is keyed on the business `task_id`, never on the task token (a
+//! redelivered message may carry a newer token). A create-pending marker is written before the
+//! driver's side effect, so an operator (and `status`) can see what was attempted even when
+//! the process dies mid-step; the driver's deterministic names make the retry find its own work.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::Error;
+use crate::idempotency::{IdempotencyStore, NextAction};
+use crate::ports::{Clock, Condition, Item, Key, Table};
+use crate::provisioning::{Driver, DriverError, ResourceSpec};
+
+/// What a task does to its step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskAction {
+    Apply,
+    Undo,
+}
+
+/// The task contract: the body of every task message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskMessage {
+    /// Step Functions' task token; answers go to it. Not part of the task's identity.
+    pub task_token: String,
+    /// The stable business id: `<request id>/<step>/<action>`.
+    pub task_id: String,
+    pub resource_type: String,
+    pub step: String,
+    pub action: TaskAction,
+    pub spec: ResourceSpec,
+}
+
+impl TaskMessage {
+    pub fn task_id_for(request_id: &str, step: &str, action: TaskAction) -> String {
+        format!(
+            "{request_id}/{step}/{}",
+            if action == TaskAction::Apply {
+                "apply"
+            } else {
+                "undo"
+            }
+        )
+    }
+
+    /// The payload the idempotency record validates: everything but the token.
+    fn identity(&self) -> Value {
+        json!({"taskId": self.task_id, "resourceType": self.resource_type, "step": self.step,
+               "action": self.action, "spec": self.spec})
+    }
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskOutcome {
+    /// Done now, or earlier (a duplicate delivery replays the stored outputs).
+    Succeeded { outputs: Value, replayed: bool },
+    /// Another delivery of the same task is running: leave the message for later.
+    InProgress,
+    /// The driver failed; `code` is `Retryable.*` or `NonRetryable.*`.
+    Failed(DriverError),
+}
+
+const MARKER_PARTITION: &str = "TASK";
+
+pub struct TaskRunner {
+    drivers: HashMap<&'static str, Arc<dyn Driver>>,
+    idempotency: IdempotencyStore,
+    table: Arc<dyn Table>,
+    clock: Arc<dyn Clock>,
+    /// How long one attempt may hold the lock before another delivery may take over.
+    attempt_timeout: Duration,
+}
+
+impl TaskRunner {
+    pub fn new(
+        drivers: Vec<Arc<dyn Driver>>,
+        table: Arc<dyn Table>,
+        clock: Arc<dyn Clock>,
+        attempt_timeout: Duration,
+    ) -> Self {
+        let idempotency = IdempotencyStore::new(
+            Arc::clone(&table),
+            Arc::clone(&clock),
+            "provision-worker",
+            Duration::from_secs(7 * 24 * 3600),
+        );
+        Self {
+            drivers: drivers
+                .into_iter()
+                .map(|d| (d.resource_type(), d))
+                .collect(),
+            idempotency,
+            table,
+            clock,
+            attempt_timeout,
+        }
+    }
+
+    /// The resource types this worker can provision (the others are refused at request time).
+    pub fn resource_types(&self) -> Vec<&'static str> {
+        let mut types: Vec<&'static str> = self.drivers.keys().copied().collect();
+        types.sort_unstable();
+        types
+    }
+
+    async fn mark(&self, task: &TaskMessage, status: &str, detail: Value) -> Result<(), Error> {
+        let mut attrs = Map::new();
+        attrs.insert("status".into(), status.into());
+        attrs.insert("step".into(), task.step.clone().into());
+        attrs.insert("action".into(), json!(task.action));
+        attrs.insert("at".into(), self.clock.now().to_rfc3339().into());
+        attrs.insert("detail".into(), detail);
+        let key = Key::new(MARKER_PARTITION, &task.task_id);
+        self.table
+            .put(Item::new(key, attrs), Condition::Always)
+            .await?;
+        Ok(())
+    }
+
+    /// The marker of a task: `PENDING` (side effect attempted), `DONE` or `FAILED`.
+    pub async fn marker(&self, task_id: &str) -> Result<Option<Item>, Error> {
+        Ok(self.table.get(&Key::new(MARKER_PARTITION, task_id)).await?)
+    }
+
+    pub async fn run(&self, task: &TaskMessage) -> Result<TaskOutcome, Error> {
+        let Some(driver) = self.drivers.get(task.resource_type.as_str()) else {
+            return Ok(TaskOutcome::Failed(DriverError::NonRetryable {
+                code: "NonRetryable.NoDriver",
+                message: format!(
+                    "no driver for {} is configured on this worker",
+                    task.resource_type
+                ),
+            }));
+        };
+        let identity = task.identity();
+        match self
+            .idempotency
+            .try_acquire(&task.task_id, &identity, self.attempt_timeout)
+            .await?
+        {
+            NextAction::Replay(outputs) => {
+                return Ok(TaskOutcome::Succeeded {
+                    outputs,
+                    replayed: true,
+                });
+            }
+            NextAction::InProgress => return Ok(TaskOutcome::InProgress),
+            NextAction::Execute => {}
+        }
+        self.mark(task, "PENDING", Value::Null).await?;
+        let result = match task.action {
+            TaskAction::Apply => driver.apply(&task.spec, &task.step).await,
+            TaskAction::Undo => driver
+                .undo(&task.spec, &task.step)
+                .await
+                .map(|()| Value::Null),
+        };
+        match result {
+            Ok(outputs) => {
+                self.idempotency
+                    .complete(&task.task_id, &identity, &outputs)
+                    .await?;
+                self.mark(task, "DONE", outputs.clone()).await?;
+                Ok(TaskOutcome::Succeeded {
+                    outputs,
+                    replayed: false,
+                })
+            }
+            Err(e) => {
+                // Let the next delivery (a retry) run the step again: drivers are idempotent.
+                self.idempotency.release(&task.task_id).await?;
+                self.mark(
+                    task,
+                    "FAILED",
+                    json!({"code": e.code(), "message": e.to_string()}),
+                )
+                .await?;
+                Ok(TaskOutcome::Failed(e))
+            }
+        }
+    }
+}
