@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod policy;
 pub mod ports;
 pub mod provisioning;
+pub mod requests;
 pub mod tasks;
 
 pub use error::{Error, Violation};

@@ -1,0 +1,285 @@
+//! Self-service requests and their one lifecycle:
+//! SUBMITTED → (WAITING_FOR_APPROVAL) → QUEUED → PROVISIONING → READY | FAILED | REJECTED |
+//! CANCELLED; READY → DEPROVISIONING → DELETED | DELETE_FAILED. Every change is a conditional
+//! write on the request's version, and leaves an event in its log.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::ports::{Clock, Condition, Item, Key, SortKeyRange, StoreError, Table};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RequestStatus {
+    Submitted,
+    WaitingForApproval,
+    Queued,
+    Provisioning,
+    Ready,
+    Failed,
+    Rejected,
+    Cancelled,
+    Deprovisioning,
+    Deleted,
+    DeleteFailed,
+}
+
+impl RequestStatus {
+    /// The lifecycle's edges.
+    pub fn can_become(self, next: RequestStatus) -> bool {
+        use RequestStatus::*;
+        matches!(
+            (self, next),
+            (
+                Submitted,
+                WaitingForApproval | Queued | Rejected | Cancelled
+            ) | (WaitingForApproval, Queued | Rejected | Cancelled)
+                | (Queued, Provisioning | Cancelled | Failed)
+                | (Provisioning, Ready | Failed)
+                | (Ready, Deprovisioning)
+                | (Deprovisioning, Deleted | DeleteFailed)
+                | (DeleteFailed, Deprovisioning)
+        )
+    }
+
+    pub fn is_finished(self) -> bool {
+        use RequestStatus::*;
+        matches!(
+            self,
+            Ready | Failed | Rejected | Cancelled | Deleted | DeleteFailed
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Undone,
+}
+
+/// One provisioning step of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepState {
+    pub id: String,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub outputs: Value,
+    pub error: Option<String>,
+}
+
+/// One entry of a request's event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestEvent {
+    pub at: DateTime<Utc>,
+    /// A stable event name: `submitted`, `status_changed`, `step_started`, ...
+    pub event: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisioningRequest {
+    pub id: String,
+    pub template: String,
+    pub resource_type: String,
+    pub name: String,
+    pub owner: String,
+    pub environment: String,
+    pub parameters: Value,
+    pub requester: String,
+    pub status: RequestStatus,
+    pub steps: Vec<StepState>,
+    pub events: Vec<RequestEvent>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Bumped by every write; writes are conditional on it.
+    pub version: u64,
+}
+
+/// What a new request needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRequest {
+    pub id: String,
+    pub template: String,
+    pub resource_type: String,
+    pub name: String,
+    pub owner: String,
+    pub environment: String,
+    pub parameters: Value,
+    pub requester: String,
+    pub steps: Vec<String>,
+}
+
+const REQUEST_PARTITION: &str = "REQUEST";
+
+pub struct RequestRepository {
+    table: Arc<dyn Table>,
+    clock: Arc<dyn Clock>,
+}
+
+fn encode(request: &ProvisioningRequest) -> Result<Item, Error> {
+    let Value::Object(attrs) =
+        serde_json::to_value(request).map_err(|e| Error::bad_request("encode", e.to_string()))?
+    else {
+        return Err(Error::bad_request(
+            "encode",
+            "a request must serialise to an object",
+        ));
+    };
+    Ok(Item::new(Key::new(REQUEST_PARTITION, &request.id), attrs))
+}
+
+fn decode(item: Item) -> Result<ProvisioningRequest, Error> {
+    serde_json::from_value(Value::Object(item.attrs))
+        .map_err(|e| Error::bad_request("corrupt_request", e.to_string()))
+}
+
+impl RequestRepository {
+    pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
+        Self { table, clock }
+    }
+
+    /// Stores a new request as SUBMITTED. A second create with the same id is refused.
+    pub async fn create(&self, new: NewRequest) -> Result<ProvisioningRequest, Error> {
+        let now = self.clock.now();
+        let request = ProvisioningRequest {
+            id: new.id,
+            template: new.template,
+            resource_type: new.resource_type,
+            name: new.name,
+            owner: new.owner,
+            environment: new.environment,
+            parameters: new.parameters,
+            requester: new.requester.clone(),
+            status: RequestStatus::Submitted,
+            steps: new
+                .steps
+                .into_iter()
+                .map(|id| StepState {
+                    id,
+                    status: StepStatus::Pending,
+                    attempts: 0,
+                    started_at: None,
+                    finished_at: None,
+                    outputs: Value::Null,
+                    error: None,
+                })
+                .collect(),
+            events: vec![RequestEvent {
+                at: now,
+                event: "submitted".into(),
+                message: format!("submitted by {}", new.requester),
+            }],
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        match self.table.put(encode(&request)?, Condition::Absent).await {
+            Ok(()) => Ok(request),
+            Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!(
+                "request {} exists already",
+                request.id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<ProvisioningRequest, Error> {
+        match self.table.get(&Key::new(REQUEST_PARTITION, id)).await? {
+            Some(item) => decode(item),
+            None => Err(Error::NotFound(format!("request {id}"))),
+        }
+    }
+
+    /// Every request, oldest id first, keeping those `keep` accepts.
+    pub async fn list(
+        &self,
+        keep: impl Fn(&ProvisioningRequest) -> bool,
+    ) -> Result<Vec<ProvisioningRequest>, Error> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .table
+                .query(REQUEST_PARTITION, &SortKeyRange::All, after.as_deref(), 500)
+                .await?;
+            for item in page.items {
+                let request = decode(item)?;
+                if keep(&request) {
+                    out.push(request);
+                }
+            }
+            match page.last_sk {
+                Some(sk) => after = Some(sk),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Applies `change` to the current request and writes it only if nobody wrote in between
+    /// (conditional on the version); a lost race is a `Conflict` the caller may retry.
+    pub async fn update(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ProvisioningRequest, DateTime<Utc>) -> Result<(), Error>,
+    ) -> Result<ProvisioningRequest, Error> {
+        let mut request = self.get(id).await?;
+        let expected = request.version;
+        let now = self.clock.now();
+        change(&mut request, now)?;
+        request.version = expected + 1;
+        request.updated_at = now;
+        let condition = Condition::AttrEquals {
+            name: "version".into(),
+            value: Value::from(expected),
+        };
+        match self.table.put(encode(&request)?, condition).await {
+            Ok(()) => Ok(request),
+            Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!(
+                "request {id} changed meanwhile; read it again"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Moves a request along its lifecycle, refusing edges the lifecycle does not have.
+    pub async fn transition(
+        &self,
+        id: &str,
+        next: RequestStatus,
+        why: &str,
+    ) -> Result<ProvisioningRequest, Error> {
+        self.update(id, |r, now| {
+            if !r.status.can_become(next) {
+                return Err(Error::Invalid {
+                    code: "invalid_transition",
+                    message: format!(
+                        "request {} is {:?} and cannot become {:?}",
+                        r.id, r.status, next
+                    ),
+                    violations: Vec::new(),
+                });
+            }
+            r.events.push(RequestEvent {
+                at: now,
+                event: "status_changed".into(),
+                message: format!("{:?} → {:?}: {why}", r.status, next),
+            });
+            r.status = next;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,151 @@
+//! The request lifecycle over the embedded table: edges, conditional writes, the event log.
+
+use std::sync::Arc;
+
+use paved_core::ports::SystemClock;
+use paved_core::requests::{NewRequest, RequestRepository, RequestStatus};
+use paved_embedded::SqliteStore;
+use serde_json::json;
+
+fn repo() -> (tempfile::TempDir, Arc<RequestRepository>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("paved.db")).expect("open");
+    (
+        dir,
+        Arc::new(RequestRepository::new(
+            Arc::new(store),
+            Arc::new(SystemClock),
+        )),
+    )
+}
+
+fn new(id: &str) -> NewRequest {
+    NewRequest {
+        id: id.into(),
+        template: "postgres-database".into(),
+        resource_type: "postgres-database".into(),
+        name: "orders-db".into(),
+        owner: "group:default/team-a".into(),
+        environment: "production".into(),
+        parameters: json!({"storage_gb": 10}),
+        requester: "user:default/alice".into(),
+        steps: vec!["database".into(), "role".into(), "grants".into()],
+    }
+}
+
+#[tokio::test]
+async fn a_request_walks_its_lifecycle_and_logs_every_step() {
+    let (_d, repo) = repo();
+    let r = repo.create(new("r1")).await.expect("create");
+    assert_eq!(
+        (r.status, r.version, r.steps.len()),
+        (RequestStatus::Submitted, 1, 3)
+    );
+    assert_eq!(
+        repo.create(new("r1")).await.expect_err("twice").code(),
+        "conflict"
+    );
+    for next in [
+        RequestStatus::WaitingForApproval,
+        RequestStatus::Queued,
+        RequestStatus::Provisioning,
+        RequestStatus::Ready,
+        RequestStatus::Deprovisioning,
+        RequestStatus::Deleted,
+    ] {
+        let r = repo
+            .transition("r1", next, "test")
+            .await
+            .expect("transition");
+        assert_eq!(r.status, next);
+    }
+    let r = repo.get("r1").await.expect("get");
+    assert_eq!(r.version, 7);
+    assert_eq!(r.events.len(), 7);
+    assert_eq!(r.events[0].event, "submitted");
+    assert!(
+        r.events[6].message.contains("Deprovisioning → Deleted"),
+        "{:?}",
+        r.events[6]
+    );
+    assert!(r.status.is_finished());
+}
+
+#[tokio::test]
+async fn edges_the_lifecycle_lacks_are_refused() {
+    let (_d, repo) = repo();
+    repo.create(new("r2")).await.expect("create");
+    for bad in [
+        RequestStatus::Ready,
+        RequestStatus::Provisioning,
+        RequestStatus::Deleted,
+    ] {
+        let err = repo
+            .transition("r2", bad, "skip ahead")
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), "invalid_transition");
+    }
+    repo.transition("r2", RequestStatus::Rejected, "no")
+        .await
+        .expect("reject");
+    assert_eq!(
+        repo.transition("r2", RequestStatus::Queued, "undo")
+            .await
+            .expect_err("final")
+            .code(),
+        "invalid_transition"
+    );
+    assert_eq!(
+        repo.get("missing").await.expect_err("missing").code(),
+        "not_found"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_approvals_one_wins() {
+    let (_d, repo) = repo();
+    repo.create(new("r3")).await.expect("create");
+    repo.transition("r3", RequestStatus::WaitingForApproval, "prod")
+        .await
+        .expect("wait");
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let repo = Arc::clone(&repo);
+            tokio::spawn(async move {
+                repo.transition("r3", RequestStatus::Queued, &format!("approver {i}"))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for r in racers {
+        match r.await.expect("join") {
+            Ok(_) => won += 1,
+            // Lost the race on the version, or came after the winner (QUEUED → QUEUED is no edge).
+            Err(e) => assert!(
+                matches!(e.code(), "conflict" | "invalid_transition"),
+                "{e:?}"
+            ),
+        }
+    }
+    assert_eq!(won, 1);
+    let final_state = repo.get("r3").await.expect("get");
+    assert_eq!(
+        (final_state.status, final_state.version),
+        (RequestStatus::Queued, 3)
+    );
+    assert_eq!(
+        final_state
+            .events
+            .iter()
+            .filter(|e| e.event == "status_changed")
+            .count(),
+        2
+    );
+    let listed = repo
+        .list(|r| r.owner == "group:default/team-a")
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+}
