@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use minijinja::Environment;
 use paved_core::catalog::{
-    CatalogRepository, EntityRef, EntityView, Kind, RefDefaults, WriteGuard, parse_documents,
+    CatalogRepository, EntityRef, EntityView, PlatformWriter, RefDefaults, parse_documents,
 };
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, ResourceSpec};
 use serde_json::{Value, json};
@@ -109,21 +109,6 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, DriverError> {
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         ))
-    }
-}
-
-/// The platform registering what it created: no caller to authorize.
-struct Platform;
-
-impl WriteGuard for Platform {
-    fn check(
-        &self,
-        _: &EntityRef,
-        _: Kind,
-        _: Option<&EntityRef>,
-        _: Option<&EntityRef>,
-    ) -> Result<(), paved_core::Error> {
-        Ok(())
     }
 }
 
@@ -315,7 +300,7 @@ impl Driver for ServiceDriver {
                 let documents = parse_documents(&text)
                     .map_err(|e| permanent("NonRetryable.TemplateError", e.to_string()))?;
                 self.catalog
-                    .import(documents, &Platform)
+                    .import(documents, &PlatformWriter)
                     .await
                     .map_err(|e| permanent("NonRetryable.CatalogRefused", e.to_string()))?;
                 Ok(json!({"entityRef": entity_ref.to_string()}))
@@ -341,7 +326,7 @@ impl Driver for ServiceDriver {
                         .map(|v| v.uid.clone())
                 };
                 if let Some(uid) = uid {
-                    match self.catalog.delete_by_uid(&uid, &Platform).await {
+                    match self.catalog.delete_by_uid(&uid, &PlatformWriter).await {
                         Ok(_) | Err(paved_core::Error::NotFound(_)) => {}
                         Err(e) => {
                             return Err(DriverError::Retryable {

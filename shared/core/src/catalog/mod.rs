@@ -23,7 +23,7 @@ pub use query::{
 };
 pub use relations::{Relation, RelationType};
 pub use repository::{
-    CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity, UpsertOutcome, WriteGuard,
-    WriteStatus,
+    CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity, PlatformWriter,
+    UpsertOutcome, WriteGuard, WriteStatus,
 };
 pub use template::{DEFAULT_TEMPLATES, validate_parameters};

@@ -20,6 +20,22 @@ use crate::ports::{Condition, Item, Key, SortKeyRange, StoreError, Table, Transa
 pub const ENTITY_PARTITION: &str = "CATALOG#ENTITY";
 const LOAD_PAGE: usize = 1000;
 
+/// The platform itself writing (installing its golden paths, registering what it provisioned):
+/// there is no caller to authorize.
+pub struct PlatformWriter;
+
+impl WriteGuard for PlatformWriter {
+    fn check(
+        &self,
+        _: &EntityRef,
+        _: Kind,
+        _: Option<&EntityRef>,
+        _: Option<&EntityRef>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 /// Decides whether the caller may write an entity (see
 /// [`AccessPolicy::check_catalog_write`](crate::auth::AccessPolicy::check_catalog_write)).
 pub trait WriteGuard: Send + Sync {
@@ -144,10 +160,7 @@ impl CatalogRepository {
         } else {
             WriteStatus::Created
         };
-        let (stored, op) = self.prepare_write(valid, current.as_ref());
-        let TransactOp::Put { item, condition } = op else {
-            unreachable_put()
-        };
+        let (stored, item, condition) = self.prepare_write(valid, current.as_ref());
         match self.table.put(item, condition).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { current: now, .. }) => {
@@ -270,7 +283,10 @@ impl CatalogRepository {
                 violations: Vec::new(),
             });
         }
-        let (stored, ops): (Vec<StoredEntity>, Vec<TransactOp>) = writes.into_iter().unzip();
+        let (stored, ops): (Vec<StoredEntity>, Vec<TransactOp>) = writes
+            .into_iter()
+            .map(|(stored, item, condition)| (stored, TransactOp::Put { item, condition }))
+            .unzip();
         match self.table.transact(ops).await {
             Ok(()) => {}
             Err(StoreError::TransactionCancelled { .. }) => {
@@ -287,18 +303,6 @@ impl CatalogRepository {
     /// Writes those of `documents` that the catalog does not hold yet, as the platform itself
     /// (no caller to authorize); what is there already is left as its owners made it.
     pub async fn install_missing(&self, documents: Vec<Value>) -> Result<ImportOutcome, Error> {
-        struct Platform;
-        impl WriteGuard for Platform {
-            fn check(
-                &self,
-                _: &EntityRef,
-                _: Kind,
-                _: Option<&EntityRef>,
-                _: Option<&EntityRef>,
-            ) -> Result<(), Error> {
-                Ok(())
-            }
-        }
         let missing: Vec<Value> = {
             let index = self.read();
             documents
@@ -311,7 +315,7 @@ impl CatalogRepository {
         if missing.is_empty() {
             return Ok(ImportOutcome::default());
         }
-        self.import(missing, &Platform).await
+        self.import(missing, &PlatformWriter).await
     }
 
     /// Deletes an entity by uid.
@@ -363,7 +367,7 @@ impl CatalogRepository {
         &self,
         valid: ValidEntity,
         current: Option<&EntityView>,
-    ) -> (StoredEntity, TransactOp) {
+    ) -> (StoredEntity, Item, Condition) {
         let (uid, generation, condition) = match current {
             Some(c) => {
                 let spec_changed = self.read_spec_changed(c, &valid).unwrap_or(true);
@@ -385,7 +389,7 @@ impl CatalogRepository {
             generation,
         };
         let item = encode(&stored);
-        (stored, TransactOp::Put { item, condition })
+        (stored, item, condition)
     }
 
     fn read_spec_changed(&self, current: &EntityView, valid: &ValidEntity) -> Option<bool> {
@@ -401,11 +405,6 @@ impl CatalogRepository {
             Some(Err(_)) | None => index.apply(Vec::new(), std::slice::from_ref(entity_ref)),
         }
     }
-}
-
-fn unreachable_put() -> ! {
-    // prepare_write only ever builds puts.
-    panic!("prepare_write returned a non-put op")
 }
 
 fn check_if_match(
