@@ -25,6 +25,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX queue_messages_visible ON queue_messages (queue, visible_at_ms);
     CREATE UNIQUE INDEX queue_messages_receipt ON queue_messages (receipt);",
+    // 2: the workflow engine's executions; `doc` is the execution as JSON, `token` and
+    // `wake_at_ms` are lifted out of it so callbacks and timers find their row by index.
+    "CREATE TABLE wf_executions (
+        name TEXT PRIMARY KEY,
+        parent TEXT,
+        status TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        wake_at_ms INTEGER,
+        token TEXT
+    );
+    CREATE UNIQUE INDEX wf_executions_token ON wf_executions (token) WHERE token IS NOT NULL;
+    CREATE INDEX wf_executions_wake ON wf_executions (wake_at_ms) WHERE wake_at_ms IS NOT NULL;
+    CREATE INDEX wf_executions_parent ON wf_executions (parent) WHERE parent IS NOT NULL;",
 ];
 
 /// One SQLite database file holding every port's data. Cheap to clone.

@@ -1,8 +1,10 @@
 //! paved's ports on one SQLite file (WAL mode): the embedded backend that `paved up` runs on,
-//! with nothing else to install. One file per port.
+//! with nothing else to install. One file per port, plus the workflow engine.
 
 mod db;
 mod queue;
 mod table;
+pub mod workflow;
 
 pub use db::SqliteStore;
+pub use workflow::WorkflowEngine;

@@ -19,21 +19,34 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Sends inside the caller's transaction: the workflow engine uses it so that a state change
+/// and the message it sends commit together.
+pub(crate) fn enqueue(
+    conn: &rusqlite::Connection,
+    queue: &str,
+    body: &str,
+    delay: Duration,
+) -> Result<String, StoreError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO queue_messages (id, queue, body, sent_at_ms, visible_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| s.execute(params![id, queue, body, now, now + ms(delay)]))
+    .map_err(backend)?;
+    Ok(id)
+}
+
+pub(crate) fn now_millis() -> i64 {
+    now_ms()
+}
+
 #[async_trait]
 impl Queue for SqliteStore {
     async fn send(&self, queue: &str, message: QueueMessage) -> Result<String, StoreError> {
         let queue = queue.to_owned();
-        self.run(move |conn| {
-            let id = uuid::Uuid::new_v4().to_string();
-            let now = now_ms();
-            conn.execute(
-                "INSERT INTO queue_messages (id, queue, body, sent_at_ms, visible_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, queue, message.body, now, now + ms(message.delay)],
-            )
-            .map_err(backend)?;
-            Ok(id)
-        })
-        .await
+        self.run(move |conn| enqueue(conn, &queue, &message.body, message.delay))
+            .await
     }
 
     async fn receive(

@@ -4,7 +4,9 @@
 mod clock;
 mod queue;
 mod table;
+mod workflow;
 
 pub use clock::{Clock, SystemClock};
 pub use queue::{Queue, QueueMessage, ReceivedMessage};
 pub use table::{Condition, Item, Key, Page, SortKeyRange, StoreError, Table, TransactOp};
+pub use workflow::{ExecutionStatus, Workflow, WorkflowError};
