@@ -24,12 +24,13 @@ fn new(id: &str) -> NewRequest {
         id: id.into(),
         template: "postgres-database".into(),
         resource_type: "postgres-database".into(),
-        name: "orders-db".into(),
+        name: format!("db-{id}"),
         owner: "group:default/team-a".into(),
         environment: "production".into(),
         parameters: json!({"storage_gb": 10}),
         requester: "user:default/alice".into(),
         steps: vec!["database".into(), "role".into(), "grants".into()],
+        needs_approval: false,
     }
 }
 
@@ -148,4 +149,34 @@ async fn concurrent_approvals_one_wins() {
         .await
         .expect("list");
     assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test]
+async fn a_live_request_holds_its_resource_name_until_it_ends() {
+    let (_d, repo) = repo();
+    let mut first = new("r1");
+    first.name = "orders".into();
+    repo.create(first.clone()).await.expect("create");
+    let mut second = first.clone();
+    second.id = "r2".into();
+    let err = repo.create(second.clone()).await.expect_err("name taken");
+    assert_eq!(err.code(), "name_taken");
+    assert!(err.to_string().contains("r1"), "{err}");
+    let mut other_env = second.clone();
+    other_env.environment = "staging".into();
+    other_env.id = "r3".into();
+    repo.create(other_env)
+        .await
+        .expect("another environment is another resource");
+
+    repo.transition("r1", RequestStatus::Cancelled, "changed my mind")
+        .await
+        .expect("cancel");
+    assert_eq!(
+        repo.live_count("group:default/team-a")
+            .await
+            .expect("count"),
+        1
+    );
+    repo.create(second).await.expect("the name is free again");
 }

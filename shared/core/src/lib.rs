@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod circuit;
 pub mod error;
 pub mod idempotency;
 pub mod policy;

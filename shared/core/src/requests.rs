@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::ports::{Clock, Condition, Item, Key, SortKeyRange, StoreError, Table};
+use crate::ports::{Clock, Condition, Item, Key, SortKeyRange, StoreError, Table, TransactOp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -44,6 +44,12 @@ impl RequestStatus {
                 | (Deprovisioning, Deleted | DeleteFailed)
                 | (DeleteFailed, Deprovisioning)
         )
+    }
+
+    /// Whether the resource's name is free again once a request reaches this status.
+    pub fn releases_name(self) -> bool {
+        use RequestStatus::*;
+        matches!(self, Failed | Rejected | Cancelled | Deleted)
     }
 
     pub fn is_finished(self) -> bool {
@@ -88,6 +94,21 @@ pub struct RequestEvent {
     pub message: String,
 }
 
+/// Why a request failed: a stable code and a message for a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+/// An approver's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub approved: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisioningRequest {
@@ -102,6 +123,20 @@ pub struct ProvisioningRequest {
     pub status: RequestStatus,
     pub steps: Vec<StepState>,
     pub events: Vec<RequestEvent>,
+    /// The guardrails asked for an approval (production, by default).
+    #[serde(default)]
+    pub needs_approval: bool,
+    #[serde(default)]
+    pub decision: Option<Decision>,
+    /// The steps' outputs merged, once READY: connection info and secret references, never
+    /// a secret itself.
+    #[serde(default)]
+    pub outputs: Value,
+    #[serde(default)]
+    pub failure: Option<Failure>,
+    /// Bumped by each deprovisioning attempt, so each attempt is its own task.
+    #[serde(default)]
+    pub deprovision_attempt: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write; writes are conditional on it.
@@ -120,9 +155,26 @@ pub struct NewRequest {
     pub parameters: Value,
     pub requester: String,
     pub steps: Vec<String>,
+    pub needs_approval: bool,
 }
 
 const REQUEST_PARTITION: &str = "REQUEST";
+const CLAIM_PARTITION: &str = "RESOURCE";
+
+/// The name a request holds while it is alive: two live requests never share a resource's
+/// external name (the drivers derive names from it). A service repository is one per name
+/// whatever the environment.
+fn claim_key(resource_type: &str, environment: &str, name: &str) -> Key {
+    let environment = if resource_type == "service" {
+        "*"
+    } else {
+        environment
+    };
+    Key::new(
+        CLAIM_PARTITION,
+        format!("{resource_type}/{environment}/{name}"),
+    )
+}
 
 pub struct RequestRepository {
     table: Arc<dyn Table>,
@@ -164,6 +216,11 @@ impl RequestRepository {
             parameters: new.parameters,
             requester: new.requester.clone(),
             status: RequestStatus::Submitted,
+            needs_approval: new.needs_approval,
+            decision: None,
+            outputs: Value::Null,
+            failure: None,
+            deprovision_attempt: 0,
             steps: new
                 .steps
                 .into_iter()
@@ -186,14 +243,51 @@ impl RequestRepository {
             updated_at: now,
             version: 1,
         };
-        match self.table.put(encode(&request)?, Condition::Absent).await {
+        let claim = claim_key(&request.resource_type, &request.environment, &request.name);
+        let mut claim_attrs = serde_json::Map::new();
+        claim_attrs.insert("requestId".into(), Value::String(request.id.clone()));
+        let ops = vec![
+            TransactOp::Put {
+                item: encode(&request)?,
+                condition: Condition::Absent,
+            },
+            TransactOp::Put {
+                item: Item::new(claim.clone(), claim_attrs),
+                condition: Condition::Absent,
+            },
+        ];
+        match self.table.transact(ops).await {
             Ok(()) => Ok(request),
-            Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!(
+            Err(StoreError::TransactionCancelled { failed: Some(1) }) => {
+                let holder = self
+                    .table
+                    .get(&claim)
+                    .await?
+                    .and_then(|i| i.str_attr("requestId").map(str::to_owned))
+                    .unwrap_or_default();
+                Err(Error::Invalid {
+                    code: "name_taken",
+                    message: format!(
+                        "a {} named {} exists already in {} (request {holder}); pick another name or deprovision it",
+                        request.resource_type, request.name, request.environment
+                    ),
+                    violations: Vec::new(),
+                })
+            }
+            Err(StoreError::TransactionCancelled { .. }) => Err(Error::Conflict(format!(
                 "request {} exists already",
                 request.id
             ))),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// How many live requests (not failed, rejected, cancelled or deleted) a team owns.
+    pub async fn live_count(&self, owner: &str) -> Result<usize, Error> {
+        Ok(self
+            .list(|r| r.owner == owner && !r.status.releases_name())
+            .await?
+            .len())
     }
 
     pub async fn get(&self, id: &str) -> Result<ProvisioningRequest, Error> {
@@ -236,6 +330,7 @@ impl RequestRepository {
         change: impl FnOnce(&mut ProvisioningRequest, DateTime<Utc>) -> Result<(), Error>,
     ) -> Result<ProvisioningRequest, Error> {
         let mut request = self.get(id).await?;
+        let before = request.status;
         let expected = request.version;
         let now = self.clock.now();
         change(&mut request, now)?;
@@ -245,12 +340,40 @@ impl RequestRepository {
             name: "version".into(),
             value: Value::from(expected),
         };
-        match self.table.put(encode(&request)?, condition).await {
+        let mut ops = vec![TransactOp::Put {
+            item: encode(&request)?,
+            condition,
+        }];
+        if request.status.releases_name() && !before.releases_name() {
+            ops.push(TransactOp::Delete {
+                key: claim_key(&request.resource_type, &request.environment, &request.name),
+                condition: Condition::Always,
+            });
+        }
+        match self.table.transact(ops).await {
             Ok(()) => Ok(request),
-            Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!(
+            Err(StoreError::TransactionCancelled { .. }) => Err(Error::Conflict(format!(
                 "request {id} changed meanwhile; read it again"
             ))),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// [`update`](Self::update), retried a few times when another writer got in between.
+    pub async fn update_retrying(
+        &self,
+        id: &str,
+        change: impl Fn(&mut ProvisioningRequest, DateTime<Utc>) -> Result<(), Error>,
+    ) -> Result<ProvisioningRequest, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.update(id, &change).await {
+                Err(Error::Conflict(_)) if attempt < 20 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                }
+                other => return other,
+            }
         }
     }
 

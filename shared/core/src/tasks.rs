@@ -24,6 +24,22 @@ use crate::provisioning::{Driver, DriverError, ResourceSpec};
 pub enum TaskAction {
     Apply,
     Undo,
+    /// Deprovisioning: remove the whole resource. Queued by the requests API, not by the
+    /// state machine, so its message has no task token.
+    Delete,
+}
+
+/// The codes the worker itself answers with (drivers have their own).
+pub mod codes {
+    /// The provider's circuit is open; Step Functions retries after its backoff.
+    pub const CIRCUIT_OPEN: &str = "Retryable.CircuitOpen";
+    /// The message kept failing in the worker itself; it goes to the DLQ.
+    pub const POISON_MESSAGE: &str = "NonRetryable.PoisonMessage";
+    /// The message is not a task the worker can read.
+    pub const MALFORMED_TASK: &str = "NonRetryable.MalformedTask";
+    /// The request was cancelled before this step ran.
+    pub const CANCELLED: &str = "NonRetryable.Cancelled";
+    pub const NO_DRIVER: &str = "NonRetryable.NoDriver";
 }
 
 /// The task contract: the body of every task message.
@@ -31,7 +47,9 @@ pub enum TaskAction {
 #[serde(rename_all = "camelCase")]
 pub struct TaskMessage {
     /// Step Functions' task token; answers go to it. Not part of the task's identity.
-    pub task_token: String,
+    /// Deprovisioning tasks have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
     /// The stable business id: `<request id>/<step>/<action>`.
     pub task_id: String,
     pub resource_type: String,
@@ -42,14 +60,12 @@ pub struct TaskMessage {
 
 impl TaskMessage {
     pub fn task_id_for(request_id: &str, step: &str, action: TaskAction) -> String {
-        format!(
-            "{request_id}/{step}/{}",
-            if action == TaskAction::Apply {
-                "apply"
-            } else {
-                "undo"
-            }
-        )
+        let action = match action {
+            TaskAction::Apply => "apply",
+            TaskAction::Undo => "undo",
+            TaskAction::Delete => "delete",
+        };
+        format!("{request_id}/{step}/{action}")
     }
 
     /// The payload the idempotency record validates: everything but the token.
@@ -106,6 +122,11 @@ impl TaskRunner {
         }
     }
 
+    /// The driver for a resource type, if this worker has one.
+    pub fn driver(&self, resource_type: &str) -> Option<&Arc<dyn Driver>> {
+        self.drivers.get(resource_type)
+    }
+
     /// The resource types this worker can provision (the others are refused at request time).
     pub fn resource_types(&self) -> Vec<&'static str> {
         let mut types: Vec<&'static str> = self.drivers.keys().copied().collect();
@@ -135,7 +156,7 @@ impl TaskRunner {
     pub async fn run(&self, task: &TaskMessage) -> Result<TaskOutcome, Error> {
         let Some(driver) = self.drivers.get(task.resource_type.as_str()) else {
             return Ok(TaskOutcome::Failed(DriverError::NonRetryable {
-                code: "NonRetryable.NoDriver",
+                code: codes::NO_DRIVER,
                 message: format!(
                     "no driver for {} is configured on this worker",
                     task.resource_type
@@ -164,6 +185,7 @@ impl TaskRunner {
                 .undo(&task.spec, &task.step)
                 .await
                 .map(|()| Value::Null),
+            TaskAction::Delete => driver.delete(&task.spec).await.map(|()| Value::Null),
         };
         match result {
             Ok(outputs) => {

@@ -61,7 +61,7 @@ fn task(step: &str, token: &str) -> TaskMessage {
         parameters: json!({"language": "rust-axum"}),
     };
     TaskMessage {
-        task_token: token.into(),
+        task_token: Some(token.into()),
         task_id: TaskMessage::task_id_for("req-1", step, TaskAction::Apply),
         resource_type: "service".into(),
         step: step.into(),
