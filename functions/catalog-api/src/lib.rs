@@ -3,7 +3,6 @@
 //! serves the same router locally.
 
 pub mod config;
-pub mod lambda;
 mod openapi;
 mod params;
 mod read;

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use catalog_api::config::{Backend, CatalogConfig};
-use catalog_api::lambda::copy_authorizer_claims;
 use catalog_api::{CatalogState, router};
 use lambda_http::Error;
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_core::ports::Table;
 use paved_http::Authenticator;
+use paved_http::lambda::copy_authorizer_claims;
 use tower::ServiceBuilder;
 
 #[global_allocator]

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use axum::body::to_bytes;
-use catalog_api::lambda::copy_authorizer_claims;
 use catalog_api::{CatalogState, Limits, router};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_embedded::SqliteStore;
 use paved_http::Authenticator;
+use paved_http::lambda::copy_authorizer_claims;
 use serde_json::Value;
 use tower::ServiceExt;
 

@@ -56,6 +56,26 @@ pub struct UpArgs {
     /// Largest accepted import body, in bytes.
     #[arg(long, env = "PAVED_MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_import_bytes: usize,
+    /// PostgreSQL account that may create databases and roles; turns the
+    /// `postgres-database` driver on.
+    #[arg(long, env = "PAVED_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: Option<String>,
+    /// Where new service repositories are created [default: <data>/git].
+    #[arg(long, env = "PAVED_GIT_ROOT")]
+    pub git_root: Option<PathBuf>,
+    /// A directory of `.rego` guardrails (package `paved.guardrails`) added to the default
+    /// bundle; a `config.json` there replaces the default `data.paved.config`.
+    #[arg(long, env = "PAVED_POLICY_DIR")]
+    pub policies: Option<PathBuf>,
+    /// Use only the policies of `--policies`, not the default bundle.
+    #[arg(long, env = "PAVED_POLICY_REPLACE_DEFAULT", requires = "policies")]
+    pub replace_default_policies: bool,
+    /// How many task pollers run at once (each handles a batch of up to 10 tasks).
+    #[arg(long, env = "PAVED_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+    /// Receives before a task message goes to the dead-letter queue.
+    #[arg(long, env = "PAVED_MAX_RECEIVES", default_value_t = 5)]
+    pub max_receives: u32,
 }
 
 #[derive(Debug, Args)]
@@ -111,12 +131,24 @@ impl UpArgs {
             import_body: self.max_import_bytes,
             ..Default::default()
         };
+        let git_root = self.git_root.unwrap_or_else(|| self.data.data.join("git"));
         HostConfig {
             bind: self.bind,
-            data_dir: self.data.data,
             jwt_secret: self.data.jwt_secret,
             admin_group: self.admin_group,
             limits,
+            drivers: paved_drivers::config::DriverConfig {
+                postgres_url: self.postgres_url.filter(|u| !u.trim().is_empty()),
+                git_root: Some(git_root),
+            },
+            policies: self.policies.map(|dir| crate::host::PolicySource {
+                dir,
+                replace_default: self.replace_default_policies,
+            }),
+            workers: self.workers.max(1),
+            max_receives: self.max_receives.max(1),
+            extra_drivers: Vec::new(),
+            data_dir: self.data.data,
         }
     }
 }

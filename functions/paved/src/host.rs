@@ -1,8 +1,11 @@
-//! `paved up`: every HTTP function of the platform in one process, on one SQLite file.
+//! `paved up`: every function of the platform in one process, on one SQLite file: the HTTP
+//! APIs, the provision worker polling the embedded queues, and the workflow engine's timers.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
@@ -11,29 +14,155 @@ use axum::routing::get;
 use catalog_api::{CatalogState, Limits};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
-use paved_embedded::SqliteStore;
+use paved_core::idempotency::IdempotencyStore;
+use paved_core::policy::{DEFAULT_CONFIG, DEFAULT_POLICIES, PolicyEngine};
+use paved_core::ports::{Clock, Queue, SystemClock, Table};
+use paved_core::provisioning::{Driver, TableSecretStore};
+use paved_core::requests::RequestRepository;
+use paved_core::tasks::TaskRunner;
+use paved_drivers::config::DriverConfig;
+use paved_embedded::workflow::{
+    NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
+};
+use paved_embedded::{SqliteStore, WorkflowEngine};
 use paved_http::Authenticator;
+use provision_worker::embedded::{QueueBinding, poll};
+use provision_worker::{ProvisionWorker, WorkerConfig};
+use requests_api::RequestsState;
+use tokio::sync::watch;
+
+/// A platform team's own guardrails.
+#[derive(Debug, Clone)]
+pub struct PolicySource {
+    pub dir: PathBuf,
+    pub replace_default: bool,
+}
 
 /// Everything `paved up` needs, resolved from flags and the environment.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HostConfig {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
     pub jwt_secret: Option<String>,
     pub admin_group: String,
     pub limits: Limits,
+    pub drivers: DriverConfig,
+    pub policies: Option<PolicySource>,
+    /// Task pollers running at once.
+    pub workers: usize,
+    pub max_receives: u32,
+    /// Drivers added by an embedding program (tests use this for fault injection).
+    pub extra_drivers: Vec<Arc<dyn Driver>>,
 }
 
-/// The running platform's state, ready to serve.
+impl HostConfig {
+    /// Defaults for a data directory: loopback, the local git root, no PostgreSQL.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwt_secret: None,
+            admin_group: "platform-admins".into(),
+            limits: Limits::default(),
+            drivers: DriverConfig {
+                postgres_url: None,
+                git_root: Some(data_dir.join("git")),
+            },
+            policies: None,
+            workers: 4,
+            max_receives: 5,
+            extra_drivers: Vec::new(),
+            data_dir,
+        }
+    }
+}
+
+/// The running platform's parts, ready to serve.
 pub struct Platform {
     pub router: Router,
     pub catalog: Arc<CatalogRepository>,
+    pub requests: Arc<RequestRepository>,
+    pub engine: WorkflowEngine,
+    pub worker: Arc<ProvisionWorker>,
+    pub store: SqliteStore,
+    requests_state: RequestsState,
+    workers: usize,
+    max_receives: u32,
     /// Held for the life of the process: one `paved up` per data directory.
     _lock: std::fs::File,
 }
 
-/// Opens the data directory (creating it on first run), loads the catalog and builds the
-/// router of every function.
+/// Stops the background loops of [`Platform::start_background`] when dropped or stopped.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Asks every loop to stop after its current batch, and waits for them.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+fn stopped(mut rx: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
+    async move {
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Loads the guardrails: the default bundle, a platform team's `.rego` files, or both.
+fn guardrails(source: Option<&PolicySource>) -> Result<PolicyEngine> {
+    let mut sources: Vec<(String, String)> = Vec::new();
+    let mut data = DEFAULT_CONFIG.to_owned();
+    if source.is_none_or(|s| !s.replace_default) {
+        sources.extend(
+            DEFAULT_POLICIES
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned())),
+        );
+    }
+    if let Some(s) = source {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&s.dir)
+            .with_context(|| format!("reading the policy directory {}", s.dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "rego"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text =
+                std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+            sources.push((f.display().to_string(), text));
+        }
+        let config = s.dir.join("config.json");
+        if config.exists() {
+            data = std::fs::read_to_string(&config)
+                .with_context(|| format!("reading {}", config.display()))?;
+        }
+    }
+    let engine = PolicyEngine::new(sources, &data)?;
+    let failed: Vec<String> = engine
+        .run_tests()
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| n)
+        .collect();
+    anyhow::ensure!(
+        failed.is_empty(),
+        "the guardrails' own tests fail: {}",
+        failed.join(", ")
+    );
+    Ok(engine)
+}
+
+/// Opens the data directory (creating it on first run), loads the catalog and builds every
+/// function: the routers, the provision worker and the workflow engine.
 pub async fn build(config: &HostConfig) -> Result<Platform> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
@@ -41,26 +170,153 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
     let secret = crate::secret::load_or_create(&config.data_dir, config.jwt_secret.clone())?;
     let store = SqliteStore::open(&config.data_dir.join("paved.db"))
         .context("opening the embedded store")?;
-    let catalog = Arc::new(CatalogRepository::load(Arc::new(store)).await?);
+    let table: Arc<dyn Table> = Arc::new(store.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
     catalog_api::install_default_templates(&catalog).await?;
-    let policy = AccessPolicy::new(&config.admin_group)
-        .map_err(|m| anyhow::anyhow!("PAVED_ADMIN_GROUP: {m}"))?;
-    let state = CatalogState {
+    let access = Arc::new(
+        AccessPolicy::new(&config.admin_group)
+            .map_err(|m| anyhow::anyhow!("PAVED_ADMIN_GROUP: {m}"))?,
+    );
+    let auth = Arc::new(Authenticator::hs256(&secret));
+
+    let engine = WorkflowEngine::provisioning(store.clone())?;
+    let mut drivers = config
+        .drivers
+        .build(
+            Arc::new(TableSecretStore::new(Arc::clone(&table))),
+            Some(Arc::clone(&catalog)),
+        )
+        .map_err(|m| anyhow::anyhow!(m))?;
+    drivers.extend(config.extra_drivers.iter().cloned());
+    let unavailable: HashMap<String, String> = config
+        .drivers
+        .availability()
+        .into_iter()
+        .filter_map(|(t, a)| a.err().map(|why| (t.to_owned(), why)))
+        .collect();
+    let worker_config = WorkerConfig {
+        max_receives: config.max_receives,
+        ..WorkerConfig::default()
+    };
+    let runner = Arc::new(TaskRunner::new(
+        drivers.clone(),
+        Arc::clone(&table),
+        Arc::clone(&clock),
+        worker_config.attempt_timeout,
+    ));
+    let requests = Arc::new(RequestRepository::new(
+        Arc::clone(&table),
+        Arc::clone(&clock),
+    ));
+    let worker = Arc::new(ProvisionWorker::new(
+        runner,
+        Arc::new(engine.clone()),
+        Arc::clone(&requests),
+        Arc::clone(&clock),
+        worker_config,
+    ));
+    let guardrails = guardrails(config.policies.as_ref())?;
+    let requests_state = RequestsState {
+        requests: Arc::clone(&requests),
+        catalog: Arc::clone(&catalog),
+        approver_group: guardrails
+            .approver_group()
+            .unwrap_or_else(|| "group:default/platform-approvers".into()),
+        guardrails: Arc::new(guardrails),
+        access: Arc::clone(&access),
+        auth: Arc::clone(&auth),
+        workflow: Arc::new(engine.clone()),
+        idempotency: Arc::new(IdempotencyStore::new(
+            Arc::clone(&table),
+            Arc::clone(&clock),
+            "requests-api",
+            Duration::from_secs(24 * 3600),
+        )),
+        tasks: Arc::new(store.clone()),
+        task_queue: TASK_QUEUE.into(),
+        drivers: Arc::new(
+            drivers
+                .iter()
+                .map(|d| (d.resource_type().to_owned(), Arc::clone(d)))
+                .collect(),
+        ),
+        unavailable: Arc::new(unavailable),
+    };
+    let catalog_state = CatalogState {
         repo: Arc::clone(&catalog),
-        policy: Arc::new(policy),
+        policy: access,
         limits: config.limits,
-        auth: Arc::new(Authenticator::hs256(&secret)),
+        auth,
     };
     let router = Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
-        .merge(catalog_api::router(state))
+        .merge(catalog_api::router(catalog_state))
+        .merge(requests_api::router(requests_state.clone()))
         .fallback(paved_http::route_not_found)
         .layer(axum::middleware::from_fn(paved_http::request_context));
     Ok(Platform {
         router,
         catalog,
+        requests,
+        engine,
+        worker,
+        store,
+        requests_state,
+        workers: config.workers.max(1),
+        max_receives: config.max_receives,
         _lock: lock,
     })
+}
+
+impl Platform {
+    /// Starts what Lambda's event source mappings and Step Functions do on AWS: the task and
+    /// notification pollers, the engine's timers, and a sweeper that starts the execution of
+    /// any request left QUEUED by a crash.
+    pub fn start_background(&self) -> Background {
+        let (stop, rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let queue: Arc<dyn Queue> = Arc::new(self.store.clone());
+        for _ in 0..self.workers {
+            tasks.push(tokio::spawn(poll(
+                Arc::clone(&queue),
+                Arc::clone(&self.worker),
+                QueueBinding::new(TASK_QUEUE, TASK_DEAD_LETTER_QUEUE, self.max_receives),
+                stopped(rx.clone()),
+            )));
+        }
+        tasks.push(tokio::spawn(poll(
+            Arc::clone(&queue),
+            Arc::clone(&self.worker),
+            QueueBinding::new(
+                NOTIFICATION_QUEUE,
+                NOTIFICATION_DEAD_LETTER_QUEUE,
+                self.max_receives,
+            ),
+            stopped(rx.clone()),
+        )));
+        let engine = self.engine.clone();
+        let until = stopped(rx.clone());
+        tasks.push(tokio::spawn(async move { engine.run_timers(until).await }));
+        let state = self.requests_state.clone();
+        let mut until = Box::pin(stopped(rx));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match requests_api::resume_queued(&state).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(requests = n, "started the executions of queued requests")
+                    }
+                    Err(e) => tracing::error!(error = %e, "resuming queued requests failed"),
+                }
+                tokio::select! {
+                    () = &mut until => return,
+                    () = tokio::time::sleep(Duration::from_secs(60)) => {},
+                }
+            }
+        }));
+        Background { stop, tasks }
+    }
 }
 
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
@@ -84,18 +340,22 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests finish, and
-/// returns. Every write is committed before its response is sent, so nothing is lost.
+/// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests and task
+/// batches finish, and returns. Every write is committed before its response is sent, and
+/// workflow state is durable, so nothing is lost; a restarted paved carries on.
 pub async fn serve(config: HostConfig) -> Result<()> {
     let platform = build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), entities = platform.catalog.read().len(), "paved is up");
-    axum::serve(listener, platform.router)
+    let background = platform.start_background();
+    let types: Vec<String> = platform.requests_state.drivers.keys().cloned().collect();
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), entities = platform.catalog.read().len(), drivers = ?types, "paved is up");
+    axum::serve(listener, platform.router.clone())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    background.stop().await;
     tracing::info!("paved stopped");
     Ok(())
 }

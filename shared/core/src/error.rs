@@ -47,6 +47,9 @@ pub enum Error {
     /// An all-or-nothing import where at least one document was refused; nothing was written.
     #[error("the import was refused: {} of its documents have errors, nothing was written", .0.len())]
     ImportRejected(Vec<DocumentReport>),
+    /// The guardrails refused the request; each violation names its rule.
+    #[error("the request breaks {} guardrail(s): {}", .0.len(), .0.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; "))]
+    PolicyDenied(Vec<crate::policy::PolicyViolation>),
     #[error("{0} was not found")]
     NotFound(String),
     /// `If-Match` named an etag that is no longer current (or the entity does not exist).
@@ -78,6 +81,7 @@ impl Error {
         match self {
             Self::BadRequest { code, .. } | Self::Invalid { code, .. } => code,
             Self::ImportRejected(_) => "import_rejected",
+            Self::PolicyDenied(_) => "policy_violation",
             Self::NotFound(_) => "not_found",
             Self::PreconditionFailed(_) => "precondition_failed",
             Self::Conflict(_) => "conflict",

@@ -147,6 +147,13 @@ impl PolicyEngine {
         })
     }
 
+    /// The group whose members approve (`data.paved.config.approver_group`), if configured.
+    pub fn approver_group(&self) -> Option<String> {
+        self.eval(&serde_json::json!({}), "data.paved.config.approver_group")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+    }
+
     /// Evaluates `data.paved.guardrails.approval_deny` for an approval.
     pub fn evaluate_approval(&self, input: &Value) -> Result<Vec<PolicyViolation>, Error> {
         self.violations(input, "data.paved.guardrails.approval_deny")

@@ -384,25 +384,46 @@ impl RequestRepository {
         next: RequestStatus,
         why: &str,
     ) -> Result<ProvisioningRequest, Error> {
-        self.update(id, |r, now| {
-            if !r.status.can_become(next) {
-                return Err(Error::Invalid {
-                    code: "invalid_transition",
-                    message: format!(
-                        "request {} is {:?} and cannot become {:?}",
-                        r.id, r.status, next
-                    ),
-                    violations: Vec::new(),
-                });
-            }
-            r.events.push(RequestEvent {
-                at: now,
-                event: "status_changed".into(),
-                message: format!("{:?} → {:?}: {why}", r.status, next),
+        self.update(id, |r, now| r.advance(next, why, now)).await
+    }
+}
+
+impl ProvisioningRequest {
+    /// Moves along the lifecycle (refusing edges it lacks) and logs the change.
+    pub fn advance(
+        &mut self,
+        next: RequestStatus,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if !self.status.can_become(next) {
+            return Err(Error::Invalid {
+                code: "invalid_transition",
+                message: format!(
+                    "request {} is {:?} and cannot become {:?}",
+                    self.id, self.status, next
+                ),
+                violations: Vec::new(),
             });
-            r.status = next;
-            Ok(())
-        })
-        .await
+        }
+        self.log(
+            now,
+            "status_changed",
+            format!("{:?} → {:?}: {why}", self.status, next),
+        );
+        self.status = next;
+        Ok(())
+    }
+
+    pub fn log(&mut self, at: DateTime<Utc>, event: &str, message: impl Into<String>) {
+        self.events.push(RequestEvent {
+            at,
+            event: event.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    pub fn step_mut(&mut self, id: &str) -> Option<&mut StepState> {
+        self.steps.iter_mut().find(|s| s.id == id)
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Steps: `database` (CREATE DATABASE, CONNECT revoked from PUBLIC), `role` (a LOGIN role whose
 //! generated password goes to the secret store, never into outputs), `grants` (CONNECT and
-//! TEMPORARY on the database, USAGE and CREATE on its `public` schema, nothing else).
+//! TEMPORARY on the database, USAGE and CREATE on its `public` schema, nothing else; then the
+//! requested extensions, created by the admin account).
 //!
 //! SQL never carries input as text: PostgreSQL cannot bind identifiers or utility-statement
 //! literals, so identifiers are built by [`names::identifier`] (only `[a-z0-9_]`) and quoted, and
@@ -55,10 +56,45 @@ fn retryable(e: &tokio_postgres::Error) -> DriverError {
     }
 }
 
-/// Maps a failed statement: connection trouble is worth a retry, a refusal is not.
+/// The extensions the request asks for, each a plain lower-case identifier (the template's
+/// schema says so; this re-checks, since the name goes into SQL as an identifier).
+fn extensions(spec: &ResourceSpec) -> Result<Vec<String>, DriverError> {
+    let names: Vec<String> = spec
+        .parameters
+        .get("extensions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    for name in &names {
+        let ok = name.len() <= 63
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(DriverError::NonRetryable {
+                code: "NonRetryable.InvalidParameters",
+                message: format!("extension {name:?} is not a plain identifier"),
+            });
+        }
+    }
+    Ok(names)
+}
+
+/// Maps a failed statement: connection trouble is worth a retry, a refusal is not (syntax or
+/// access rule, authorisation, or a feature/extension the server does not have).
 fn classify(e: tokio_postgres::Error) -> DriverError {
     match e.as_db_error() {
-        Some(db) if db.code().code().starts_with("42") || db.code().code().starts_with("28") => {
+        Some(db)
+            if ["42", "28", "0A", "58P01"]
+                .iter()
+                .any(|p| db.code().code().starts_with(p)) =>
+        {
             DriverError::NonRetryable {
                 code: "NonRetryable.PostgresRefused",
                 message: db.message().to_owned(),
@@ -249,6 +285,15 @@ impl Driver for PostgresDriver {
                     ))
                     .await
                     .map_err(classify)?;
+                for extension in extensions(spec)? {
+                    client
+                        .batch_execute(&format!(
+                            "CREATE EXTENSION IF NOT EXISTS {}",
+                            quote(&extension)
+                        ))
+                        .await
+                        .map_err(classify)?;
+                }
                 Ok(self.outputs(&n))
             }
             other => Err(DriverError::NonRetryable {

@@ -4,6 +4,7 @@
 
 mod auth;
 mod body;
+pub mod lambda;
 mod problem;
 mod request_context;
 

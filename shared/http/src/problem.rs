@@ -22,7 +22,7 @@ impl ApiError {
             Error::ImportRejected(reports) if reports.iter().all(|r| r.code == "forbidden") => {
                 StatusCode::FORBIDDEN
             }
-            Error::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::ImportRejected(_) | Error::PolicyDenied(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Conflict(_) => StatusCode::CONFLICT,
@@ -42,9 +42,7 @@ impl ApiError {
         let code = self.0.code();
         let detail = match &self.0 {
             // Never leak backend internals; they are logged instead.
-            Error::Storage(_) => {
-                "the catalog store failed; the error was logged, try again".to_owned()
-            }
+            Error::Storage(_) => "the store failed; the error was logged, try again".to_owned(),
             other => other.to_string(),
         };
         let mut body = json!({
@@ -59,6 +57,7 @@ impl ApiError {
                 body["errors"] = json!(violations)
             }
             Error::ImportRejected(reports) => body["documents"] = json!(reports),
+            Error::PolicyDenied(violations) => body["violations"] = json!(violations),
             _ => {}
         }
         body

@@ -28,6 +28,15 @@ use interpreter::{Engine, Execution, Position};
 
 use crate::db::{SqliteStore, backend};
 
+/// The provisioning state machine, as deployed (`infra/statemachines/provision.asl.json`).
+pub const PROVISION_DEFINITION: &str =
+    include_str!("../../../../infra/statemachines/provision.asl.json");
+/// The embedded queues the provisioning state machine and its worker use.
+pub const TASK_QUEUE: &str = "paved-tasks";
+pub const TASK_DEAD_LETTER_QUEUE: &str = "paved-tasks-dlq";
+pub const NOTIFICATION_QUEUE: &str = "paved-notifications";
+pub const NOTIFICATION_DEAD_LETTER_QUEUE: &str = "paved-notifications-dlq";
+
 /// The embedded Step Functions: one state machine definition over one SQLite store.
 #[derive(Clone)]
 pub struct WorkflowEngine {
@@ -61,6 +70,22 @@ impl WorkflowEngine {
                 timers_changed: Notify::new(),
             }),
         })
+    }
+
+    /// The provisioning state machine on the embedded queues.
+    pub fn provisioning(store: SqliteStore) -> Result<Self, WorkflowError> {
+        Self::new(
+            store,
+            "provision",
+            PROVISION_DEFINITION,
+            &HashMap::from([
+                ("TaskQueueUrl".to_owned(), TASK_QUEUE.to_owned()),
+                (
+                    "NotificationQueueUrl".to_owned(),
+                    NOTIFICATION_QUEUE.to_owned(),
+                ),
+            ]),
+        )
     }
 
     /// Runs `work` in one immediate transaction with an interpreter over it.

@@ -1,8 +1,8 @@
-//! What the Lambda entry point adds in front of the router.
+//! What every API function's Lambda entry point adds in front of its router.
 
+use crate::{GatewayClaims, parse_gateway_list};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
-use paved_http::{GatewayClaims, parse_gateway_list};
 
 /// Copies the claims API Gateway's JWT authorizer verified into the request, where the
 /// handlers' `Caller` extractor finds them. Nothing else is trusted for identity on Lambda.

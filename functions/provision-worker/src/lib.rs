@@ -1,0 +1,12 @@
+//! The provisioning worker. On AWS it is an SQS-triggered Lambda (partial batch failures,
+//! a DLQ after N receives); in `paved up` the same handler is driven by [`embedded::poll`].
+//!
+//! It reads two kinds of messages: tasks from the state machine (run the step through its
+//! driver, exactly once in effect, then answer the task token) and the state machine's final
+//! notifications (mark the request READY or FAILED).
+
+pub mod embedded;
+mod notifications;
+mod worker;
+
+pub use worker::{Delivery, ProvisionWorker, WorkerConfig};

@@ -1,0 +1,91 @@
+//! The provision worker on AWS Lambda, triggered by the task and notification queues
+//! (`ReportBatchItemFailures`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use paved_core::catalog::CatalogRepository;
+use paved_core::ports::{SystemClock, Table};
+use paved_core::provisioning::TableSecretStore;
+use paved_core::requests::RequestRepository;
+use paved_core::tasks::TaskRunner;
+use paved_drivers::config::DriverConfig;
+use provision_worker::{Delivery, ProvisionWorker, WorkerConfig};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+    if std::env::var("PAVED_BACKEND").as_deref() == Ok("aws") {
+        return Err("PAVED_BACKEND=aws needs the DynamoDB and Step Functions adapters (shared/aws), which this build does not include yet".into());
+    }
+    let data_dir = std::path::PathBuf::from(
+        std::env::var("PAVED_DATA_DIR").unwrap_or_else(|_| "paved-data".into()),
+    );
+    std::fs::create_dir_all(&data_dir)?;
+    let store = paved_embedded::SqliteStore::open(&data_dir.join("paved.db"))?;
+    let table: Arc<dyn Table> = Arc::new(store.clone());
+    let workflow = Arc::new(paved_embedded::WorkflowEngine::provisioning(store)?);
+    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
+    let drivers = DriverConfig::from_env(Some(data_dir.join("git"))).build(
+        Arc::new(TableSecretStore::new(Arc::clone(&table))),
+        Some(catalog),
+    )?;
+    let clock = Arc::new(SystemClock);
+    let config = WorkerConfig {
+        max_receives: std::env::var("PAVED_MAX_RECEIVES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5),
+        ..WorkerConfig::default()
+    };
+    let runner = Arc::new(TaskRunner::new(
+        drivers,
+        Arc::clone(&table),
+        clock.clone(),
+        config.attempt_timeout.max(Duration::from_secs(1)),
+    ));
+    let requests = Arc::new(RequestRepository::new(table, clock.clone()));
+    let worker = Arc::new(ProvisionWorker::new(
+        runner, workflow, requests, clock, config,
+    ));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = Arc::clone(&worker);
+        async move {
+            let batch: Vec<Delivery> = event
+                .payload
+                .records
+                .into_iter()
+                .map(|r| Delivery {
+                    message_id: r.message_id.unwrap_or_default(),
+                    body: r.body.unwrap_or_default(),
+                    receive_count: r
+                        .attributes
+                        .get("ApproximateReceiveCount")
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(1),
+                })
+                .collect();
+            let failed = worker.handle_batch(&batch).await;
+            let mut response = SqsBatchResponse::default();
+            response.batch_item_failures = failed
+                .into_iter()
+                .map(|id| {
+                    let mut f = BatchItemFailure::default();
+                    f.item_identifier = id;
+                    f
+                })
+                .collect();
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,361 @@
+//! Runs one task message: breaker, request bookkeeping, the driver (with heartbeats and
+//! panic isolation), then the answer to the state machine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use paved_core::Error;
+use paved_core::circuit::{CircuitBreakers, Permit};
+use paved_core::ports::{Clock, Workflow, WorkflowError};
+use paved_core::provisioning::DriverError;
+use paved_core::requests::{Failure, RequestRepository, RequestStatus, StepStatus};
+use paved_core::tasks::{TaskAction, TaskMessage, TaskOutcome, TaskRunner, codes};
+use serde_json::Value;
+use tracing::Instrument;
+
+/// One received message, whatever queue it came from.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message_id: String,
+    pub body: String,
+    /// SQS `ApproximateReceiveCount`, this delivery included.
+    pub receive_count: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The queue's `maxReceiveCount`: on the last receive the worker gives up on the message,
+    /// tells the state machine why, and lets it go to the DLQ.
+    pub max_receives: u32,
+    /// How often a running task sends `SendTaskHeartbeat` (well under `HeartbeatSeconds`).
+    pub heartbeat_every: Duration,
+    /// How long one attempt holds the task's idempotency lock.
+    pub attempt_timeout: Duration,
+    pub breaker_threshold: u32,
+    pub breaker_cool_down: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            max_receives: 5,
+            heartbeat_every: Duration::from_secs(20),
+            attempt_timeout: Duration::from_secs(900),
+            breaker_threshold: 5,
+            breaker_cool_down: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a message goes back to the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("unreadable message: {0}")]
+    Poison(String),
+    #[error("{0}")]
+    Retry(String),
+    #[error("the driver crashed: {0}")]
+    Crash(String),
+    #[error(transparent)]
+    Domain(#[from] Error),
+    #[error(transparent)]
+    Workflow(WorkflowError),
+}
+
+pub struct ProvisionWorker {
+    pub(crate) runner: Arc<TaskRunner>,
+    pub(crate) workflow: Arc<dyn Workflow>,
+    pub(crate) requests: Arc<RequestRepository>,
+    breakers: CircuitBreakers,
+    clock: Arc<dyn Clock>,
+    config: WorkerConfig,
+}
+
+impl ProvisionWorker {
+    pub fn new(
+        runner: Arc<TaskRunner>,
+        workflow: Arc<dyn Workflow>,
+        requests: Arc<RequestRepository>,
+        clock: Arc<dyn Clock>,
+        config: WorkerConfig,
+    ) -> Self {
+        Self {
+            runner,
+            workflow,
+            requests,
+            breakers: CircuitBreakers::new(config.breaker_threshold, config.breaker_cool_down),
+            clock,
+            config,
+        }
+    }
+
+    /// Handles a batch concurrently; returns the ids of the messages to retry (SQS's
+    /// `batchItemFailures`). Everything else may be deleted.
+    pub async fn handle_batch(&self, batch: &[Delivery]) -> Vec<String> {
+        let results = futures::future::join_all(batch.iter().map(|d| {
+            let span = tracing::info_span!("message", message_id = %d.message_id, receive_count = d.receive_count);
+            async move { (d, self.handle(d).await) }.instrument(span)
+        }))
+        .await;
+        results
+            .into_iter()
+            .filter_map(|(d, r)| match r {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::warn!(message_id = %d.message_id, error = %e, "message will be retried");
+                    Some(d.message_id.clone())
+                }
+            })
+            .collect()
+    }
+
+    async fn handle(&self, d: &Delivery) -> Result<(), WorkerError> {
+        let value: Value = serde_json::from_str(&d.body)
+            .map_err(|e| WorkerError::Poison(format!("the body is not JSON: {e}")))?;
+        if value.get("taskId").is_none() && value.get("requestId").is_some() {
+            return self.handle_notification(value).await;
+        }
+        let token = value
+            .get("taskToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let task: TaskMessage = match serde_json::from_value(value) {
+            Ok(t) => t,
+            Err(e) => {
+                let reason = format!("the task message is malformed: {e}");
+                return match token {
+                    // Retrying cannot fix it: fail the step now rather than after N receives.
+                    Some(t) => self.answer(&t, Err((codes::MALFORMED_TASK, reason))).await,
+                    None => Err(WorkerError::Poison(reason)),
+                };
+            }
+        };
+        let span = tracing::info_span!("task", task_id = %task.task_id, request_id = %task.spec.request_id);
+        match self.process(&task).instrument(span).await {
+            Ok(()) => Ok(()),
+            Err(e) if d.receive_count >= self.config.max_receives => {
+                let reason = format!(
+                    "the worker failed on this task {} times, the last with: {e}; the message goes to the dead-letter queue",
+                    d.receive_count
+                );
+                tracing::error!(task_id = %task.task_id, %reason, "poison message");
+                self.give_up(&task, &reason).await;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The last receive of a message that keeps failing: record why, and fail the task so the
+    /// state machine compensates now instead of waiting for its timeout.
+    async fn give_up(&self, task: &TaskMessage, reason: &str) {
+        let failure = DriverError::NonRetryable {
+            code: codes::POISON_MESSAGE,
+            message: reason.to_owned(),
+        };
+        if let Err(e) = self.record_failure(task, &failure).await {
+            tracing::error!(error = %e, "could not record the poison message on its request");
+        }
+        if let Some(token) = &task.task_token
+            && let Err(e) = self
+                .answer(token, Err((codes::POISON_MESSAGE, reason.to_owned())))
+                .await
+        {
+            tracing::error!(error = %e, "could not fail the task");
+        }
+    }
+
+    async fn process(&self, task: &TaskMessage) -> Result<(), WorkerError> {
+        let now = self.clock.now();
+        if let Permit::Refused { until } = self.breakers.permit(&task.resource_type, now) {
+            let reason = format!(
+                "the {} provider failed repeatedly; paved stops calling it until {until}",
+                task.resource_type
+            );
+            return match &task.task_token {
+                Some(t) => self.answer(t, Err((codes::CIRCUIT_OPEN, reason))).await,
+                None => Err(WorkerError::Retry(reason)),
+            };
+        }
+        if task.action == TaskAction::Apply && !self.start_step(task).await? {
+            let reason = "the request was cancelled before this step ran".to_owned();
+            return match &task.task_token {
+                Some(t) => self.answer(t, Err((codes::CANCELLED, reason))).await,
+                None => Ok(()),
+            };
+        }
+        match self.run_with_heartbeats(task).await? {
+            TaskOutcome::Succeeded { outputs, replayed } => {
+                self.breakers.record_success(&task.resource_type);
+                if replayed {
+                    tracing::info!("duplicate delivery: replaying the stored result");
+                }
+                self.record_success(task, &outputs).await?;
+                match &task.task_token {
+                    Some(t) => self.answer(t, Ok(outputs)).await,
+                    None => Ok(()),
+                }
+            }
+            TaskOutcome::InProgress => Err(WorkerError::Retry(
+                "another delivery of this task is running".into(),
+            )),
+            TaskOutcome::Failed(e) => {
+                let retryable = matches!(e, DriverError::Retryable { .. });
+                if retryable {
+                    self.breakers.record_failure(&task.resource_type, now);
+                }
+                tracing::warn!(code = e.code(), error = %e, "the step failed");
+                if task.action == TaskAction::Delete && retryable {
+                    return Err(WorkerError::Retry(e.to_string()));
+                }
+                self.record_failure(task, &e).await?;
+                match &task.task_token {
+                    Some(t) => self.answer(t, Err((e.code(), e.to_string()))).await,
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Runs the task on its own tokio task (a panicking driver fails the message, not the
+    /// worker) while heartbeating the token.
+    async fn run_with_heartbeats(&self, task: &TaskMessage) -> Result<TaskOutcome, WorkerError> {
+        let runner = Arc::clone(&self.runner);
+        let owned = task.clone();
+        let mut run = tokio::spawn(async move { runner.run(&owned).await });
+        let every = self.config.heartbeat_every;
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                joined = &mut run => {
+                    return match joined {
+                        Ok(result) => Ok(result?),
+                        Err(e) => Err(WorkerError::Crash(e.to_string())),
+                    };
+                }
+                _ = beat.tick() => {
+                    if let Some(token) = &task.task_token
+                        && let Err(e) = self.workflow.send_task_heartbeat(token).await
+                    {
+                        tracing::warn!(error = %e, "heartbeat refused");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers the token. A token answered already (or timed out) is logged, not retried.
+    async fn answer(
+        &self,
+        token: &str,
+        answer: Result<Value, (&str, String)>,
+    ) -> Result<(), WorkerError> {
+        let sent = match &answer {
+            Ok(outputs) => self.workflow.send_task_success(token, outputs).await,
+            Err((code, cause)) => self.workflow.send_task_failure(token, code, cause).await,
+        };
+        match sent {
+            Ok(()) => Ok(()),
+            Err(WorkflowError::InvalidToken(why)) => {
+                tracing::info!(%why, "the task token was answered already; nothing to do");
+                Ok(())
+            }
+            Err(e) => Err(WorkerError::Workflow(e)),
+        }
+    }
+
+    /// Marks the step running; `false` when the request was cancelled meanwhile.
+    async fn start_step(&self, task: &TaskMessage) -> Result<bool, WorkerError> {
+        let step = task.step.clone();
+        let result = self
+            .requests
+            .update_retrying(&task.spec.request_id, |r, now| {
+                if r.status == RequestStatus::Cancelled {
+                    return Err(Error::Conflict("cancelled".into()));
+                }
+                if r.status == RequestStatus::Queued {
+                    r.advance(RequestStatus::Provisioning, "the first step started", now)?;
+                }
+                let s = r.step_mut(&step).ok_or_else(|| {
+                    Error::bad_request("unknown_step", format!("the request has no step {step}"))
+                })?;
+                s.status = StepStatus::Running;
+                s.attempts += 1;
+                s.started_at.get_or_insert(now);
+                let attempts = s.attempts;
+                r.log(now, "step_started", format!("{step}: attempt {attempts}"));
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(Error::Conflict(m)) if m == "cancelled" => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn record_success(&self, task: &TaskMessage, outputs: &Value) -> Result<(), WorkerError> {
+        let (step, action, outputs) = (task.step.clone(), task.action, outputs.clone());
+        self.requests
+            .update_retrying(&task.spec.request_id, |r, now| {
+                match action {
+                    TaskAction::Delete => {
+                        if r.status == RequestStatus::Deprovisioning {
+                            r.advance(RequestStatus::Deleted, "every resource was removed", now)?;
+                        }
+                        return Ok(());
+                    }
+                    TaskAction::Apply | TaskAction::Undo => {}
+                }
+                if let Some(s) = r.step_mut(&step) {
+                    s.finished_at = Some(now);
+                    if action == TaskAction::Apply {
+                        s.status = StepStatus::Succeeded;
+                        s.outputs = outputs.clone();
+                        s.error = None;
+                    } else {
+                        s.status = StepStatus::Undone;
+                    }
+                }
+                let verb = if action == TaskAction::Apply {
+                    "step_succeeded"
+                } else {
+                    "step_undone"
+                };
+                r.log(now, verb, step.clone());
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn record_failure(&self, task: &TaskMessage, e: &DriverError) -> Result<(), WorkerError> {
+        let (step, action) = (task.step.clone(), task.action);
+        let failure = Failure {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        };
+        self.requests
+            .update_retrying(&task.spec.request_id, |r, now| {
+                if action == TaskAction::Delete {
+                    r.failure = Some(failure.clone());
+                    if r.status == RequestStatus::Deprovisioning {
+                        r.advance(RequestStatus::DeleteFailed, &failure.message, now)?;
+                    }
+                    return Ok(());
+                }
+                if let Some(s) = r.step_mut(&step) {
+                    s.status = StepStatus::Failed;
+                    s.error = Some(failure.message.clone());
+                    s.finished_at = Some(now);
+                }
+                if r.failure.is_none() {
+                    r.failure = Some(failure.clone());
+                }
+                r.log(now, "step_failed", format!("{step}: {}", failure.message));
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+}

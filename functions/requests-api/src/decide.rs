@@ -1,0 +1,193 @@
+//! Acting on a request: approve, reject, cancel, and deprovision what it made.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use paved_core::Error;
+use paved_core::auth::Identity;
+use paved_core::catalog::{EntityRef, RefDefaults};
+use paved_core::ports::QueueMessage;
+use paved_core::provisioning::ResourceSpec;
+use paved_core::requests::{Decision, ProvisioningRequest, RequestStatus};
+use paved_core::tasks::{TaskAction, TaskMessage};
+use paved_http::{ApiError, Caller};
+use serde_json::json;
+
+use crate::RequestsState;
+use crate::views::{request_view, visible};
+
+fn ok(r: &ProvisioningRequest, status: StatusCode) -> Response {
+    (status, axum::Json(request_view(r))).into_response()
+}
+
+/// The guardrails' approval rules (approver group, not the requester).
+fn check_approver(s: &RequestsState, who: &Identity, r: &ProvisioningRequest) -> Result<(), Error> {
+    let violations = s.guardrails.evaluate_approval(&json!({
+        "request": {"requester": r.requester, "owner": r.owner, "environment": r.environment, "template": r.template},
+        "approver": {"user": who.user.to_string(), "groups": who.groups.iter().map(ToString::to_string).collect::<Vec<_>>()},
+    }))?;
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            violations
+                .iter()
+                .map(|v| format!("{}: {}", v.rule, v.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ))
+    }
+}
+
+/// Members of the owning team, the requester, and admins may cancel or deprovision.
+fn check_owner(s: &RequestsState, who: &Identity, r: &ProvisioningRequest) -> Result<(), Error> {
+    let owner = EntityRef::parse(
+        &r.owner,
+        RefDefaults {
+            kind: Some("group"),
+            namespace: "default",
+        },
+    )
+    .map_err(|m| Error::bad_request("corrupt_request", m))?;
+    if who.is(&owner) || s.access.is_admin(who) || who.user.to_string() == r.requester {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "only members of {owner} (or platform admins) may do this"
+        )))
+    }
+}
+
+fn waiting(r: &ProvisioningRequest) -> Result<(), Error> {
+    if r.status == RequestStatus::WaitingForApproval {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            code: "invalid_transition",
+            message: format!(
+                "request {} is {:?}, not waiting for an approval",
+                r.id, r.status
+            ),
+            violations: Vec::new(),
+        })
+    }
+}
+
+pub async fn approve(
+    State(s): State<RequestsState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let current = visible(&s, &who, &id).await?;
+    waiting(&current)?;
+    check_approver(&s, &who, &current)?;
+    let by = who.user.to_string();
+    let r = s
+        .requests
+        .update(&id, |r, now| {
+            waiting(r)?;
+            r.decision = Some(Decision {
+                by: by.clone(),
+                at: now,
+                approved: true,
+            });
+            r.advance(RequestStatus::Queued, &format!("approved by {by}"), now)
+        })
+        .await?;
+    tracing::info!(request_id = %id, approver = %by, "request approved");
+    let r = crate::submit::start_execution(&s, r).await?;
+    Ok(ok(&r, StatusCode::OK))
+}
+
+pub async fn reject(
+    State(s): State<RequestsState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let current = visible(&s, &who, &id).await?;
+    waiting(&current)?;
+    check_approver(&s, &who, &current)?;
+    let by = who.user.to_string();
+    let r = s
+        .requests
+        .update(&id, |r, now| {
+            waiting(r)?;
+            r.decision = Some(Decision {
+                by: by.clone(),
+                at: now,
+                approved: false,
+            });
+            r.advance(RequestStatus::Rejected, &format!("rejected by {by}"), now)
+        })
+        .await?;
+    tracing::info!(request_id = %id, approver = %by, "request rejected");
+    Ok(ok(&r, StatusCode::OK))
+}
+
+pub async fn cancel(
+    State(s): State<RequestsState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let current = visible(&s, &who, &id).await?;
+    check_owner(&s, &who, &current)?;
+    let by = who.user.to_string();
+    let r = s
+        .requests
+        .update(&id, |r, now| {
+            r.advance(RequestStatus::Cancelled, &format!("cancelled by {by}"), now)
+        })
+        .await?;
+    Ok(ok(&r, StatusCode::OK))
+}
+
+/// Removes what a READY request made. Repeating the call while it is DEPROVISIONING re-queues
+/// the same task (the worker runs it once in effect).
+pub async fn deprovision(
+    State(s): State<RequestsState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let current = visible(&s, &who, &id).await?;
+    check_owner(&s, &who, &current)?;
+    let by = who.user.to_string();
+    let r = if current.status == RequestStatus::Deprovisioning {
+        current
+    } else {
+        s.requests
+            .update(&id, |r, now| {
+                r.advance(
+                    RequestStatus::Deprovisioning,
+                    &format!("deprovisioning requested by {by}"),
+                    now,
+                )?;
+                r.deprovision_attempt += 1;
+                r.failure = None;
+                Ok(())
+            })
+            .await?
+    };
+    let task = TaskMessage {
+        task_token: None,
+        task_id: TaskMessage::task_id_for(
+            &r.id,
+            &format!("resource-{}", r.deprovision_attempt),
+            TaskAction::Delete,
+        ),
+        resource_type: r.resource_type.clone(),
+        step: "delete".into(),
+        action: TaskAction::Delete,
+        spec: ResourceSpec {
+            request_id: r.id.clone(),
+            name: r.name.clone(),
+            owner: r.owner.clone(),
+            environment: r.environment.clone(),
+            parameters: r.parameters.clone(),
+        },
+    };
+    let body =
+        serde_json::to_string(&task).map_err(|e| Error::bad_request("encode", e.to_string()))?;
+    s.tasks.send(&s.task_queue, QueueMessage::new(body)).await?;
+    tracing::info!(request_id = %id, user = %by, "deprovisioning queued");
+    Ok(ok(&r, StatusCode::ACCEPTED))
+}

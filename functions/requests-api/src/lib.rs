@@ -1,0 +1,66 @@
+//! The requests function: developers ask for a resource from a golden path and follow it to
+//! READY. An axum Router (served by `paved up` and, through `main.rs`, by Lambda).
+//!
+//! - `POST /v1/requests` (`Idempotency-Key`, `?dryRun=true`) → 202
+//! - `GET /v1/requests`, `GET /v1/requests/{id}`
+//! - `POST /v1/requests/{id}/approve|reject|cancel`
+//! - `DELETE /v1/resources/{id}` → DEPROVISIONING → DELETED | DELETE_FAILED
+
+mod decide;
+mod submit;
+mod views;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{delete, get, post};
+use paved_core::auth::AccessPolicy;
+use paved_core::catalog::CatalogRepository;
+use paved_core::idempotency::IdempotencyStore;
+use paved_core::policy::PolicyEngine;
+use paved_core::ports::{Queue, Workflow};
+use paved_core::provisioning::Driver;
+use paved_core::requests::RequestRepository;
+use paved_http::Authenticator;
+
+pub use submit::resume_queued;
+
+/// Everything the handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct RequestsState {
+    pub requests: Arc<RequestRepository>,
+    pub catalog: Arc<CatalogRepository>,
+    pub guardrails: Arc<PolicyEngine>,
+    pub access: Arc<AccessPolicy>,
+    pub auth: Arc<Authenticator>,
+    pub workflow: Arc<dyn Workflow>,
+    pub idempotency: Arc<IdempotencyStore>,
+    /// Where deprovisioning tasks go (the worker's task queue).
+    pub tasks: Arc<dyn Queue>,
+    pub task_queue: String,
+    /// The configured drivers by resource type (their `plan` answers dry runs).
+    pub drivers: Arc<HashMap<String, Arc<dyn Driver>>>,
+    /// Why each known but unconfigured resource type is unavailable.
+    pub unavailable: Arc<HashMap<String, String>>,
+    /// Members of this group may approve and see every request.
+    pub approver_group: String,
+}
+
+impl FromRef<RequestsState> for Arc<Authenticator> {
+    fn from_ref(s: &RequestsState) -> Self {
+        Arc::clone(&s.auth)
+    }
+}
+
+pub fn router(state: RequestsState) -> Router {
+    Router::new()
+        .route("/v1/requests", post(submit::create).get(views::list))
+        .route("/v1/requests/{id}", get(views::one))
+        .route("/v1/requests/{id}/approve", post(decide::approve))
+        .route("/v1/requests/{id}/reject", post(decide::reject))
+        .route("/v1/requests/{id}/cancel", post(decide::cancel))
+        .route("/v1/resources/{id}", delete(decide::deprovision))
+        .with_state(state)
+}

@@ -1,0 +1,84 @@
+//! The requests function on AWS Lambda behind API Gateway (HTTP API, JWT authorizer).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::Error;
+use paved_core::auth::AccessPolicy;
+use paved_core::catalog::CatalogRepository;
+use paved_core::idempotency::IdempotencyStore;
+use paved_core::policy::PolicyEngine;
+use paved_core::ports::{SystemClock, Table};
+use paved_core::provisioning::TableSecretStore;
+use paved_core::requests::RequestRepository;
+use paved_drivers::config::DriverConfig;
+use paved_http::Authenticator;
+use paved_http::lambda::copy_authorizer_claims;
+use requests_api::{RequestsState, router};
+use tower::ServiceBuilder;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+    if std::env::var("PAVED_BACKEND").as_deref() == Ok("aws") {
+        return Err("PAVED_BACKEND=aws needs the DynamoDB and Step Functions adapters (shared/aws), which this build does not include yet".into());
+    }
+    let data_dir = std::path::PathBuf::from(
+        std::env::var("PAVED_DATA_DIR").unwrap_or_else(|_| "paved-data".into()),
+    );
+    std::fs::create_dir_all(&data_dir)?;
+    let store = paved_embedded::SqliteStore::open(&data_dir.join("paved.db"))?;
+    let table: Arc<dyn Table> = Arc::new(store.clone());
+    let clock = Arc::new(SystemClock);
+    let workflow = Arc::new(paved_embedded::WorkflowEngine::provisioning(store.clone())?);
+    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
+    let drivers_config = DriverConfig::from_env(Some(data_dir.join("git")));
+    let drivers = drivers_config.build(
+        Arc::new(TableSecretStore::new(Arc::clone(&table))),
+        Some(Arc::clone(&catalog)),
+    )?;
+    let state = RequestsState {
+        requests: Arc::new(RequestRepository::new(Arc::clone(&table), clock.clone())),
+        catalog,
+        guardrails: Arc::new(PolicyEngine::default_bundle()?),
+        access: Arc::new(AccessPolicy::new(
+            &std::env::var("PAVED_ADMIN_GROUP").unwrap_or_else(|_| "platform-admins".into()),
+        )?),
+        auth: Arc::new(Authenticator::Gateway),
+        workflow,
+        idempotency: Arc::new(IdempotencyStore::new(
+            Arc::clone(&table),
+            clock,
+            "requests-api",
+            Duration::from_secs(24 * 3600),
+        )),
+        tasks: Arc::new(store),
+        task_queue: paved_embedded::workflow::TASK_QUEUE.into(),
+        drivers: Arc::new(
+            drivers
+                .into_iter()
+                .map(|d| (d.resource_type().to_owned(), d))
+                .collect(),
+        ),
+        unavailable: Arc::new(
+            drivers_config
+                .availability()
+                .into_iter()
+                .filter_map(|(t, a)| a.err().map(|why| (t.to_owned(), why)))
+                .collect::<HashMap<_, _>>(),
+        ),
+        approver_group: "group:default/platform-approvers".into(),
+    };
+    let app = ServiceBuilder::new()
+        .map_request(copy_authorizer_claims)
+        .service(router(state).fallback(paved_http::route_not_found));
+    lambda_http::run(app).await
+}

@@ -1,0 +1,155 @@
+//! Reading requests: one, or a filtered list. Callers see the requests of their teams and
+//! their own; admins and approvers see all.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use paved_core::Error;
+use paved_core::auth::Identity;
+use paved_core::catalog::{EntityRef, RefDefaults};
+use paved_core::requests::{ProvisioningRequest, RequestStatus};
+use paved_http::{ApiError, Caller};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::RequestsState;
+
+/// The request as the API shows it: the record plus Kubernetes-style conditions.
+pub fn request_view(r: &ProvisioningRequest) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.remove("version");
+        map.insert("conditions".into(), conditions(r));
+    }
+    v
+}
+
+fn conditions(r: &ProvisioningRequest) -> Value {
+    use RequestStatus::*;
+    let approved = match (&r.decision, r.needs_approval) {
+        (_, false) => json!({"type": "Approved", "status": "True", "reason": "NotRequired"}),
+        (Some(d), true) if d.approved => {
+            json!({"type": "Approved", "status": "True", "reason": "Approved", "message": format!("approved by {}", d.by), "lastTransitionTime": d.at})
+        }
+        (Some(d), true) => {
+            json!({"type": "Approved", "status": "False", "reason": "Rejected", "message": format!("rejected by {}", d.by), "lastTransitionTime": d.at})
+        }
+        (None, true) => {
+            json!({"type": "Approved", "status": "Unknown", "reason": "WaitingForApproval"})
+        }
+    };
+    let ready = match r.status {
+        Ready => json!({"type": "Ready", "status": "True", "reason": "Provisioned"}),
+        Failed | DeleteFailed => json!({"type": "Ready", "status": "False", "reason": "Failed",
+            "message": r.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()}),
+        other => {
+            json!({"type": "Ready", "status": if matches!(other, Rejected | Cancelled | Deleted) { "False" } else { "Unknown" },
+            "reason": serde_json::to_value(other).unwrap_or(Value::Null)})
+        }
+    };
+    json!([{"type": "PolicyPassed", "status": "True", "reason": "NoViolations"}, approved, ready])
+}
+
+/// Whether `who` may see (and, for the requester's team, act on) `r`.
+pub(crate) fn may_see(s: &RequestsState, who: &Identity, r: &ProvisioningRequest) -> bool {
+    let is = |reference: &str, kind: &'static str| {
+        EntityRef::parse(
+            reference,
+            RefDefaults {
+                kind: Some(kind),
+                namespace: "default",
+            },
+        )
+        .is_ok_and(|e| who.is(&e))
+    };
+    s.access.is_admin(who)
+        || is(&s.approver_group, "group")
+        || is(&r.owner, "group")
+        || is(&r.requester, "user")
+}
+
+pub(crate) async fn visible(
+    s: &RequestsState,
+    who: &Identity,
+    id: &str,
+) -> Result<ProvisioningRequest, Error> {
+    let r = s.requests.get(id).await?;
+    if may_see(s, who, &r) {
+        Ok(r)
+    } else {
+        // Not 403: whether a request exists is not the caller's business.
+        Err(Error::NotFound(format!("request {id}")))
+    }
+}
+
+pub async fn one(
+    State(s): State<RequestsState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let r = visible(&s, &who, &id).await?;
+    Ok(axum::Json(request_view(&r)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    owner: Option<String>,
+    template: Option<String>,
+    environment: Option<String>,
+    requester: Option<String>,
+    #[serde(default = "hundred")]
+    limit: usize,
+}
+
+fn hundred() -> usize {
+    100
+}
+
+pub async fn list(
+    State(s): State<RequestsState>,
+    Caller(who): Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|st| serde_json::from_value::<RequestStatus>(Value::String(st.to_ascii_uppercase())))
+        .transpose()
+        .map_err(|_| Error::bad_request("invalid_query", "status must be one of SUBMITTED, WAITING_FOR_APPROVAL, QUEUED, PROVISIONING, READY, FAILED, REJECTED, CANCELLED, DEPROVISIONING, DELETED, DELETE_FAILED"))?;
+    let norm = |v: &Option<String>, kind: &'static str| {
+        v.as_deref().map(|x| {
+            EntityRef::parse(
+                x,
+                RefDefaults {
+                    kind: Some(kind),
+                    namespace: "default",
+                },
+            )
+            .map(|e| e.to_string())
+        })
+    };
+    let owner = norm(&q.owner, "group")
+        .transpose()
+        .map_err(|m| Error::bad_request("invalid_query", m))?;
+    let requester = norm(&q.requester, "user")
+        .transpose()
+        .map_err(|m| Error::bad_request("invalid_query", m))?;
+    let limit = q.limit.clamp(1, 1000);
+    let items = s
+        .requests
+        .list(|r| {
+            status.is_none_or(|st| r.status == st)
+                && owner.as_ref().is_none_or(|o| &r.owner == o)
+                && requester.as_ref().is_none_or(|u| &r.requester == u)
+                && q.template.as_ref().is_none_or(|t| &r.template == t)
+                && q.environment.as_ref().is_none_or(|e| &r.environment == e)
+                && may_see(&s, &who, r)
+        })
+        .await?;
+    let total = items.len();
+    // Newest first.
+    let page: Vec<Value> = items.iter().rev().take(limit).map(request_view).collect();
+    Ok(axum::Json(json!({"items": page, "total": total})).into_response())
+}

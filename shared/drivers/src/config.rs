@@ -1,0 +1,74 @@
+//! Which drivers this process can run, from the environment. The requests API refuses a
+//! resource type whose driver is not configured, naming the setting that would enable it;
+//! nothing is ever pretended.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use paved_core::catalog::CatalogRepository;
+use paved_core::provisioning::{Driver, SecretStore};
+
+use crate::postgres::PostgresDriver;
+use crate::service::ServiceDriver;
+
+#[derive(Debug, Clone, Default)]
+pub struct DriverConfig {
+    /// `PAVED_POSTGRES_URL`: an account that may create databases and roles.
+    pub postgres_url: Option<String>,
+    /// `PAVED_GIT_ROOT`: where new service repositories are created (bare repositories).
+    pub git_root: Option<PathBuf>,
+}
+
+impl DriverConfig {
+    /// Reads `PAVED_POSTGRES_URL` and `PAVED_GIT_ROOT`; `default_git_root` applies when the
+    /// latter is unset (`paved up` uses `<data dir>/git`).
+    pub fn from_env(default_git_root: Option<PathBuf>) -> Self {
+        let non_empty = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            postgres_url: non_empty("PAVED_POSTGRES_URL"),
+            git_root: non_empty("PAVED_GIT_ROOT")
+                .map(PathBuf::from)
+                .or(default_git_root),
+        }
+    }
+
+    /// Every resource type paved knows, with whether it is configured here and, if not, what
+    /// would configure it.
+    pub fn availability(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let need = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_owned()) };
+        vec![
+            (
+                crate::postgres::RESOURCE_TYPE,
+                need(
+                    self.postgres_url.is_some(),
+                    "the postgres-database driver is not configured: set PAVED_POSTGRES_URL to an account that may create databases and roles",
+                ),
+            ),
+            (
+                crate::service::RESOURCE_TYPE,
+                need(
+                    self.git_root.is_some(),
+                    "the service driver is not configured: set PAVED_GIT_ROOT to the directory that holds the new repositories",
+                ),
+            ),
+        ]
+    }
+
+    /// The configured drivers.
+    pub fn build(
+        &self,
+        secrets: Arc<dyn SecretStore>,
+        catalog: Option<Arc<CatalogRepository>>,
+    ) -> Result<Vec<Arc<dyn Driver>>, String> {
+        let mut drivers: Vec<Arc<dyn Driver>> = Vec::new();
+        if let Some(url) = &self.postgres_url {
+            drivers.push(Arc::new(PostgresDriver::new(url, secrets)?));
+        }
+        if let (Some(root), Some(catalog)) = (&self.git_root, catalog) {
+            std::fs::create_dir_all(root)
+                .map_err(|e| format!("PAVED_GIT_ROOT {}: {e}", root.display()))?;
+            drivers.push(Arc::new(ServiceDriver::new(root.clone(), catalog)));
+        }
+        Ok(drivers)
+    }
+}
