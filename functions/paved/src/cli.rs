@@ -146,7 +146,11 @@ impl UpArgs {
                 replace_default: self.replace_default_policies,
             }),
             workers: self.workers.max(1),
-            max_receives: self.max_receives.max(1),
+            worker: provision_worker::WorkerConfig {
+                max_receives: self.max_receives.max(1),
+                ..Default::default()
+            },
+            retry_after: std::time::Duration::from_secs(2),
             extra_drivers: Vec::new(),
             data_dir: self.data.data,
         }

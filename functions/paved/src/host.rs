@@ -50,7 +50,9 @@ pub struct HostConfig {
     pub policies: Option<PolicySource>,
     /// Task pollers running at once.
     pub workers: usize,
-    pub max_receives: u32,
+    pub worker: WorkerConfig,
+    /// How soon a task message that failed in the worker is delivered again.
+    pub retry_after: Duration,
     /// Drivers added by an embedding program (tests use this for fault injection).
     pub extra_drivers: Vec<Arc<dyn Driver>>,
 }
@@ -69,7 +71,8 @@ impl HostConfig {
             },
             policies: None,
             workers: 4,
-            max_receives: 5,
+            worker: WorkerConfig::default(),
+            retry_after: Duration::from_secs(2),
             extra_drivers: Vec::new(),
             data_dir,
         }
@@ -87,6 +90,7 @@ pub struct Platform {
     requests_state: RequestsState,
     workers: usize,
     max_receives: u32,
+    retry_after: Duration,
     /// Held for the life of the process: one `paved up` per data directory.
     _lock: std::fs::File,
 }
@@ -107,12 +111,10 @@ impl Background {
     }
 }
 
-fn stopped(mut rx: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
-    async move {
-        while !*rx.borrow() {
-            if rx.changed().await.is_err() {
-                return;
-            }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
         }
     }
 }
@@ -195,10 +197,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .into_iter()
         .filter_map(|(t, a)| a.err().map(|why| (t.to_owned(), why)))
         .collect();
-    let worker_config = WorkerConfig {
-        max_receives: config.max_receives,
-        ..WorkerConfig::default()
-    };
+    let worker_config = config.worker.clone();
     let runner = Arc::new(TaskRunner::new(
         drivers.clone(),
         Arc::clone(&table),
@@ -264,7 +263,8 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         store,
         requests_state,
         workers: config.workers.max(1),
-        max_receives: config.max_receives,
+        max_receives: config.worker.max_receives,
+        retry_after: config.retry_after,
         _lock: lock,
     })
 }
@@ -281,7 +281,10 @@ impl Platform {
             tasks.push(tokio::spawn(poll(
                 Arc::clone(&queue),
                 Arc::clone(&self.worker),
-                QueueBinding::new(TASK_QUEUE, TASK_DEAD_LETTER_QUEUE, self.max_receives),
+                QueueBinding {
+                    retry_after: self.retry_after,
+                    ..QueueBinding::new(TASK_QUEUE, TASK_DEAD_LETTER_QUEUE, self.max_receives)
+                },
                 stopped(rx.clone()),
             )));
         }

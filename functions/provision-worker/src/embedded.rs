@@ -16,9 +16,10 @@ pub struct QueueBinding {
     pub dead_letter_queue: String,
     pub max_receives: u32,
     pub batch_size: usize,
-    /// How long a received message stays hidden (the function timeout × 6 on AWS).
+    /// How long a received message stays hidden; extended every third of it while its batch
+    /// runs, so a crash of `paved up` makes it visible again within this.
     pub visibility: Duration,
-    /// How soon a failed message is retried.
+    /// How soon a failed message is retried the first time; doubled on each receive after.
     pub retry_after: Duration,
     /// How often an empty queue is polled.
     pub idle_poll: Duration,
@@ -31,7 +32,7 @@ impl QueueBinding {
             dead_letter_queue: dead_letter_queue.to_owned(),
             max_receives,
             batch_size: 10,
-            visibility: Duration::from_secs(900 * 6),
+            visibility: Duration::from_secs(60),
             retry_after: Duration::from_secs(2),
             idle_poll: Duration::from_millis(10),
         }

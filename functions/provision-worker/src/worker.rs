@@ -40,7 +40,8 @@ impl Default for WorkerConfig {
         Self {
             max_receives: 5,
             heartbeat_every: Duration::from_secs(20),
-            attempt_timeout: Duration::from_secs(900),
+            // A lease, renewed by every heartbeat: a crashed attempt's lock lapses within it.
+            attempt_timeout: Duration::from_secs(60),
             breaker_threshold: 5,
             breaker_cool_down: Duration::from_secs(30),
         }
@@ -230,10 +231,18 @@ impl ProvisionWorker {
                 joined = &mut run => {
                     return match joined {
                         Ok(result) => Ok(result?),
-                        Err(e) => Err(WorkerError::Crash(e.to_string())),
+                        Err(e) => {
+                            let why = panic_message(e);
+                            tracing::error!(%why, "the driver crashed");
+                            self.runner.abandon(task, &why).await?;
+                            Err(WorkerError::Crash(why))
+                        }
                     };
                 }
                 _ = beat.tick() => {
+                    if let Err(e) = self.runner.renew(task).await {
+                        tracing::warn!(error = %e, "renewing the task's lock failed");
+                    }
                     if let Some(token) = &task.task_token
                         && let Err(e) = self.workflow.send_task_heartbeat(token).await
                     {
@@ -357,5 +366,16 @@ impl ProvisionWorker {
             })
             .await?;
         Ok(())
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into()),
+        Err(e) => e.to_string(),
     }
 }

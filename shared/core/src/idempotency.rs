@@ -166,6 +166,40 @@ impl IdempotencyStore {
         Ok(())
     }
 
+    /// Extends an in-progress lock (a lease renewed while the work is alive), so a crashed
+    /// holder's lock lapses soon while a slow but healthy one keeps it.
+    pub async fn renew(
+        &self,
+        idempotency_key: &str,
+        payload: &Value,
+        in_progress_for: Duration,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let mut attrs = Map::new();
+        attrs.insert("status".into(), IN_PROGRESS.into());
+        attrs.insert(
+            "expiration".into(),
+            (now.timestamp() + secs(self.ttl)).into(),
+        );
+        attrs.insert(
+            "in_progress_expiration".into(),
+            (now.timestamp_millis() + millis(in_progress_for)).into(),
+        );
+        attrs.insert("validation".into(), Value::String(payload_hash(payload)));
+        let condition = Condition::AttrEquals {
+            name: "status".into(),
+            value: IN_PROGRESS.into(),
+        };
+        match self
+            .table
+            .put(Item::new(self.key(idempotency_key), attrs), condition)
+            .await
+        {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Drops an in-progress lock after a failure, so that a retry executes again.
     pub async fn release(&self, idempotency_key: &str) -> Result<(), Error> {
         let condition = Condition::AttrEquals {

@@ -148,6 +148,21 @@ impl TaskRunner {
         Ok(())
     }
 
+    /// Renews the task's lock while its attempt is alive (the worker's heartbeat calls it).
+    pub async fn renew(&self, task: &TaskMessage) -> Result<(), Error> {
+        self.idempotency
+            .renew(&task.task_id, &task.identity(), self.attempt_timeout)
+            .await
+    }
+
+    /// Gives up an attempt that died (its driver panicked): frees the lock at once so the
+    /// next delivery runs the step again, and marks the task FAILED with why.
+    pub async fn abandon(&self, task: &TaskMessage, why: &str) -> Result<(), Error> {
+        self.idempotency.release(&task.task_id).await?;
+        self.mark(task, "FAILED", json!({"code": "crashed", "message": why}))
+            .await
+    }
+
     /// The marker of a task: `PENDING` (side effect attempted), `DONE` or `FAILED`.
     pub async fn marker(&self, task_id: &str) -> Result<Option<Item>, Error> {
         Ok(self.table.get(&Key::new(MARKER_PARTITION, task_id)).await?)

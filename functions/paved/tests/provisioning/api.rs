@@ -1,0 +1,423 @@
+//! The requests API over the real service driver (git) and test drivers.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{
+    App, Behaviour, TestDriver, admin, alice, bob_approver, request, start, template, token,
+};
+
+const SLOW: Duration = Duration::from_secs(30);
+
+fn service(name: &str, environment: &str) -> Value {
+    json!({"template": "service", "name": name, "owner": "team-a", "environment": environment,
+           "parameters": {"language": "rust-axum", "description": "Orders"}})
+}
+
+async fn count_requests(app: &App) -> u64 {
+    let (status, list) = app.get("/v1/requests", &admin()).await;
+    assert_eq!(status, 200, "{list}");
+    list["total"].as_u64().expect("total")
+}
+
+#[tokio::test]
+async fn a_service_request_makes_a_real_repository_and_registers_it() {
+    let app = start(Vec::new()).await;
+    let id = app.submit(service("orders", "development")).await;
+    let r = app.wait_for(&id, &["READY", "FAILED"], SLOW).await;
+    assert_eq!(r["status"], "READY", "{r:#}");
+    for step in r["steps"].as_array().expect("steps") {
+        assert_eq!(step["status"], "SUCCEEDED", "{step}");
+        assert_eq!(step["attempts"], 1);
+        assert!(step["startedAt"].is_string() && step["finishedAt"].is_string());
+    }
+    let events: Vec<&str> = r["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(
+        events.contains(&"submitted") && events.contains(&"step_succeeded"),
+        "{events:?}"
+    );
+    assert_eq!(
+        r["conditions"][2],
+        json!({"type": "Ready", "status": "True", "reason": "Provisioned"})
+    );
+
+    let repo = app.dir.path().join("git").join("orders.git");
+    assert!(
+        repo.join("HEAD").exists(),
+        "a bare repository at {}",
+        repo.display()
+    );
+    let (status, entity) = app
+        .get(
+            "/api/catalog/entities/by-name/component/default/orders",
+            &alice(),
+        )
+        .await;
+    assert_eq!(status, 200, "registered in the catalog: {entity}");
+
+    // Deprovisioning removes it.
+    let (status, d) = app.delete(&format!("/v1/resources/{id}"), &alice()).await;
+    assert_eq!(status, 202, "{d}");
+    assert_eq!(d["status"], "DEPROVISIONING");
+    let r = app.wait_for(&id, &["DELETED", "DELETE_FAILED"], SLOW).await;
+    assert_eq!(r["status"], "DELETED", "{r:#}");
+    assert!(!repo.exists(), "the repository is gone");
+    let (status, _) = app
+        .get(
+            "/api/catalog/entities/by-name/component/default/orders",
+            &alice(),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // The name is free again.
+    let again = app.submit(service("orders", "development")).await;
+    assert_eq!(
+        app.wait_for(&again, &["READY", "FAILED"], SLOW).await["status"],
+        "READY"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
+    let app = start(Vec::new()).await;
+    let raw = app
+        .http
+        .post(app.url("/v1/requests"))
+        .bearer_auth(alice())
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(raw.status().as_u16(), 400);
+    assert_eq!(raw.headers()["content-type"], "application/problem+json");
+
+    let cases: Vec<(Value, &str, u16, &str)> = vec![
+        (
+            json!({"template": "service", "name": "x1x"}),
+            "alice",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"template": "service", "name": "orders", "owner": "team-a", "environment": "development", "parameters": {}, "extra": 1}),
+            "alice",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"template": "nope", "name": "orders", "owner": "team-a", "environment": "development"}),
+            "alice",
+            422,
+            "unknown_template",
+        ),
+        (
+            json!({"template": "service", "name": "orders", "owner": "team-a", "environment": "development", "parameters": {"language": "cobol"}}),
+            "alice",
+            422,
+            "invalid_parameters",
+        ),
+        (
+            json!({"template": "service", "name": "orders", "owner": "team-b", "environment": "development", "parameters": {"language": "rust-axum"}}),
+            "alice",
+            403,
+            "forbidden",
+        ),
+        (
+            json!({"template": "service", "name": "orders", "owner": "team-zzz", "environment": "development", "parameters": {"language": "rust-axum"}}),
+            "alice",
+            422,
+            "unknown_owner",
+        ),
+        (
+            json!({"template": "service", "name": "Bad_Name", "owner": "team-a", "environment": "development", "parameters": {"language": "rust-axum"}}),
+            "alice",
+            422,
+            "policy_violation",
+        ),
+        (
+            json!({"template": "service", "name": "orders", "owner": "team-a", "environment": "mars", "parameters": {"language": "rust-axum"}}),
+            "alice",
+            422,
+            "policy_violation",
+        ),
+        (
+            json!({"template": "postgres-database", "name": "orders", "owner": "team-a", "environment": "development"}),
+            "alice",
+            422,
+            "driver_not_configured",
+        ),
+    ];
+    for (body, _who, status, code) in cases {
+        let (got, problem) = app.post("/v1/requests", &alice(), &body, None).await;
+        assert_eq!(
+            (got, problem["code"].as_str()),
+            (status, Some(code)),
+            "{body} → {problem:#}"
+        );
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{problem}"
+        );
+    }
+    let (_, policy) = app
+        .post("/v1/requests", &alice(), &json!({"template": "service", "name": "Bad_Name", "owner": "team-a", "environment": "mars", "parameters": {"language": "rust-axum"}}), None)
+        .await;
+    let rules: Vec<&str> = policy["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .filter_map(|v| v["rule"].as_str())
+        .collect();
+    assert_eq!(rules, ["environment.known", "naming.pattern"], "{policy:#}");
+    let (_, not_configured) = app
+        .post("/v1/requests", &alice(), &json!({"template": "postgres-database", "name": "orders", "owner": "team-a", "environment": "development"}), None)
+        .await;
+    assert!(
+        not_configured["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("PAVED_POSTGRES_URL"),
+        "{not_configured}"
+    );
+    let (status, _) = app.get("/v1/requests", "not-a-token").await;
+    assert_eq!(status, 401);
+
+    assert_eq!(count_requests(&app).await, 0, "nothing was written");
+    assert_eq!(
+        app.platform.engine.running().await.expect("running"),
+        0,
+        "nothing started"
+    );
+    assert!(!app.dir.path().join("git").join("orders.git").exists());
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_same_request_and_a_different_body_is_refused() {
+    let driver = TestDriver::new("widget", &["one", "two", "three"], &[]);
+    let app = start(vec![driver.clone()]).await;
+    assert_eq!(
+        app.import(&template("widget", &["one", "two", "three"]))
+            .await
+            .0,
+        200
+    );
+    let body = request("widget", "w-one", "development");
+
+    // 20 concurrent POSTs with one key: one request.
+    let mut posts = Vec::new();
+    for _ in 0..20 {
+        let (app_ref, body) = (&app, body.clone());
+        posts.push(async move {
+            app_ref
+                .post("/v1/requests", &alice(), &body, Some("key-1"))
+                .await
+        });
+    }
+    let answers = futures::future::join_all(posts).await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(status, r)| {
+            assert_eq!(*status, 202, "{r}");
+            r["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one request: {ids:?}");
+    assert_eq!(count_requests(&app).await, 1);
+
+    let (status, replay) = app
+        .post("/v1/requests", &alice(), &body, Some("key-1"))
+        .await;
+    assert_eq!(
+        (status, replay["id"].as_str()),
+        (202, ids.iter().next().map(String::as_str))
+    );
+    let mut changed = body.clone();
+    changed["parameters"] = json!({"size": 2});
+    let (status, problem) = app
+        .post("/v1/requests", &alice(), &changed, Some("key-1"))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "{problem}"
+    );
+    // Keys belong to their caller: bob's key-1 is another request (which he may not make for team-a).
+    let (status, _) = app
+        .post("/v1/requests", &bob_approver(), &body, Some("key-1"))
+        .await;
+    assert_eq!(status, 403);
+
+    let id = ids.into_iter().next().expect("id");
+    assert_eq!(
+        app.wait_for(&id, &["READY", "FAILED"], SLOW).await["status"],
+        "READY"
+    );
+    for step in ["one", "two", "three"] {
+        assert_eq!(driver.applies("w-one", step), 1, "{step} ran once");
+    }
+    // A second request for a live name is refused.
+    let (status, problem) = app.post("/v1/requests", &alice(), &body, None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("name_taken")),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn production_waits_for_an_approver_who_is_not_the_requester() {
+    let driver = TestDriver::new("widget", &["one"], &[]);
+    let app = start(vec![driver.clone()]).await;
+    assert_eq!(app.import(&template("widget", &["one"])).await.0, 200);
+
+    let (status, dry) = app
+        .post(
+            "/v1/requests?dryRun=true",
+            &alice(),
+            &request("widget", "w-prod", "production"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(
+        (dry["allowed"].as_bool(), dry["needsApproval"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(dry["plan"][0]["step"], "one");
+    let (_, bad_dry) = app
+        .post(
+            "/v1/requests?dryRun=true",
+            &alice(),
+            &request("widget", "X", "production"),
+            None,
+        )
+        .await;
+    assert_eq!(bad_dry["allowed"], false);
+    assert_eq!(bad_dry["violations"][0]["rule"], "naming.pattern");
+    assert_eq!(count_requests(&app).await, 0, "dry runs write nothing");
+
+    let id = app.submit(request("widget", "w-prod", "production")).await;
+    let r = app.wait_for(&id, &["WAITING_FOR_APPROVAL"], SLOW).await;
+    assert_eq!(r["conditions"][1]["status"], "Unknown");
+
+    // The requester cannot approve, even as an approver; nor can a non-approver.
+    let self_approver = token("alice", &["team-a", "platform-approvers"]);
+    let (status, p) = app
+        .post(
+            &format!("/v1/requests/{id}/approve"),
+            &self_approver,
+            &json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("approval.not-requester"),
+        "{p}"
+    );
+    let (status, _) = app
+        .post(
+            &format!("/v1/requests/{id}/approve"),
+            &token("carol", &["team-a"]),
+            &json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        driver.calls.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing ran before the approval"
+    );
+
+    let (status, approved) = app
+        .post(
+            &format!("/v1/requests/{id}/approve"),
+            &bob_approver(),
+            &json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    let r = app.wait_for(&id, &["READY", "FAILED"], SLOW).await;
+    assert_eq!(r["status"], "READY");
+    assert_eq!(r["decision"]["by"], "user:default/bob");
+    let (status, _) = app
+        .post(
+            &format!("/v1/requests/{id}/approve"),
+            &bob_approver(),
+            &json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "approving twice is an invalid transition");
+
+    // Reject and cancel.
+    let second = app
+        .submit(request("widget", "w-prod-2", "production"))
+        .await;
+    app.wait_for(&second, &["WAITING_FOR_APPROVAL"], SLOW).await;
+    let (status, rejected) = app
+        .post(
+            &format!("/v1/requests/{second}/reject"),
+            &bob_approver(),
+            &json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, rejected["status"].as_str()),
+        (200, Some("REJECTED"))
+    );
+    let third = app
+        .submit(request("widget", "w-prod-3", "production"))
+        .await;
+    app.wait_for(&third, &["WAITING_FOR_APPROVAL"], SLOW).await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/requests/{third}/cancel"),
+            &token("eve", &["team-b"]),
+            &json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "other teams do not even see it");
+    let (status, cancelled) = app
+        .post(
+            &format!("/v1/requests/{third}/cancel"),
+            &alice(),
+            &json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (200, Some("CANCELLED"))
+    );
+
+    // Filters.
+    let (_, waiting) = app.get("/v1/requests?status=rejected", &alice()).await;
+    assert_eq!(waiting["total"], 1);
+    let (_, mine) = app
+        .get(
+            "/v1/requests?owner=team-a&environment=production&template=widget",
+            &alice(),
+        )
+        .await;
+    assert_eq!(mine["total"], 3);
+    let (_, theirs) = app.get("/v1/requests", &token("eve", &["team-b"])).await;
+    assert_eq!(theirs["total"], 0, "eve sees nothing of team-a's");
+    let (status, _) = app.get("/v1/requests?status=NOPE", &alice()).await;
+    assert_eq!(status, 400);
+    let _ = Behaviour::Succeed;
+}

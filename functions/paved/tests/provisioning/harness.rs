@@ -1,0 +1,379 @@
+//! A paved built in-process (the same `host::build` as `paved up`) on a temporary data
+//! directory, served on a loopback port, with test drivers for fault injection.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use paved::host::{Background, HostConfig, Platform, build};
+use paved_core::ports::Queue;
+use paved_core::provisioning::{Driver, DriverError, PlannedStep, ResourceSpec};
+use paved_embedded::workflow::{
+    NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
+};
+use provision_worker::embedded::{QueueBinding, poll_once};
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "provisioning-test-secret-0123456789abcdef";
+
+pub struct App {
+    pub dir: tempfile::TempDir,
+    pub platform: Platform,
+    pub background: Option<Background>,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub fn config(dir: &std::path::Path) -> HostConfig {
+    let mut c = HostConfig::new(dir.to_path_buf());
+    c.jwt_secret = Some(SECRET.into());
+    c.retry_after = Duration::from_millis(200);
+    c
+}
+
+/// Builds and serves the platform; `background` starts the worker pollers and timers.
+pub async fn start_with(dir: tempfile::TempDir, config: HostConfig, background: bool) -> App {
+    let platform = build(&config).await.expect("build the platform");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = platform.router.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let background = background.then(|| platform.start_background());
+    let app = App {
+        dir,
+        platform,
+        background,
+        addr,
+        http: reqwest::Client::new(),
+        server,
+    };
+    app.seed().await;
+    app
+}
+
+pub async fn start(extra: Vec<Arc<dyn Driver>>) -> App {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = config(dir.path());
+    c.extra_drivers = extra;
+    start_with(dir, c, true).await
+}
+
+pub fn token(user: &str, groups: &[&str]) -> String {
+    let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+    paved_http::mint_token(SECRET.as_bytes(), user, &groups, 3600).expect("token")
+}
+
+pub fn admin() -> String {
+    token("root", &["platform-admins"])
+}
+pub fn alice() -> String {
+    token("alice", &["team-a"])
+}
+pub fn bob_approver() -> String {
+    token("bob", &["team-b", "platform-approvers"])
+}
+
+/// A template for a test driver's resource type.
+pub fn template(resource_type: &str, steps: &[&str]) -> String {
+    let steps: Vec<String> = steps
+        .iter()
+        .map(|s| format!("    - {{id: {s}, name: {s}, action: 'test:{s}'}}"))
+        .collect();
+    format!(
+        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: {resource_type}\nspec:\n  type: {resource_type}\n  owner: platform-team\n  parameters:\n    - type: object\n      properties:\n        size: {{type: integer, minimum: 1, maximum: 10}}\n  steps:\n{}\n",
+        steps.join("\n")
+    )
+}
+
+impl App {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn seed(&self) {
+        let yaml = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-a}\nspec: {type: team, children: []}\n---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-b}\nspec: {type: team, children: []}\n---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: platform-team}\nspec: {type: team, children: []}\n";
+        let (status, body) = self.import(yaml).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    pub async fn import(&self, yaml: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url("/v1/entities/import"))
+            .bearer_auth(admin())
+            .header("content-type", "application/yaml")
+            .body(yaml.to_owned())
+            .send()
+            .await
+            .expect("import");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut r = self.http.post(self.url(path)).bearer_auth(token).json(body);
+        if let Some(k) = key {
+            r = r.header("idempotency-key", k);
+        }
+        let r = r.send().await.expect("post");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("delete");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Submits a request as alice and returns its id (asserting 202).
+    pub async fn submit(&self, body: Value) -> String {
+        let (status, r) = self.post("/v1/requests", &alice(), &body, None).await;
+        assert_eq!(status, 202, "{r}");
+        r["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Waits until the request reaches one of `statuses`.
+    pub async fn wait_for(&self, id: &str, statuses: &[&str], within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, r) = self.get(&format!("/v1/requests/{id}"), &admin()).await;
+            assert_eq!(status, 200, "{r}");
+            if statuses.contains(&r["status"].as_str().unwrap_or_default()) {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "request {id} did not reach {statuses:?}: {r:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn queue(&self) -> Arc<dyn Queue> {
+        Arc::new(self.platform.store.clone())
+    }
+
+    /// Drives the worker by hand (no background pollers): one poll of each queue.
+    pub async fn pump_once(&self) -> bool {
+        let q = self.queue();
+        let fast = |queue, dlq| QueueBinding {
+            retry_after: Duration::ZERO,
+            ..QueueBinding::new(queue, dlq, 5)
+        };
+        let tasks = poll_once(
+            q.as_ref(),
+            &self.platform.worker,
+            &fast(TASK_QUEUE, TASK_DEAD_LETTER_QUEUE),
+        )
+        .await;
+        let notes = poll_once(
+            q.as_ref(),
+            &self.platform.worker,
+            &fast(NOTIFICATION_QUEUE, NOTIFICATION_DEAD_LETTER_QUEUE),
+        )
+        .await;
+        tasks && notes
+    }
+
+    pub async fn dead_letters(&self) -> Vec<String> {
+        self.queue()
+            // A peek: visible again at once.
+            .receive(TASK_DEAD_LETTER_QUEUE, 10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
+    }
+}
+
+/// What a test driver should do on each call of one step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Behaviour {
+    Succeed,
+    /// Fail with a retryable error this many times, then succeed.
+    Transient(u32),
+    /// Fail permanently.
+    Permanent,
+    /// Make the side effect, then crash (panic) once, as a worker killed before its ack.
+    CrashAfterEffectOnce,
+    /// Always panic.
+    Panic,
+}
+
+/// A driver that keeps its "resources" in memory: a set of created names, with a count of
+/// side effects per step, so tests can check that nothing was made twice.
+pub struct TestDriver {
+    pub kind: &'static str,
+    pub steps: Vec<&'static str>,
+    pub behaviour: HashMap<&'static str, Behaviour>,
+    /// The resources that exist, by `name/step`.
+    pub created: Mutex<HashMap<String, u32>>,
+    /// How many times `apply` ran per `name/step`.
+    pub applies: Mutex<HashMap<String, u32>>,
+    pub calls: AtomicU32,
+    failures: Mutex<HashMap<String, u32>>,
+    crashed: Mutex<bool>,
+}
+
+impl TestDriver {
+    pub fn new(
+        kind: &'static str,
+        steps: &[&'static str],
+        behaviour: &[(&'static str, Behaviour)],
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            kind,
+            steps: steps.to_vec(),
+            behaviour: behaviour.iter().copied().collect(),
+            created: Mutex::new(HashMap::new()),
+            applies: Mutex::new(HashMap::new()),
+            calls: AtomicU32::new(0),
+            failures: Mutex::new(HashMap::new()),
+            crashed: Mutex::new(false),
+        })
+    }
+
+    /// How many times `apply` ran for `step` of `name`.
+    pub fn applies(&self, name: &str, step: &str) -> u32 {
+        self.applies
+            .lock()
+            .get(&format!("{name}/{step}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many copies of `step`'s resource exist for `name` (1 is right, never 2).
+    pub fn copies(&self, name: &str, step: &str) -> u32 {
+        self.created
+            .lock()
+            .get(&format!("{name}/{step}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many resources exist in all.
+    pub fn live(&self) -> usize {
+        self.created.lock().len()
+    }
+}
+
+#[async_trait]
+impl Driver for TestDriver {
+    fn resource_type(&self) -> &'static str {
+        self.kind
+    }
+
+    fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError> {
+        Ok(self
+            .steps
+            .iter()
+            .map(|s| PlannedStep {
+                step: (*s).into(),
+                action: format!("make {}/{s}", spec.name),
+            })
+            .collect())
+    }
+
+    async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let key = format!("{}/{step}", spec.name);
+        *self.applies.lock().entry(key.clone()).or_insert(0) += 1;
+        match self
+            .behaviour
+            .get(step)
+            .copied()
+            .unwrap_or(Behaviour::Succeed)
+        {
+            Behaviour::Permanent => {
+                return Err(DriverError::NonRetryable {
+                    code: "NonRetryable.TestRefused",
+                    message: format!("{step} is refused"),
+                });
+            }
+            Behaviour::Panic => panic!("the {step} driver crashed"),
+            Behaviour::Transient(n) => {
+                let mut f = self.failures.lock();
+                let seen = f.entry(key.clone()).or_insert(0);
+                if *seen < n {
+                    *seen += 1;
+                    return Err(DriverError::Retryable {
+                        code: "Retryable.Throttled",
+                        message: format!("{step}: busy, try later"),
+                    });
+                }
+            }
+            Behaviour::Succeed | Behaviour::CrashAfterEffectOnce => {}
+        }
+        // Deterministic name: the step finds its own earlier work.
+        {
+            let mut created = self.created.lock();
+            let n = created.entry(key.clone()).or_insert(0);
+            if *n == 0 {
+                *n = 1;
+            }
+        }
+        if self.behaviour.get(step) == Some(&Behaviour::CrashAfterEffectOnce) {
+            let mut crashed = self.crashed.lock();
+            if !*crashed {
+                *crashed = true;
+                drop(crashed);
+                panic!("killed after the side effect of {step}, before the answer");
+            }
+        }
+        Ok(json!({ step: key }))
+    }
+
+    async fn undo(&self, spec: &ResourceSpec, step: &str) -> Result<(), DriverError> {
+        self.created.lock().remove(&format!("{}/{step}", spec.name));
+        Ok(())
+    }
+
+    async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError> {
+        Ok((self.copies(&spec.name, self.steps[0]) > 0).then(|| json!({})))
+    }
+
+    async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {
+        for s in &self.steps {
+            self.created.lock().remove(&format!("{}/{s}", spec.name));
+        }
+        Ok(())
+    }
+}
+
+/// A request body for a test type.
+pub fn request(template: &str, name: &str, environment: &str) -> Value {
+    json!({"template": template, "name": name, "owner": "team-a", "environment": environment, "parameters": {}})
+}

@@ -1,0 +1,8 @@
+//! The whole provisioning path in-process on a fresh data directory: HTTP request → guardrails
+//! → workflow engine → task queue → worker → real driver → READY, and the faults that must lose
+//! nothing and create nothing twice.
+
+mod api;
+mod faults;
+mod harness;
+mod postgres;
