@@ -73,6 +73,10 @@ pub struct UpArgs {
     /// How many task pollers run at once (each handles a batch of up to 10 tasks).
     #[arg(long, env = "PAVED_WORKERS", default_value_t = 4)]
     pub workers: usize,
+    /// `full` fsyncs every commit (survives power loss); `normal` survives a crash of paved
+    /// but may lose the last commits on power loss, and is faster on slow disks.
+    #[arg(long, env = "PAVED_SQLITE_SYNC", default_value = "full")]
+    pub sqlite_sync: paved_embedded::Durability,
     /// Receives before a task message goes to the dead-letter queue.
     #[arg(long, env = "PAVED_MAX_RECEIVES", default_value_t = 5)]
     pub max_receives: u32,
@@ -151,6 +155,7 @@ impl UpArgs {
                 ..Default::default()
             },
             retry_after: std::time::Duration::from_secs(2),
+            durability: self.sqlite_sync,
             extra_drivers: Vec::new(),
             data_dir: self.data.data,
         }

@@ -24,7 +24,7 @@ use paved_drivers::config::DriverConfig;
 use paved_embedded::workflow::{
     NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
 };
-use paved_embedded::{SqliteStore, WorkflowEngine};
+use paved_embedded::{Durability, SqliteStore, WorkflowEngine};
 use paved_http::Authenticator;
 use provision_worker::embedded::{QueueBinding, poll};
 use provision_worker::{ProvisionWorker, WorkerConfig};
@@ -53,6 +53,8 @@ pub struct HostConfig {
     pub worker: WorkerConfig,
     /// How soon a task message that failed in the worker is delivered again.
     pub retry_after: Duration,
+    /// How hard the SQLite file's commits wait for the disk.
+    pub durability: Durability,
     /// Drivers added by an embedding program (tests use this for fault injection).
     pub extra_drivers: Vec<Arc<dyn Driver>>,
 }
@@ -73,6 +75,7 @@ impl HostConfig {
             workers: 4,
             worker: WorkerConfig::default(),
             retry_after: Duration::from_secs(2),
+            durability: Durability::Full,
             extra_drivers: Vec::new(),
             data_dir,
         }
@@ -148,6 +151,7 @@ fn guardrails(source: Option<&PolicySource>) -> Result<PolicyEngine> {
                 .with_context(|| format!("reading {}", config.display()))?;
         }
     }
+    let custom_data = data != DEFAULT_CONFIG;
     let engine = PolicyEngine::new(sources, &data)?;
     let failed: Vec<String> = engine
         .run_tests()
@@ -155,11 +159,16 @@ fn guardrails(source: Option<&PolicySource>) -> Result<PolicyEngine> {
         .filter(|(_, ok)| !ok)
         .map(|(n, _)| n)
         .collect();
-    anyhow::ensure!(
-        failed.is_empty(),
-        "the guardrails' own tests fail: {}",
-        failed.join(", ")
-    );
+    if !failed.is_empty() {
+        // The default bundle's tests pin the default data's values; with a team's own data
+        // they may rightly fail, so that is a warning. With the default data it is a bug.
+        anyhow::ensure!(
+            custom_data,
+            "the guardrails' own tests fail: {}",
+            failed.join(", ")
+        );
+        tracing::warn!(tests = ?failed, "guardrail tests fail against this policy data");
+    }
     Ok(engine)
 }
 
@@ -170,7 +179,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let lock = lock_data_dir(&config.data_dir)?;
     let secret = crate::secret::load_or_create(&config.data_dir, config.jwt_secret.clone())?;
-    let store = SqliteStore::open(&config.data_dir.join("paved.db"))
+    let store = SqliteStore::open_with(&config.data_dir.join("paved.db"), config.durability)
         .context("opening the embedded store")?;
     let table: Arc<dyn Table> = Arc::new(store.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

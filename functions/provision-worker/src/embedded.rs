@@ -21,7 +21,7 @@ pub struct QueueBinding {
     pub visibility: Duration,
     /// How soon a failed message is retried the first time; doubled on each receive after.
     pub retry_after: Duration,
-    /// How often an empty queue is polled.
+    /// The longest wait on an empty queue before polling again (a send wakes it sooner).
     pub idle_poll: Duration,
 }
 
@@ -34,7 +34,7 @@ impl QueueBinding {
             batch_size: 10,
             visibility: Duration::from_secs(60),
             retry_after: Duration::from_secs(2),
-            idle_poll: Duration::from_millis(10),
+            idle_poll: Duration::from_millis(50),
         }
     }
 }
@@ -55,7 +55,7 @@ pub async fn poll(
         if idle {
             tokio::select! {
                 () = &mut shutdown => return,
-                () = tokio::time::sleep(binding.idle_poll) => {},
+                () = queue.wait_for_messages(binding.idle_poll) => {},
             }
         }
     }

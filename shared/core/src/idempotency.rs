@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::ports::{Clock, Condition, Item, Key, StoreError, Table};
+use crate::ports::{Clock, Condition, Item, Key, StoreError, Table, TransactOp};
 
 pub const IDEMPOTENCY_PARTITION: &str = "IDEMPOTENCY";
 const IN_PROGRESS: &str = "INPROGRESS";
@@ -88,6 +88,19 @@ impl IdempotencyStore {
         payload: &Value,
         in_progress_for: Duration,
     ) -> Result<NextAction, Error> {
+        self.try_acquire_with(idempotency_key, payload, in_progress_for, Vec::new())
+            .await
+    }
+
+    /// [`try_acquire`](Self::try_acquire), writing `also` in the same transaction when the
+    /// lock is taken (and not at all otherwise).
+    pub async fn try_acquire_with(
+        &self,
+        idempotency_key: &str,
+        payload: &Value,
+        in_progress_for: Duration,
+        also: Vec<TransactOp>,
+    ) -> Result<NextAction, Error> {
         let now = self.clock.now();
         let (now_s, now_ms) = (now.timestamp(), now.timestamp_millis());
         let validation = payload_hash(payload);
@@ -99,7 +112,8 @@ impl IdempotencyStore {
             (now_ms + millis(in_progress_for)).into(),
         );
         attrs.insert("validation".into(), Value::String(validation.clone()));
-        let item = Item::new(self.key(idempotency_key), attrs);
+        let key = self.key(idempotency_key);
+        let item = Item::new(key.clone(), attrs);
         let lock = Condition::AnyOf(vec![
             Condition::Absent,
             Condition::AttrLessThan {
@@ -117,31 +131,43 @@ impl IdempotencyStore {
                 },
             ]),
         ]);
-        match self.table.put(item, lock).await {
-            Ok(()) => Ok(NextAction::Execute),
-            Err(StoreError::ConditionFailed {
-                current: Some(current),
-                ..
-            }) => {
-                if current.str_attr("validation") != Some(validation.as_str()) {
-                    return Err(Error::Invalid {
-                        code: "idempotency_key_reused",
-                        message: "this Idempotency-Key was used with a different request body"
-                            .into(),
-                        violations: Vec::new(),
-                    });
-                }
-                match current.str_attr("status") {
-                    Some(COMPLETED) => Ok(NextAction::Replay(
-                        current.attrs.get("data").cloned().unwrap_or(Value::Null),
-                    )),
-                    _ => Ok(NextAction::InProgress),
-                }
+        let current = if also.is_empty() {
+            match self.table.put(item, lock).await {
+                Ok(()) => return Ok(NextAction::Execute),
+                Err(StoreError::ConditionFailed { current, .. }) => current.map(|c| *c),
+                Err(e) => return Err(e.into()),
             }
-            // The record vanished between the check and the answer: treat as in progress and
-            // let the caller retry.
-            Err(StoreError::ConditionFailed { current: None, .. }) => Ok(NextAction::InProgress),
-            Err(e) => Err(e.into()),
+        } else {
+            let mut ops = vec![TransactOp::Put {
+                item,
+                condition: lock,
+            }];
+            ops.extend(also);
+            match self.table.transact(ops).await {
+                Ok(()) => return Ok(NextAction::Execute),
+                Err(StoreError::TransactionCancelled { failed: Some(0) }) => {
+                    self.table.get(&key).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let Some(current) = current else {
+            // The record vanished between the check and the answer: treat as in progress
+            // and let the caller retry.
+            return Ok(NextAction::InProgress);
+        };
+        if current.str_attr("validation") != Some(validation.as_str()) {
+            return Err(Error::Invalid {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used with a different request body".into(),
+                violations: Vec::new(),
+            });
+        }
+        match current.str_attr("status") {
+            Some(COMPLETED) => Ok(NextAction::Replay(
+                current.attrs.get("data").cloned().unwrap_or(Value::Null),
+            )),
+            _ => Ok(NextAction::InProgress),
         }
     }
 
@@ -151,6 +177,18 @@ impl IdempotencyStore {
         idempotency_key: &str,
         payload: &Value,
         result: &Value,
+    ) -> Result<(), Error> {
+        self.complete_with(idempotency_key, payload, result, Vec::new())
+            .await
+    }
+
+    /// [`complete`](Self::complete), writing `also` in the same transaction.
+    pub async fn complete_with(
+        &self,
+        idempotency_key: &str,
+        payload: &Value,
+        result: &Value,
+        also: Vec<TransactOp>,
     ) -> Result<(), Error> {
         let now = self.clock.now();
         let mut attrs = Map::new();
@@ -162,7 +200,16 @@ impl IdempotencyStore {
         attrs.insert("validation".into(), Value::String(payload_hash(payload)));
         attrs.insert("data".into(), result.clone());
         let item = Item::new(self.key(idempotency_key), attrs);
-        self.table.put(item, Condition::Always).await?;
+        if also.is_empty() {
+            self.table.put(item, Condition::Always).await?;
+        } else {
+            let mut ops = vec![TransactOp::Put {
+                item,
+                condition: Condition::Always,
+            }];
+            ops.extend(also);
+            self.table.transact(ops).await?;
+        }
         Ok(())
     }
 

@@ -160,6 +160,12 @@ pub struct NewRequest {
 
 const REQUEST_PARTITION: &str = "REQUEST";
 const CLAIM_PARTITION: &str = "RESOURCE";
+/// One item per live request, in a partition per owning team (for quotas).
+const LIVE_PARTITION: &str = "LIVE";
+
+fn live_key(owner: &str, request_id: &str) -> Key {
+    Key::new(format!("{LIVE_PARTITION}#{owner}"), request_id)
+}
 
 /// The name a request holds while it is alive: two live requests never share a resource's
 /// external name (the drivers derive names from it). A service repository is one per name
@@ -255,6 +261,13 @@ impl RequestRepository {
                 item: Item::new(claim.clone(), claim_attrs),
                 condition: Condition::Absent,
             },
+            TransactOp::Put {
+                item: Item::new(
+                    live_key(&request.owner, &request.id),
+                    serde_json::Map::new(),
+                ),
+                condition: Condition::Absent,
+            },
         ];
         match self.table.transact(ops).await {
             Ok(()) => Ok(request),
@@ -282,12 +295,23 @@ impl RequestRepository {
         }
     }
 
-    /// How many live requests (not failed, rejected, cancelled or deleted) a team owns.
+    /// How many live requests (not failed, rejected, cancelled or deleted) a team owns: a
+    /// query of the team's small `LIVE#` partition, not a scan of every request.
     pub async fn live_count(&self, owner: &str) -> Result<usize, Error> {
-        Ok(self
-            .list(|r| r.owner == owner && !r.status.releases_name())
-            .await?
-            .len())
+        let partition = format!("{LIVE_PARTITION}#{owner}");
+        let mut count = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .table
+                .query(&partition, &SortKeyRange::All, after.as_deref(), 1000)
+                .await?;
+            count += page.items.len();
+            match page.last_sk {
+                Some(sk) => after = Some(sk),
+                None => return Ok(count),
+            }
+        }
     }
 
     pub async fn get(&self, id: &str) -> Result<ProvisioningRequest, Error> {
@@ -347,6 +371,10 @@ impl RequestRepository {
         if request.status.releases_name() && !before.releases_name() {
             ops.push(TransactOp::Delete {
                 key: claim_key(&request.resource_type, &request.environment, &request.name),
+                condition: Condition::Always,
+            });
+            ops.push(TransactOp::Delete {
+                key: live_key(&request.owner, &request.id),
                 condition: Condition::Always,
             });
         }

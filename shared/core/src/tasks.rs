@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Error;
 use crate::idempotency::{IdempotencyStore, NextAction};
-use crate::ports::{Clock, Condition, Item, Key, Table};
+use crate::ports::{Clock, Condition, Item, Key, Table, TransactOp};
 use crate::provisioning::{Driver, DriverError, ResourceSpec};
 
 /// What a task does to its step.
@@ -135,17 +135,27 @@ impl TaskRunner {
     }
 
     async fn mark(&self, task: &TaskMessage, status: &str, detail: Value) -> Result<(), Error> {
+        self.table
+            .put(self.marker_item(task, status, detail), Condition::Always)
+            .await?;
+        Ok(())
+    }
+
+    fn marker_op(&self, task: &TaskMessage, status: &str, detail: Value) -> TransactOp {
+        TransactOp::Put {
+            item: self.marker_item(task, status, detail),
+            condition: Condition::Always,
+        }
+    }
+
+    fn marker_item(&self, task: &TaskMessage, status: &str, detail: Value) -> Item {
         let mut attrs = Map::new();
         attrs.insert("status".into(), status.into());
         attrs.insert("step".into(), task.step.clone().into());
         attrs.insert("action".into(), json!(task.action));
         attrs.insert("at".into(), self.clock.now().to_rfc3339().into());
         attrs.insert("detail".into(), detail);
-        let key = Key::new(MARKER_PARTITION, &task.task_id);
-        self.table
-            .put(Item::new(key, attrs), Condition::Always)
-            .await?;
-        Ok(())
+        Item::new(Key::new(MARKER_PARTITION, &task.task_id), attrs)
     }
 
     /// Renews the task's lock while its attempt is alive (the worker's heartbeat calls it).
@@ -181,7 +191,13 @@ impl TaskRunner {
         let identity = task.identity();
         match self
             .idempotency
-            .try_acquire(&task.task_id, &identity, self.attempt_timeout)
+            .try_acquire_with(
+                &task.task_id,
+                &identity,
+                self.attempt_timeout,
+                // The create-pending marker commits with the lock, before the side effect.
+                vec![self.marker_op(task, "PENDING", Value::Null)],
+            )
             .await?
         {
             NextAction::Replay(outputs) => {
@@ -193,7 +209,6 @@ impl TaskRunner {
             NextAction::InProgress => return Ok(TaskOutcome::InProgress),
             NextAction::Execute => {}
         }
-        self.mark(task, "PENDING", Value::Null).await?;
         let result = match task.action {
             TaskAction::Apply => driver.apply(&task.spec, &task.step).await,
             TaskAction::Undo => driver
@@ -205,9 +220,13 @@ impl TaskRunner {
         match result {
             Ok(outputs) => {
                 self.idempotency
-                    .complete(&task.task_id, &identity, &outputs)
+                    .complete_with(
+                        &task.task_id,
+                        &identity,
+                        &outputs,
+                        vec![self.marker_op(task, "DONE", outputs.clone())],
+                    )
                     .await?;
-                self.mark(task, "DONE", outputs.clone()).await?;
                 Ok(TaskOutcome::Succeeded {
                     outputs,
                     replayed: false,

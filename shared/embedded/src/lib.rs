@@ -6,5 +6,5 @@ mod queue;
 mod table;
 pub mod workflow;
 
-pub use db::SqliteStore;
+pub use db::{Durability, SqliteStore};
 pub use workflow::WorkflowEngine;

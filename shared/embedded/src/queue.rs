@@ -45,8 +45,11 @@ pub(crate) fn now_millis() -> i64 {
 impl Queue for SqliteStore {
     async fn send(&self, queue: &str, message: QueueMessage) -> Result<String, StoreError> {
         let queue = queue.to_owned();
-        self.run(move |conn| enqueue(conn, &queue, &message.body, message.delay))
-            .await
+        let id = self
+            .run(move |conn| enqueue(conn, &queue, &message.body, message.delay))
+            .await?;
+        self.messages_sent.notify_waiters();
+        Ok(id)
     }
 
     async fn receive(
@@ -86,6 +89,10 @@ impl Queue for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn wait_for_messages(&self, max: Duration) {
+        let _ = tokio::time::timeout(max, self.messages_sent.notified()).await;
     }
 
     async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), StoreError> {

@@ -48,6 +48,11 @@ pub trait Queue: Send + Sync {
     ) -> Result<Vec<ReceivedMessage>, StoreError>;
     /// Deletes a received message. A stale receipt handle is not an error (SQS semantics).
     async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), StoreError>;
+    /// Waits up to `max` for a message to be sent (SQS's long polling); returns early when one
+    /// may be there. The default just sleeps.
+    async fn wait_for_messages(&self, max: Duration) {
+        tokio::time::sleep(max).await;
+    }
     /// Changes how long a received message stays hidden (zero makes it visible now).
     async fn change_visibility(
         &self,

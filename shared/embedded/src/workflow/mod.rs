@@ -117,6 +117,8 @@ impl WorkflowEngine {
             })
             .await?;
         self.inner.timers_changed.notify_one();
+        // The transaction may have sent task or notification messages.
+        self.inner.store.messages_sent.notify_waiters();
         result
     }
 
