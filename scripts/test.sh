@@ -7,13 +7,22 @@ cd "$(dirname "$0")/.."
 echo "==> installing @backstage/catalog-client (npm ci)"
 npm ci --prefix tests/backstage-client --no-audit --no-fund --loglevel=error
 
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 echo "==> starting PostgreSQL on loopback for the driver tests"
 PG_DIR=$(mktemp -d /tmp/paved-test-pg.XXXXXX)
-trap 'scripts/postgres.sh stop "$PG_DIR"; rm -rf "$PG_DIR"' EXIT
-# A free loopback port unless one is given, so a busy 5432 (or a second run) is no problem.
-PG_PORT=${PAVED_TEST_POSTGRES_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+MOTO_DIR=$(mktemp -d /tmp/paved-test-moto.XXXXXX)
+trap 'scripts/postgres.sh stop "$PG_DIR"; rm -rf "$PG_DIR"; scripts/moto.sh stop "$MOTO_DIR"; rm -rf "$MOTO_DIR"' EXIT
+# Free loopback ports unless given, so a busy 5432 (or a second run) is no problem.
+PG_PORT=${PAVED_TEST_POSTGRES_PORT:-$(free_port)}
 PAVED_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$PG_DIR" "$PG_PORT")
 export PAVED_TEST_POSTGRES_URL
+
+echo "==> starting moto (AWS emulator, server mode) on loopback for the AWS drivers"
+PAVED_TEST_AWS_ENDPOINT=$(scripts/moto.sh start "$MOTO_DIR" "${PAVED_TEST_MOTO_PORT:-$(free_port)}")
+export PAVED_TEST_AWS_ENDPOINT
+# The SDK's own environment, for code that loads its configuration the usual way.
+export AWS_ENDPOINT_URL=$PAVED_TEST_AWS_ENDPOINT AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked "$@"

@@ -144,6 +144,7 @@ impl UpArgs {
             drivers: paved_drivers::config::DriverConfig {
                 postgres_url: self.postgres_url.filter(|u| !u.trim().is_empty()),
                 git_root: Some(git_root),
+                aws_region: paved_drivers::config::DriverConfig::aws_region_from_env(),
             },
             policies: self.policies.map(|dir| crate::host::PolicySource {
                 dir,

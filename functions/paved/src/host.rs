@@ -70,6 +70,7 @@ impl HostConfig {
             drivers: DriverConfig {
                 postgres_url: None,
                 git_root: Some(data_dir.join("git")),
+                aws_region: None,
             },
             policies: None,
             workers: 4,
@@ -198,6 +199,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
             Arc::new(TableSecretStore::new(Arc::clone(&table))),
             Some(Arc::clone(&catalog)),
         )
+        .await
         .map_err(|m| anyhow::anyhow!(m))?;
     drivers.extend(config.extra_drivers.iter().cloned());
     let unavailable: HashMap<String, String> = config

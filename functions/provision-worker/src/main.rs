@@ -35,10 +35,12 @@ async fn main() -> Result<(), Error> {
     let table: Arc<dyn Table> = Arc::new(store.clone());
     let workflow = Arc::new(paved_embedded::WorkflowEngine::provisioning(store)?);
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
-    let drivers = DriverConfig::from_env(Some(data_dir.join("git"))).build(
-        Arc::new(TableSecretStore::new(Arc::clone(&table))),
-        Some(catalog),
-    )?;
+    let drivers = DriverConfig::from_env(Some(data_dir.join("git")))
+        .build(
+            Arc::new(TableSecretStore::new(Arc::clone(&table))),
+            Some(catalog),
+        )
+        .await?;
     let clock = Arc::new(SystemClock);
     let config = WorkerConfig {
         max_receives: std::env::var("PAVED_MAX_RECEIVES")

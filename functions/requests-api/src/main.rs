@@ -41,10 +41,12 @@ async fn main() -> Result<(), Error> {
     let workflow = Arc::new(paved_embedded::WorkflowEngine::provisioning(store.clone())?);
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
     let drivers_config = DriverConfig::from_env(Some(data_dir.join("git")));
-    let drivers = drivers_config.build(
-        Arc::new(TableSecretStore::new(Arc::clone(&table))),
-        Some(Arc::clone(&catalog)),
-    )?;
+    let drivers = drivers_config
+        .build(
+            Arc::new(TableSecretStore::new(Arc::clone(&table))),
+            Some(Arc::clone(&catalog)),
+        )
+        .await?;
     let state = RequestsState {
         requests: Arc::new(RequestRepository::new(Arc::clone(&table), clock.clone())),
         catalog,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use paved_core::catalog::CatalogRepository;
 use paved_core::provisioning::{Driver, SecretStore};
 
+use crate::aws::{DynamoTableDriver, SqsQueueDriver};
 use crate::postgres::PostgresDriver;
 use crate::service::ServiceDriver;
 
@@ -17,6 +18,10 @@ pub struct DriverConfig {
     pub postgres_url: Option<String>,
     /// `PAVED_GIT_ROOT`: where new service repositories are created (bare repositories).
     pub git_root: Option<PathBuf>,
+    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`): turns the `sqs-queue` and `dynamodb-table`
+    /// drivers on. Credentials and `AWS_ENDPOINT_URL` (an emulator) come from the SDK's usual
+    /// environment.
+    pub aws_region: Option<String>,
 }
 
 impl DriverConfig {
@@ -29,7 +34,15 @@ impl DriverConfig {
             git_root: non_empty("PAVED_GIT_ROOT")
                 .map(PathBuf::from)
                 .or(default_git_root),
+            aws_region: Self::aws_region_from_env(),
         }
+    }
+
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+    pub fn aws_region_from_env() -> Option<String> {
+        ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
     }
 
     /// Every resource type paved knows, with whether it is configured here and, if not, what
@@ -51,11 +64,25 @@ impl DriverConfig {
                     "the service driver is not configured: set PAVED_GIT_ROOT to the directory that holds the new repositories",
                 ),
             ),
+            (
+                crate::aws::SQS_RESOURCE_TYPE,
+                need(
+                    self.aws_region.is_some(),
+                    "the sqs-queue driver is not configured: set AWS_REGION and AWS credentials (and AWS_ENDPOINT_URL for an emulator)",
+                ),
+            ),
+            (
+                crate::aws::DYNAMODB_RESOURCE_TYPE,
+                need(
+                    self.aws_region.is_some(),
+                    "the dynamodb-table driver is not configured: set AWS_REGION and AWS credentials (and AWS_ENDPOINT_URL for an emulator)",
+                ),
+            ),
         ]
     }
 
     /// The configured drivers.
-    pub fn build(
+    pub async fn build(
         &self,
         secrets: Arc<dyn SecretStore>,
         catalog: Option<Arc<CatalogRepository>>,
@@ -68,6 +95,14 @@ impl DriverConfig {
             std::fs::create_dir_all(root)
                 .map_err(|e| format!("PAVED_GIT_ROOT {}: {e}", root.display()))?;
             drivers.push(Arc::new(ServiceDriver::new(root.clone(), catalog)));
+        }
+        if let Some(region) = &self.aws_region {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(region.clone()))
+                .load()
+                .await;
+            drivers.push(Arc::new(SqsQueueDriver::new(&sdk)));
+            drivers.push(Arc::new(DynamoTableDriver::new(&sdk)));
         }
         Ok(drivers)
     }

@@ -421,3 +421,32 @@ async fn production_waits_for_an_approver_who_is_not_the_requester() {
     assert_eq!(status, 400);
     let _ = Behaviour::Succeed;
 }
+
+#[tokio::test]
+async fn sqs_and_dynamodb_requests_make_real_resources_on_the_aws_emulator() {
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL is not set: run scripts/test.sh, which starts moto");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = crate::harness::config(dir.path());
+    c.drivers.aws_region = Some("us-east-1".into());
+    let app = crate::harness::start_with(dir, c, true).await;
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let queue = app
+        .submit(json!({"template": "sqs-queue", "name": format!("events-{suffix}"), "owner": "team-a", "environment": "staging",
+                       "parameters": {"max_receive_count": 4}}))
+        .await;
+    let table = app
+        .submit(json!({"template": "dynamodb-table", "name": format!("ledger-{suffix}"), "owner": "team-a", "environment": "staging",
+                       "parameters": {"partition_key": "id"}}))
+        .await;
+    let q = app.wait_for(&queue, &["READY", "FAILED"], SLOW).await;
+    assert_eq!(q["status"], "READY", "{q:#}");
+    assert!(q["outputs"]["queueUrl"].as_str().expect("url").contains(&format!("paved-staging-events-{suffix}")));
+    assert!(q["outputs"]["deadLetterQueueUrl"].is_string());
+    let t = app.wait_for(&table, &["READY", "FAILED"], SLOW).await;
+    assert_eq!(t["status"], "READY", "{t:#}");
+    assert_eq!(t["outputs"]["pointInTimeRecovery"], true);
+
+    let (status, _) = app.delete(&format!("/v1/resources/{queue}"), &alice()).await;
+    assert_eq!(status, 202);
+    assert_eq!(app.wait_for(&queue, &["DELETED", "DELETE_FAILED"], SLOW).await["status"], "DELETED");
+}

@@ -1,0 +1,209 @@
+//! The AWS drivers against moto in server mode (a real AWS emulator on loopback). The test
+//! command (scripts/test.sh) starts it and sets `PAVED_TEST_AWS_ENDPOINT`.
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use paved_core::provisioning::{Driver, DriverError, ResourceSpec};
+use paved_drivers::aws::{DynamoTableDriver, SqsQueueDriver};
+use serde_json::{Value, json};
+
+fn endpoint() -> String {
+    std::env::var("PAVED_TEST_AWS_ENDPOINT").expect(
+        "PAVED_TEST_AWS_ENDPOINT is not set: run scripts/test.sh, which starts moto on loopback",
+    )
+}
+
+async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "paved-tests",
+        ))
+        .load()
+        .await
+}
+
+fn spec(name: &str, parameters: Value) -> ResourceSpec {
+    ResourceSpec {
+        request_id: format!("req-{name}"),
+        name: name.into(),
+        owner: "group:default/team-a".into(),
+        environment: "development".into(),
+        parameters,
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+#[tokio::test]
+async fn an_sqs_queue_and_its_dlq_are_made_once_and_removed() {
+    let config = sdk(&endpoint()).await;
+    let driver = SqsQueueDriver::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let name = unique("orders");
+    let s = spec(
+        &name,
+        json!({"retention_days": 2, "visibility_timeout_seconds": 45, "max_receive_count": 3}),
+    );
+
+    let dlq = driver.apply(&s, "dlq").await.expect("dlq");
+    let queue = driver.apply(&s, "queue").await.expect("queue");
+    assert_eq!(
+        driver.apply(&s, "queue").await.expect("again"),
+        queue,
+        "a retried step finds its own queue"
+    );
+    assert_eq!(driver.apply(&s, "dlq").await.expect("again"), dlq);
+    let listed = sqs
+        .list_queues()
+        .queue_name_prefix(format!("paved-development-{name}"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.queue_urls().len(), 2, "{listed:?}");
+
+    let url = queue["queueUrl"].as_str().expect("url");
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .expect("attributes");
+    assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], "45");
+    assert_eq!(
+        attrs[&QueueAttributeName::MessageRetentionPeriod],
+        (2 * 86_400).to_string()
+    );
+    let redrive: Value =
+        serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).expect("redrive json");
+    assert_eq!(redrive["deadLetterTargetArn"], dlq["deadLetterQueueArn"]);
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "3"
+    );
+    assert!(driver.status(&s).await.expect("status").is_some());
+
+    driver.undo(&s, "queue").await.expect("undo queue");
+    driver
+        .undo(&s, "queue")
+        .await
+        .expect("undoing twice is fine");
+    assert!(driver.status(&s).await.expect("status").is_none());
+    driver.delete(&s).await.expect("delete");
+    let listed = sqs
+        .list_queues()
+        .queue_name_prefix(format!("paved-development-{name}"))
+        .send()
+        .await
+        .expect("list");
+    assert!(listed.queue_urls().is_empty(), "nothing left: {listed:?}");
+
+    // FIFO names carry the suffix AWS requires.
+    let fifo = spec(&unique("fifo"), json!({"fifo": true}));
+    driver.apply(&fifo, "dlq").await.expect("fifo dlq");
+    let q = driver.apply(&fifo, "queue").await.expect("fifo queue");
+    assert!(q["queueUrl"].as_str().expect("url").ends_with(".fifo"));
+    driver.delete(&fifo).await.expect("delete");
+}
+
+#[tokio::test]
+async fn a_dynamodb_table_is_made_once_with_point_in_time_recovery_and_removed() {
+    let config = sdk(&endpoint()).await;
+    let driver = DynamoTableDriver::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let name = unique("ledger");
+    let s = spec(
+        &name,
+        json!({"partition_key": "pk", "sort_key": "sk", "billing": "PROVISIONED", "read_capacity": 3, "write_capacity": 2}),
+    );
+    let out = driver.apply(&s, "table").await.expect("table");
+    assert_eq!(
+        driver.apply(&s, "table").await.expect("again"),
+        out,
+        "a retried step finds its table"
+    );
+    let table_name = out["tableName"].as_str().expect("name");
+    let described = ddb
+        .describe_table()
+        .table_name(table_name)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .expect("table");
+    let keys: Vec<(&str, &str)> = described
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    assert_eq!(keys, [("pk", "HASH"), ("sk", "RANGE")]);
+    let throughput = described.provisioned_throughput().expect("throughput");
+    assert_eq!(
+        (
+            throughput.read_capacity_units(),
+            throughput.write_capacity_units()
+        ),
+        (Some(3), Some(2))
+    );
+    let backups = ddb
+        .describe_continuous_backups()
+        .table_name(table_name)
+        .send()
+        .await
+        .expect("backups");
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str().to_owned());
+    assert_eq!(pitr.as_deref(), Some("ENABLED"));
+
+    driver.delete(&s).await.expect("delete");
+    driver.delete(&s).await.expect("deleting twice is fine");
+    assert!(driver.status(&s).await.expect("status").is_none());
+
+    let missing = driver
+        .apply(&spec(&unique("nokey"), json!({})), "table")
+        .await
+        .expect_err("no key");
+    assert_eq!(missing.code(), "NonRetryable.InvalidParameters");
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_is_a_retryable_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let config = sdk(&dead).await;
+    let err = SqsQueueDriver::new(&config)
+        .apply(&spec("x-queue", json!({})), "dlq")
+        .await
+        .expect_err("unreachable");
+    assert!(
+        matches!(
+            err,
+            DriverError::Retryable {
+                code: "Retryable.AwsUnavailable",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = DynamoTableDriver::new(&config)
+        .apply(&spec("x-table", json!({"partition_key": "pk"})), "table")
+        .await
+        .expect_err("unreachable");
+    assert!(err.code().starts_with("Retryable."), "{err:?}");
+}
