@@ -6,6 +6,7 @@
 //! notifications (mark the request READY or FAILED).
 
 pub mod embedded;
+pub mod lambda;
 mod notifications;
 mod worker;
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use paved_core::catalog::CatalogRepository;
 use paved_core::ports::{SystemClock, Table};
@@ -12,7 +12,8 @@ use paved_core::provisioning::TableSecretStore;
 use paved_core::requests::RequestRepository;
 use paved_core::tasks::TaskRunner;
 use paved_drivers::config::DriverConfig;
-use provision_worker::{Delivery, ProvisionWorker, WorkerConfig};
+use provision_worker::lambda::{batch_response, deliveries};
+use provision_worker::{ProvisionWorker, WorkerConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -62,31 +63,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = Arc::clone(&worker);
         async move {
-            let batch: Vec<Delivery> = event
-                .payload
-                .records
-                .into_iter()
-                .map(|r| Delivery {
-                    message_id: r.message_id.unwrap_or_default(),
-                    body: r.body.unwrap_or_default(),
-                    receive_count: r
-                        .attributes
-                        .get("ApproximateReceiveCount")
-                        .and_then(|c| c.parse().ok())
-                        .unwrap_or(1),
-                })
-                .collect();
-            let failed = worker.handle_batch(&batch).await;
-            let mut response = SqsBatchResponse::default();
-            response.batch_item_failures = failed
-                .into_iter()
-                .map(|id| {
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id;
-                    f
-                })
-                .collect();
-            Ok::<_, Error>(response)
+            let failed = worker.handle_batch(&deliveries(event.payload)).await;
+            Ok::<_, Error>(batch_response(failed))
         }
     }))
     .await

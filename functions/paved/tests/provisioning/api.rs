@@ -424,7 +424,8 @@ async fn production_waits_for_an_approver_who_is_not_the_requester() {
 
 #[tokio::test]
 async fn sqs_and_dynamodb_requests_make_real_resources_on_the_aws_emulator() {
-    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL is not set: run scripts/test.sh, which starts moto");
+    std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run scripts/test.sh, which starts moto");
     let dir = tempfile::tempdir().expect("dir");
     let mut c = crate::harness::config(dir.path());
     c.drivers.aws_region = Some("us-east-1".into());
@@ -440,13 +441,24 @@ async fn sqs_and_dynamodb_requests_make_real_resources_on_the_aws_emulator() {
         .await;
     let q = app.wait_for(&queue, &["READY", "FAILED"], SLOW).await;
     assert_eq!(q["status"], "READY", "{q:#}");
-    assert!(q["outputs"]["queueUrl"].as_str().expect("url").contains(&format!("paved-staging-events-{suffix}")));
+    assert!(
+        q["outputs"]["queueUrl"]
+            .as_str()
+            .expect("url")
+            .contains(&format!("paved-staging-events-{suffix}"))
+    );
     assert!(q["outputs"]["deadLetterQueueUrl"].is_string());
     let t = app.wait_for(&table, &["READY", "FAILED"], SLOW).await;
     assert_eq!(t["status"], "READY", "{t:#}");
     assert_eq!(t["outputs"]["pointInTimeRecovery"], true);
 
-    let (status, _) = app.delete(&format!("/v1/resources/{queue}"), &alice()).await;
+    let (status, _) = app
+        .delete(&format!("/v1/resources/{queue}"), &alice())
+        .await;
     assert_eq!(status, 202);
-    assert_eq!(app.wait_for(&queue, &["DELETED", "DELETE_FAILED"], SLOW).await["status"], "DELETED");
+    assert_eq!(
+        app.wait_for(&queue, &["DELETED", "DELETE_FAILED"], SLOW)
+            .await["status"],
+        "DELETED"
+    );
 }
