@@ -17,11 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    paved_http::lambda::init_tracing();
     let config = CatalogConfig::from_env()?;
     let table: Arc<dyn Table> = match &config.backend {
         Backend::Embedded { data_dir } => {

@@ -20,19 +20,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
-    if std::env::var("PAVED_BACKEND").as_deref() == Ok("aws") {
-        return Err("PAVED_BACKEND=aws needs the DynamoDB and Step Functions adapters (shared/aws), which this build does not include yet".into());
-    }
-    let data_dir = std::path::PathBuf::from(
-        std::env::var("PAVED_DATA_DIR").unwrap_or_else(|_| "paved-data".into()),
-    );
-    std::fs::create_dir_all(&data_dir)?;
-    let store = paved_embedded::SqliteStore::open(&data_dir.join("paved.db"))?;
+    paved_http::lambda::init_tracing();
+    paved_http::lambda::require_embedded_backend()?;
+    let (data_dir, store) = paved_embedded::SqliteStore::open_data_dir_from_env()?;
     let table: Arc<dyn Table> = Arc::new(store.clone());
     let workflow = Arc::new(paved_embedded::WorkflowEngine::provisioning(store)?);
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);

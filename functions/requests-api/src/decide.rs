@@ -78,23 +78,7 @@ pub async fn approve(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let current = visible(&s, &who, &id).await?;
-    waiting(&current)?;
-    check_approver(&s, &who, &current)?;
-    let by = who.user.to_string();
-    let r = s
-        .requests
-        .update(&id, |r, now| {
-            waiting(r)?;
-            r.decision = Some(Decision {
-                by: by.clone(),
-                at: now,
-                approved: true,
-            });
-            r.advance(RequestStatus::Queued, &format!("approved by {by}"), now)
-        })
-        .await?;
-    tracing::info!(request_id = %id, approver = %by, "request approved");
+    let r = decide(&s, &who, &id, true).await?;
     let r = crate::submit::start_execution(&s, r).await?;
     Ok(ok(&r, StatusCode::OK))
 }
@@ -104,24 +88,40 @@ pub async fn reject(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let current = visible(&s, &who, &id).await?;
+    let r = decide(&s, &who, &id, false).await?;
+    Ok(ok(&r, StatusCode::OK))
+}
+
+/// Records an approver's decision: QUEUED when approved, REJECTED when not.
+async fn decide(
+    s: &RequestsState,
+    who: &Identity,
+    id: &str,
+    approved: bool,
+) -> Result<ProvisioningRequest, Error> {
+    let current = visible(s, who, id).await?;
     waiting(&current)?;
-    check_approver(&s, &who, &current)?;
+    check_approver(s, who, &current)?;
     let by = who.user.to_string();
+    let (next, verb) = if approved {
+        (RequestStatus::Queued, "approved")
+    } else {
+        (RequestStatus::Rejected, "rejected")
+    };
     let r = s
         .requests
-        .update(&id, |r, now| {
+        .update(id, |r, now| {
             waiting(r)?;
             r.decision = Some(Decision {
                 by: by.clone(),
                 at: now,
-                approved: false,
+                approved,
             });
-            r.advance(RequestStatus::Rejected, &format!("rejected by {by}"), now)
+            r.advance(next, &format!("{verb} by {by}"), now)
         })
         .await?;
-    tracing::info!(request_id = %id, approver = %by, "request rejected");
-    Ok(ok(&r, StatusCode::OK))
+    tracing::info!(request_id = %id, approver = %by, decision = verb, "request decided");
+    Ok(r)
 }
 
 pub async fn cancel(

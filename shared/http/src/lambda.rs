@@ -27,3 +27,22 @@ pub fn copy_authorizer_claims(mut request: Request) -> Request {
     }
     request
 }
+
+/// JSON logs without timestamps (CloudWatch adds them), filtered by `RUST_LOG`: the same
+/// set-up for every function.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+}
+
+/// Until the AWS adapters exist, a function runs on the embedded store only; say so plainly
+/// rather than start half-configured.
+pub fn require_embedded_backend() -> Result<(), String> {
+    if std::env::var("PAVED_BACKEND").as_deref() == Ok("aws") {
+        return Err("PAVED_BACKEND=aws needs the DynamoDB, SQS and Step Functions adapters (shared/aws), which this build does not include yet".into());
+    }
+    Ok(())
+}
