@@ -101,3 +101,81 @@ async fn sigkill_during_a_large_import_leaves_all_of_it_or_none() {
     assert_eq!(r.status(), 200);
     assert_eq!(paved.entity_count(&token).await, total);
 }
+
+/// `paved up` killed (SIGKILL) while requests are being provisioned: restarted on the same
+/// data directory, every execution resumes and completes, and nothing is made twice.
+#[tokio::test]
+async fn sigkill_mid_workflow_resumes_after_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paved = Paved::start(dir.path());
+    let admin = paved.admin();
+    let group = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-a}\nspec: {type: team, children: []}\n";
+    assert!(
+        import(&paved.url, &admin, group.into())
+            .await
+            .expect("import")
+            .status()
+            .is_success()
+    );
+    let alice = paved.token("alice", &["team-a"]);
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for name in ["svc-one", "svc-two", "svc-three"] {
+        let r = http
+            .post(format!("{}/v1/requests", paved.url))
+            .bearer_auth(&alice)
+            .json(&serde_json::json!({"template": "service", "name": name, "owner": "team-a", "environment": "development", "parameters": {"language": "python-fastapi"}}))
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(r.status().as_u16(), 202);
+        let body: serde_json::Value = r.json().await.expect("json");
+        ids.push(body["id"].as_str().expect("id").to_owned());
+    }
+    // Kill as soon as provisioning is under way.
+    let status = |url: String, id: String, token: String| async move {
+        let r: serde_json::Value = reqwest::Client::new()
+            .get(format!("{url}/v1/requests/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        r["status"].as_str().unwrap_or_default().to_owned()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while status(paved.url.clone(), ids[0].clone(), alice.clone()).await == "QUEUED" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "provisioning never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    drop(paved); // SIGKILL
+
+    let paved = Paved::start(dir.path());
+    let alice = paved.token("alice", &["team-a"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    for id in &ids {
+        loop {
+            let s = status(paved.url.clone(), id.clone(), alice.clone()).await;
+            if s == "READY" {
+                break;
+            }
+            assert_ne!(s, "FAILED", "request {id} failed after the restart");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "request {id} is still {s}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let repos: Vec<_> = std::fs::read_dir(dir.path().join("git"))
+        .expect("git root")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".git"))
+        .collect();
+    assert_eq!(repos.len(), 3, "one repository per request");
+}

@@ -32,7 +32,7 @@ impl QueueBinding {
             dead_letter_queue: dead_letter_queue.to_owned(),
             max_receives,
             batch_size: 10,
-            visibility: Duration::from_secs(60),
+            visibility: Duration::from_secs(45),
             retry_after: Duration::from_secs(2),
             idle_poll: Duration::from_millis(50),
         }

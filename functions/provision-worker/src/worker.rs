@@ -39,9 +39,11 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             max_receives: 5,
-            heartbeat_every: Duration::from_secs(20),
+            heartbeat_every: Duration::from_secs(10),
             // A lease, renewed by every heartbeat: a crashed attempt's lock lapses within it.
-            attempt_timeout: Duration::from_secs(60),
+            // Shorter than the queue's visibility timeout, so a crashed attempt's message comes
+            // back after its lock has lapsed (on AWS: visibility = 6 × the function timeout).
+            attempt_timeout: Duration::from_secs(30),
             breaker_threshold: 5,
             breaker_cool_down: Duration::from_secs(30),
         }
