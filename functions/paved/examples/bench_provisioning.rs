@@ -121,6 +121,21 @@ async fn main() -> anyhow::Result<()> {
         imported.text().await?
     );
 
+    // The guardrails alone: what one evaluation costs (in-process Rego, no sidecar).
+    let guardrails = paved_core::policy::PolicyEngine::default_bundle()?;
+    let input = json!({
+        "request": {"template": "postgres-database", "name": "orders-db", "owner": "group:default/team-a",
+                    "environment": "production", "parameters": {"storage_gb": 20}, "requester": "user:default/alice"},
+        "template": {"name": "postgres-database", "environments": []},
+        "usage": {"team_active_resources": 3},
+    });
+    let evaluations = 2000;
+    let t = Instant::now();
+    for _ in 0..evaluations {
+        std::hint::black_box(guardrails.evaluate_request(&input)?);
+    }
+    let policy_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(evaluations);
+
     eprintln!("submitting {requests} requests at once ({workers} task pollers)");
     let started = Instant::now();
     let mut submissions = Vec::with_capacity(requests);
@@ -228,6 +243,7 @@ async fn main() -> anyhow::Result<()> {
         wall.as_secs_f64() * 1000.0 / steps - per_step_inside_ms,
         mean_ttr / STEPS.len() as f64 - per_step_inside_ms
     );
+    println!("guardrails          {policy_us:.0} µs per evaluation (deny and needs_approval)");
     println!(
         "one at a time       time-to-ready p50 {:.1} ms, p99 {:.1} ms: {:.2} ms per step",
         percentile(&alone, 0.5),

@@ -91,21 +91,44 @@ pub async fn poll_once(queue: &dyn Queue, worker: &ProvisionWorker, b: &QueueBin
             receive_count: m.receive_count,
         });
     }
-    let failed = worker.handle_batch(&batch).await;
+    let failed = {
+        let handling = worker.handle_batch(&batch);
+        tokio::pin!(handling);
+        // Keep the batch hidden while it runs, as a long-running consumer of SQS would.
+        let every = b.visibility / 3;
+        let mut extend = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                failed = &mut handling => break failed,
+                _ = extend.tick() => {
+                    for m in &received {
+                        let _ = queue.change_visibility(&b.queue, &m.receipt_handle, b.visibility).await;
+                    }
+                }
+            }
+        }
+    };
+    let mut done = Vec::with_capacity(received.len());
     for m in received
         .iter()
         .filter(|m| m.receive_count <= b.max_receives)
     {
-        let result = if failed.contains(&m.message_id) {
-            queue
-                .change_visibility(&b.queue, &m.receipt_handle, b.retry_after)
+        if failed.contains(&m.message_id) {
+            // Exponential redelivery: retry_after, then twice that, and so on.
+            let factor = 2u32.saturating_pow(m.receive_count.saturating_sub(1).min(10));
+            let delay = (b.retry_after * factor).min(b.visibility);
+            if let Err(e) = queue
+                .change_visibility(&b.queue, &m.receipt_handle, delay)
                 .await
+            {
+                tracing::warn!(error = %e, "could not delay a failed message; it comes back at its visibility timeout");
+            }
         } else {
-            queue.delete(&b.queue, &m.receipt_handle).await
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not settle a message; it will come back");
+            done.push(m.receipt_handle.clone());
         }
+    }
+    if let Err(e) = queue.delete_batch(&b.queue, &done).await {
+        tracing::warn!(error = %e, "could not delete handled messages; they will come back and replay");
     }
     false
 }

@@ -109,11 +109,17 @@ impl PolicyEngine {
         Ok(this)
     }
 
-    fn eval(&self, input: &Value, rule: &str) -> Result<Value, Error> {
+    /// An engine with `input` set: cloned once per decision (a clone shares the parsed
+    /// modules), then asked for every rule the decision needs.
+    fn with_input(&self, input: &Value) -> Result<regorus::Engine, Error> {
         let mut engine = self.engine.clone();
         let input = serde_json::from_value::<regorus::Value>(input.clone())
             .map_err(|e| policy_error("the policy input", e))?;
         engine.set_input(input);
+        Ok(engine)
+    }
+
+    fn eval_on(engine: &mut regorus::Engine, rule: &str) -> Result<Value, Error> {
         let value = engine
             .eval_rule(rule.to_owned())
             .map_err(|e| policy_error(&format!("evaluating {rule}"), e))?;
@@ -123,8 +129,15 @@ impl PolicyEngine {
         serde_json::to_value(&value).map_err(|e| policy_error(&format!("reading {rule}"), e))
     }
 
-    fn violations(&self, input: &Value, rule: &str) -> Result<Vec<PolicyViolation>, Error> {
-        let mut out: Vec<PolicyViolation> = match self.eval(input, rule)? {
+    fn eval(&self, input: &Value, rule: &str) -> Result<Value, Error> {
+        Self::eval_on(&mut self.with_input(input)?, rule)
+    }
+
+    fn violations_on(
+        engine: &mut regorus::Engine,
+        rule: &str,
+    ) -> Result<Vec<PolicyViolation>, Error> {
+        let mut out: Vec<PolicyViolation> = match Self::eval_on(engine, rule)? {
             Value::Null => Vec::new(),
             value => serde_json::from_value(value).map_err(|e| {
                 policy_error(&format!("{rule} must be a set of {{rule, message}}"), e)
@@ -136,9 +149,9 @@ impl PolicyEngine {
 
     /// Evaluates `data.paved.guardrails.deny` and `needs_approval` for a request.
     pub fn evaluate_request(&self, input: &Value) -> Result<RequestVerdict, Error> {
-        let violations = self.violations(input, "data.paved.guardrails.deny")?;
-        let needs_approval = self
-            .eval(input, "data.paved.guardrails.needs_approval")?
+        let mut engine = self.with_input(input)?;
+        let violations = Self::violations_on(&mut engine, "data.paved.guardrails.deny")?;
+        let needs_approval = Self::eval_on(&mut engine, "data.paved.guardrails.needs_approval")?
             .as_bool()
             .unwrap_or(false);
         Ok(RequestVerdict {
@@ -156,7 +169,10 @@ impl PolicyEngine {
 
     /// Evaluates `data.paved.guardrails.approval_deny` for an approval.
     pub fn evaluate_approval(&self, input: &Value) -> Result<Vec<PolicyViolation>, Error> {
-        self.violations(input, "data.paved.guardrails.approval_deny")
+        Self::violations_on(
+            &mut self.with_input(input)?,
+            "data.paved.guardrails.approval_deny",
+        )
     }
 
     /// Runs every `test_` rule of every `*_test` package, as `opa test` does; returns each

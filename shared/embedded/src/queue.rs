@@ -91,6 +91,27 @@ impl Queue for SqliteStore {
         .await
     }
 
+    async fn delete_batch(
+        &self,
+        queue: &str,
+        receipt_handles: &[String],
+    ) -> Result<(), StoreError> {
+        let (queue, receipts) = (queue.to_owned(), receipt_handles.to_vec());
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2")
+                    .map_err(backend)?;
+                for r in &receipts {
+                    stmt.execute(params![queue, r]).map_err(backend)?;
+                }
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
     async fn wait_for_messages(&self, max: Duration) {
         let _ = tokio::time::timeout(max, self.messages_sent.notified()).await;
     }

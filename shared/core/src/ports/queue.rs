@@ -48,6 +48,18 @@ pub trait Queue: Send + Sync {
     ) -> Result<Vec<ReceivedMessage>, StoreError>;
     /// Deletes a received message. A stale receipt handle is not an error (SQS semantics).
     async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), StoreError>;
+    /// Deletes several received messages (SQS's `DeleteMessageBatch`); the default deletes
+    /// them one by one.
+    async fn delete_batch(
+        &self,
+        queue: &str,
+        receipt_handles: &[String],
+    ) -> Result<(), StoreError> {
+        for r in receipt_handles {
+            self.delete(queue, r).await?;
+        }
+        Ok(())
+    }
     /// Waits up to `max` for a message to be sent (SQS's long polling); returns early when one
     /// may be there. The default just sleeps.
     async fn wait_for_messages(&self, max: Duration) {
