@@ -1,0 +1,13 @@
+//! paved's ports on the AWS SDKs, picked with `PAVED_BACKEND=aws`: the [`Table`] port on one
+//! DynamoDB table and the [`Queue`] port on SQS. They honour `AWS_ENDPOINT_URL`, so the same
+//! code runs against AWS and against moto in the tests.
+//!
+//! [`Table`]: paved_core::ports::Table
+//! [`Queue`]: paved_core::ports::Queue
+
+mod dynamodb;
+mod errors;
+mod sqs;
+
+pub use dynamodb::DynamoTable;
+pub use sqs::SqsQueue;

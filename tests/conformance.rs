@@ -1,0 +1,477 @@
+//! One conformance suite for the ports and the repositories written over them: every scenario
+//! runs on the embedded backend (SQLite) and on the AWS adapters (DynamoDB and SQS, on moto in
+//! server mode, which the test command starts). Same scenarios, same assertions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use paved_aws::{DynamoTable, SqsQueue};
+use paved_core::idempotency::{IdempotencyStore, NextAction};
+use paved_core::ports::{
+    Condition, Item, Key, Queue, QueueMessage, SortKeyRange, StoreError, SystemClock, Table,
+    TransactOp,
+};
+use paved_core::requests::{NewRequest, RequestRepository, RequestStatus};
+use paved_embedded::SqliteStore;
+use serde_json::{Value, json};
+
+struct Backend {
+    table: Arc<dyn Table>,
+    queue: Arc<dyn Queue>,
+    /// A queue name of this backend, fresh per test.
+    queue_name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+async fn embedded() -> Backend {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(&dir.path().join("paved.db")).expect("open");
+    Backend {
+        table: Arc::new(store.clone()),
+        queue: Arc::new(store),
+        queue_name: unique("q"),
+        _dir: Some(dir),
+    }
+}
+
+async fn aws() -> Backend {
+    let endpoint = std::env::var("PAVED_TEST_AWS_ENDPOINT").expect(
+        "PAVED_TEST_AWS_ENDPOINT is not set: run scripts/test.sh, which starts moto on loopback",
+    );
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "paved-tests",
+        ))
+        .load()
+        .await;
+    let table = DynamoTable::new(&config, &unique("paved"));
+    table.create_if_missing().await.expect("create the table");
+    let queue = SqsQueue::new(&config);
+    let queue_name = unique("q");
+    queue
+        .create_if_missing(&queue_name)
+        .await
+        .expect("create the queue");
+    Backend {
+        table: Arc::new(table),
+        queue: Arc::new(queue),
+        queue_name,
+        _dir: None,
+    }
+}
+
+fn item(pk: &str, sk: &str, attrs: Value) -> Item {
+    let Value::Object(map) = attrs else {
+        panic!("attrs must be an object")
+    };
+    Item::new(Key::new(pk, sk), map)
+}
+
+async fn conditional_writes_return_the_current_item(b: Backend) {
+    let t = &b.table;
+    let v1 = item(
+        "E",
+        "a",
+        json!({"version": 1, "name": "one", "tags": ["x", "y"], "nested": {"n": 1.5}}),
+    );
+    t.put(v1.clone(), Condition::Absent)
+        .await
+        .expect("first put");
+    assert_eq!(
+        t.get(&Key::new("E", "a")).await.expect("get"),
+        Some(v1.clone()),
+        "attributes round-trip"
+    );
+    match t
+        .put(item("E", "a", json!({"version": 9})), Condition::Absent)
+        .await
+    {
+        Err(StoreError::ConditionFailed {
+            current: Some(current),
+            ..
+        }) => assert_eq!(*current, v1),
+        other => panic!("expected ConditionFailed with the item: {other:?}"),
+    }
+    let v2 = item("E", "a", json!({"version": 2, "name": "two"}));
+    t.put(
+        v2.clone(),
+        Condition::AttrEquals {
+            name: "version".into(),
+            value: json!(1),
+        },
+    )
+    .await
+    .expect("conditional on the version");
+    assert!(matches!(
+        t.put(
+            v2.clone(),
+            Condition::AttrEquals {
+                name: "version".into(),
+                value: json!(1)
+            }
+        )
+        .await,
+        Err(StoreError::ConditionFailed { .. })
+    ));
+    t.put(
+        item("E", "a", json!({"version": 3})),
+        Condition::AnyOf(vec![
+            Condition::Absent,
+            Condition::AllOf(vec![
+                Condition::Exists,
+                Condition::AttrLessThan {
+                    name: "version".into(),
+                    value: 3,
+                },
+            ]),
+        ]),
+    )
+    .await
+    .expect("AnyOf/AllOf/AttrLessThan");
+    assert!(matches!(
+        t.delete(
+            &Key::new("E", "a"),
+            Condition::AttrEquals {
+                name: "version".into(),
+                value: json!(2)
+            }
+        )
+        .await,
+        Err(StoreError::ConditionFailed {
+            current: Some(_),
+            ..
+        })
+    ));
+    t.delete(&Key::new("E", "a"), Condition::Exists)
+        .await
+        .expect("delete");
+    assert_eq!(t.get(&Key::new("E", "a")).await.expect("get"), None);
+    match t.delete(&Key::new("E", "a"), Condition::Exists).await {
+        Err(StoreError::ConditionFailed { current: None, .. }) => {}
+        other => panic!("expected ConditionFailed without an item: {other:?}"),
+    }
+}
+
+async fn queries_page_through_a_partition_in_order(b: Backend) {
+    let t = &b.table;
+    for i in (0..25).rev() {
+        t.put(
+            item("P", &format!("k#{i:03}"), json!({"i": i})),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    }
+    t.put(item("P", "other#1", json!({})), Condition::Always)
+        .await
+        .expect("put");
+    t.put(item("Q", "k#000", json!({})), Condition::Always)
+        .await
+        .expect("put");
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = t
+            .query(
+                "P",
+                &SortKeyRange::BeginsWith("k#".into()),
+                after.as_deref(),
+                10,
+            )
+            .await
+            .expect("query");
+        assert!(page.items.len() <= 10);
+        seen.extend(page.items.iter().map(|i| i.key.sk.clone()));
+        match page.last_sk {
+            Some(sk) => after = Some(sk),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("k#{i:03}")).collect();
+    assert_eq!(seen, expected, "every item once, in sort-key order");
+    let between = t
+        .query(
+            "P",
+            &SortKeyRange::Between("k#005".into(), "k#007".into()),
+            None,
+            100,
+        )
+        .await
+        .expect("between");
+    assert_eq!(
+        between
+            .items
+            .iter()
+            .map(|i| i.key.sk.as_str())
+            .collect::<Vec<_>>(),
+        ["k#005", "k#006", "k#007"]
+    );
+    let all = t
+        .query("P", &SortKeyRange::All, None, 100)
+        .await
+        .expect("all");
+    assert_eq!(all.items.len(), 26);
+}
+
+async fn transactions_are_all_or_nothing(b: Backend) {
+    let t = &b.table;
+    t.put(item("T", "taken", json!({"v": 1})), Condition::Always)
+        .await
+        .expect("put");
+    let ops = vec![
+        TransactOp::Put {
+            item: item("T", "new", json!({"v": 1})),
+            condition: Condition::Absent,
+        },
+        TransactOp::Put {
+            item: item("T", "taken", json!({"v": 2})),
+            condition: Condition::Absent,
+        },
+    ];
+    match t.transact(ops).await {
+        Err(StoreError::TransactionCancelled { failed }) => assert_eq!(failed, Some(1)),
+        other => panic!("expected a cancelled transaction: {other:?}"),
+    }
+    assert_eq!(
+        t.get(&Key::new("T", "new")).await.expect("get"),
+        None,
+        "nothing was written"
+    );
+    let ops = vec![
+        TransactOp::Put {
+            item: item("T", "new", json!({"v": 1})),
+            condition: Condition::Absent,
+        },
+        TransactOp::Delete {
+            key: Key::new("T", "taken"),
+            condition: Condition::AttrEquals {
+                name: "v".into(),
+                value: json!(1),
+            },
+        },
+        TransactOp::Check {
+            key: Key::new("T", "missing"),
+            condition: Condition::Absent,
+        },
+    ];
+    t.transact(ops).await.expect("commit");
+    assert!(t.get(&Key::new("T", "new")).await.expect("get").is_some());
+    assert!(t.get(&Key::new("T", "taken")).await.expect("get").is_none());
+    assert!(t.max_transaction_ops() >= 25);
+}
+
+async fn queue_messages_come_back_until_deleted(b: Backend) {
+    let (q, name) = (&b.queue, b.queue_name.as_str());
+    q.send(name, QueueMessage::new("one")).await.expect("send");
+    let got = q
+        .receive(name, 10, Duration::from_secs(1))
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].body.as_str(), got[0].receive_count), ("one", 1));
+    assert!(
+        q.receive(name, 10, Duration::from_secs(30))
+            .await
+            .expect("receive")
+            .is_empty(),
+        "hidden while in flight"
+    );
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let again = q
+        .receive(name, 10, Duration::from_secs(30))
+        .await
+        .expect("receive");
+    assert_eq!(again.len(), 1, "back after its visibility timeout");
+    assert_eq!(again[0].receive_count, 2);
+    q.change_visibility(name, &again[0].receipt_handle, Duration::ZERO)
+        .await
+        .expect("release");
+    let third = q
+        .receive(name, 10, Duration::from_secs(30))
+        .await
+        .expect("receive");
+    assert_eq!(third.len(), 1);
+    q.delete_batch(name, &[third[0].receipt_handle.clone()])
+        .await
+        .expect("delete");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        q.receive(name, 10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
+}
+
+async fn requests_hold_names_and_writes_are_conditional(b: Backend) {
+    let repo = RequestRepository::new(Arc::clone(&b.table), Arc::new(SystemClock));
+    let new = |id: &str, name: &str| NewRequest {
+        id: id.into(),
+        template: "postgres-database".into(),
+        resource_type: "postgres-database".into(),
+        name: name.into(),
+        owner: "group:default/team-a".into(),
+        environment: "staging".into(),
+        parameters: json!({"storage_gb": 10}),
+        requester: "user:default/alice".into(),
+        steps: vec!["database".into(), "role".into()],
+        needs_approval: false,
+    };
+    let r = repo.create(new("r1", "orders")).await.expect("create");
+    assert_eq!(r.status, RequestStatus::Submitted);
+    assert_eq!(
+        repo.create(new("r2", "orders"))
+            .await
+            .expect_err("taken")
+            .code(),
+        "name_taken"
+    );
+    assert_eq!(
+        repo.create(new("r1", "other"))
+            .await
+            .expect_err("same id")
+            .code(),
+        "conflict"
+    );
+    assert_eq!(
+        repo.live_count("group:default/team-a")
+            .await
+            .expect("count"),
+        1
+    );
+    repo.transition("r1", RequestStatus::Queued, "go")
+        .await
+        .expect("queue");
+    assert_eq!(
+        repo.transition("r1", RequestStatus::Ready, "skip")
+            .await
+            .expect_err("edge")
+            .code(),
+        "invalid_transition"
+    );
+    // Two writers from the same version: one wins.
+    let (a, b2) = tokio::join!(
+        repo.update("r1", |r, now| r.advance(
+            RequestStatus::Provisioning,
+            "a",
+            now
+        )),
+        repo.update("r1", |r, now| r.advance(RequestStatus::Cancelled, "b", now)),
+    );
+    assert_eq!(
+        usize::from(a.is_ok()) + usize::from(b2.is_ok()),
+        1,
+        "{a:?} / {b2:?}"
+    );
+    let now = repo.get("r1").await.expect("get");
+    if now.status == RequestStatus::Provisioning {
+        repo.transition("r1", RequestStatus::Failed, "broke")
+            .await
+            .expect("fail");
+    }
+    assert_eq!(
+        repo.live_count("group:default/team-a")
+            .await
+            .expect("count"),
+        0
+    );
+    repo.create(new("r3", "orders"))
+        .await
+        .expect("the name is free again");
+    assert_eq!(
+        repo.list(|r| r.name == "orders").await.expect("list").len(),
+        2
+    );
+}
+
+async fn idempotency_records_replay_and_refuse_other_payloads(b: Backend) {
+    let store = IdempotencyStore::new(
+        Arc::clone(&b.table),
+        Arc::new(SystemClock),
+        "conformance",
+        Duration::from_secs(3600),
+    );
+    let payload = json!({"a": 1});
+    assert_eq!(
+        store
+            .try_acquire("k", &payload, Duration::from_secs(60))
+            .await
+            .expect("acquire"),
+        NextAction::Execute
+    );
+    assert_eq!(
+        store
+            .try_acquire("k", &payload, Duration::from_secs(60))
+            .await
+            .expect("again"),
+        NextAction::InProgress
+    );
+    assert_eq!(
+        store
+            .try_acquire("k", &json!({"a": 2}), Duration::from_secs(60))
+            .await
+            .expect_err("other payload")
+            .code(),
+        "idempotency_key_reused"
+    );
+    store
+        .complete("k", &payload, &json!({"out": [1, 2]}))
+        .await
+        .expect("complete");
+    assert_eq!(
+        store
+            .try_acquire("k", &payload, Duration::from_secs(60))
+            .await
+            .expect("replay"),
+        NextAction::Replay(json!({"out": [1, 2]}))
+    );
+    // A lapsed lease is taken over.
+    assert_eq!(
+        store
+            .try_acquire("short", &payload, Duration::from_millis(1))
+            .await
+            .expect("acquire"),
+        NextAction::Execute
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store
+            .try_acquire("short", &payload, Duration::from_secs(60))
+            .await
+            .expect("take over"),
+        NextAction::Execute
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded_backend {
+            $(#[tokio::test] async fn $scenario() { super::$scenario(super::embedded().await).await; })*
+        }
+        mod aws_backend {
+            $(#[tokio::test] async fn $scenario() { super::$scenario(super::aws().await).await; })*
+        }
+    };
+}
+
+on_both_backends!(
+    conditional_writes_return_the_current_item,
+    queries_page_through_a_partition_in_order,
+    transactions_are_all_or_nothing,
+    queue_messages_come_back_until_deleted,
+    requests_hold_names_and_writes_are_conditional,
+    idempotency_records_replay_and_refuse_other_payloads,
+);
