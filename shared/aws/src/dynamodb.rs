@@ -32,7 +32,20 @@ struct Expression {
     values: HashMap<String, AttributeValue>,
 }
 
+/// The placeholder maps, absent when empty (DynamoDB refuses empty maps).
+type Placeholders = (
+    Option<HashMap<String, String>>,
+    Option<HashMap<String, AttributeValue>>,
+);
+
 impl Expression {
+    fn into_parts(self) -> Placeholders {
+        (
+            (!self.names.is_empty()).then_some(self.names),
+            (!self.values.is_empty()).then_some(self.values),
+        )
+    }
+
     fn name(&mut self, n: &str) -> String {
         let placeholder = format!("#n{}", self.names.len());
         self.names.insert(placeholder.clone(), n.to_owned());
@@ -200,14 +213,15 @@ impl Table for DynamoTable {
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         let mut expr = Expression::default();
         let condition_expression = expr.condition(&condition)?;
+        let (names, values) = expr.into_parts();
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(encode(&item)?))
             .set_condition_expression(condition_expression)
-            .set_expression_attribute_names((!expr.names.is_empty()).then_some(expr.names))
-            .set_expression_attribute_values((!expr.values.is_empty()).then_some(expr.values))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match request.send().await {
             Ok(_) => Ok(()),
@@ -226,14 +240,15 @@ impl Table for DynamoTable {
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
         let mut expr = Expression::default();
         let condition_expression = expr.condition(&condition)?;
+        let (names, values) = expr.into_parts();
         let request = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_attributes(key)))
             .set_condition_expression(condition_expression)
-            .set_expression_attribute_names((!expr.names.is_empty()).then_some(expr.names))
-            .set_expression_attribute_values((!expr.values.is_empty()).then_some(expr.values))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match request.send().await {
             Ok(_) => Ok(()),
@@ -314,18 +329,15 @@ impl Table for DynamoTable {
             let item = match op {
                 TransactOp::Put { item, condition } => {
                     let c = expr.condition(condition)?;
+                    let (names, values) = expr.into_parts();
                     TransactWriteItem::builder()
                         .put(
                             Put::builder()
                                 .table_name(&self.table)
                                 .set_item(Some(encode(item)?))
                                 .set_condition_expression(c)
-                                .set_expression_attribute_names(
-                                    (!expr.names.is_empty()).then_some(expr.names),
-                                )
-                                .set_expression_attribute_values(
-                                    (!expr.values.is_empty()).then_some(expr.values),
-                                )
+                                .set_expression_attribute_names(names)
+                                .set_expression_attribute_values(values)
                                 .build()
                                 .map_err(build)?,
                         )
@@ -333,18 +345,15 @@ impl Table for DynamoTable {
                 }
                 TransactOp::Delete { key, condition } => {
                     let c = expr.condition(condition)?;
+                    let (names, values) = expr.into_parts();
                     TransactWriteItem::builder()
                         .delete(
                             Delete::builder()
                                 .table_name(&self.table)
                                 .set_key(Some(key_attributes(key)))
                                 .set_condition_expression(c)
-                                .set_expression_attribute_names(
-                                    (!expr.names.is_empty()).then_some(expr.names),
-                                )
-                                .set_expression_attribute_values(
-                                    (!expr.values.is_empty()).then_some(expr.values),
-                                )
+                                .set_expression_attribute_names(names)
+                                .set_expression_attribute_values(values)
                                 .build()
                                 .map_err(build)?,
                         )
@@ -358,18 +367,15 @@ impl Table for DynamoTable {
                             expr.name(PK)
                         )
                     });
+                    let (names, values) = expr.into_parts();
                     TransactWriteItem::builder()
                         .condition_check(
                             ConditionCheck::builder()
                                 .table_name(&self.table)
                                 .set_key(Some(key_attributes(key)))
                                 .condition_expression(c)
-                                .set_expression_attribute_names(
-                                    (!expr.names.is_empty()).then_some(expr.names),
-                                )
-                                .set_expression_attribute_values(
-                                    (!expr.values.is_empty()).then_some(expr.values),
-                                )
+                                .set_expression_attribute_names(names)
+                                .set_expression_attribute_values(values)
                                 .build()
                                 .map_err(build)?,
                         )
