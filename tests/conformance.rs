@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use paved_aws::{DynamoTable, SqsQueue};
+use paved_aws::{DynamoTable, SqsQueue, StepFunctionsWorkflow};
 use paved_core::idempotency::{IdempotencyStore, NextAction};
 use paved_core::ports::{
     Condition, Item, Key, Queue, QueueMessage, SortKeyRange, StoreError, SystemClock, Table,
-    TransactOp,
+    TransactOp, Workflow, WorkflowError,
 };
 use paved_core::requests::{NewRequest, RequestRepository, RequestStatus};
 use paved_embedded::SqliteStore;
@@ -475,3 +475,213 @@ on_both_backends!(
     requests_hold_names_and_writes_are_conditional,
     idempotency_records_replay_and_refuse_other_payloads,
 );
+
+/// The provisioning state machine with its queues, on one backend.
+struct Flow {
+    workflow: Arc<dyn Workflow>,
+    queue: Arc<dyn Queue>,
+    tasks: String,
+    notes: String,
+    /// Whether a second answer on a token is refused (AWS and embedded: yes; moto: no).
+    reused_tokens_refused: bool,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn embedded_flow() -> Flow {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(&dir.path().join("paved.db")).expect("open");
+    let engine = paved_embedded::WorkflowEngine::provisioning(store.clone()).expect("engine");
+    Flow {
+        workflow: Arc::new(engine),
+        queue: Arc::new(store),
+        tasks: paved_embedded::workflow::TASK_QUEUE.into(),
+        notes: paved_embedded::workflow::NOTIFICATION_QUEUE.into(),
+        reused_tokens_refused: true,
+        _dir: Some(dir),
+    }
+}
+
+async fn aws_flow() -> Flow {
+    let endpoint = std::env::var("PAVED_TEST_AWS_ENDPOINT").expect(
+        "PAVED_TEST_AWS_ENDPOINT is not set: run scripts/test.sh, which starts moto on loopback",
+    );
+    // moto runs state machines only when asked to.
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/moto-api/config"))
+        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
+        .send()
+        .await
+        .expect("moto config");
+    assert!(r.status().is_success());
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "paved-tests",
+        ))
+        .load()
+        .await;
+    let queue = SqsQueue::new(&config);
+    let tasks = queue
+        .create_if_missing(&unique("tasks"))
+        .await
+        .expect("tasks queue");
+    let notes = queue
+        .create_if_missing(&unique("notes"))
+        .await
+        .expect("notes queue");
+    let definition = paved_embedded::workflow::PROVISION_DEFINITION
+        .replace("${TaskQueueUrl}", &tasks)
+        .replace("${NotificationQueueUrl}", &notes);
+    let arn = StepFunctionsWorkflow::create_state_machine(
+        &config,
+        &unique("provision"),
+        &definition,
+        "arn:aws:iam::123456789012:role/paved-states",
+    )
+    .await
+    .expect("state machine");
+    Flow {
+        workflow: Arc::new(StepFunctionsWorkflow::new(&config, &arn)),
+        queue: Arc::new(queue),
+        tasks,
+        notes,
+        reused_tokens_refused: false,
+        _dir: None,
+    }
+}
+
+/// Waits for the next message on `queue` (state machines run asynchronously on AWS).
+async fn next_message(f: &Flow, queue: &str) -> Value {
+    for _ in 0..200 {
+        let got = f
+            .queue
+            .receive(queue, 1, Duration::from_secs(30))
+            .await
+            .expect("receive");
+        if let Some(m) = got.into_iter().next() {
+            f.queue
+                .delete(queue, &m.receipt_handle)
+                .await
+                .expect("delete");
+            return serde_json::from_str(&m.body).expect("a JSON body");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no message on {queue}");
+}
+
+async fn the_provisioning_machine_applies_then_compensates_through_the_queues(f: Flow) {
+    let input = json!({"requestId": "req-c1", "resourceType": "postgres-database", "spec": {"name": "orders"},
+                       "steps": ["database", "role", "grants"]});
+    f.workflow
+        .start_execution("req-c1", &input)
+        .await
+        .expect("start");
+    let again = f.workflow.start_execution("req-c1", &input).await;
+    assert!(
+        matches!(again, Ok(_) | Err(WorkflowError::ExecutionAlreadyExists(_))),
+        "a second start is the same execution: {again:?}"
+    );
+
+    let first = next_message(&f, &f.tasks).await;
+    assert_eq!(first["taskId"], "req-c1/database/apply");
+    assert_eq!(
+        (first["action"].as_str(), first["spec"]["name"].as_str()),
+        (Some("apply"), Some("orders"))
+    );
+    let token = first["taskToken"].as_str().expect("token").to_owned();
+    f.workflow
+        .send_task_heartbeat(&token)
+        .await
+        .expect("heartbeat");
+    f.workflow
+        .send_task_success(&token, &json!({"database": "db"}))
+        .await
+        .expect("success");
+    let second = next_message(&f, &f.tasks).await;
+    assert_eq!(second["taskId"], "req-c1/role/apply");
+    // Once answered, a token is dead: AWS and the embedded engine say InvalidToken (or
+    // TaskTimedOut). moto 5.2.5 accepts the second answer and ignores it; the worker handles
+    // both (docs/decisions.md).
+    let twice = f.workflow.send_task_success(&token, &json!({})).await;
+    if f.reused_tokens_refused {
+        assert!(
+            matches!(twice, Err(WorkflowError::InvalidToken(_))),
+            "a token answers once: {twice:?}"
+        );
+    } else {
+        assert!(
+            matches!(twice, Ok(()) | Err(WorkflowError::InvalidToken(_))),
+            "{twice:?}"
+        );
+    }
+    f.workflow
+        .send_task_failure(
+            second["taskToken"].as_str().expect("token"),
+            "NonRetryable.Refused",
+            "no",
+        )
+        .await
+        .expect("failure");
+    let mut undone = Vec::new();
+    for _ in 0..2 {
+        let undo = next_message(&f, &f.tasks).await;
+        undone.push(undo["taskId"].as_str().expect("id").to_owned());
+        f.workflow
+            .send_task_success(undo["taskToken"].as_str().expect("token"), &json!({}))
+            .await
+            .expect("ok");
+    }
+    assert_eq!(undone, ["req-c1/role/undo", "req-c1/database/undo"]);
+    let note = next_message(&f, &f.notes).await;
+    assert_eq!(
+        (note["requestId"].as_str(), note["status"].as_str()),
+        (Some("req-c1"), Some("FAILED"))
+    );
+    let mut status = f
+        .workflow
+        .describe_execution("req-c1")
+        .await
+        .expect("describe");
+    for _ in 0..100 {
+        if status.status != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        status = f
+            .workflow
+            .describe_execution("req-c1")
+            .await
+            .expect("describe");
+    }
+    assert_eq!(status.status, "FAILED");
+    assert_eq!(
+        status.error.as_deref(),
+        Some("NonRetryable.ProvisioningFailed")
+    );
+}
+
+mod embedded_workflow {
+    #[tokio::test]
+    async fn the_provisioning_machine_applies_then_compensates_through_the_queues() {
+        super::the_provisioning_machine_applies_then_compensates_through_the_queues(
+            super::embedded_flow().await,
+        )
+        .await;
+    }
+}
+
+mod aws_workflow {
+    #[tokio::test]
+    async fn the_provisioning_machine_applies_then_compensates_through_the_queues() {
+        super::the_provisioning_machine_applies_then_compensates_through_the_queues(
+            super::aws_flow().await,
+        )
+        .await;
+    }
+}

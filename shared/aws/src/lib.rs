@@ -1,5 +1,5 @@
 //! paved's ports on the AWS SDKs, picked with `PAVED_BACKEND=aws`: the [`Table`] port on one
-//! DynamoDB table and the [`Queue`] port on SQS. They honour `AWS_ENDPOINT_URL`, so the same
+//! DynamoDB table, the [`Queue`] port on SQS and the `Workflow` port on Step Functions. They honour `AWS_ENDPOINT_URL`, so the same
 //! code runs against AWS and against moto in the tests.
 //!
 //! [`Table`]: paved_core::ports::Table
@@ -7,7 +7,9 @@
 
 mod dynamodb;
 mod errors;
+mod sfn;
 mod sqs;
 
 pub use dynamodb::DynamoTable;
+pub use sfn::StepFunctionsWorkflow;
 pub use sqs::SqsQueue;
