@@ -5,6 +5,7 @@
 //! [`Table`]: paved_core::ports::Table
 //! [`Queue`]: paved_core::ports::Queue
 
+pub mod config;
 mod dynamodb;
 mod errors;
 mod sfn;

@@ -97,10 +97,7 @@ impl DriverConfig {
             drivers.push(Arc::new(ServiceDriver::new(root.clone(), catalog)));
         }
         if let Some(region) = &self.aws_region {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(region.clone()))
-                .load()
-                .await;
+            let sdk = paved_aws::config::load(Some(region)).await;
             drivers.push(Arc::new(SqsQueueDriver::new(&sdk)));
             drivers.push(Arc::new(DynamoTableDriver::new(&sdk)));
         }
