@@ -45,18 +45,7 @@ async fn aws() -> Backend {
     let endpoint = std::env::var("PAVED_TEST_AWS_ENDPOINT").expect(
         "PAVED_TEST_AWS_ENDPOINT is not set: run scripts/test.sh, which starts moto on loopback",
     );
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "paved-tests",
-        ))
-        .load()
-        .await;
+    let config = paved_aws::config::for_emulator(&endpoint).await;
     let table = DynamoTable::new(&config, &unique("paved"));
     table.create_if_missing().await.expect("create the table");
     let queue = SqsQueue::new(&config);
@@ -513,18 +502,7 @@ async fn aws_flow() -> Flow {
         .await
         .expect("moto config");
     assert!(r.status().is_success());
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "paved-tests",
-        ))
-        .load()
-        .await;
+    let config = paved_aws::config::for_emulator(&endpoint).await;
     let queue = SqsQueue::new(&config);
     let tasks = queue
         .create_if_missing(&unique("tasks"))

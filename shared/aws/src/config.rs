@@ -41,3 +41,23 @@ pub async fn load(region: Option<&str>) -> SdkConfig {
     }
     loader.load().await
 }
+
+/// The configuration for an AWS emulator on `endpoint` (moto in the tests, and a local
+/// bootstrap): the same retry and timeout settings, region `us-east-1`, and the placeholder
+/// credentials emulators accept.
+pub async fn for_emulator(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "paved-emulator",
+        ))
+        .load()
+        .await
+}

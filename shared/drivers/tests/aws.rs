@@ -13,18 +13,7 @@ fn endpoint() -> String {
 }
 
 async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "paved-tests",
-        ))
-        .load()
-        .await
+    paved_aws::config::for_emulator(endpoint).await
 }
 
 fn spec(name: &str, parameters: Value) -> ResourceSpec {
