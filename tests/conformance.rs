@@ -524,7 +524,7 @@ async fn aws_flow() -> Flow {
     .await
     .expect("state machine");
     Flow {
-        workflow: Arc::new(StepFunctionsWorkflow::new(&config, &arn)),
+        workflow: Arc::new(StepFunctionsWorkflow::new(&config, Some(&arn))),
         queue: Arc::new(queue),
         tasks,
         notes,

@@ -156,7 +156,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let submitted = started.elapsed();
     // Cheap polls while the executions run (a COUNT), then until the final notifications land.
-    while platform.engine.running().await? > 0 {
+    let engine = &platform
+        .backend
+        .embedded
+        .as_ref()
+        .expect("the embedded backend")
+        .engine;
+    while engine.running().await? > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     loop {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use paved_core::catalog::{EntityRef, RefDefaults};
 
 use crate::client::Client;
@@ -23,8 +23,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve every HTTP function of the platform on the embedded backend.
+    /// Run every function of the platform in this process (embedded backend by default).
     Up(UpArgs),
+    /// Set up the AWS backend's resources.
+    #[command(subcommand)]
+    Aws(AwsCommand),
     /// Print a development token signed with the local secret.
     Token(TokenArgs),
     /// Talk to a running paved's catalog.
@@ -43,8 +46,36 @@ pub struct DataDir {
     pub jwt_secret: Option<String>,
 }
 
+/// Where `paved up` keeps state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// One SQLite file in the data directory and the local workflow engine.
+    Embedded,
+    /// DynamoDB, SQS and Step Functions (`AWS_ENDPOINT_URL` for an emulator); the resources
+    /// come from `PAVED_TABLE`, `PAVED_TASK_QUEUE_URL`, ... or `paved aws bootstrap`'s names.
+    Aws,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AwsCommand {
+    /// Create the stack's table, queues and state machine on an AWS emulator (moto,
+    /// LocalStack), from the same definitions as infra/template.yaml. Safe to run again.
+    Bootstrap {
+        /// The emulator's endpoint, e.g. http://127.0.0.1:5000. Real AWS is deployed with
+        /// `sam deploy`, not with this.
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: String,
+        /// Resource names start with this; `paved up` finds the default `paved` ones by itself.
+        #[arg(long, default_value = paved_aws::settings::DEFAULT_PREFIX)]
+        prefix: String,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    /// Where state lives.
+    #[arg(long, env = "PAVED_BACKEND", value_enum, default_value_t = BackendChoice::Embedded)]
+    pub backend: BackendChoice,
     /// Address to listen on.
     #[arg(long, env = "PAVED_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -158,6 +189,7 @@ impl UpArgs {
             retry_after: std::time::Duration::from_secs(2),
             durability: self.sqlite_sync,
             extra_drivers: Vec::new(),
+            aws: (self.backend == BackendChoice::Aws).then(paved_aws::AwsSettings::from_env),
             data_dir: self.data.data,
         }
     }
@@ -220,6 +252,50 @@ pub async fn catalog(command: CatalogCommand) -> Result<()> {
                 .get(r.kind(), r.namespace(), r.name())
                 .await?;
             println!("{}", serde_json::to_string_pretty(&entity)?);
+        }
+    }
+    Ok(())
+}
+
+/// `paved aws bootstrap`: prints the environment of the created stack.
+pub async fn aws(command: AwsCommand) -> Result<()> {
+    match command {
+        AwsCommand::Bootstrap { endpoint, prefix } => {
+            anyhow::ensure!(
+                endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+                "--endpoint must be a URL such as http://127.0.0.1:5000, not '{endpoint}'"
+            );
+            anyhow::ensure!(
+                !prefix.is_empty()
+                    && prefix
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "--prefix may hold letters, digits and '-' only"
+            );
+            let spec = paved_aws::stack::StackSpec::shipped().map_err(anyhow::Error::msg)?;
+            let config = paved_aws::config::for_emulator(&endpoint).await;
+            let stack = paved_aws::bootstrap::bootstrap(&config, &spec, &prefix)
+                .await
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("bootstrapping on {endpoint}"))?;
+            // moto runs state machines only when told to; other emulators have no such switch.
+            let moto = reqwest::Client::new()
+                .post(format!(
+                    "{}/moto-api/config",
+                    endpoint.trim_end_matches('/')
+                ))
+                .json(&serde_json::json!({"stepfunctions": {"execute_state_machine": true}}))
+                .send()
+                .await;
+            if moto.is_ok_and(|r| r.status().is_success()) {
+                eprintln!("moto: turned on state machine execution (/moto-api/config)");
+            }
+            eprintln!("created the paved stack on {endpoint}; run it with:");
+            println!("export AWS_ENDPOINT_URL={endpoint}");
+            for (k, v) in stack.environment() {
+                println!("export {k}={v}");
+            }
+            eprintln!("paved up");
         }
     }
     Ok(())

@@ -1,5 +1,8 @@
-//! `paved up`: every function of the platform in one process, on one SQLite file: the HTTP
-//! APIs, the provision worker polling the embedded queues, and the workflow engine's timers.
+//! `paved up`: every function of the platform in one process: the HTTP APIs, the provision
+//! worker polling the task and notification queues, and (on the embedded backend) the
+//! workflow engine's timers. The embedded backend keeps it all in one SQLite file; with
+//! `PAVED_BACKEND=aws` the same process runs on DynamoDB, SQS and Step Functions (an emulator
+//! after `paved aws bootstrap`, or AWS itself).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,6 +15,8 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use catalog_api::{CatalogState, Limits};
+use paved_aws::AwsSettings;
+use paved_backend::{Backend, BackendConfig, WorkflowUse};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_core::idempotency::IdempotencyStore;
@@ -21,10 +26,7 @@ use paved_core::provisioning::{Driver, TableSecretStore};
 use paved_core::requests::RequestRepository;
 use paved_core::tasks::TaskRunner;
 use paved_drivers::config::DriverConfig;
-use paved_embedded::workflow::{
-    NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
-};
-use paved_embedded::{Durability, SqliteStore, WorkflowEngine};
+use paved_embedded::Durability;
 use paved_http::Authenticator;
 use provision_worker::embedded::{QueueBinding, poll};
 use provision_worker::{ProvisionWorker, WorkerConfig};
@@ -57,6 +59,8 @@ pub struct HostConfig {
     pub durability: Durability,
     /// Drivers added by an embedding program (tests use this for fault injection).
     pub extra_drivers: Vec<Arc<dyn Driver>>,
+    /// Run on DynamoDB, SQS and Step Functions instead of the embedded backend.
+    pub aws: Option<AwsSettings>,
 }
 
 impl HostConfig {
@@ -78,7 +82,22 @@ impl HostConfig {
             retry_after: Duration::from_secs(2),
             durability: Durability::Full,
             extra_drivers: Vec::new(),
+            aws: None,
             data_dir,
+        }
+    }
+
+    fn backend(&self) -> BackendConfig {
+        match &self.aws {
+            Some(settings) => BackendConfig::Aws(AwsSettings {
+                // paved up's pollers long-poll; Lambda's event source mapping does it on AWS.
+                receive_wait: Duration::from_secs(2),
+                ..settings.clone()
+            }),
+            None => BackendConfig::Embedded {
+                data_dir: self.data_dir.clone(),
+                durability: self.durability,
+            },
         }
     }
 }
@@ -88,9 +107,8 @@ pub struct Platform {
     pub router: Router,
     pub catalog: Arc<CatalogRepository>,
     pub requests: Arc<RequestRepository>,
-    pub engine: WorkflowEngine,
     pub worker: Arc<ProvisionWorker>,
-    pub store: SqliteStore,
+    pub backend: Backend,
     requests_state: RequestsState,
     workers: usize,
     max_receives: u32,
@@ -180,9 +198,10 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let lock = lock_data_dir(&config.data_dir)?;
     let secret = crate::secret::load_or_create(&config.data_dir, config.jwt_secret.clone())?;
-    let store = SqliteStore::open_with(&config.data_dir.join("paved.db"), config.durability)
-        .context("opening the embedded store")?;
-    let table: Arc<dyn Table> = Arc::new(store.clone());
+    let backend = Backend::open(&config.backend(), WorkflowUse::StartsExecutions)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let table: Arc<dyn Table> = Arc::clone(&backend.table);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
     catalog_api::install_default_templates(&catalog).await?;
@@ -192,7 +211,6 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
     );
     let auth = Arc::new(Authenticator::hs256(&secret));
 
-    let engine = WorkflowEngine::provisioning(store.clone())?;
     let mut drivers = config
         .drivers
         .build(
@@ -221,7 +239,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
     ));
     let worker = Arc::new(ProvisionWorker::new(
         runner,
-        Arc::new(engine.clone()),
+        Arc::clone(&backend.workflow),
         Arc::clone(&requests),
         Arc::clone(&clock),
         worker_config,
@@ -236,15 +254,15 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         guardrails: Arc::new(guardrails),
         access: Arc::clone(&access),
         auth: Arc::clone(&auth),
-        workflow: Arc::new(engine.clone()),
+        workflow: Arc::clone(&backend.workflow),
         idempotency: Arc::new(IdempotencyStore::new(
             Arc::clone(&table),
             Arc::clone(&clock),
             "requests-api",
             Duration::from_secs(24 * 3600),
         )),
-        tasks: Arc::new(store.clone()),
-        task_queue: TASK_QUEUE.into(),
+        tasks: Arc::clone(&backend.queue),
+        task_queue: backend.queues.tasks.clone(),
         drivers: Arc::new(
             drivers
                 .iter()
@@ -269,9 +287,8 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         router,
         catalog,
         requests,
-        engine,
         worker,
-        store,
+        backend,
         requests_state,
         workers: config.workers.max(1),
         max_receives: config.worker.max_receives,
@@ -282,19 +299,27 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
 
 impl Platform {
     /// Starts what Lambda's event source mappings and Step Functions do on AWS: the task and
-    /// notification pollers, the engine's timers, and a sweeper that starts the execution of
-    /// any request left QUEUED by a crash.
+    /// notification pollers, the engine's timers (embedded only), and a sweeper that starts
+    /// the execution of any request left QUEUED by a crash.
     pub fn start_background(&self) -> Background {
         let (stop, rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        let queue: Arc<dyn Queue> = Arc::new(self.store.clone());
+        let queue: Arc<dyn Queue> = Arc::clone(&self.backend.queue);
+        let names = &self.backend.queues;
+        // SQS long-polls inside the receive; the embedded queue wakes on a send.
+        let idle_poll = if self.backend.embedded.is_some() {
+            Duration::from_millis(50)
+        } else {
+            Duration::ZERO
+        };
         for _ in 0..self.workers {
             tasks.push(tokio::spawn(poll(
                 Arc::clone(&queue),
                 Arc::clone(&self.worker),
                 QueueBinding {
                     retry_after: self.retry_after,
-                    ..QueueBinding::new(TASK_QUEUE, TASK_DEAD_LETTER_QUEUE, self.max_receives)
+                    idle_poll,
+                    ..QueueBinding::new(&names.tasks, &names.task_dead_letters, self.max_receives)
                 },
                 stopped(rx.clone()),
             )));
@@ -302,16 +327,21 @@ impl Platform {
         tasks.push(tokio::spawn(poll(
             Arc::clone(&queue),
             Arc::clone(&self.worker),
-            QueueBinding::new(
-                NOTIFICATION_QUEUE,
-                NOTIFICATION_DEAD_LETTER_QUEUE,
-                self.max_receives,
-            ),
+            QueueBinding {
+                idle_poll,
+                ..QueueBinding::new(
+                    &names.notifications,
+                    &names.notification_dead_letters,
+                    self.max_receives,
+                )
+            },
             stopped(rx.clone()),
         )));
-        let engine = self.engine.clone();
-        let until = stopped(rx.clone());
-        tasks.push(tokio::spawn(async move { engine.run_timers(until).await }));
+        if let Some(embedded) = &self.backend.embedded {
+            let engine = embedded.engine.clone();
+            let until = stopped(rx.clone());
+            tasks.push(tokio::spawn(async move { engine.run_timers(until).await }));
+        }
         let state = self.requests_state.clone();
         let mut until = Box::pin(stopped(rx));
         tasks.push(tokio::spawn(async move {
@@ -365,7 +395,12 @@ pub async fn serve(config: HostConfig) -> Result<()> {
     let addr = listener.local_addr()?;
     let background = platform.start_background();
     let types: Vec<String> = platform.requests_state.drivers.keys().cloned().collect();
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), entities = platform.catalog.read().len(), drivers = ?types, "paved is up");
+    let backend = if config.aws.is_some() {
+        "aws"
+    } else {
+        "embedded"
+    };
+    tracing::info!(%addr, backend, data_dir = %config.data_dir.display(), entities = platform.catalog.read().len(), drivers = ?types, "paved is up");
     axum::serve(listener, platform.router.clone())
         .with_graceful_shutdown(shutdown_signal())
         .await?;

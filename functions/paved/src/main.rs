@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Catalog(command) => paved::cli::catalog(command).await,
+        Command::Aws(command) => paved::cli::aws(command).await,
     }
 }
 

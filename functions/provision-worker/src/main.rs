@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use paved_backend::{Backend, BackendConfig, WorkflowUse};
 use paved_core::catalog::CatalogRepository;
-use paved_core::ports::{SystemClock, Table};
+use paved_core::ports::SystemClock;
 use paved_core::provisioning::TableSecretStore;
 use paved_core::requests::RequestRepository;
 use paved_core::tasks::TaskRunner;
@@ -21,12 +22,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
-    paved_http::lambda::require_embedded_backend()?;
-    let (data_dir, store) = paved_embedded::SqliteStore::open_data_dir_from_env()?;
-    let table: Arc<dyn Table> = Arc::new(store.clone());
-    let workflow = Arc::new(paved_embedded::WorkflowEngine::provisioning(store)?);
+    let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::AnswersTokens).await?;
+    let table = Arc::clone(&backend.table);
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
-    let drivers = DriverConfig::from_env(Some(data_dir.join("git")))
+    let drivers = DriverConfig::from_env(backend.data_dir().map(|d| d.join("git")))
         .build(
             Arc::new(TableSecretStore::new(Arc::clone(&table))),
             Some(catalog),
@@ -48,7 +47,11 @@ async fn main() -> Result<(), Error> {
     ));
     let requests = Arc::new(RequestRepository::new(table, clock.clone()));
     let worker = Arc::new(ProvisionWorker::new(
-        runner, workflow, requests, clock, config,
+        runner,
+        backend.workflow,
+        requests,
+        clock,
+        config,
     ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = Arc::clone(&worker);

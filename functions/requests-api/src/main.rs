@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_http::Error;
+use paved_backend::{Backend, BackendConfig, WorkflowUse};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_core::idempotency::IdempotencyStore;
 use paved_core::policy::PolicyEngine;
-use paved_core::ports::{SystemClock, Table};
+use paved_core::ports::SystemClock;
 use paved_core::provisioning::TableSecretStore;
 use paved_core::requests::RequestRepository;
 use paved_drivers::config::DriverConfig;
@@ -24,13 +25,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
-    paved_http::lambda::require_embedded_backend()?;
-    let (data_dir, store) = paved_embedded::SqliteStore::open_data_dir_from_env()?;
-    let table: Arc<dyn Table> = Arc::new(store.clone());
+    let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
+    let table = Arc::clone(&backend.table);
     let clock = Arc::new(SystemClock);
-    let workflow = Arc::new(paved_embedded::WorkflowEngine::provisioning(store.clone())?);
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
-    let drivers_config = DriverConfig::from_env(Some(data_dir.join("git")));
+    let drivers_config = DriverConfig::from_env(backend.data_dir().map(|d| d.join("git")));
     let drivers = drivers_config
         .build(
             Arc::new(TableSecretStore::new(Arc::clone(&table))),
@@ -45,15 +44,15 @@ async fn main() -> Result<(), Error> {
             &std::env::var("PAVED_ADMIN_GROUP").unwrap_or_else(|_| "platform-admins".into()),
         )?),
         auth: Arc::new(Authenticator::Gateway),
-        workflow,
+        workflow: backend.workflow,
         idempotency: Arc::new(IdempotencyStore::new(
             Arc::clone(&table),
             clock,
             "requests-api",
             Duration::from_secs(24 * 3600),
         )),
-        tasks: Arc::new(store),
-        task_queue: paved_embedded::workflow::TASK_QUEUE.into(),
+        tasks: backend.queue,
+        task_queue: backend.queues.tasks,
         drivers: Arc::new(
             drivers
                 .into_iter()

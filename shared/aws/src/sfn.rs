@@ -11,15 +11,24 @@ use crate::errors::{code, store_error};
 
 pub struct StepFunctionsWorkflow {
     client: Client,
-    state_machine_arn: String,
+    /// Unset in functions that only answer task tokens (the worker).
+    state_machine_arn: Option<String>,
 }
 
 impl StepFunctionsWorkflow {
-    pub fn new(config: &aws_config::SdkConfig, state_machine_arn: &str) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, state_machine_arn: Option<&str>) -> Self {
         Self {
             client: Client::new(config),
-            state_machine_arn: state_machine_arn.to_owned(),
+            state_machine_arn: state_machine_arn.map(str::to_owned),
         }
+    }
+
+    fn state_machine(&self) -> Result<&str, WorkflowError> {
+        self.state_machine_arn.as_deref().ok_or_else(|| {
+            WorkflowError::Definition(
+                "no state machine is configured for this function (PAVED_STATE_MACHINE_ARN)".into(),
+            )
+        })
     }
 
     /// Creates the state machine from an ASL definition (for emulators and tests; on AWS the
@@ -41,12 +50,12 @@ impl StepFunctionsWorkflow {
         Ok(out.state_machine_arn)
     }
 
-    fn execution_arn(&self, name: &str) -> String {
-        format!(
+    fn execution_arn(&self, name: &str) -> Result<String, WorkflowError> {
+        Ok(format!(
             "{}:{name}",
-            self.state_machine_arn
+            self.state_machine()?
                 .replacen(":stateMachine:", ":execution:", 1)
-        )
+        ))
     }
 }
 
@@ -72,7 +81,7 @@ impl Workflow for StepFunctionsWorkflow {
         match self
             .client
             .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
+            .state_machine_arn(self.state_machine()?)
             .name(name)
             .input(input.to_string())
             .send()
@@ -128,7 +137,7 @@ impl Workflow for StepFunctionsWorkflow {
         let out = match self
             .client
             .describe_execution()
-            .execution_arn(self.execution_arn(name))
+            .execution_arn(self.execution_arn(name)?)
             .send()
             .await
         {

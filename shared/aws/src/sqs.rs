@@ -14,6 +14,9 @@ use crate::errors::store_error;
 pub struct SqsQueue {
     client: Client,
     urls: Mutex<HashMap<String, String>>,
+    /// `WaitTimeSeconds` of every receive: zero (answer at once) unless a poller asks for
+    /// long polling, which answers as soon as a message arrives and saves empty receives.
+    long_poll: Duration,
 }
 
 fn secs(d: Duration) -> i32 {
@@ -25,7 +28,14 @@ impl SqsQueue {
         Self {
             client: Client::new(config),
             urls: Mutex::new(HashMap::new()),
+            long_poll: Duration::ZERO,
         }
+    }
+
+    /// Receives wait up to `wait` (at most 20 s, SQS's limit) for a message to arrive.
+    pub fn with_long_polling(mut self, wait: Duration) -> Self {
+        self.long_poll = wait.min(Duration::from_secs(20));
+        self
     }
 
     /// Creates a queue if missing (for emulators and tests; on AWS the template does).
@@ -93,6 +103,7 @@ impl Queue for SqsQueue {
             .queue_url(self.url(queue).await?)
             .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
             .visibility_timeout(secs(visibility))
+            .wait_time_seconds(secs(self.long_poll))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await

@@ -94,7 +94,10 @@ impl DriverConfig {
         if let (Some(root), Some(catalog)) = (&self.git_root, catalog) {
             std::fs::create_dir_all(root)
                 .map_err(|e| format!("PAVED_GIT_ROOT {}: {e}", root.display()))?;
-            drivers.push(Arc::new(ServiceDriver::new(root.clone(), catalog)));
+            // git runs in scratch directories, where a relative root would point elsewhere.
+            let root = std::path::absolute(root)
+                .map_err(|e| format!("PAVED_GIT_ROOT {}: {e}", root.display()))?;
+            drivers.push(Arc::new(ServiceDriver::new(root, catalog)));
         }
         if let Some(region) = &self.aws_region {
             let sdk = paved_aws::config::load(Some(region)).await;

@@ -37,12 +37,3 @@ pub fn init_tracing() {
         .without_time()
         .init();
 }
-
-/// Until the AWS adapters exist, a function runs on the embedded store only; say so plainly
-/// rather than start half-configured.
-pub fn require_embedded_backend() -> Result<(), String> {
-    if std::env::var("PAVED_BACKEND").as_deref() == Ok("aws") {
-        return Err("PAVED_BACKEND=aws needs the DynamoDB, SQS and Step Functions adapters (shared/aws), which this build does not include yet".into());
-    }
-    Ok(())
-}

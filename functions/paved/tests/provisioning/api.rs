@@ -191,7 +191,15 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
 
     assert_eq!(count_requests(&app).await, 0, "nothing was written");
     assert_eq!(
-        app.platform.engine.running().await.expect("running"),
+        app.platform
+            .backend
+            .embedded
+            .as_ref()
+            .expect("embedded")
+            .engine
+            .running()
+            .await
+            .expect("running"),
         0,
         "nothing started"
     );

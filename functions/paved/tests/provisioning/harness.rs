@@ -182,7 +182,7 @@ impl App {
     }
 
     pub fn queue(&self) -> Arc<dyn Queue> {
-        Arc::new(self.platform.store.clone())
+        Arc::clone(&self.platform.backend.queue)
     }
 
     /// Drives the worker by hand (no background pollers): one poll of each queue.

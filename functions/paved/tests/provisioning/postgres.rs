@@ -52,7 +52,7 @@ async fn a_database_is_provisioned_and_a_failure_at_step_three_leaves_nothing() 
             .expect("ref")
             .starts_with("secret:")
     );
-    let secrets = TableSecretStore::new(std::sync::Arc::new(app.platform.store.clone()));
+    let secrets = TableSecretStore::new(std::sync::Arc::clone(&app.platform.backend.table));
     let name = outputs["passwordSecret"]
         .as_str()
         .expect("ref")

@@ -1,0 +1,173 @@
+//! Which adapters sit behind paved's ports, chosen once at start-up from `PAVED_BACKEND`:
+//! `embedded` (the default: one SQLite file in `PAVED_DATA_DIR` and the local workflow engine)
+//! or `aws` (DynamoDB, SQS and Step Functions, found through [`AwsSettings`]). Every function's
+//! `main.rs` and `paved up` open their ports here, so they cannot disagree on names.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use paved_aws::AwsSettings;
+use paved_core::ports::{Queue, Table, Workflow};
+use paved_embedded::workflow::{
+    NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
+};
+use paved_embedded::{Durability, SqliteStore, WorkflowEngine};
+
+/// Where state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendConfig {
+    /// One SQLite file (`paved.db`) in `data_dir`.
+    Embedded {
+        data_dir: PathBuf,
+        durability: Durability,
+    },
+    /// DynamoDB, SQS and Step Functions.
+    Aws(AwsSettings),
+}
+
+impl BackendConfig {
+    /// Reads `PAVED_BACKEND` (`embedded` or `aws`), `PAVED_DATA_DIR` (default `./.paved`) and,
+    /// for `aws`, the variables of [`AwsSettings`].
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        match get("PAVED_BACKEND").as_deref().map(str::trim) {
+            None | Some("" | "embedded") => Ok(Self::Embedded {
+                data_dir: get("PAVED_DATA_DIR")
+                    .filter(|d| !d.trim().is_empty())
+                    .unwrap_or_else(|| ".paved".into())
+                    .into(),
+                durability: Durability::Full,
+            }),
+            Some("aws") => Ok(Self::Aws(AwsSettings::from_lookup(get))),
+            Some(other) => Err(format!("PAVED_BACKEND is '{other}'; use embedded or aws")),
+        }
+    }
+
+    pub fn is_aws(&self) -> bool {
+        matches!(self, Self::Aws(_))
+    }
+}
+
+/// The queues of the provisioning workflow, by name (embedded) or URL (SQS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueNames {
+    pub tasks: String,
+    pub task_dead_letters: String,
+    pub notifications: String,
+    pub notification_dead_letters: String,
+}
+
+/// The embedded backend's own parts: the store, and the engine whose timers `paved up` runs.
+#[derive(Clone)]
+pub struct Embedded {
+    pub store: SqliteStore,
+    pub engine: WorkflowEngine,
+    pub data_dir: PathBuf,
+}
+
+/// What a function needs of the workflow engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkflowUse {
+    /// Starts executions: the state machine must be known (found by name if not configured).
+    StartsExecutions,
+    /// Only answers task tokens (the worker) or none at all (the catalog).
+    AnswersTokens,
+}
+
+/// The ports, open.
+#[derive(Clone)]
+pub struct Backend {
+    pub table: Arc<dyn Table>,
+    pub queue: Arc<dyn Queue>,
+    pub workflow: Arc<dyn Workflow>,
+    pub queues: QueueNames,
+    /// `None` on AWS.
+    pub embedded: Option<Embedded>,
+}
+
+impl Backend {
+    pub async fn open(config: &BackendConfig, workflow: WorkflowUse) -> Result<Self, String> {
+        match config {
+            BackendConfig::Embedded {
+                data_dir,
+                durability,
+            } => {
+                std::fs::create_dir_all(data_dir)
+                    .map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+                let store = SqliteStore::open_with(&data_dir.join("paved.db"), *durability)
+                    .map_err(|e| format!("opening the embedded store: {e}"))?;
+                let engine = WorkflowEngine::provisioning(store.clone())
+                    .map_err(|e| format!("loading the provisioning state machine: {e}"))?;
+                Ok(Self {
+                    table: Arc::new(store.clone()),
+                    queue: Arc::new(store.clone()),
+                    workflow: Arc::new(engine.clone()),
+                    queues: QueueNames {
+                        tasks: TASK_QUEUE.into(),
+                        task_dead_letters: TASK_DEAD_LETTER_QUEUE.into(),
+                        notifications: NOTIFICATION_QUEUE.into(),
+                        notification_dead_letters: NOTIFICATION_DEAD_LETTER_QUEUE.into(),
+                    },
+                    embedded: Some(Embedded {
+                        store,
+                        engine,
+                        data_dir: data_dir.clone(),
+                    }),
+                })
+            }
+            BackendConfig::Aws(settings) => {
+                let sdk = settings.sdk_config().await;
+                let arn = match workflow {
+                    WorkflowUse::StartsExecutions => {
+                        Some(settings.resolve_state_machine(&sdk).await?)
+                    }
+                    WorkflowUse::AnswersTokens => settings.state_machine_arn.clone(),
+                };
+                let (table, queue, sfn) = settings.adapters(&sdk, arn.as_deref());
+                Ok(Self {
+                    table,
+                    queue,
+                    workflow: sfn,
+                    queues: QueueNames {
+                        tasks: settings.task_queue.clone(),
+                        task_dead_letters: settings.task_dead_letter_queue.clone(),
+                        notifications: settings.notification_queue.clone(),
+                        notification_dead_letters: settings.notification_dead_letter_queue.clone(),
+                    },
+                    embedded: None,
+                })
+            }
+        }
+    }
+
+    /// Where a function may keep local files (the `service` driver's repositories): the data
+    /// directory on the embedded backend, none on AWS.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.embedded.as_ref().map(|e| e.data_dir.as_path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backend_comes_from_the_environment() {
+        assert_eq!(
+            BackendConfig::from_lookup(|_| None),
+            Ok(BackendConfig::Embedded {
+                data_dir: ".paved".into(),
+                durability: Durability::Full
+            })
+        );
+        let aws = BackendConfig::from_lookup(|k| (k == "PAVED_BACKEND").then(|| "aws".into()))
+            .expect("aws");
+        assert!(aws.is_aws());
+        let err = BackendConfig::from_lookup(|k| (k == "PAVED_BACKEND").then(|| "mongo".into()))
+            .expect_err("refused");
+        assert!(err.contains("mongo"), "{err}");
+    }
+}
