@@ -19,12 +19,10 @@ use paved_aws::AwsSettings;
 use paved_backend::{Backend, BackendConfig, WorkflowUse};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
-use paved_core::idempotency::IdempotencyStore;
 use paved_core::policy::{DEFAULT_CONFIG, DEFAULT_POLICIES, PolicyEngine};
-use paved_core::ports::{Clock, Queue, SystemClock, Table};
+use paved_core::ports::{Queue, Table};
 use paved_core::provisioning::{Driver, TableSecretStore};
 use paved_core::requests::RequestRepository;
-use paved_core::tasks::TaskRunner;
 use paved_drivers::config::DriverConfig;
 use paved_embedded::Durability;
 use paved_http::Authenticator;
@@ -202,7 +200,6 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .await
         .map_err(anyhow::Error::msg)?;
     let table: Arc<dyn Table> = Arc::clone(&backend.table);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
     catalog_api::install_default_templates(&catalog).await?;
     let access = Arc::new(
@@ -226,51 +223,21 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .into_iter()
         .filter_map(|(t, a)| a.err().map(|why| (t.to_owned(), why)))
         .collect();
-    let worker_config = config.worker.clone();
-    let runner = Arc::new(TaskRunner::new(
+    let worker = Arc::new(ProvisionWorker::on_backend(
+        &backend,
         drivers.clone(),
-        Arc::clone(&table),
-        Arc::clone(&clock),
-        worker_config.attempt_timeout,
+        config.worker.clone(),
     ));
-    let requests = Arc::new(RequestRepository::new(
-        Arc::clone(&table),
-        Arc::clone(&clock),
-    ));
-    let worker = Arc::new(ProvisionWorker::new(
-        runner,
-        Arc::clone(&backend.workflow),
-        Arc::clone(&requests),
-        Arc::clone(&clock),
-        worker_config,
-    ));
-    let guardrails = guardrails(config.policies.as_ref())?;
-    let requests_state = RequestsState {
-        requests: Arc::clone(&requests),
-        catalog: Arc::clone(&catalog),
-        approver_group: guardrails
-            .approver_group()
-            .unwrap_or_else(|| "group:default/platform-approvers".into()),
-        guardrails: Arc::new(guardrails),
-        access: Arc::clone(&access),
-        auth: Arc::clone(&auth),
-        workflow: Arc::clone(&backend.workflow),
-        idempotency: Arc::new(IdempotencyStore::new(
-            Arc::clone(&table),
-            Arc::clone(&clock),
-            "requests-api",
-            Duration::from_secs(24 * 3600),
-        )),
-        tasks: Arc::clone(&backend.queue),
-        task_queue: backend.queues.tasks.clone(),
-        drivers: Arc::new(
-            drivers
-                .iter()
-                .map(|d| (d.resource_type().to_owned(), Arc::clone(d)))
-                .collect(),
-        ),
-        unavailable: Arc::new(unavailable),
-    };
+    let requests_state = RequestsState::on_backend(
+        &backend,
+        Arc::clone(&catalog),
+        guardrails(config.policies.as_ref())?,
+        Arc::clone(&access),
+        Arc::clone(&auth),
+        &drivers,
+        unavailable,
+    );
+    let requests = Arc::clone(&requests_state.requests);
     let catalog_state = CatalogState {
         repo: Arc::clone(&catalog),
         policy: access,

@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use crate::worker::Delivery;
+use crate::worker::{Delivery, ProvisionWorker};
 
 /// The batch's messages, with SQS's `ApproximateReceiveCount`.
 pub fn deliveries(event: SqsEvent) -> Vec<Delivery> {
@@ -33,4 +33,10 @@ pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
         })
         .collect();
     response
+}
+
+/// One invocation by the event source mapping: the batch through the worker, and the
+/// messages to retry.
+pub async fn handle_event(worker: &ProvisionWorker, event: SqsEvent) -> SqsBatchResponse {
+    batch_response(worker.handle_batch(&deliveries(event)).await)
 }

@@ -92,6 +92,33 @@ impl ProvisionWorker {
         }
     }
 
+    /// The worker over one backend's ports, with this process's drivers: what the Lambda
+    /// entry point, `paved up` and the conformance suite all run.
+    pub fn on_backend(
+        backend: &paved_backend::Backend,
+        drivers: Vec<Arc<dyn paved_core::provisioning::Driver>>,
+        config: WorkerConfig,
+    ) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(paved_core::ports::SystemClock);
+        let runner = Arc::new(TaskRunner::new(
+            drivers,
+            Arc::clone(&backend.table),
+            Arc::clone(&clock),
+            config.attempt_timeout,
+        ));
+        let requests = Arc::new(RequestRepository::new(
+            Arc::clone(&backend.table),
+            Arc::clone(&clock),
+        ));
+        Self::new(
+            runner,
+            Arc::clone(&backend.workflow),
+            requests,
+            clock,
+            config,
+        )
+    }
+
     /// Handles a batch concurrently; returns the ids of the messages to retry (SQS's
     /// `batchItemFailures`). Everything else may be deleted.
     pub async fn handle_batch(&self, batch: &[Delivery]) -> Vec<String> {

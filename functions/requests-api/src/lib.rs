@@ -48,6 +48,52 @@ pub struct RequestsState {
     pub approver_group: String,
 }
 
+impl RequestsState {
+    /// The state over one backend's ports: the requests repository and idempotency records
+    /// on its table, executions on its workflow engine, deprovisioning tasks on its task
+    /// queue. `drivers` are this process's; `unavailable` says why the others are off.
+    pub fn on_backend(
+        backend: &paved_backend::Backend,
+        catalog: Arc<CatalogRepository>,
+        guardrails: PolicyEngine,
+        access: Arc<AccessPolicy>,
+        auth: Arc<Authenticator>,
+        drivers: &[Arc<dyn Driver>],
+        unavailable: HashMap<String, String>,
+    ) -> Self {
+        let clock: Arc<dyn paved_core::ports::Clock> = Arc::new(paved_core::ports::SystemClock);
+        Self {
+            requests: Arc::new(RequestRepository::new(
+                Arc::clone(&backend.table),
+                Arc::clone(&clock),
+            )),
+            catalog,
+            approver_group: guardrails
+                .approver_group()
+                .unwrap_or_else(|| "group:default/platform-approvers".into()),
+            guardrails: Arc::new(guardrails),
+            access,
+            auth,
+            workflow: Arc::clone(&backend.workflow),
+            idempotency: Arc::new(IdempotencyStore::new(
+                Arc::clone(&backend.table),
+                clock,
+                "requests-api",
+                std::time::Duration::from_secs(24 * 3600),
+            )),
+            tasks: Arc::clone(&backend.queue),
+            task_queue: backend.queues.tasks.clone(),
+            drivers: Arc::new(
+                drivers
+                    .iter()
+                    .map(|d| (d.resource_type().to_owned(), Arc::clone(d)))
+                    .collect(),
+            ),
+            unavailable: Arc::new(unavailable),
+        }
+    }
+}
+
 impl FromRef<RequestsState> for Arc<Authenticator> {
     fn from_ref(s: &RequestsState) -> Self {
         Arc::clone(&s.auth)

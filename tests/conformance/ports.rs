@@ -1,6 +1,5 @@
-//! One conformance suite for the ports and the repositories written over them: every scenario
-//! runs on the embedded backend (SQLite) and on the AWS adapters (DynamoDB and SQS, on moto in
-//! server mode, which the test command starts). Same scenarios, same assertions.
+//! The ports and the repositories written over them, and the provisioning state machine with
+//! its queues.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds every Lambda function with cargo-lambda (pinned from PyPI, with its zig for
+# cross-linking) for arm64 and x86_64, and prints each bootstrap's size.
+#   scripts/package.sh [arm64|x86_64 ...]     (default: both)
+# The zips land in target/lambda/<function>/bootstrap.zip (the last architecture built);
+# sizes are written to target/lambda-sizes.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CARGO_LAMBDA_VERSION=1.9.2
+VENV=${PAVED_CARGO_LAMBDA_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/paved/cargo-lambda-$CARGO_LAMBDA_VERSION}
+FUNCTIONS=(catalog-api requests-api provision-worker)
+ARCHES=("$@"); [ ${#ARCHES[@]} -eq 0 ] && ARCHES=(arm64 x86_64)
+
+if [ ! -x "$VENV/bin/cargo-lambda" ]; then
+  echo "==> installing cargo-lambda==$CARGO_LAMBDA_VERSION into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"
+fi
+export PATH="$VENV/bin:$PATH"
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+mkdir -p "$TARGET_DIR"
+SIZES="$TARGET_DIR/lambda-sizes.txt"
+: >"$SIZES"
+for arch in "${ARCHES[@]}"; do
+  case "$arch" in
+    arm64) flag=--arm64; triple=aarch64-unknown-linux-gnu ;;
+    x86_64) flag=--x86-64; triple=x86_64-unknown-linux-gnu ;;
+    *) echo "unknown architecture $arch (arm64 or x86_64)" >&2; exit 2 ;;
+  esac
+  rustup target add "$triple" >/dev/null 2>&1 || true
+  args=()
+  for f in "${FUNCTIONS[@]}"; do args+=(--bin "$f"); done
+  echo "==> cargo lambda build --release $flag (${FUNCTIONS[*]})" >&2
+  cargo lambda build --release "$flag" --output-format zip "${args[@]}"
+  for f in "${FUNCTIONS[@]}"; do
+    # cargo-lambda keeps the unzipped binary under the target triple's release directory.
+    bin="$TARGET_DIR/$triple/release/$f"
+    zip="$TARGET_DIR/lambda/$f/bootstrap.zip"
+    printf '%-8s %-18s bootstrap %6.2f MB   zip %6.2f MB\n' "$arch" "$f" \
+      "$(echo "$(stat -c %s "$bin") / 1000000" | bc -l)" "$(echo "$(stat -c %s "$zip") / 1000000" | bc -l)" | tee -a "$SIZES"
+  done
+done
