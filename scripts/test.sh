@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "==> validating the SAM template (cfn-lint, sam validate --lint)"
+scripts/validate-template.sh
+
 echo "==> installing @backstage/catalog-client (npm ci)"
 npm ci --prefix tests/backstage-client --no-audit --no-fund --loglevel=error
 

@@ -16,19 +16,19 @@ use tower::ServiceExt;
 const EVENTS: &[(&str, &str)] = &[
     (
         "upsert",
-        include_str!("../../../events/catalog-api.upsert.json"),
+        include_str!("../../../events/catalog-api.apigw.upsert.json"),
     ),
     (
         "by-name",
-        include_str!("../../../events/catalog-api.by-name.json"),
+        include_str!("../../../events/catalog-api.apigw.by-name.json"),
     ),
     (
         "by-query",
-        include_str!("../../../events/catalog-api.by-query.json"),
+        include_str!("../../../events/catalog-api.apigw.by-query.json"),
     ),
     (
         "unauthorized",
-        include_str!("../../../events/catalog-api.unauthorized.json"),
+        include_str!("../../../events/catalog-api.apigw.unauthorized.json"),
     ),
 ];
 

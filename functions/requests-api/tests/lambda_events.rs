@@ -6,9 +6,10 @@ use paved_http::lambda::copy_authorizer_claims;
 
 #[test]
 fn the_submit_sample_is_an_authorized_post_of_a_request() {
-    let request =
-        lambda_http::request::from_str(include_str!("../../../events/requests-api.submit.json"))
-            .expect("an API Gateway v2 event");
+    let request = lambda_http::request::from_str(include_str!(
+        "../../../events/requests-api.apigw.submit.json"
+    ))
+    .expect("an API Gateway v2 event");
     let request = copy_authorizer_claims(request);
     assert_eq!(request.method(), "POST");
     assert_eq!(request.uri().path(), "/v1/requests");

@@ -133,4 +133,25 @@ mod tests {
             ("t", Some("arn:x"), None)
         );
     }
+
+    #[test]
+    fn the_template_sets_the_variables_the_functions_read() {
+        let asked = std::cell::RefCell::new(Vec::<String>::new());
+        let _ = AwsSettings::from_lookup(|k| {
+            asked.borrow_mut().push(k.to_owned());
+            None
+        });
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(crate::stack::TEMPLATE).expect("template");
+        let globals = doc["Globals"]["Function"]["Environment"]["Variables"]
+            .as_mapping()
+            .expect("global variables");
+        for key in globals.keys().filter_map(|k| k.as_str()) {
+            let elsewhere = ["PAVED_BACKEND", "PAVED_ADMIN_GROUP", "RUST_LOG"];
+            assert!(
+                asked.borrow().iter().any(|a| a == key) || elsewhere.contains(&key),
+                "the template sets {key}, which nothing reads"
+            );
+        }
+    }
 }
