@@ -6,6 +6,7 @@
 //! - `POST /v1/requests/{id}/approve|reject|cancel`
 //! - `DELETE /v1/resources/{id}` → DEPROVISIONING → DELETED | DELETE_FAILED
 
+mod cursor;
 mod decide;
 mod submit;
 mod views;

@@ -11,7 +11,7 @@ use paved_http::{ApiError, Caller};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::RequestsState;
+use crate::{RequestsState, cursor};
 
 /// The request as the API shows it: the record plus Kubernetes-style conditions.
 pub fn request_view(r: &ProvisioningRequest) -> Value {
@@ -100,6 +100,8 @@ pub struct ListQuery {
     requester: Option<String>,
     #[serde(default = "hundred")]
     limit: usize,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
 }
 
 fn hundred() -> usize {
@@ -137,7 +139,20 @@ pub async fn list(
         .transpose()
         .map_err(|m| Error::bad_request("invalid_query", m))?;
     let limit = q.limit.clamp(1, 1000);
-    let items = s
+    let status_name = status.map(|st| format!("{st:?}"));
+    let filters = cursor::fingerprint(&[
+        status_name.as_deref(),
+        owner.as_deref(),
+        requester.as_deref(),
+        q.template.as_deref(),
+        q.environment.as_deref(),
+    ]);
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode(c, &filters))
+        .transpose()?;
+    let mut items = s
         .requests
         .list(|r| {
             status.is_none_or(|st| r.status == st)
@@ -149,7 +164,24 @@ pub async fn list(
         })
         .await?;
     let total = items.len();
-    // Newest first.
-    let page: Vec<Value> = items.iter().rev().take(limit).map(request_view).collect();
-    Ok(axum::Json(json!({"items": page, "total": total})).into_response())
+    // Newest first; the id breaks ties, so the order is total and a cursor is exact.
+    items.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    let start = after.map_or(0, |p| {
+        items.partition_point(|r| (r.created_at, &r.id) >= (p.created_at, &p.id))
+    });
+    let page = &items[start.min(items.len())..(start + limit).min(items.len())];
+    let next = (start + page.len() < items.len())
+        .then(|| page.last())
+        .flatten()
+        .map(|last| {
+            cursor::encode(
+                &filters,
+                cursor::Position {
+                    created_at: last.created_at,
+                    id: last.id.clone(),
+                },
+            )
+        });
+    let page: Vec<Value> = page.iter().map(request_view).collect();
+    Ok(axum::Json(json!({"items": page, "total": total, "nextCursor": next})).into_response())
 }

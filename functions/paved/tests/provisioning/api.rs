@@ -427,6 +427,65 @@ async fn production_waits_for_an_approver_who_is_not_the_requester() {
     assert_eq!(theirs["total"], 0, "eve sees nothing of team-a's");
     let (status, _) = app.get("/v1/requests?status=NOPE", &alice()).await;
     assert_eq!(status, 400);
+
+    // Pages: newest first, each request once, and cursors bound to their filters.
+    let (_, all) = app.get("/v1/requests?limit=100", &alice()).await;
+    let everything: Vec<String> = all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect();
+    let created: Vec<&str> = all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["createdAt"].as_str().expect("createdAt"))
+        .collect();
+    assert!(
+        created.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {created:?}"
+    );
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/requests?limit=1&cursor={c}"),
+            None => "/v1/requests?limit=1".to_owned(),
+        };
+        let (status, page) = app.get(&path, &alice()).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|r| r["id"].as_str().expect("id").to_owned()),
+        );
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, everything);
+    assert!(everything.len() >= 3);
+    let (_, first) = app.get("/v1/requests?limit=1", &alice()).await;
+    let c = first["nextCursor"].as_str().expect("more pages");
+    let (status, problem) = app
+        .get(
+            &format!("/v1/requests?limit=1&status=READY&cursor={c}"),
+            &alice(),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_cursor"))
+    );
+    let (status, problem) = app.get("/v1/requests?cursor=tampered", &alice()).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_cursor"))
+    );
     let _ = Behaviour::Succeed;
 }
 
