@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod config;
 mod dynamodb;
 mod errors;
+pub mod guard;
 pub mod settings;
 mod sfn;
 mod sqs;

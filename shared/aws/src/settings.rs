@@ -15,7 +15,11 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
+use paved_core::circuit::CircuitBreakers;
+use paved_core::ports::{Queue, Table, Workflow};
+
 use crate::bootstrap::find_state_machine;
+use crate::guard::{self, Guarded};
 use crate::stack::physical_name;
 use crate::{DynamoTable, SqsQueue, StepFunctionsWorkflow};
 
@@ -94,16 +98,20 @@ impl AwsSettings {
     }
 
     /// The adapters: the table, the queues, and Step Functions (`state_machine_arn` may be
-    /// unset for functions that only answer task tokens).
+    /// unset for functions that only answer task tokens), each behind a circuit breaker.
     pub fn adapters(
         &self,
         config: &SdkConfig,
         state_machine_arn: Option<&str>,
-    ) -> (Arc<DynamoTable>, Arc<SqsQueue>, Arc<StepFunctionsWorkflow>) {
+    ) -> (Arc<dyn Table>, Arc<dyn Queue>, Arc<dyn Workflow>) {
+        let breakers = Arc::new(CircuitBreakers::new(guard::THRESHOLD, guard::COOL_DOWN));
+        let table = Arc::new(DynamoTable::new(config, &self.table));
+        let queue = Arc::new(SqsQueue::new(config).with_long_polling(self.receive_wait));
+        let workflow = Arc::new(StepFunctionsWorkflow::new(config, state_machine_arn));
         (
-            Arc::new(DynamoTable::new(config, &self.table)),
-            Arc::new(SqsQueue::new(config).with_long_polling(self.receive_wait)),
-            Arc::new(StepFunctionsWorkflow::new(config, state_machine_arn)),
+            Arc::new(Guarded::new(table, Arc::clone(&breakers), "dynamodb")),
+            Arc::new(Guarded::new(queue, Arc::clone(&breakers), "sqs")),
+            Arc::new(Guarded::new(workflow, breakers, "states")),
         )
     }
 }
