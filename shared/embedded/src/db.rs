@@ -98,18 +98,6 @@ impl SqliteStore {
         })
     }
 
-    /// The store of a function running on the embedded backend: `paved.db` in
-    /// `PAVED_DATA_DIR` (default `paved-data`), created if missing. Returns the directory too.
-    pub fn open_data_dir_from_env() -> Result<(std::path::PathBuf, Self), StoreError> {
-        let dir = std::path::PathBuf::from(
-            std::env::var("PAVED_DATA_DIR").unwrap_or_else(|_| "paved-data".into()),
-        );
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
-        let store = Self::open(&dir.join("paved.db"))?;
-        Ok((dir, store))
-    }
-
     /// Runs blocking SQLite work off the async runtime's worker threads.
     pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
