@@ -24,7 +24,7 @@ eval "$("$TARGET_DIR/debug/paved" aws bootstrap --endpoint "$ENDPOINT" 2>/dev/nu
 export RUST_LOG=warn
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d); $RUNS runs each; moto on loopback" >&2
 # The first run of the catalog installs the golden paths; later ones only read.
-python3 scripts/coldstart.py "$BIN_DIR/catalog-api" events/catalog-api.apigw.templates.json --runs 1 >/dev/null
+python3 scripts/coldstart.py "$BIN_DIR/catalog-api" events/catalog-api.apigw.templates.json --runs 1 >/dev/null 2>&1 || true
 python3 scripts/coldstart.py "$BIN_DIR/catalog-api" events/catalog-api.apigw.templates.json --runs "$RUNS"
 python3 scripts/coldstart.py "$BIN_DIR/requests-api" events/requests-api.apigw.get.json --runs "$RUNS"
 python3 scripts/coldstart.py "$BIN_DIR/provision-worker" events/provision-worker.sqs.notifications.json --runs "$RUNS"

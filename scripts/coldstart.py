@@ -31,9 +31,6 @@ class Emulator(http.server.ThreadingHTTPServer):
     def __init__(self, event: bytes):
         super().__init__(("127.0.0.1", 0), Handler)
         self.event = event
-        self.reset()
-
-    def reset(self):
         self.first_next = None
         self.delivered_at = None
         self.responded_at = None
@@ -41,6 +38,7 @@ class Emulator(http.server.ThreadingHTTPServer):
         self.init_error = None
         self.handed_out = False
         self.done = threading.Event()
+        self.log = []
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -59,6 +57,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         s = self.server
+        s.log.append(("GET", self.path, s.handed_out))
         if self.path != PREFIX + "/invocation/next":
             return self._reply(404)
         now = time.perf_counter()
@@ -66,7 +65,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             s.first_next = now
         if s.handed_out:
             # The function is waiting for a second event; the measurement is over.
-            s.done.wait(30)
+            s.done.wait(5)
             return self._reply(503)
         s.handed_out = True
         s.delivered_at = time.perf_counter()
@@ -84,6 +83,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         s = self.server
+        s.log.append(("POST", self.path))
         body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
         if self.path.endswith("/response") or self.path.endswith("/error"):
             s.responded_at = time.perf_counter()
@@ -112,12 +112,9 @@ def main():
     args = parser.parse_args()
     with open(args.event, "rb") as f:
         event = f.read()
-    server = Emulator(event)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     env = dict(os.environ)
     env.update(
         {
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}",
             "AWS_LAMBDA_FUNCTION_NAME": os.path.basename(args.binary),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
@@ -131,15 +128,21 @@ def main():
         env[k] = v
     inits, invocations, first_response = [], [], None
     for _ in range(args.runs):
-        server.reset()
+        # A fresh emulator (and port) per run, so a killed process's last request can never
+        # be mistaken for the next one's.
+        server = Emulator(event)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
         started = time.perf_counter()
         proc = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         finished = server.done.wait(60)
         proc.kill()
         _, stderr = proc.communicate()
+        server.shutdown()
+        server.server_close()
         if not finished or server.first_next is None or server.init_error:
             print(json.dumps({"binary": args.binary, "error": server.init_error or "no invocation",
-                              "stderr": stderr.decode(errors="replace")[:1500]}))
+                              "log": server.log, "stderr": stderr.decode(errors="replace")[:1500]}))
             sys.exit(1)
         inits.append((server.first_next - started) * 1000)
         invocations.append((server.responded_at - server.delivered_at) * 1000)
@@ -157,7 +160,6 @@ def main():
         "first_invocation_ms": summary(invocations),
         "response": first_response,
     }))
-    server.shutdown()
 
 
 if __name__ == "__main__":
