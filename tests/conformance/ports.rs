@@ -525,17 +525,7 @@ async fn embedded_flow() -> Flow {
 }
 
 async fn aws_flow() -> Flow {
-    let endpoint = std::env::var("PAVED_TEST_AWS_ENDPOINT").expect(
-        "PAVED_TEST_AWS_ENDPOINT is not set: run scripts/test.sh, which starts moto on loopback",
-    );
-    // moto runs state machines only when asked to.
-    let r = reqwest::Client::new()
-        .post(format!("{endpoint}/moto-api/config"))
-        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
-        .send()
-        .await
-        .expect("moto config");
-    assert!(r.status().is_success());
+    let endpoint = paved_tests::moto_with_state_machines().await;
     let config = paved_aws::config::for_emulator(&endpoint).await;
     let queue = SqsQueue::new(&config);
     let tasks = queue

@@ -59,16 +59,7 @@ async fn embedded_stack() -> Stack {
 }
 
 async fn aws_stack() -> Stack {
-    let endpoint = std::env::var("PAVED_TEST_AWS_ENDPOINT").expect(
-        "PAVED_TEST_AWS_ENDPOINT is not set: run scripts/test.sh, which starts moto on loopback",
-    );
-    let r = reqwest::Client::new()
-        .post(format!("{endpoint}/moto-api/config"))
-        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
-        .send()
-        .await
-        .expect("moto config");
-    assert!(r.status().is_success());
+    let endpoint = paved_tests::moto_with_state_machines().await;
     let sdk = paved_aws::config::for_emulator(&endpoint).await;
     let spec = paved_aws::stack::StackSpec::shipped().expect("the template");
     let stack = paved_aws::bootstrap::bootstrap(&sdk, &spec, &unique("conf"))
@@ -277,6 +268,21 @@ async fn submit(s: &Stack, alice: &str, body: Value) -> String {
     r["id"].as_str().expect("id").to_owned()
 }
 
+/// `(step id, status)` of a request view.
+fn step_statuses(r: &Value) -> Vec<(&str, &str)> {
+    r["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|st| {
+            (
+                st["id"].as_str().unwrap_or(""),
+                st["status"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
 async fn pg_has(sql: &str, name: &str) -> bool {
     let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
         .await
@@ -308,17 +314,7 @@ async fn a_request_is_provisioned_then_a_failing_one_is_compensated(s: Stack) {
     .await;
     let r = until_settled(&s, &id, &alice).await;
     assert_eq!(r["status"], "READY", "{r:#}");
-    let steps: Vec<(&str, &str)> = r["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|st| {
-            (
-                st["id"].as_str().unwrap_or(""),
-                st["status"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let steps = step_statuses(&r);
     assert_eq!(
         steps,
         [
@@ -346,17 +342,7 @@ async fn a_request_is_provisioned_then_a_failing_one_is_compensated(s: Stack) {
         r["failure"]["code"], "NonRetryable.PostgresRefused",
         "{r:#}"
     );
-    let steps: Vec<(&str, &str)> = r["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|st| {
-            (
-                st["id"].as_str().unwrap_or(""),
-                st["status"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let steps = step_statuses(&r);
     assert_eq!(
         steps,
         [

@@ -157,3 +157,19 @@ pub fn generated_catalog(components: usize, groups: usize) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8")
 }
+
+/// moto in server mode (the test command starts it), with state machine execution turned on:
+/// moto runs state machines only when asked to. Returns the endpoint.
+pub async fn moto_with_state_machines() -> String {
+    let endpoint = std::env::var("PAVED_TEST_AWS_ENDPOINT").expect(
+        "PAVED_TEST_AWS_ENDPOINT is not set: run scripts/test.sh, which starts moto on loopback",
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/moto-api/config"))
+        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
+        .send()
+        .await
+        .expect("moto config");
+    assert!(r.status().is_success());
+    endpoint
+}
