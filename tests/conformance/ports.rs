@@ -50,8 +50,12 @@ async fn aws() -> Backend {
         "PAVED_TEST_AWS_ENDPOINT is not set: run scripts/test.sh, which starts moto on loopback",
     );
     let config = paved_aws::config::for_emulator(&endpoint).await;
-    let table = DynamoTable::new(&config, &unique("paved"));
-    table.create_if_missing().await.expect("create the table");
+    // The table as the template defines it (keys, TTL, PITR).
+    let spec = paved_aws::stack::StackSpec::shipped().expect("the template");
+    let name = paved_aws::bootstrap::create_table(&config, &spec.table, &unique("paved"))
+        .await
+        .expect("create the table");
+    let table = DynamoTable::new(&config, &name);
     let queue = SqsQueue::new(&config);
     let queue_name = unique("q");
     queue
@@ -527,31 +531,18 @@ async fn embedded_flow() -> Flow {
 async fn aws_flow() -> Flow {
     let endpoint = paved_tests::moto_with_state_machines().await;
     let config = paved_aws::config::for_emulator(&endpoint).await;
-    let queue = SqsQueue::new(&config);
-    let tasks = queue
-        .create_if_missing(&unique("tasks"))
+    let spec = paved_aws::stack::StackSpec::shipped().expect("the template");
+    let stack = paved_aws::bootstrap::bootstrap(&config, &spec, &unique("flow"))
         .await
-        .expect("tasks queue");
-    let notes = queue
-        .create_if_missing(&unique("notes"))
-        .await
-        .expect("notes queue");
-    let definition = paved_embedded::workflow::PROVISION_DEFINITION
-        .replace("${TaskQueueUrl}", &tasks)
-        .replace("${NotificationQueueUrl}", &notes);
-    let arn = StepFunctionsWorkflow::create_state_machine(
-        &config,
-        &unique("provision"),
-        &definition,
-        "arn:aws:iam::123456789012:role/paved-states",
-    )
-    .await
-    .expect("state machine");
+        .expect("bootstrap");
     Flow {
-        workflow: Arc::new(StepFunctionsWorkflow::new(&config, Some(&arn))),
-        queue: Arc::new(queue),
-        tasks,
-        notes,
+        workflow: Arc::new(StepFunctionsWorkflow::new(
+            &config,
+            Some(&stack.state_machine_arn),
+        )),
+        queue: Arc::new(SqsQueue::new(&config)),
+        tasks: stack.queue("TaskQueue").to_owned(),
+        notes: stack.queue("NotificationQueue").to_owned(),
         reused_tokens_refused: false,
         _dir: None,
     }

@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
 
 use crate::errors::code;
-use crate::stack::{StackSpec, physical_name};
+use crate::stack::{StackSpec, TableSpec, physical_name};
 
 /// What a bootstrap created: the values `PAVED_BACKEND=aws` needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,12 @@ pub async fn bootstrap(
     spec: &StackSpec,
     prefix: &str,
 ) -> Result<Stack, String> {
-    let table = create_table(config, spec, prefix).await?;
+    let table = create_table(
+        config,
+        &spec.table,
+        &physical_name(prefix, &spec.table.logical_id),
+    )
+    .await?;
     let sqs = aws_sdk_sqs::Client::new(config);
     let mut queue_urls = BTreeMap::new();
     let mut queue_arns: BTreeMap<String, String> = BTreeMap::new();
@@ -129,13 +134,14 @@ pub async fn bootstrap(
     })
 }
 
-async fn create_table(
+/// Creates (or keeps) the table `name` as `t` describes it, with its TTL and PITR; returns
+/// the name.
+pub async fn create_table(
     config: &aws_config::SdkConfig,
-    spec: &StackSpec,
-    prefix: &str,
+    t: &TableSpec,
+    name: &str,
 ) -> Result<String, String> {
-    let t = &spec.table;
-    let name = physical_name(prefix, &t.logical_id);
+    let name = name.to_owned();
     let client = aws_sdk_dynamodb::Client::new(config);
     let mut request = client
         .create_table()

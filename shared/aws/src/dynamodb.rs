@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
-    KeyType, Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
 };
 use paved_core::ports::{Condition, Item, Key, Page, SortKeyRange, StoreError, Table, TransactOp};
 use serde_json::{Map, Value};
@@ -139,48 +139,6 @@ impl DynamoTable {
         Self {
             client: Client::new(config),
             table: table.to_owned(),
-        }
-    }
-
-    /// Creates the table (on-demand, `pk`/`sk`) if it does not exist: for local emulators and
-    /// tests; on AWS the SAM template creates it.
-    pub async fn create_if_missing(&self) -> Result<(), StoreError> {
-        let key = |n: &str, t: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(n)
-                .key_type(t)
-                .build()
-        };
-        let attr = |n: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(n)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        let built = (|| {
-            Ok::<_, aws_sdk_dynamodb::error::BuildError>((
-                key(PK, KeyType::Hash)?,
-                key(SK, KeyType::Range)?,
-                attr(PK)?,
-                attr(SK)?,
-            ))
-        })()
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
-        match self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(built.0)
-            .key_schema(built.1)
-            .attribute_definitions(built.2)
-            .attribute_definitions(built.3)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceInUseException") => Ok(()),
-            Err(e) => Err(store_error("CreateTable", e)),
         }
     }
 

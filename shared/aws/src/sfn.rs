@@ -31,25 +31,6 @@ impl StepFunctionsWorkflow {
         })
     }
 
-    /// Creates the state machine from an ASL definition (for emulators and tests; on AWS the
-    /// SAM template does it) and returns its ARN.
-    pub async fn create_state_machine(
-        config: &aws_config::SdkConfig,
-        name: &str,
-        definition: &str,
-        role_arn: &str,
-    ) -> Result<String, WorkflowError> {
-        let out = Client::new(config)
-            .create_state_machine()
-            .name(name)
-            .definition(definition)
-            .role_arn(role_arn)
-            .send()
-            .await
-            .map_err(|e| WorkflowError::Store(store_error("CreateStateMachine", e)))?;
-        Ok(out.state_machine_arn)
-    }
-
     fn execution_arn(&self, name: &str) -> Result<String, WorkflowError> {
         Ok(format!(
             "{}:{name}",

@@ -10,9 +10,6 @@ use serde_yaml::Value;
 
 /// The SAM template, as deployed.
 pub const TEMPLATE: &str = include_str!("../../../infra/template.yaml");
-/// The provisioning state machine's definition (`DefinitionUri` of the template).
-pub const PROVISION_DEFINITION: &str =
-    include_str!("../../../infra/statemachines/provision.asl.json");
 
 /// The resources of the template that hold state, as the bootstrap creates them.
 #[derive(Debug, Clone, PartialEq)]
@@ -262,7 +259,7 @@ impl StackSpec {
                 self.state_machine.definition_uri
             ));
         }
-        let mut text = PROVISION_DEFINITION.to_owned();
+        let mut text = paved_core::tasks::PROVISION_STATE_MACHINE.to_owned();
         for (name, target) in &self.state_machine.substitutions {
             let url = urls
                 .get(target)

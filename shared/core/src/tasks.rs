@@ -6,6 +6,11 @@
 //! driver's side effect, so an operator (and `status`) can see what was attempted even when
 //! the process dies mid-step; the driver's deterministic names make the retry find its own work.
 
+/// The provisioning state machine (`infra/statemachines/provision.asl.json`), in one place for
+/// both engines: the embedded interpreter runs it, the AWS bootstrap and the SAM template deploy it.
+pub const PROVISION_STATE_MACHINE: &str =
+    include_str!("../../../infra/statemachines/provision.asl.json");
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

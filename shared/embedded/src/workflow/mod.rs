@@ -28,9 +28,6 @@ use interpreter::{Engine, Execution, Position};
 
 use crate::db::{SqliteStore, backend};
 
-/// The provisioning state machine, as deployed (`infra/statemachines/provision.asl.json`).
-pub const PROVISION_DEFINITION: &str =
-    include_str!("../../../../infra/statemachines/provision.asl.json");
 /// The embedded queues the provisioning state machine and its worker use.
 pub const TASK_QUEUE: &str = "paved-tasks";
 pub const TASK_DEAD_LETTER_QUEUE: &str = "paved-tasks-dlq";
@@ -77,7 +74,7 @@ impl WorkflowEngine {
         Self::new(
             store,
             "provision",
-            PROVISION_DEFINITION,
+            paved_core::tasks::PROVISION_STATE_MACHINE,
             &HashMap::from([
                 ("TaskQueueUrl".to_owned(), TASK_QUEUE.to_owned()),
                 (
