@@ -4,20 +4,14 @@
 #   scripts/moto.sh start DIR PORT   → prints the endpoint URL once moto answers
 #   scripts/moto.sh stop DIR
 set -euo pipefail
+. "$(dirname "$0")/lib/venv.sh"
 MOTO_VERSION=5.2.5
 VENV=${PAVED_MOTO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/paved/moto-$MOTO_VERSION}
 
 case "${1:-}" in
   start)
     DIR=$2; PORT=$3
-    if [ ! -x "$VENV/bin/moto_server" ]; then
-      echo "==> installing moto[server]==$MOTO_VERSION into $VENV" >&2
-      if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
-        apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2
-        python3 -m venv "$VENV"
-      fi
-      "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
-    fi
+    pinned_tool "$VENV" "moto[server]==$MOTO_VERSION" moto_server
     "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$DIR/moto.log" 2>&1 &
     echo $! >"$DIR/moto.pid"
     for _ in $(seq 1 100); do

@@ -6,16 +6,13 @@
 # sizes are written to target/lambda-sizes.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
 CARGO_LAMBDA_VERSION=1.9.2
 VENV=${PAVED_CARGO_LAMBDA_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/paved/cargo-lambda-$CARGO_LAMBDA_VERSION}
 FUNCTIONS=(catalog-api requests-api provision-worker)
 ARCHES=("$@"); [ ${#ARCHES[@]} -eq 0 ] && ARCHES=(arm64 x86_64)
 
-if [ ! -x "$VENV/bin/cargo-lambda" ]; then
-  echo "==> installing cargo-lambda==$CARGO_LAMBDA_VERSION into $VENV" >&2
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"
-fi
+pinned_tool "$VENV" "cargo-lambda==$CARGO_LAMBDA_VERSION" cargo-lambda
 export PATH="$VENV/bin:$PATH"
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 mkdir -p "$TARGET_DIR"
