@@ -37,6 +37,8 @@ pub struct AwsSettings {
     pub state_machine_arn: Option<String>,
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// Whether `AWS_ACCESS_KEY_ID` is set (else an emulator gets placeholder credentials).
+    pub credentials_in_env: bool,
     /// Long polling of receives: zero on Lambda (the event source mapping receives), a couple
     /// of seconds for `paved up`'s own pollers.
     pub receive_wait: std::time::Duration,
@@ -67,6 +69,7 @@ impl AwsSettings {
             state_machine_arn: get("PAVED_STATE_MACHINE_ARN"),
             endpoint: get("AWS_ENDPOINT_URL"),
             region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+            credentials_in_env: get("AWS_ACCESS_KEY_ID").is_some(),
             receive_wait: std::time::Duration::ZERO,
         }
     }
@@ -75,7 +78,7 @@ impl AwsSettings {
     /// `AWS_ENDPOINT_URL` is set without credentials, else the standard chain.
     pub async fn sdk_config(&self) -> SdkConfig {
         match &self.endpoint {
-            Some(endpoint) if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() => {
+            Some(endpoint) if !self.credentials_in_env => {
                 crate::config::for_emulator(endpoint).await
             }
             Some(_) => {
