@@ -1,0 +1,113 @@
+//! R1 (production deployments) and the per-service order R4–R7 rely on.
+
+use polars::prelude::*;
+
+use super::settings::{DoraSettings, micros};
+
+pub(super) const FIX_KINDS: [&str; 2] = ["rollback", "hotfix"];
+
+/// R1: successful deployments to a production environment, de-duplicated on
+/// `(service, deploy_id)` keeping the latest `finished_at`, in the order R5 uses (all time,
+/// `(finished_at, deploy_id)`), numbered by `seq`. `kind` is lower-cased with null as `normal`.
+pub(super) fn production(deployments: LazyFrame, settings: &DoraSettings) -> LazyFrame {
+    let envs: Vec<String> = settings
+        .production_envs
+        .iter()
+        .map(|env| env.to_lowercase())
+        .collect();
+    let envs = Series::new("envs".into(), envs);
+    deployments
+        .filter(
+            col("status").str().to_lowercase().eq(lit("success")).and(
+                col("environment")
+                    .str()
+                    .to_lowercase()
+                    .is_in(lit(envs).implode(false), false),
+            ),
+        )
+        .with_column(
+            col("kind")
+                .str()
+                .to_lowercase()
+                .fill_null(lit("normal"))
+                .alias("kind"),
+        )
+        // The row kept for a repeated (service, deploy_id) is the latest; the later keys only
+        // make the choice between exact ties independent of the input's row order.
+        .sort(
+            ["service", "deploy_id", "finished_at", "kind", "commit_sha"],
+            SortMultipleOptions::default().with_nulls_last(false),
+        )
+        .unique_stable(
+            Some(cols(["service", "deploy_id"])),
+            UniqueKeepStrategy::Last,
+        )
+        .sort(
+            ["finished_at", "deploy_id", "service"],
+            SortMultipleOptions::default(),
+        )
+        .with_row_index("seq", None)
+}
+
+/// Per service, in order: whether a deployment is the service's first (R4's baseline), whether
+/// a rollback or hotfix follows it within the rollback window (R6), and when the first later
+/// rollback or hotfix finished (R7).
+pub(super) fn service_order(production: LazyFrame, settings: &DoraSettings) -> LazyFrame {
+    let is_fix = col("kind").is_in(
+        lit(Series::new("fix".into(), FIX_KINDS)).implode(false),
+        false,
+    );
+    let same_service_next = col("service").shift(lit(-1)).eq(col("service"));
+    production
+        .select([col("seq"), col("service"), col("kind"), col("finished_at")])
+        .sort(["service", "seq"], SortMultipleOptions::default())
+        .with_columns([
+            col("service")
+                .shift(lit(1))
+                .neq_missing(col("service"))
+                .alias("is_baseline"),
+            when(is_fix.clone())
+                .then(col("finished_at"))
+                .otherwise(lit(NULL).cast(DataType::Int64))
+                .alias("fix_at"),
+            when(is_fix.clone())
+                .then(col("service"))
+                .otherwise(lit(NULL).cast(DataType::String))
+                .alias("fix_service"),
+        ])
+        .with_columns([
+            same_service_next
+                .clone()
+                .and(is_fix.shift(lit(-1)))
+                .and(
+                    (col("finished_at").shift(lit(-1)) - col("finished_at"))
+                        .lt_eq(lit(micros(settings.rollback_window))),
+                )
+                .fill_null(lit(false))
+                .alias("followed_by_fix"),
+            // The next fix in the service-sorted order, kept only if it is this service's.
+            col("fix_at")
+                .shift(lit(-1))
+                .fill_null_with_strategy(FillNullStrategy::Backward(None))
+                .alias("next_fix_at"),
+            col("fix_service")
+                .shift(lit(-1))
+                .fill_null_with_strategy(FillNullStrategy::Backward(None))
+                .alias("next_fix_service"),
+        ])
+        .with_column(
+            when(col("next_fix_service").eq(col("service")))
+                .then(col("next_fix_at"))
+                .otherwise(lit(NULL).cast(DataType::Int64))
+                .alias("next_fix_at"),
+        )
+        .select([
+            col("seq"),
+            col("service"),
+            col("kind"),
+            col("finished_at"),
+            col("is_baseline"),
+            col("followed_by_fix"),
+            col("next_fix_at"),
+        ])
+}

@@ -1,0 +1,233 @@
+//! The DORA metrics of `../shared/metrics-spec.md` (version 1), computed with polars.
+//!
+//! Each rule group lives in its own module: [`deployments`] (R1 and the per-service order),
+//! [`lead_time`] (R4), [`incidents`] (R5), [`facts`] (R6–R9 per row), [`aggregate`] (R3, R10,
+//! R11) and [`bands`] (R12, R13).
+
+mod aggregate;
+pub mod bands;
+mod deployments;
+mod facts;
+mod incidents;
+mod lead_time;
+pub mod report;
+mod settings;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use polars::prelude::*;
+
+use crate::error::Result;
+use crate::input::EventTables;
+use aggregate::{Facts, Pooled, Scope};
+pub use report::{
+    Band, Bands, Diagnostics, DoraReport, EDITION, Metrics, SPEC_VERSION, Scores, ServiceMetrics,
+    TeamMetrics, WindowOut,
+};
+pub use settings::DoraSettings;
+
+/// The team of a service missing from the services table.
+pub const UNOWNED: &str = "unowned";
+
+/// Computes the whole report: the org, every team and every service.
+pub fn compute(tables: &EventTables, settings: &DoraSettings) -> Result<DoraReport> {
+    let production = deployments::production(tables.deployments.clone(), settings).collect()?;
+    let order = deployments::service_order(production.clone().lazy(), settings).collect()?;
+    let attributed = incidents::attribute(
+        tables.incidents.clone(),
+        production.clone().lazy(),
+        settings,
+    )
+    .collect()?;
+    let lead_pairs = lead_time::pairs(
+        production.clone().lazy(),
+        order.clone().lazy(),
+        tables.changes.clone(),
+        settings,
+    )
+    .collect()?;
+
+    let teams = team_map(tables)?;
+    let with_team = |frame: LazyFrame| -> LazyFrame {
+        frame
+            .join(
+                teams.clone().lazy(),
+                [col("service")],
+                [col("service")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .with_column(
+                when(col("service").is_null())
+                    .then(lit(NULL).cast(DataType::String))
+                    .otherwise(col("team").fill_null(lit(UNOWNED)))
+                    .alias("team"),
+            )
+    };
+    let facts = Facts {
+        deployments: with_team(
+            facts::deployments(order.lazy(), attributed.clone().lazy(), settings)
+                .collect()?
+                .lazy(),
+        ),
+        lead_samples: with_team(lead_pairs.clone().lazy()),
+        restores: with_team(facts::restores(attributed.clone().lazy(), settings)),
+    };
+
+    let diagnostics = diagnostics(&lead_pairs, &attributed, settings)?;
+    let window = &settings.window;
+    let org = aggregate::pool(&facts, Scope::Org, window)?;
+    let by_team = aggregate::pool(&facts, Scope::Team, window)?;
+    let by_service = aggregate::pool(&facts, Scope::Service, window)?;
+
+    let service_teams = listed_services(&production, &attributed, &teams)?;
+    let team_names: BTreeSet<&String> = service_teams.values().collect();
+    let days = window.days();
+    let metrics = |pooled: Option<&Pooled>| metrics(pooled.cloned().unwrap_or_default(), days);
+    Ok(DoraReport {
+        spec_version: SPEC_VERSION.to_owned(),
+        edition: EDITION.to_owned(),
+        window: WindowOut {
+            from: rfc3339(window.from),
+            to: rfc3339(window.to),
+            timezone: window.timezone.name().to_owned(),
+        },
+        org: metrics(org.get("")),
+        teams: team_names
+            .into_iter()
+            .map(|team| TeamMetrics {
+                team: team.clone(),
+                metrics: metrics(by_team.get(team)),
+            })
+            .collect(),
+        services: service_teams
+            .iter()
+            .map(|(service, team)| ServiceMetrics {
+                service: service.clone(),
+                team: team.clone(),
+                metrics: metrics(by_service.get(service)),
+            })
+            .collect(),
+        diagnostics,
+    })
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// `service` → `team`, one row per service (the first listed wins).
+fn team_map(tables: &EventTables) -> Result<DataFrame> {
+    Ok(match &tables.services {
+        Some(services) => services
+            .clone()
+            .select([col("service"), col("team")])
+            .unique_stable(Some(cols(["service"])), UniqueKeepStrategy::First)
+            .collect()?,
+        None => DataFrame::new_infer_height(vec![
+            Column::new_empty("service".into(), &DataType::String),
+            Column::new_empty("team".into(), &DataType::String),
+        ])?,
+    })
+}
+
+/// R11: every service with a production deployment or an incident, sorted, with its team.
+fn listed_services(
+    production: &DataFrame,
+    attributed: &DataFrame,
+    teams: &DataFrame,
+) -> Result<BTreeMap<String, String>> {
+    let mut team_of: HashMap<&str, &str> = HashMap::new();
+    for (service, team) in teams
+        .column("service")?
+        .str()?
+        .iter()
+        .zip(teams.column("team")?.str()?.iter())
+    {
+        if let (Some(service), Some(team)) = (service, team) {
+            team_of.entry(service).or_insert(team);
+        }
+    }
+    let mut listed = BTreeMap::new();
+    let unique_services = |frame: &DataFrame| -> Result<Vec<String>> {
+        Ok(frame
+            .column("service")?
+            .as_materialized_series()
+            .unique()?
+            .str()?
+            .iter()
+            .flatten()
+            .map(str::to_owned)
+            .collect())
+    };
+    for service in unique_services(production)?
+        .into_iter()
+        .chain(unique_services(attributed)?)
+    {
+        let team = team_of
+            .get(service.as_str())
+            .copied()
+            .unwrap_or(UNOWNED)
+            .to_owned();
+        listed.insert(service, team);
+    }
+    Ok(listed)
+}
+
+fn diagnostics(
+    lead_pairs: &DataFrame,
+    attributed: &DataFrame,
+    settings: &DoraSettings,
+) -> Result<Diagnostics> {
+    let minutes = lead_pairs.column("minutes")?.f64()?;
+    let lead_time_dropped = minutes.iter().flatten().filter(|m| *m <= 0.0).count();
+    let changes_unknown = minutes.null_count();
+    let (from, to) = (settings.from_micros(), settings.to_micros());
+    let unattributed_incidents = attributed
+        .column("created_at")?
+        .i64()?
+        .iter()
+        .zip(attributed.column("seq")?.as_materialized_series().iter())
+        .filter(|(created, seq)| {
+            created.is_some_and(|at| at >= from && at < to) && matches!(seq, AnyValue::Null)
+        })
+        .count();
+    Ok(Diagnostics {
+        lead_time_dropped: lead_time_dropped as u64,
+        changes_unknown: changes_unknown as u64,
+        unattributed_incidents: unattributed_incidents as u64,
+    })
+}
+
+/// A scope's pooled figures → the spec's `M`, with rates, medians, bands and scores.
+fn metrics(pooled: Pooled, days_in_window: f64) -> Metrics {
+    let deployments = pooled.deployments;
+    let rate = |count: u64| (deployments > 0).then(|| count as f64 / deployments as f64);
+    let figures = bands::Figures {
+        deploys_per_day: deployments as f64 / days_in_window,
+        median_deploy_days_per_week: aggregate::median(&pooled.days_per_week),
+        median_deploy_days_per_month: aggregate::median(&pooled.days_per_month),
+        lead_time_median_minutes: pooled.lead_time_median_minutes,
+        change_failure_rate: rate(pooled.failed_deployments),
+        fdrt_median_minutes: pooled.fdrt_median_minutes,
+        rework_rate: rate(pooled.rework_deployments),
+    };
+    Metrics {
+        deployments,
+        deploys_per_day: figures.deploys_per_day,
+        deployment_days: pooled.deployment_days,
+        median_deploy_days_per_week: figures.median_deploy_days_per_week,
+        median_deploy_days_per_month: figures.median_deploy_days_per_month,
+        lead_time_median_minutes: pooled.lead_time_median_minutes,
+        lead_time_samples: pooled.lead_time_samples,
+        failed_deployments: pooled.failed_deployments,
+        change_failure_rate: figures.change_failure_rate,
+        fdrt_median_minutes: pooled.fdrt_median_minutes,
+        fdrt_samples: pooled.fdrt_samples,
+        unrecovered_failures: pooled.unrecovered_failures,
+        ttr_median_minutes: pooled.ttr_median_minutes,
+        ttr_samples: pooled.ttr_samples,
+        rework_rate: figures.rework_rate,
+        bands: bands::bands(&figures),
+        scores: bands::scores(&figures),
+    }
+}
