@@ -3,6 +3,7 @@
 
 pub mod dora;
 pub mod error;
+pub mod generate;
 pub mod input;
 pub mod window;
 

@@ -10,8 +10,8 @@ const MINUTE: f64 = 60e6;
 
 fn in_window(column: &str, settings: &DoraSettings) -> Expr {
     col(column)
-        .gt_eq(lit(settings.from_micros()))
-        .and(col(column).lt(lit(settings.to_micros())))
+        .gt_eq(lit(settings.start_micros()))
+        .and(col(column).lt(lit(settings.end_micros())))
 }
 
 /// `service`, `local_day` (days since the epoch in the report's time zone), `failed`,

@@ -18,7 +18,7 @@ pub(super) fn pairs(
     // A deployment finished at or after `to` cannot own an in-window sample, and one that comes
     // later than a pair's first deployment never owns the pair: both are safe to skip.
     let shipped = production
-        .filter(col("finished_at").lt(lit(settings.to_micros())))
+        .filter(col("finished_at").lt(lit(settings.end_micros())))
         .select([col("seq"), col("service"), col("changes").alias("sha")])
         .explode(
             cols(["sha"]),
@@ -33,8 +33,8 @@ pub(super) fn pairs(
     let owners = order
         .filter(
             col("finished_at")
-                .gt_eq(lit(settings.from_micros()))
-                .and(col("finished_at").lt(lit(settings.to_micros())))
+                .gt_eq(lit(settings.start_micros()))
+                .and(col("finished_at").lt(lit(settings.end_micros())))
                 .and(col("is_baseline").not()),
         )
         .select([col("seq"), col("finished_at")]);

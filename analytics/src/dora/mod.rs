@@ -181,7 +181,7 @@ fn diagnostics(
     let minutes = lead_pairs.column("minutes")?.f64()?;
     let lead_time_dropped = minutes.iter().flatten().filter(|m| *m <= 0.0).count();
     let changes_unknown = minutes.null_count();
-    let (from, to) = (settings.from_micros(), settings.to_micros());
+    let (from, to) = (settings.start_micros(), settings.end_micros());
     let unattributed_incidents = attributed
         .column("created_at")?
         .i64()?

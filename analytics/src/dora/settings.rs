@@ -25,11 +25,11 @@ impl DoraSettings {
         }
     }
 
-    pub(crate) fn from_micros(&self) -> i64 {
+    pub(crate) fn start_micros(&self) -> i64 {
         self.window.from.timestamp_micros()
     }
 
-    pub(crate) fn to_micros(&self) -> i64 {
+    pub(crate) fn end_micros(&self) -> i64 {
         self.window.to.timestamp_micros()
     }
 }
