@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 echo "==> validating the SAM template (cfn-lint, sam validate --lint)"
 scripts/validate-template.sh
 
+echo "==> headless Chromium for the HTML report test"
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${PAVED_CHROMIUM:-}" ]; then
+  SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo "sudo")
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 echo "==> installing @backstage/catalog-client (npm ci)"
 npm ci --prefix tests/backstage-client --no-audit --no-fund --loglevel=error
 

@@ -96,7 +96,7 @@ fn earliest(a: Expr, b: Expr) -> Expr {
 }
 
 /// The local date of a UTC instant, as days since 1970-01-01.
-fn local_day(instant: Expr, settings: &DoraSettings) -> Expr {
+pub(super) fn local_day(instant: Expr, settings: &DoraSettings) -> Expr {
     let utc = instant.cast(DataType::Datetime(
         TimeUnit::Microseconds,
         Some(TimeZone::UTC),

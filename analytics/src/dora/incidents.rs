@@ -122,7 +122,7 @@ pub(super) fn attribute(
                 left_by: Some(vec!["service".into()]),
                 right_by: Some(vec!["service".into()]),
                 allow_eq: true,
-                check_sortedness: true,
+                check_sortedness: false,
             }))),
         )
         .select([col("incident_id"), col("seq_by_time")]);

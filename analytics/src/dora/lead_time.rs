@@ -7,7 +7,7 @@ use super::settings::DoraSettings;
 const MINUTE: f64 = 60e6;
 
 /// One row per `(service, sha)` whose first deployment (in `seq` order) lies in the window and
-/// is not its service's baseline: `service`, `minutes` (null when the sha is not in `changes`).
+/// is not its service's baseline: `service`, the deployment's `local_day`, `minutes` (null when the sha is not in `changes`).
 /// The caller counts samples, drops (`minutes <= 0`) and unknowns from it.
 pub(super) fn pairs(
     production: LazyFrame,
@@ -56,6 +56,7 @@ pub(super) fn pairs(
         )
         .select([
             col("service"),
+            super::facts::local_day(col("finished_at"), settings).alias("local_day"),
             ((col("finished_at") - col("authored_at")).cast(DataType::Float64) / lit(MINUTE))
                 .alias("minutes"),
         ])

@@ -12,6 +12,7 @@ mod incidents;
 mod lead_time;
 pub mod report;
 mod settings;
+mod trend;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -25,12 +26,25 @@ pub use report::{
     TeamMetrics, WindowOut,
 };
 pub use settings::DoraSettings;
+pub use trend::WeekPoint;
 
 /// The team of a service missing from the services table.
 pub const UNOWNED: &str = "unowned";
 
+/// The report and the weekly series the HTML and Markdown renderings chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub report: DoraReport,
+    pub weekly: Vec<WeekPoint>,
+}
+
 /// Computes the whole report: the org, every team and every service.
 pub fn compute(tables: &EventTables, settings: &DoraSettings) -> Result<DoraReport> {
+    Ok(analyse(tables, settings)?.report)
+}
+
+/// [`compute`], plus the org's week-by-week figures.
+pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis> {
     let production = deployments::production(tables.deployments.clone(), settings).collect()?;
     let order = deployments::service_order(production.clone().lazy(), settings).collect()?;
     let attributed = incidents::attribute(
@@ -83,7 +97,8 @@ pub fn compute(tables: &EventTables, settings: &DoraSettings) -> Result<DoraRepo
     let team_names: BTreeSet<&String> = service_teams.values().collect();
     let days = window.days();
     let metrics = |pooled: Option<&Pooled>| metrics(pooled.cloned().unwrap_or_default(), days);
-    Ok(DoraReport {
+    let weekly = trend::weekly(&facts, window)?;
+    let report = DoraReport {
         spec_version: SPEC_VERSION.to_owned(),
         edition: EDITION.to_owned(),
         window: WindowOut {
@@ -108,7 +123,8 @@ pub fn compute(tables: &EventTables, settings: &DoraSettings) -> Result<DoraRepo
             })
             .collect(),
         diagnostics,
-    })
+    };
+    Ok(Analysis { report, weekly })
 }
 
 fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {

@@ -33,6 +33,12 @@ pub enum Command {
     /// Talk to a running paved's catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Reports for leaders, computed from event tables.
+    #[command(subcommand)]
+    Report(crate::analytics::ReportCommand),
+    /// Synthetic data for demos and benchmarks.
+    #[command(subcommand)]
+    Generate(crate::analytics::GenerateCommand),
 }
 
 #[derive(Debug, Args)]

@@ -1,0 +1,162 @@
+//! A short Markdown summary for a chat post or a pull request.
+
+use std::fmt::Write;
+
+use super::format::{band, best_and_worst, duration, per_day, percent, score};
+use crate::dora::{Analysis, Metrics};
+
+/// Teams listed in the summary; the rest are counted, not shown.
+const TEAM_ROWS: usize = 25;
+
+pub(super) fn render(analysis: &Analysis) -> String {
+    let report = &analysis.report;
+    let org = &report.org;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# DORA metrics, {} to {} ({})\n",
+        report.window.from, report.window.to, report.window.timezone
+    );
+    let _ = writeln!(out, "| Metric | Value | Band | Score |\n|---|---|---|---|");
+    let rows = [
+        (
+            "Deployment frequency",
+            format!(
+                "{} ({} deployments; median {} days/week)",
+                per_day(org),
+                org.deployments,
+                org.median_deploy_days_per_week
+                    .map_or_else(|| "–".to_owned(), |d| format!("{d}"))
+            ),
+            band(org.bands.deployment_frequency),
+            score(org.scores.deployment_frequency),
+        ),
+        (
+            "Lead time for changes",
+            format!(
+                "{} (median of {})",
+                duration(org.lead_time_median_minutes),
+                org.lead_time_samples
+            ),
+            band(org.bands.lead_time),
+            score(org.scores.lead_time),
+        ),
+        (
+            "Change failure rate",
+            format!(
+                "{} ({} of {})",
+                percent(org.change_failure_rate),
+                org.failed_deployments,
+                org.deployments
+            ),
+            band(org.bands.change_failure_rate),
+            score(org.scores.change_failure_rate),
+        ),
+        (
+            "Failed deployment recovery time",
+            format!(
+                "{} ({} unrecovered)",
+                duration(org.fdrt_median_minutes),
+                org.unrecovered_failures
+            ),
+            band(org.bands.recovery_time),
+            score(org.scores.recovery_time),
+        ),
+        (
+            "Rework rate",
+            percent(org.rework_rate),
+            "–",
+            score(org.scores.rework_rate),
+        ),
+        (
+            "Time to restore (legacy)",
+            duration(org.ttr_median_minutes),
+            "–",
+            "–".to_owned(),
+        ),
+    ];
+    for (name, value, band, score) in rows {
+        let _ = writeln!(out, "| {name} | {value} | {band} | {score} |");
+    }
+    let _ = writeln!(
+        out,
+        "\n**Overall {} / 10** (throughput {}, stability {})\n",
+        score(org.scores.overall),
+        score(org.scores.throughput),
+        score(org.scores.stability)
+    );
+
+    let _ = writeln!(out, "## Teams\n");
+    let _ = writeln!(
+        out,
+        "| Team | Deploys | Lead time | Change failure | Recovery | Overall |\n|---|---|---|---|---|---|"
+    );
+    let mut teams: Vec<_> = report.teams.iter().collect();
+    teams.sort_by(|a, b| {
+        b.metrics
+            .deployments
+            .cmp(&a.metrics.deployments)
+            .then(a.team.cmp(&b.team))
+    });
+    for team in teams.iter().take(TEAM_ROWS) {
+        let _ = writeln!(out, "| {} | {} |", escape(&team.team), cells(&team.metrics));
+    }
+    if teams.len() > TEAM_ROWS {
+        let _ = writeln!(
+            out,
+            "\n…and {} more teams (see the HTML or CSV report).",
+            teams.len() - TEAM_ROWS
+        );
+    }
+
+    let (best, worst) = best_and_worst(&report.services, 5);
+    for (title, services) in [
+        ("Best services", best),
+        ("Services needing attention", worst),
+    ] {
+        if services.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n## {title}\n");
+        let _ = writeln!(
+            out,
+            "| Service | Team | Deploys | Lead time | Change failure | Recovery | Overall |\n|---|---|---|---|---|---|---|"
+        );
+        for s in services {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                escape(&s.service),
+                escape(&s.team),
+                cells(&s.metrics)
+            );
+        }
+    }
+    let d = &report.diagnostics;
+    let _ = writeln!(
+        out,
+        "\n_paved metrics spec version {}, bands edition {}. Diagnostics: {} lead time samples dropped, {} shipped changes unknown, {} incidents unattributed._",
+        report.spec_version,
+        report.edition,
+        d.lead_time_dropped,
+        d.changes_unknown,
+        d.unattributed_incidents
+    );
+    out
+}
+
+fn cells(m: &Metrics) -> String {
+    format!(
+        "{} | {} | {} | {} | {}",
+        per_day(m),
+        duration(m.lead_time_median_minutes),
+        percent(m.change_failure_rate),
+        duration(m.fdrt_median_minutes),
+        score(m.scores.overall)
+    )
+}
+
+/// Keeps a name from breaking the table.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|")
+}
