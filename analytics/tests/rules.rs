@@ -402,6 +402,23 @@ fn r6_no_deployments_means_no_rate() {
     assert_eq!(report.org.change_failure_rate, None);
     assert_eq!(report.org.rework_rate, None);
     assert_eq!(report.org.bands.change_failure_rate, None);
+    // Four whole weeks with 0 deployment days each.
+    assert_eq!(report.org.median_deploy_days_per_week, Some(0.0));
+    assert_eq!(report.org.bands.deployment_frequency, Some(Band::Low));
+}
+
+#[test]
+fn r3_a_service_with_only_incidents_has_zero_day_weeks() {
+    let data = records(
+        vec![],
+        vec![],
+        vec![incident("i", Some("quiet"), "2026-03-05T00:00:00Z")],
+    );
+    let report = report(&data, FROM, TO);
+    let quiet = &service(&report, "quiet").metrics;
+    assert_eq!(quiet.deployments, 0);
+    assert_eq!(quiet.median_deploy_days_per_week, Some(0.0));
+    assert_eq!(quiet.deploys_per_day, 0.0);
 }
 
 #[test]

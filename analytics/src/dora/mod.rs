@@ -96,7 +96,14 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     let service_teams = listed_services(&production, &attributed, &teams)?;
     let team_names: BTreeSet<&String> = service_teams.values().collect();
     let days = window.days();
-    let metrics = |pooled: Option<&Pooled>| metrics(pooled.cloned().unwrap_or_default(), days);
+    let (weeks, months) = (window.whole_weeks().len(), window.whole_months().len());
+    // A scope without deployments still has its whole weeks and months, each with 0 days.
+    let metrics = |pooled: Option<&Pooled>| {
+        let mut pooled = pooled.cloned().unwrap_or_default();
+        pooled.days_per_week.resize(weeks, 0);
+        pooled.days_per_month.resize(months, 0);
+        metrics(pooled, days)
+    };
     let weekly = trend::weekly(&facts, window)?;
     let report = DoraReport {
         spec_version: SPEC_VERSION.to_owned(),
