@@ -483,6 +483,160 @@ async fn idempotency_records_replay_and_refuse_other_payloads(b: Backend) {
     );
 }
 
+fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("instant")
+        .with_timezone(&chrono::Utc)
+}
+
+async fn event_store_deduplicates_deliveries_and_ships_pending_commits(b: Backend) {
+    use paved_core::events::{
+        ChangeRecord, Delivery, DeploymentRecord, EventStore, IncidentRecord,
+    };
+    let events = EventStore::new(Arc::clone(&b.table));
+    let raw = json!({"zen": "Keep it logically awesome."});
+    let now = at("2026-03-01T00:00:00Z");
+    assert_eq!(
+        events
+            .record_delivery("github", "d-1", &raw, now)
+            .await
+            .expect("first"),
+        Delivery::New
+    );
+    assert_eq!(
+        events
+            .record_delivery("github", "d-1", &raw, now)
+            .await
+            .expect("again"),
+        Delivery::Duplicate
+    );
+    assert_eq!(
+        events.delivery("github", "d-1").await.expect("raw"),
+        Some(raw)
+    );
+    events
+        .forget_delivery("github", "d-1")
+        .await
+        .expect("forget");
+    assert_eq!(
+        events
+            .record_delivery("github", "d-1", &json!({}), now)
+            .await
+            .expect("retry"),
+        Delivery::New
+    );
+
+    let commit = |sha: &str, authored: &str| ChangeRecord {
+        sha: sha.into(),
+        service: "orders".into(),
+        authored_at: at(authored),
+    };
+    events
+        .push_commits(
+            "orders",
+            &[
+                commit("c1", "2026-03-01T10:00:00Z"),
+                commit("c2", "2026-03-01T11:00:00Z"),
+            ],
+        )
+        .await
+        .expect("push");
+    // The same commit pushed again (another branch, a re-delivery) keeps its earliest time.
+    events
+        .push_commits(
+            "orders",
+            &[
+                commit("c2", "2026-03-01T12:00:00Z"),
+                commit("c3", "2026-03-01T13:00:00Z"),
+            ],
+        )
+        .await
+        .expect("push again");
+    let deployment = |id: &str, head: &str, finished: &str| DeploymentRecord {
+        deploy_id: id.into(),
+        service: "orders".into(),
+        environment: "production".into(),
+        status: "success".into(),
+        kind: None,
+        commit_sha: Some(head.into()),
+        finished_at: at(finished),
+        changes: Vec::new(),
+    };
+    // The deployment of c2 ships c1 and c2; c3 waits for the next one.
+    let shipped = events
+        .ship_pending(deployment("dep-1", "c2", "2026-03-01T14:00:00Z"))
+        .await
+        .expect("ship");
+    assert_eq!(shipped, ["c1", "c2"]);
+    let shipped = events
+        .ship_pending(deployment("dep-2", "c3", "2026-03-02T09:00:00Z"))
+        .await
+        .expect("ship the rest");
+    assert_eq!(shipped, ["c3"]);
+    // A re-sent older row of dep-2 does not replace the newer one.
+    let mut older = deployment("dep-2", "c3", "2026-03-02T08:00:00Z");
+    older.changes = vec!["stale".into()];
+    events.save_deployment(&older).await.expect("older");
+
+    let incident = IncidentRecord {
+        incident_id: "PD-1".into(),
+        service: Some("orders".into()),
+        created_at: at("2026-03-02T10:00:00Z"),
+        resolved_at: None,
+        deploy_id: None,
+        commit_sha: None,
+    };
+    events.save_incident(&incident).await.expect("triggered");
+    events
+        .save_incident(&IncidentRecord {
+            service: None,
+            resolved_at: Some(at("2026-03-02T11:30:00Z")),
+            ..incident.clone()
+        })
+        .await
+        .expect("resolved");
+
+    let mut loaded = events.load().await.expect("load");
+    loaded
+        .deployments
+        .sort_by(|a, b| a.deploy_id.cmp(&b.deploy_id));
+    loaded.changes.sort_by(|a, b| a.sha.cmp(&b.sha));
+    assert_eq!(loaded.deployments.len(), 2);
+    assert_eq!(loaded.deployments[1].changes, ["c3"]);
+    assert_eq!(
+        loaded.deployments[1].finished_at,
+        at("2026-03-02T09:00:00Z")
+    );
+    let authored: Vec<_> = loaded
+        .changes
+        .iter()
+        .map(|c| (c.sha.as_str(), c.authored_at))
+        .collect();
+    assert_eq!(
+        authored,
+        [
+            ("c1", at("2026-03-01T10:00:00Z")),
+            ("c2", at("2026-03-01T11:00:00Z")),
+            ("c3", at("2026-03-01T13:00:00Z")),
+        ]
+    );
+    assert_eq!(loaded.incidents.len(), 1);
+    assert_eq!(loaded.incidents[0].service.as_deref(), Some("orders"));
+    assert_eq!(
+        loaded.incidents[0].resolved_at,
+        Some(at("2026-03-02T11:30:00Z"))
+    );
+
+    events
+        .save_report(&json!({"spec_version": "1"}), now)
+        .await
+        .expect("report");
+    assert_eq!(
+        events.latest_report().await.expect("latest"),
+        Some((json!({"spec_version": "1"}), now))
+    );
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod embedded_backend {
@@ -501,6 +655,7 @@ on_both_backends!(
     queue_messages_come_back_until_deleted,
     requests_hold_names_and_writes_are_conditional,
     idempotency_records_replay_and_refuse_other_payloads,
+    event_store_deduplicates_deliveries_and_ships_pending_commits,
 );
 
 /// The provisioning state machine with its queues, on one backend.

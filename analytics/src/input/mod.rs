@@ -4,10 +4,11 @@
 
 mod folder;
 mod frames;
-mod records;
 
 pub use folder::{TableFormat, read_dir, write_dir};
-pub use records::{ChangeRecord, DeploymentRecord, EventRecords, IncidentRecord, ServiceRecord};
+pub use paved_core::events::{
+    ChangeRecord, DeploymentRecord, EventRecords, IncidentRecord, ServiceRecord,
+};
 
 use polars::prelude::LazyFrame;
 

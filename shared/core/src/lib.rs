@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod circuit;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod policy;
 pub mod ports;

@@ -1,5 +1,5 @@
-//! The spec's three event tables (and the optional service→team map) as rows. NDJSON is read
-//! through these, ingestion writes them, and the generator produces them.
+//! The metrics spec's three event tables (and the optional service→team map) as rows: what
+//! ingestion stores, what the analytics read from NDJSON or the store, what the generator makes.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

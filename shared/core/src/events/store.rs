@@ -1,0 +1,412 @@
+//! The event repository: deliveries (de-duplicated, raw kept for replay), deployments, changes,
+//! incidents, each service's commits pushed but not yet deployed, and the latest DORA report.
+//!
+//! Layout (one table, no GSIs):
+//! - `EVENTS#DELIVERY#{source}` / `{delivery id}`: the raw payload, written once (`Absent`).
+//! - `EVENTS#DEPLOYMENT#{shard}` / `{service}#{deploy_id}`: a later `finished_at` replaces an
+//!   earlier one (R1 keeps the latest).
+//! - `EVENTS#CHANGE#{shard}` / `{service}#{sha}`: an earlier `authored_at` replaces a later one
+//!   (the spec keeps the earliest).
+//! - `EVENTS#INCIDENT#{shard}` / `{incident id}`: merged field by field (a resolution arrives
+//!   after the trigger), under a version check.
+//! - `EVENTS#PENDING` / `{service}`: commits pushed since the service's last production
+//!   deployment, in push order, under a version check.
+//! - `METRICS#DORA` / `LATEST`: the latest report.
+//!
+//! Sixteen shards per table spread the writes of a large organisation over partitions; a
+//! shard is a stable hash of the service (or incident id).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{ChangeRecord, DeploymentRecord, EventRecords, IncidentRecord};
+use crate::error::Error;
+use crate::ports::{Condition, Item, Key, SortKeyRange, StoreError, Table, TransactOp};
+
+const SHARDS: u8 = 16;
+const PENDING: &str = "EVENTS#PENDING";
+const REPORT: &str = "METRICS#DORA";
+/// Attempts at a read-modify-write before giving up with a conflict.
+const ATTEMPTS: usize = 8;
+const PAGE: usize = 500;
+
+/// Whether a delivery was seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    New,
+    Duplicate,
+}
+
+/// A commit waiting for the production deployment that ships it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PendingCommit {
+    sha: String,
+    authored_at: DateTime<Utc>,
+}
+
+pub struct EventStore {
+    table: Arc<dyn Table>,
+}
+
+fn shard(text: &str) -> u8 {
+    Sha256::digest(text.as_bytes())[0] % SHARDS
+}
+
+fn attrs<T: Serialize>(value: &T) -> Result<Map<String, Value>, Error> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) | Err(_) => Err(Error::Storage(StoreError::Backend(
+            "an event record did not serialize to an object".into(),
+        ))),
+    }
+}
+
+fn from_item<T: for<'de> Deserialize<'de>>(item: &Item, field: &str) -> Result<T, Error> {
+    let value = item.attrs.get(field).cloned().unwrap_or(Value::Null);
+    serde_json::from_value(value).map_err(|e| {
+        Error::Storage(StoreError::Backend(format!(
+            "stored {} {:?} is unreadable: {e}",
+            field, item.key
+        )))
+    })
+}
+
+impl EventStore {
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Self { table }
+    }
+
+    /// Records a delivery once. A second delivery of the same id is a [`Delivery::Duplicate`].
+    pub async fn record_delivery(
+        &self,
+        source: &str,
+        delivery_id: &str,
+        raw: &Value,
+        received_at: DateTime<Utc>,
+    ) -> Result<Delivery, Error> {
+        let item = Item::new(
+            Key::new(format!("EVENTS#DELIVERY#{source}"), delivery_id),
+            attrs(&json!({"raw": raw, "received_at": received_at}))?,
+        );
+        match self.table.put(item, Condition::Absent).await {
+            Ok(()) => Ok(Delivery::New),
+            Err(StoreError::ConditionFailed { .. }) => Ok(Delivery::Duplicate),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Forgets a delivery whose processing failed, so the sender's retry is processed.
+    pub async fn forget_delivery(&self, source: &str, delivery_id: &str) -> Result<(), Error> {
+        let key = Key::new(format!("EVENTS#DELIVERY#{source}"), delivery_id);
+        Ok(self.table.delete(&key, Condition::Always).await?)
+    }
+
+    /// The raw payload of a delivery, for replay.
+    pub async fn delivery(&self, source: &str, delivery_id: &str) -> Result<Option<Value>, Error> {
+        let key = Key::new(format!("EVENTS#DELIVERY#{source}"), delivery_id);
+        Ok(self
+            .table
+            .get(&key)
+            .await?
+            .and_then(|item| item.attrs.get("raw").cloned()))
+    }
+
+    fn deployment_item(deployment: &DeploymentRecord) -> Result<Item, Error> {
+        let mut map = Map::new();
+        map.insert("record".into(), Value::Object(attrs(deployment)?));
+        map.insert(
+            "finished_us".into(),
+            json!(deployment.finished_at.timestamp_micros()),
+        );
+        Ok(Item::new(
+            Key::new(
+                format!("EVENTS#DEPLOYMENT#{:02}", shard(&deployment.service)),
+                format!("{}#{}", deployment.service, deployment.deploy_id),
+            ),
+            map,
+        ))
+    }
+
+    /// The latest finished row of a `(service, deploy_id)` wins.
+    fn newer_deployment(deployment: &DeploymentRecord) -> Condition {
+        Condition::AnyOf(vec![
+            Condition::Absent,
+            Condition::AttrLessThan {
+                name: "finished_us".into(),
+                value: deployment.finished_at.timestamp_micros(),
+            },
+        ])
+    }
+
+    /// Stores a deployment as given (its `changes` already known).
+    pub async fn save_deployment(&self, deployment: &DeploymentRecord) -> Result<(), Error> {
+        let item = Self::deployment_item(deployment)?;
+        match self
+            .table
+            .put(item, Self::newer_deployment(deployment))
+            .await
+        {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores a change; of two rows for one `(service, sha)` the earlier `authored_at` stays.
+    pub async fn save_change(&self, change: &ChangeRecord) -> Result<(), Error> {
+        let mut map = Map::new();
+        map.insert("record".into(), Value::Object(attrs(change)?));
+        // Negated so that "the stored one is later" is a less-than condition.
+        let rank = -change.authored_at.timestamp_micros();
+        map.insert("authored_rank".into(), json!(rank));
+        let item = Item::new(
+            Key::new(
+                format!("EVENTS#CHANGE#{:02}", shard(&change.service)),
+                format!("{}#{}", change.service, change.sha),
+            ),
+            map,
+        );
+        let later_stored = Condition::AnyOf(vec![
+            Condition::Absent,
+            Condition::AttrLessThan {
+                name: "authored_rank".into(),
+                value: rank,
+            },
+        ]);
+        match self.table.put(item, later_stored).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Merges an incident into the stored one: fields the update has replace those it lacks;
+    /// the earliest `created_at` stays.
+    pub async fn save_incident(&self, update: &IncidentRecord) -> Result<(), Error> {
+        let key = Key::new(
+            format!("EVENTS#INCIDENT#{:02}", shard(&update.incident_id)),
+            update.incident_id.clone(),
+        );
+        for _ in 0..ATTEMPTS {
+            let current = self.table.get(&key).await?;
+            let (merged, condition) = match &current {
+                None => (update.clone(), Condition::Absent),
+                Some(item) => {
+                    let stored: IncidentRecord = from_item(item, "record")?;
+                    let version = item
+                        .attrs
+                        .get("version")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    let merged = IncidentRecord {
+                        incident_id: stored.incident_id,
+                        service: update.service.clone().or(stored.service),
+                        created_at: stored.created_at.min(update.created_at),
+                        resolved_at: update.resolved_at.or(stored.resolved_at),
+                        deploy_id: update.deploy_id.clone().or(stored.deploy_id),
+                        commit_sha: update.commit_sha.clone().or(stored.commit_sha),
+                    };
+                    (
+                        merged,
+                        Condition::AttrEquals {
+                            name: "version".into(),
+                            value: json!(version),
+                        },
+                    )
+                }
+            };
+            let version = current
+                .as_ref()
+                .and_then(|i| i.attrs.get("version").and_then(Value::as_i64))
+                .unwrap_or(0);
+            let mut map = Map::new();
+            map.insert("record".into(), Value::Object(attrs(&merged)?));
+            map.insert("version".into(), json!(version + 1));
+            match self.table.put(Item::new(key.clone(), map), condition).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict(format!(
+            "incident {} kept changing while it was merged",
+            update.incident_id
+        )))
+    }
+
+    /// Records pushed commits: each is a change, and waits in the service's pending list for
+    /// the production deployment that ships it.
+    pub async fn push_commits(&self, service: &str, commits: &[ChangeRecord]) -> Result<(), Error> {
+        for commit in commits {
+            self.save_change(commit).await?;
+        }
+        self.update_pending(service, |pending| {
+            for commit in commits {
+                if !pending.iter().any(|p| p.sha == commit.sha) {
+                    pending.push(PendingCommit {
+                        sha: commit.sha.clone(),
+                        authored_at: commit.authored_at,
+                    });
+                }
+            }
+            None
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Stores a production deployment whose change set is the service's pending commits: those
+    /// up to and including `commit_sha` when it is pending, else all of them. Commits pushed
+    /// after it stay pending. Both writes happen in one transaction, so a crash loses nothing.
+    pub async fn ship_pending(
+        &self,
+        mut deployment: DeploymentRecord,
+    ) -> Result<Vec<String>, Error> {
+        let service = deployment.service.clone();
+        let head = deployment.commit_sha.clone();
+        let outcome = self
+            .update_pending(&service, |pending| {
+                let upto = head
+                    .as_ref()
+                    .and_then(|h| pending.iter().position(|p| &p.sha == h))
+                    .map_or(pending.len(), |i| i + 1);
+                let mut with_changes = deployment.clone();
+                for commit in pending.drain(..upto) {
+                    if !with_changes.changes.contains(&commit.sha) {
+                        with_changes.changes.push(commit.sha);
+                    }
+                }
+                Some(with_changes)
+            })
+            .await?;
+        if let Some(stored) = outcome {
+            deployment = stored;
+        }
+        Ok(deployment.changes)
+    }
+
+    /// Read-modify-write of a service's pending list under a version check. When `change`
+    /// returns a deployment, it is written in the same transaction.
+    async fn update_pending(
+        &self,
+        service: &str,
+        mut change: impl FnMut(&mut Vec<PendingCommit>) -> Option<DeploymentRecord>,
+    ) -> Result<Option<DeploymentRecord>, Error> {
+        let key = Key::new(PENDING, service);
+        for _ in 0..ATTEMPTS {
+            let current = self.table.get(&key).await?;
+            let (mut pending, version) = match &current {
+                None => (Vec::new(), 0),
+                Some(item) => (
+                    from_item::<Vec<PendingCommit>>(item, "commits")?,
+                    item.attrs
+                        .get("version")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0),
+                ),
+            };
+            let deployment = change(&mut pending);
+            let condition = if current.is_none() {
+                Condition::Absent
+            } else {
+                Condition::AttrEquals {
+                    name: "version".into(),
+                    value: json!(version),
+                }
+            };
+            let mut map = Map::new();
+            map.insert(
+                "commits".into(),
+                serde_json::to_value(&pending).unwrap_or_default(),
+            );
+            map.insert("version".into(), json!(version + 1));
+            let pending_item = Item::new(key.clone(), map);
+            let result = match &deployment {
+                None => self.table.put(pending_item, condition).await,
+                Some(d) => {
+                    self.table
+                        .transact(vec![
+                            TransactOp::Put {
+                                item: pending_item,
+                                condition,
+                            },
+                            TransactOp::Put {
+                                item: Self::deployment_item(d)?,
+                                condition: Condition::Always,
+                            },
+                        ])
+                        .await
+                }
+            };
+            match result {
+                Ok(()) => return Ok(deployment),
+                Err(
+                    StoreError::ConditionFailed { .. } | StoreError::TransactionCancelled { .. },
+                ) => {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict(format!(
+            "the pending commits of {service} kept changing"
+        )))
+    }
+
+    /// Every stored deployment, change and incident (services come from the catalog).
+    pub async fn load(&self) -> Result<EventRecords, Error> {
+        let mut records = EventRecords::default();
+        for shard in 0..SHARDS {
+            for item in self.all(&format!("EVENTS#DEPLOYMENT#{shard:02}")).await? {
+                records.deployments.push(from_item(&item, "record")?);
+            }
+            for item in self.all(&format!("EVENTS#CHANGE#{shard:02}")).await? {
+                records.changes.push(from_item(&item, "record")?);
+            }
+            for item in self.all(&format!("EVENTS#INCIDENT#{shard:02}")).await? {
+                records.incidents.push(from_item(&item, "record")?);
+            }
+        }
+        Ok(records)
+    }
+
+    async fn all(&self, pk: &str) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .table
+                .query(pk, &SortKeyRange::All, after.as_deref(), PAGE)
+                .await?;
+            items.extend(page.items);
+            match page.last_sk {
+                Some(last) => after = Some(last),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Keeps the latest DORA report (the spec's JSON) with when it was computed.
+    pub async fn save_report(
+        &self,
+        report: &Value,
+        computed_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let item = Item::new(
+            Key::new(REPORT, "LATEST"),
+            attrs(&json!({"report": report, "computed_at": computed_at}))?,
+        );
+        Ok(self.table.put(item, Condition::Always).await?)
+    }
+
+    /// The latest report and when it was computed.
+    pub async fn latest_report(&self) -> Result<Option<(Value, DateTime<Utc>)>, Error> {
+        let Some(item) = self.table.get(&Key::new(REPORT, "LATEST")).await? else {
+            return Ok(None);
+        };
+        let computed_at = from_item(&item, "computed_at")?;
+        Ok(item.attrs.get("report").cloned().map(|r| (r, computed_at)))
+    }
+}
