@@ -79,6 +79,10 @@ pub enum AwsCommand {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    /// Recompute the DORA report (`GET /v1/metrics/dora`) at start and then every this many
+    /// hours, as the schedule does on AWS; 0 turns it off.
+    #[arg(long, env = "PAVED_DORA_EVERY_HOURS", default_value_t = 24)]
+    pub dora_every_hours: u64,
     /// Where state lives.
     #[arg(long, env = "PAVED_BACKEND", value_enum, default_value_t = BackendChoice::Embedded)]
     pub backend: BackendChoice,
@@ -196,6 +200,8 @@ impl UpArgs {
             durability: self.sqlite_sync,
             extra_drivers: Vec::new(),
             aws: (self.backend == BackendChoice::Aws).then(paved_aws::AwsSettings::from_env),
+            dora_every: (self.dora_every_hours > 0)
+                .then(|| std::time::Duration::from_secs(self.dora_every_hours * 3600)),
             data_dir: self.data.data,
         }
     }

@@ -19,6 +19,7 @@ use paved_aws::AwsSettings;
 use paved_backend::{Backend, BackendConfig, WorkflowUse};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
+use paved_core::events::EventStore;
 use paved_core::policy::{DEFAULT_CONFIG, DEFAULT_POLICIES, PolicyEngine};
 use paved_core::ports::{Queue, Table};
 use paved_core::provisioning::{Driver, TableSecretStore};
@@ -59,6 +60,9 @@ pub struct HostConfig {
     pub extra_drivers: Vec<Arc<dyn Driver>>,
     /// Run on DynamoDB, SQS and Step Functions instead of the embedded backend.
     pub aws: Option<AwsSettings>,
+    /// How often the DORA report is recomputed (at start, then on this period), as the
+    /// schedule does on AWS; `None` turns it off.
+    pub dora_every: Option<Duration>,
 }
 
 impl HostConfig {
@@ -81,6 +85,7 @@ impl HostConfig {
             durability: Durability::Full,
             extra_drivers: Vec::new(),
             aws: None,
+            dora_every: Some(Duration::from_secs(24 * 3600)),
             data_dir,
         }
     }
@@ -108,6 +113,9 @@ pub struct Platform {
     pub worker: Arc<ProvisionWorker>,
     pub backend: Backend,
     requests_state: RequestsState,
+    /// The DORA report job (a schedule on AWS, a periodic task here).
+    pub dora: Arc<dora_report::DoraJob>,
+    dora_every: Option<Duration>,
     workers: usize,
     max_receives: u32,
     retry_after: Duration,
@@ -244,10 +252,19 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         limits: config.limits,
         auth,
     };
+    let metrics_state = metrics_api::MetricsState {
+        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        auth: Arc::clone(&catalog_state.auth),
+    };
+    let dora = Arc::new(dora_report::DoraJob::new(
+        Arc::clone(&table),
+        dora_report::DoraJobConfig::from_env()?,
+    ));
     let router = Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
         .merge(catalog_api::router(catalog_state))
         .merge(requests_api::router(requests_state.clone()))
+        .merge(metrics_api::router(metrics_state))
         .fallback(paved_http::route_not_found)
         .layer(axum::middleware::from_fn(paved_http::request_context));
     Ok(Platform {
@@ -257,6 +274,8 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         worker,
         backend,
         requests_state,
+        dora,
+        dora_every: config.dora_every,
         workers: config.workers.max(1),
         max_receives: config.worker.max_receives,
         retry_after: config.retry_after,
@@ -308,6 +327,21 @@ impl Platform {
             let engine = embedded.engine.clone();
             let until = stopped(rx.clone());
             tasks.push(tokio::spawn(async move { engine.run_timers(until).await }));
+        }
+        if let Some(every) = self.dora_every {
+            let job = Arc::clone(&self.dora);
+            let mut until = Box::pin(stopped(rx.clone()));
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    if let Err(e) = job.run(chrono::Utc::now()).await {
+                        tracing::error!(error = %e, "the DORA report failed");
+                    }
+                    tokio::select! {
+                        () = &mut until => return,
+                        () = tokio::time::sleep(every) => {},
+                    }
+                }
+            }));
         }
         let state = self.requests_state.clone();
         let mut until = Box::pin(stopped(rx));

@@ -1,0 +1,117 @@
+//! The DORA report job: every run reads all deployment events from the store and the
+//! service→team map from the catalog, computes the report of `metrics-spec.md` over the 90 days
+//! ending at today's midnight, and stores it for `GET /v1/metrics/dora`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use paved_analytics::dora::{self, DoraReport, DoraSettings};
+use paved_analytics::input::{EventTables, ServiceRecord};
+use paved_analytics::window::ReportWindow;
+use paved_core::catalog::{CatalogRepository, Kind};
+use paved_core::events::EventStore;
+use paved_core::ports::Table;
+use serde::{Deserialize, Serialize};
+
+/// The job's settings, from the environment.
+#[derive(Debug, Clone)]
+pub struct DoraJobConfig {
+    /// `PAVED_DORA_TIMEZONE`: the IANA zone days and weeks are taken in (default UTC).
+    pub timezone: Tz,
+}
+
+impl DoraJobConfig {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let timezone = match std::env::var("PAVED_DORA_TIMEZONE") {
+            Ok(name) if !name.is_empty() => name.parse().map_err(|_| {
+                anyhow::anyhow!("PAVED_DORA_TIMEZONE={name:?} is not an IANA time zone name")
+            })?,
+            _ => Tz::UTC,
+        };
+        Ok(Self { timezone })
+    }
+}
+
+/// What a run reports back (to the scheduler's logs, or a direct invoker).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub computed_at: DateTime<Utc>,
+    pub from: String,
+    pub to: String,
+    pub deployments: u64,
+    pub teams: usize,
+    pub services: usize,
+}
+
+pub struct DoraJob {
+    table: Arc<dyn Table>,
+    events: EventStore,
+    config: DoraJobConfig,
+}
+
+impl DoraJob {
+    pub fn new(table: Arc<dyn Table>, config: DoraJobConfig) -> Self {
+        Self {
+            events: EventStore::new(Arc::clone(&table)),
+            table,
+            config,
+        }
+    }
+
+    /// Computes and stores the report for the window ending at `now`'s local midnight.
+    pub async fn run(&self, now: DateTime<Utc>) -> anyhow::Result<RunSummary> {
+        let mut records = self.events.load().await?;
+        records.services = Some(self.service_teams().await?);
+        let window = ReportWindow::parse(None, None, Some(self.config.timezone.name()), now)?;
+        // polars computes on its own threads; keep the async runtime free meanwhile.
+        let report: DoraReport = tokio::task::spawn_blocking(move || {
+            let tables = EventTables::from_records(&records)?;
+            dora::compute(&tables, &DoraSettings::new(window))
+        })
+        .await??;
+        self.events
+            .save_report(&serde_json::to_value(&report)?, now)
+            .await?;
+        let summary = RunSummary {
+            computed_at: now,
+            from: report.window.from.clone(),
+            to: report.window.to.clone(),
+            deployments: report.org.deployments,
+            teams: report.teams.len(),
+            services: report.services.len(),
+        };
+        tracing::info!(?summary, "stored the DORA report");
+        Ok(summary)
+    }
+
+    /// Each catalog Component is a service; its team is the Group that owns it.
+    async fn service_teams(&self) -> anyhow::Result<Vec<ServiceRecord>> {
+        let catalog = CatalogRepository::load(Arc::clone(&self.table)).await?;
+        let index = catalog.read();
+        Ok(index
+            .ids()
+            .filter_map(|id| index.view(id))
+            .filter(|view| view.kind == Kind::Component)
+            .filter_map(|view| {
+                let owner = view.owner.as_ref()?;
+                Some(ServiceRecord {
+                    service: view.entity_ref.name().to_owned(),
+                    team: owner.name().to_owned(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// The Lambda handler: an EventBridge schedule event, or a direct invoke with an optional
+/// `{"now": RFC 3339}` to compute as of another day.
+pub async fn handle(job: &DoraJob, payload: serde_json::Value) -> anyhow::Result<RunSummary> {
+    let now = match payload.get("now").and_then(|v| v.as_str()) {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map_err(|e| anyhow::anyhow!("\"now\" must be an RFC 3339 instant: {e}"))?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    job.run(now).await
+}

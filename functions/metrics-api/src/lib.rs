@@ -1,0 +1,106 @@
+//! `GET /v1/metrics/dora`: the latest DORA report the scheduled `dora-report` function stored,
+//! whole or for one scope. Reading is cheap and needs no analytics engine, so this function
+//! stays small while the heavy computation runs on a schedule.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use paved_core::Error;
+use paved_core::events::EventStore;
+use paved_http::{ApiError, Authenticator, Caller};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Clone)]
+pub struct MetricsState {
+    pub events: Arc<EventStore>,
+    pub auth: Arc<Authenticator>,
+}
+
+impl FromRef<MetricsState> for Arc<Authenticator> {
+    fn from_ref(state: &MetricsState) -> Self {
+        Arc::clone(&state.auth)
+    }
+}
+
+pub fn router(state: MetricsState) -> Router {
+    Router::new()
+        .route("/v1/metrics/dora", get(dora))
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DoraQuery {
+    /// `org`, `team:<name>` or `service:<name>`; absent for the whole report.
+    scope: Option<String>,
+}
+
+/// Which part of the report a caller asked for.
+enum Scope<'a> {
+    Org,
+    Team(&'a str),
+    Service(&'a str),
+}
+
+impl<'a> Scope<'a> {
+    fn parse(text: &'a str) -> Result<Self, Error> {
+        match text.split_once(':') {
+            None if text == "org" => Ok(Self::Org),
+            Some(("team", name)) if !name.is_empty() => Ok(Self::Team(name)),
+            Some(("service", name)) if !name.is_empty() => Ok(Self::Service(name)),
+            _ => Err(Error::bad_request(
+                "invalid_scope",
+                format!("scope {text:?} must be org, team:<name> or service:<name>"),
+            )),
+        }
+    }
+}
+
+async fn dora(
+    State(state): State<MetricsState>,
+    Caller(_caller): Caller,
+    Query(query): Query<DoraQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = query.scope.as_deref().map(Scope::parse).transpose()?;
+    let Some((report, computed_at)) = state.events.latest_report().await? else {
+        return Err(Error::NotFound(
+            "the DORA report (it is computed on a schedule; none has run yet)".into(),
+        )
+        .into());
+    };
+    let Some(scope) = scope else {
+        let mut whole = report;
+        if let Value::Object(map) = &mut whole {
+            map.insert("computed_at".into(), json!(computed_at));
+        }
+        return Ok(Json(whole));
+    };
+    let (label, metrics) = match scope {
+        Scope::Org => ("org".to_owned(), report.get("org").cloned()),
+        Scope::Team(name) => (format!("team:{name}"), find(&report, "teams", "team", name)),
+        Scope::Service(name) => (
+            format!("service:{name}"),
+            find(&report, "services", "service", name),
+        ),
+    };
+    let metrics = metrics.ok_or_else(|| Error::NotFound(format!("{label} in the DORA report")))?;
+    Ok(Json(json!({
+        "scope": label,
+        "spec_version": report.get("spec_version"),
+        "edition": report.get("edition"),
+        "window": report.get("window"),
+        "computed_at": computed_at,
+        "metrics": metrics,
+    })))
+}
+
+fn find(report: &Value, list: &str, field: &str, name: &str) -> Option<Value> {
+    report
+        .get(list)?
+        .as_array()?
+        .iter()
+        .find(|entry| entry.get(field).and_then(Value::as_str) == Some(name))
+        .cloned()
+}

@@ -1,0 +1,28 @@
+//! The metrics read API on AWS Lambda behind API Gateway (HTTP API, JWT authorizer).
+
+use std::sync::Arc;
+
+use lambda_http::Error;
+use metrics_api::{MetricsState, router};
+use paved_backend::{Backend, BackendConfig, WorkflowUse};
+use paved_core::events::EventStore;
+use paved_http::Authenticator;
+use paved_http::lambda::copy_authorizer_claims;
+use tower::ServiceBuilder;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    paved_http::lambda::init_tracing();
+    let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::AnswersTokens).await?;
+    let state = MetricsState {
+        events: Arc::new(EventStore::new(backend.table)),
+        auth: Arc::new(Authenticator::Gateway),
+    };
+    let app = ServiceBuilder::new()
+        .map_request(copy_authorizer_claims)
+        .service(router(state).fallback(paved_http::route_not_found));
+    lambda_http::run(app).await
+}
