@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-20}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN_DIR="$TARGET_DIR/x86_64-unknown-linux-gnu/release"
-for f in catalog-api requests-api provision-worker; do
+for f in catalog-api requests-api provision-worker metrics-api; do
   [ -x "$BIN_DIR/$f" ] || { echo "no $BIN_DIR/$f: run scripts/package.sh x86_64 first" >&2; exit 1; }
 done
 cargo build --quiet -p paved
@@ -28,3 +28,4 @@ python3 scripts/coldstart.py "$BIN_DIR/catalog-api" events/catalog-api.apigw.tem
 python3 scripts/coldstart.py "$BIN_DIR/catalog-api" events/catalog-api.apigw.templates.json --runs "$RUNS"
 python3 scripts/coldstart.py "$BIN_DIR/requests-api" events/requests-api.apigw.get.json --runs "$RUNS"
 python3 scripts/coldstart.py "$BIN_DIR/provision-worker" events/provision-worker.sqs.notifications.json --runs "$RUNS"
+python3 scripts/coldstart.py "$BIN_DIR/metrics-api" events/metrics-api.apigw.dora-team.json --runs "$RUNS"
