@@ -16,6 +16,8 @@ fi
 
 echo "==> installing @backstage/catalog-client (npm ci)"
 npm ci --prefix tests/backstage-client --no-audit --no-fund --loglevel=error
+echo "==> installing @octokit/webhooks-examples (GitHub's real webhook payloads; npm ci)"
+npm ci --prefix tests/webhook-examples --no-audit --no-fund --loglevel=error
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

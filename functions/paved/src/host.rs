@@ -252,6 +252,13 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         limits: config.limits,
         auth,
     };
+    let ingest_state = events_ingest::IngestState {
+        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        catalog: Arc::clone(&catalog),
+        secrets: events_ingest::signatures::WebhookSecrets::from_env(),
+        auth: Arc::clone(&catalog_state.auth),
+        clock: Arc::new(paved_core::ports::SystemClock),
+    };
     let metrics_state = metrics_api::MetricsState {
         events: Arc::new(EventStore::new(Arc::clone(&table))),
         auth: Arc::clone(&catalog_state.auth),
@@ -265,6 +272,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .merge(catalog_api::router(catalog_state))
         .merge(requests_api::router(requests_state.clone()))
         .merge(metrics_api::router(metrics_state))
+        .merge(events_ingest::router(ingest_state))
         .fallback(paved_http::route_not_found)
         .layer(axum::middleware::from_fn(paved_http::request_context));
     Ok(Platform {

@@ -1,0 +1,222 @@
+//! Deployment event ingestion. Every sender's deliveries are verified, de-duplicated by
+//! delivery id (a conditional put that also keeps the raw payload for replay), normalised into
+//! the metrics spec's rows and written to the event store.
+//!
+//! Answers: 401 for a missing or wrong signature or an unconfigured source, 400 for a payload
+//! that cannot be read, 202 with a reason for an event paved does not use, 202 with what was
+//! recorded, and 200 for a delivery seen before.
+
+pub mod normalized;
+pub mod services;
+pub mod signatures;
+pub mod sources;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use paved_core::Error;
+use paved_core::catalog::CatalogRepository;
+use paved_core::events::{Delivery, EventStore};
+use paved_core::ports::Clock;
+use paved_http::{ApiError, Authenticator, Caller};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use normalized::{Normalized, Parsed, is_production};
+use signatures::{Refusal, WebhookSecrets};
+
+/// GitHub sends up to 25 MB; nothing paved reads is larger.
+const BODY_LIMIT: usize = 25 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct IngestState {
+    pub events: Arc<EventStore>,
+    pub catalog: Arc<CatalogRepository>,
+    pub secrets: WebhookSecrets,
+    pub auth: Arc<Authenticator>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl FromRef<IngestState> for Arc<Authenticator> {
+    fn from_ref(state: &IngestState) -> Self {
+        Arc::clone(&state.auth)
+    }
+}
+
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route("/v1/events/github", post(github))
+        .route("/v1/events/pagerduty", post(pagerduty))
+        .route("/v1/events", post(batch))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    Error::Unauthenticated(refusal.message()).into()
+}
+
+fn malformed(message: impl Into<String>) -> ApiError {
+    Error::bad_request("malformed_payload", message).into()
+}
+
+fn ignored(delivery: &str, reason: String) -> Answer {
+    tracing::info!(delivery, reason, "event not used");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "ignored", "delivery": delivery, "reason": reason})),
+    ))
+}
+
+impl IngestState {
+    /// Records the delivery once, then its rows; a failure forgets the delivery so that the
+    /// sender's retry is processed, and rows already written are idempotent on replay.
+    async fn accept(&self, source: &str, delivery: &str, raw: &Value, parsed: Parsed) -> Answer {
+        let received = self.clock.now();
+        if self
+            .events
+            .record_delivery(source, delivery, raw, received)
+            .await?
+            == Delivery::Duplicate
+        {
+            return Ok((
+                StatusCode::OK,
+                Json(json!({"status": "duplicate", "delivery": delivery})),
+            ));
+        }
+        let rows = match parsed {
+            Parsed::Ignore(reason) => return ignored(delivery, reason),
+            Parsed::Use(rows) => rows,
+        };
+        if let Err(error) = self.write(&rows).await {
+            if let Err(forget) = self.events.forget_delivery(source, delivery).await {
+                tracing::error!(error = %forget, delivery, "could not forget a failed delivery");
+            }
+            return Err(error.into());
+        }
+        let pushed: usize = rows.pushes.iter().map(|(_, commits)| commits.len()).sum();
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "status": "accepted",
+                "delivery": delivery,
+                "recorded": {
+                    "deployments": rows.deployments.len(),
+                    "changes": pushed + rows.changes.len(),
+                    "incidents": rows.incidents.len(),
+                },
+            })),
+        ))
+    }
+
+    async fn write(&self, rows: &Normalized) -> Result<(), Error> {
+        for (service, commits) in &rows.pushes {
+            self.events.push_commits(service, commits).await?;
+        }
+        for change in &rows.changes {
+            self.events.save_change(change).await?;
+        }
+        for deployment in &rows.deployments {
+            let ships_pending = deployment.changes.is_empty()
+                && deployment.status.eq_ignore_ascii_case("success")
+                && is_production(&deployment.environment);
+            if ships_pending {
+                self.events.ship_pending(deployment.clone()).await?;
+            } else {
+                self.events.save_deployment(deployment).await?;
+            }
+        }
+        for incident in &rows.incidents {
+            self.events.save_incident(incident).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `POST /v1/events/github`.
+async fn github(State(state): State<IngestState>, headers: HeaderMap, body: Bytes) -> Answer {
+    signatures::github(
+        state.secrets.github.as_deref(),
+        header(&headers, "x-hub-signature-256"),
+        &body,
+    )
+    .map_err(refused)?;
+    let event = header(&headers, "x-github-event")
+        .ok_or_else(|| malformed("the X-GitHub-Event header is missing"))?;
+    let delivery = header(&headers, "x-github-delivery")
+        .ok_or_else(|| malformed("the X-GitHub-Delivery header is missing"))?;
+    let raw: Value =
+        serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let parsed = match sources::github::parse(event, &raw).map_err(malformed)? {
+        Err(reason) => Parsed::Ignore(reason),
+        Ok(event) => {
+            let repository = event.repository.clone();
+            match services::service_for(&state.catalog, services::GITHUB_SLUG, &repository) {
+                Some(service) => event.for_service(&service),
+                None => Parsed::Ignore(format!(
+                    "repository {repository} is not in the catalog: annotate its Component with {}: {repository}",
+                    services::GITHUB_SLUG
+                )),
+            }
+        }
+    };
+    state.accept("github", delivery, &raw, parsed).await
+}
+
+/// `POST /v1/events/pagerduty` (v3 webhooks).
+async fn pagerduty(State(state): State<IngestState>, headers: HeaderMap, body: Bytes) -> Answer {
+    signatures::pagerduty(
+        state.secrets.pagerduty.as_deref(),
+        header(&headers, "x-pagerduty-signature"),
+        &body,
+    )
+    .map_err(refused)?;
+    let raw: Value =
+        serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let event = sources::pagerduty::parse(&body).map_err(malformed)?;
+    let parsed = match event.incident {
+        Err(reason) => Parsed::Ignore(reason),
+        Ok(mut incident) => {
+            incident.service = event.pagerduty_service.as_deref().and_then(|id| {
+                services::service_for(&state.catalog, services::PAGERDUTY_SERVICE, id)
+            });
+            Parsed::Use(Normalized {
+                incidents: vec![incident],
+                ..Normalized::default()
+            })
+        }
+    };
+    state
+        .accept("pagerduty", &event.delivery_id, &raw, parsed)
+        .await
+}
+
+/// `POST /v1/events`: paved's batch format, for any authenticated caller. The delivery id is
+/// the `Idempotency-Key` header, or else the body's SHA-256.
+async fn batch(
+    State(state): State<IngestState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let rows = sources::batch::parse(&body).map_err(malformed)?;
+    let raw: Value =
+        serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let delivery = match header(&headers, "idempotency-key") {
+        Some(key) if !key.is_empty() => format!("{}:{key}", caller.user),
+        _ => hex::encode(Sha256::digest(&body)),
+    };
+    state
+        .accept("batch", &delivery, &raw, Parsed::Use(rows))
+        .await
+}

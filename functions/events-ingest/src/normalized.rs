@@ -1,0 +1,41 @@
+//! What every source is normalised into: the metrics spec's rows, plus pushed commits that wait
+//! for the production deployment that ships them.
+
+use paved_core::events::{ChangeRecord, DeploymentRecord, IncidentRecord};
+use serde::Serialize;
+
+/// The rows one delivery contributes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Normalized {
+    /// Commits pushed to a service's default branch: changes, and pending until deployed.
+    pub pushes: Vec<(String, Vec<ChangeRecord>)>,
+    /// Changes whose deployment is already known (batch input).
+    pub changes: Vec<ChangeRecord>,
+    /// A successful production deployment without a change set takes the pending commits.
+    pub deployments: Vec<DeploymentRecord>,
+    pub incidents: Vec<IncidentRecord>,
+}
+
+/// A delivery is used, or ignored with a reason the sender sees (202).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    Use(Normalized),
+    Ignore(String),
+}
+
+/// The spec's default production environments (R1).
+pub fn is_production(environment: &str) -> bool {
+    matches!(
+        environment.to_ascii_lowercase().as_str(),
+        "production" | "prod"
+    )
+}
+
+/// `normal`, `rollback` or `hotfix` from a free-form hint; anything else is normal.
+pub fn kind_hint(hint: Option<&str>) -> Option<String> {
+    let hint = hint?.to_ascii_lowercase();
+    ["rollback", "hotfix"]
+        .into_iter()
+        .find(|k| hint.contains(k))
+        .map(str::to_owned)
+}

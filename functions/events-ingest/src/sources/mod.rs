@@ -1,0 +1,5 @@
+//! One module per sender: each reads its payloads into [`crate::normalized::Normalized`] rows.
+
+pub mod batch;
+pub mod github;
+pub mod pagerduty;

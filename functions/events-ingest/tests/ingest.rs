@@ -1,0 +1,410 @@
+//! Ingestion end to end, in process: GitHub's real payloads (@octokit/webhooks-examples,
+//! installed by the test command), PagerDuty's v3 format, the batch format, and the refusals.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use events_ingest::signatures::WebhookSecrets;
+use events_ingest::{IngestState, router};
+use hmac::{Hmac, Mac};
+use http::{Request, StatusCode};
+use paved_core::catalog::CatalogRepository;
+use paved_core::events::EventStore;
+use paved_core::ports::{SystemClock, Table};
+use paved_http::{Authenticator, mint_token};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tower::ServiceExt;
+
+const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+const PAGERDUTY_SECRET: &str = "pagerduty-signing-secret";
+const JWT_SECRET: &[u8] = b"ingest-test-secret-ingest-test-secret-0";
+
+struct Harness {
+    app: axum::Router,
+    events: Arc<EventStore>,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness(secrets: WebhookSecrets) -> Harness {
+    let dir = tempfile::tempdir().expect("dir");
+    let table: Arc<dyn Table> =
+        Arc::new(paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
+    let catalog = Arc::new(
+        CatalogRepository::load(Arc::clone(&table))
+            .await
+            .expect("catalog"),
+    );
+    catalog
+        .install_missing(vec![
+            json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
+                   "metadata": {"name": "octo"}, "spec": {"type": "team", "children": []}}),
+            json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+                   "metadata": {"name": "hello-world", "annotations": {
+                       "github.com/project-slug": "Codertocat/Hello-World",
+                       "pagerduty.com/service-id": "PF9KMXH"}},
+                   "spec": {"type": "service", "lifecycle": "production", "owner": "octo"}}),
+        ])
+        .await
+        .expect("seed");
+    let events = Arc::new(EventStore::new(Arc::clone(&table)));
+    let app = router(IngestState {
+        events: Arc::clone(&events),
+        catalog,
+        secrets,
+        auth: Arc::new(Authenticator::hs256(JWT_SECRET)),
+        clock: Arc::new(SystemClock),
+    });
+    Harness {
+        app,
+        events,
+        _dir: dir,
+    }
+}
+
+fn configured() -> WebhookSecrets {
+    WebhookSecrets {
+        github: Some(GITHUB_SECRET.into()),
+        gitlab: Some("gitlab-token".into()),
+        pagerduty: Some(PAGERDUTY_SECRET.into()),
+    }
+}
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn github_request(
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    signature: Option<String>,
+) -> Request<Body> {
+    let mut request = Request::post("/v1/events/github")
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery);
+    if let Some(signature) = signature {
+        request = request.header("x-hub-signature-256", signature);
+    }
+    request.body(Body::from(body.to_vec())).expect("request")
+}
+
+async fn github(
+    app: &axum::Router,
+    event: &str,
+    delivery: &str,
+    payload: &Value,
+) -> (StatusCode, Value) {
+    let body = serde_json::to_vec(payload).expect("json");
+    let signature = format!("sha256={}", hmac_hex(GITHUB_SECRET, &body));
+    send(app, github_request(event, delivery, &body, Some(signature))).await
+}
+
+/// GitHub's examples by event name.
+fn octokit_examples() -> Vec<(String, Vec<Value>)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/webhook-examples/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run scripts/test.sh (npm ci --prefix tests/webhook-examples)",
+            path.display()
+        )
+    });
+    let index: Vec<Value> = serde_json::from_str(&text).expect("index.json");
+    index
+        .into_iter()
+        .map(|e| {
+            (
+                e["name"].as_str().expect("name").to_owned(),
+                e["examples"].as_array().cloned().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn example(name: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    octokit_examples()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, examples)| examples.into_iter().find(|e| pick(e)))
+        .unwrap_or_else(|| panic!("an example of {name}"))
+}
+
+#[tokio::test]
+async fn every_github_example_is_answered_without_a_server_error() {
+    let h = harness(configured()).await;
+    let used = [
+        "push",
+        "pull_request",
+        "deployment",
+        "deployment_status",
+        "issues",
+        "ping",
+    ];
+    let mut count = 0;
+    for (name, examples) in octokit_examples() {
+        for (i, payload) in examples.iter().enumerate() {
+            let (status, body) = github(&h.app, &name, &format!("{name}-{i}"), payload).await;
+            assert!(
+                status == StatusCode::ACCEPTED || status == StatusCode::OK,
+                "{name} #{i}: {status} {body}"
+            );
+            if !used.contains(&name.as_str()) {
+                assert_eq!(body["status"], "ignored", "{name}");
+                assert!(body["reason"].as_str().is_some_and(|r| r.contains(&name)));
+            }
+            count += 1;
+        }
+    }
+    assert!(count > 100, "{count} examples");
+}
+
+#[tokio::test]
+async fn a_push_then_a_production_deployment_ships_the_pushed_commits() {
+    let h = harness(configured()).await;
+    let push = example("push", |e| e["ref"] == "refs/heads/master");
+    let (status, body) = github(&h.app, "push", "p-1", &push).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["recorded"]["changes"], 1);
+    let deployed = example("deployment_status", |e| {
+        e["deployment_status"]["state"] == "success"
+    });
+    let (status, body) = github(&h.app, "deployment_status", "ds-1", &deployed).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["recorded"]["deployments"], 1);
+
+    let stored = h.events.load().await.expect("load");
+    assert_eq!(stored.deployments.len(), 1);
+    let deployment = &stored.deployments[0];
+    assert_eq!(deployment.service, "hello-world");
+    assert_eq!(deployment.environment, "production");
+    assert_eq!(deployment.status, "success");
+    let pushed: Vec<&str> = push["commits"]
+        .as_array()
+        .expect("commits")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(deployment.changes, pushed);
+    assert_eq!(stored.changes.len(), pushed.len());
+    // The raw payload is kept for replay.
+    assert_eq!(
+        h.events.delivery("github", "p-1").await.expect("raw"),
+        Some(push)
+    );
+
+    // A redelivery is recognised and changes nothing.
+    let (status, body) = github(&h.app, "deployment_status", "ds-1", &deployed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "duplicate");
+    assert_eq!(h.events.load().await.expect("load").deployments.len(), 1);
+}
+
+#[tokio::test]
+async fn an_issue_labelled_incident_is_an_incident() {
+    let h = harness(configured()).await;
+    let mut issue = example("issues", |e| e["action"] == "opened");
+    let (status, body) = github(&h.app, "issues", "i-0", &issue).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["status"], "ignored");
+    issue["issue"]["labels"] = json!([{"name": "Incident", "color": "d73a4a"}]);
+    let (status, body) = github(&h.app, "issues", "i-1", &issue).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["recorded"]["incidents"], 1);
+    let stored = h.events.load().await.expect("load");
+    assert_eq!(stored.incidents[0].service.as_deref(), Some("hello-world"));
+    assert!(
+        stored.incidents[0]
+            .incident_id
+            .starts_with("github:Codertocat/Hello-World#")
+    );
+}
+
+#[tokio::test]
+async fn unsigned_wrongly_signed_unconfigured_and_malformed_deliveries_are_refused() {
+    let h = harness(configured()).await;
+    let body = br#"{"zen":"Design for failure."}"#;
+    let (status, problem) = send(&h.app, github_request("ping", "x-1", body, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(problem["code"], "unauthenticated");
+    let wrong = format!("sha256={}", hmac_hex("not the secret", body));
+    let (status, _) = send(&h.app, github_request("ping", "x-2", body, Some(wrong))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let unconfigured = harness(WebhookSecrets::default()).await;
+    let good = format!("sha256={}", hmac_hex(GITHUB_SECRET, body));
+    let (status, problem) = send(
+        &unconfigured.app,
+        github_request("ping", "x-3", body, Some(good)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("PAVED_GITHUB_WEBHOOK_SECRET")),
+        "{problem}"
+    );
+
+    let broken = b"{not json";
+    let signed = format!("sha256={}", hmac_hex(GITHUB_SECRET, broken));
+    let (status, problem) = send(&h.app, github_request("push", "x-4", broken, Some(signed))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["code"], "malformed_payload");
+    let (status, problem) = github(&h.app, "push", "x-5", &json!({"ref": 7})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["code"], "malformed_payload");
+    // Nothing was kept of the refused deliveries.
+    assert_eq!(h.events.delivery("github", "x-4").await.expect("get"), None);
+}
+
+/// PagerDuty's v3 webhook format (developer.pagerduty.com, "V3 Webhooks": incident events).
+fn pagerduty_event(id: &str, event_type: &str, occurred_at: &str) -> Value {
+    json!({"event": {
+        "id": id,
+        "event_type": event_type,
+        "resource_type": "incident",
+        "occurred_at": occurred_at,
+        "agent": {"html_url": "https://acme.pagerduty.com/users/PLH1HKV", "id": "PLH1HKV",
+                  "self": "https://api.pagerduty.com/users/PLH1HKV", "summary": "Tenex Engineer",
+                  "type": "user_reference"},
+        "client": null,
+        "data": {
+            "id": "PGR0VU2",
+            "type": "incident",
+            "self": "https://api.pagerduty.com/incidents/PGR0VU2",
+            "html_url": "https://acme.pagerduty.com/incidents/PGR0VU2",
+            "number": 2,
+            "status": if event_type == "incident.resolved" { "resolved" } else { "triggered" },
+            "incident_key": "d3640fbd41094207a1c11e58e46b1662",
+            "created_at": "2020-04-09T15:16:27Z",
+            "title": "A little bump in the road",
+            "service": {"html_url": "https://acme.pagerduty.com/services/PF9KMXH", "id": "PF9KMXH",
+                        "self": "https://api.pagerduty.com/services/PF9KMXH", "summary": "API Service",
+                        "type": "service_reference"},
+            "assignees": [], "escalation_policy": null, "teams": [], "priority": null,
+            "urgency": "high", "conference_bridge": null, "resolve_reason": null
+        }
+    }})
+}
+
+async fn pagerduty(app: &axum::Router, payload: &Value, secret: &str) -> (StatusCode, Value) {
+    let body = serde_json::to_vec(payload).expect("json");
+    let request = Request::post("/v1/events/pagerduty")
+        .header("content-type", "application/json")
+        .header(
+            "x-pagerduty-signature",
+            format!("v1={}", hmac_hex(secret, &body)),
+        )
+        .body(Body::from(body))
+        .expect("request");
+    send(app, request).await
+}
+
+#[tokio::test]
+async fn pagerduty_trigger_and_resolution_make_one_incident() {
+    let h = harness(configured()).await;
+    let triggered = pagerduty_event(
+        "01BRTEQMXKCIXFS5VLWZBT3L7M",
+        "incident.triggered",
+        "2020-04-09T15:16:27.223Z",
+    );
+    let (status, body) = pagerduty(&h.app, &triggered, PAGERDUTY_SECRET).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let resolved = pagerduty_event(
+        "01BRTEQMXKCIXFS5VLWZBT3L7N",
+        "incident.resolved",
+        "2020-04-09T16:46:27.100Z",
+    );
+    let (status, _) = pagerduty(&h.app, &resolved, PAGERDUTY_SECRET).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let acknowledged = pagerduty_event(
+        "01BRTEQMXKCIXFS5VLWZBT3L7P",
+        "incident.acknowledged",
+        "2020-04-09T15:20:00Z",
+    );
+    let (status, body) = pagerduty(&h.app, &acknowledged, PAGERDUTY_SECRET).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["status"], "ignored");
+    let (status, _) = pagerduty(&h.app, &triggered, "wrong").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let stored = h.events.load().await.expect("load");
+    assert_eq!(stored.incidents.len(), 1);
+    let incident = &stored.incidents[0];
+    assert_eq!(incident.incident_id, "pagerduty:PGR0VU2");
+    assert_eq!(incident.service.as_deref(), Some("hello-world"));
+    assert_eq!(
+        incident.created_at.to_rfc3339(),
+        "2020-04-09T15:16:27+00:00"
+    );
+    assert_eq!(
+        incident.resolved_at.map(|t| t.to_rfc3339()),
+        Some("2020-04-09T16:46:27.100+00:00".into())
+    );
+}
+
+#[tokio::test]
+async fn the_batch_format_needs_a_token_and_is_idempotent() {
+    let h = harness(configured()).await;
+    let batch = json!({
+        "deployments": [{"deploy_id": "d-1", "service": "hello-world", "environment": "production",
+                         "status": "success", "finished_at": "2026-11-20T10:00:00+01:00",
+                         "changes": ["abc"]}],
+        "changes": [{"sha": "abc", "service": "hello-world", "authored_at": "2026-11-20T08:00:00Z"}],
+        "incidents": []
+    });
+    let token = mint_token(JWT_SECRET, "ci-bot", &[], 600).expect("token");
+    let post = |body: Vec<u8>, auth: bool| {
+        let mut r = Request::post("/v1/events")
+            .header("content-type", "application/json")
+            .header("idempotency-key", "run-42");
+        if auth {
+            r = r.header("authorization", format!("Bearer {token}"));
+        }
+        r.body(Body::from(body)).expect("request")
+    };
+    let body = serde_json::to_vec(&batch).expect("json");
+    let (status, _) = send(&h.app, post(body.clone(), false)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, answer) = send(&h.app, post(body.clone(), true)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(
+        answer["recorded"],
+        json!({"deployments": 1, "changes": 1, "incidents": 0})
+    );
+    let (status, answer) = send(&h.app, post(body, true)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["status"], "duplicate");
+    let stored = h.events.load().await.expect("load");
+    // The offset is converted, not dropped.
+    assert_eq!(
+        stored.deployments[0].finished_at.to_rfc3339(),
+        "2026-11-20T09:00:00+00:00"
+    );
+    let (status, problem) = send(
+        &h.app,
+        post(br#"{"deployments": [{"service": 1}]}"#.to_vec(), true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["code"], "malformed_payload");
+    let (status, _) = send(&h.app, post(br#"{"surprise": []}"#.to_vec(), true)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
