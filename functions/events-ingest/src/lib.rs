@@ -50,6 +50,7 @@ impl FromRef<IngestState> for Arc<Authenticator> {
 pub fn router(state: IngestState) -> Router {
     Router::new()
         .route("/v1/events/github", post(github))
+        .route("/v1/events/gitlab", post(gitlab))
         .route("/v1/events/pagerduty", post(pagerduty))
         .route("/v1/events", post(batch))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -159,18 +160,41 @@ async fn github(State(state): State<IngestState>, headers: HeaderMap, body: Byte
         serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;
     let parsed = match sources::github::parse(event, &raw).map_err(malformed)? {
         Err(reason) => Parsed::Ignore(reason),
-        Ok(event) => {
-            let repository = event.repository.clone();
-            match services::service_for(&state.catalog, services::GITHUB_SLUG, &repository) {
-                Some(service) => event.for_service(&service),
-                None => Parsed::Ignore(format!(
-                    "repository {repository} is not in the catalog: annotate its Component with {}: {repository}",
-                    services::GITHUB_SLUG
-                )),
-            }
-        }
+        Ok(event) => resolve(&state, services::GITHUB_SLUG, event),
     };
     state.accept("github", delivery, &raw, parsed).await
+}
+
+/// `POST /v1/events/gitlab`.
+async fn gitlab(State(state): State<IngestState>, headers: HeaderMap, body: Bytes) -> Answer {
+    signatures::gitlab(
+        state.secrets.gitlab.as_deref(),
+        header(&headers, "x-gitlab-token"),
+    )
+    .map_err(refused)?;
+    // GitLab names each delivery in X-Gitlab-Event-UUID (and Idempotency-Key on retries).
+    let delivery = header(&headers, "x-gitlab-event-uuid")
+        .or_else(|| header(&headers, "idempotency-key"))
+        .or_else(|| header(&headers, "x-gitlab-webhook-uuid"))
+        .ok_or_else(|| malformed("the X-Gitlab-Event-UUID header is missing"))?;
+    let raw: Value =
+        serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let parsed = match sources::gitlab::parse(&raw).map_err(malformed)? {
+        Err(reason) => Parsed::Ignore(reason),
+        Ok(event) => resolve(&state, services::GITLAB_SLUG, event),
+    };
+    state.accept("gitlab", delivery, &raw, parsed).await
+}
+
+/// The rows for the service a repository belongs to, or why there is none.
+fn resolve(state: &IngestState, annotation: &str, event: normalized::RepoEvent) -> Parsed {
+    let repository = event.repository.clone();
+    match services::service_for(&state.catalog, annotation, &repository) {
+        Some(service) => event.for_service(&service),
+        None => Parsed::Ignore(format!(
+            "repository {repository} is not in the catalog: annotate its Component with {annotation}: {repository}"
+        )),
+    }
 }
 
 /// `POST /v1/events/pagerduty` (v3 webhooks).

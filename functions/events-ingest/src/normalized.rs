@@ -23,6 +23,19 @@ pub enum Parsed {
     Ignore(String),
 }
 
+/// A repository's delivery, parsed, before the repository is resolved to a service.
+pub struct RepoEvent {
+    pub repository: String,
+    pub build: Box<dyn FnOnce(&str) -> Parsed + Send>,
+}
+
+impl RepoEvent {
+    /// The rows, for the service the repository belongs to.
+    pub fn for_service(self, service: &str) -> Parsed {
+        (self.build)(service)
+    }
+}
+
 /// The spec's default production environments (R1).
 pub fn is_production(environment: &str) -> bool {
     matches!(

@@ -408,3 +408,114 @@ async fn the_batch_format_needs_a_token_and_is_idempotent() {
     let (status, _) = send(&h.app, post(br#"{"surprise": []}"#.to_vec(), true)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .expect("fixture")
+}
+
+async fn gitlab(app: &axum::Router, token: &str, uuid: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let request = Request::post("/v1/events/gitlab")
+        .header("content-type", "application/json")
+        .header("x-gitlab-token", token)
+        .header("x-gitlab-event-uuid", uuid)
+        .body(Body::from(body))
+        .expect("request");
+    send(app, request).await
+}
+
+/// GitLab's documented webhook examples (docs.gitlab.com, "Webhook events"), with the project
+/// path set to the catalog's annotation.
+#[tokio::test]
+async fn gitlab_push_merge_deployment_and_incident() {
+    let h = harness(configured()).await;
+    let (status, body) = gitlab(&h.app, "gitlab-token", "u-1", fixture("gitlab-push.json")).await;
+    // mike/diaspora is not in the catalog yet: used by nobody, said so.
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["status"], "ignored");
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("gitlab.com/project-slug"))
+    );
+
+    let h = harness_with_gitlab_project().await;
+    for (i, name) in [
+        "gitlab-push.json",
+        "gitlab-merge-request.json",
+        "gitlab-deployment.json",
+        "gitlab-issue.json",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, body) = gitlab(&h.app, "gitlab-token", &format!("g-{i}"), fixture(name)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{name}: {body}");
+        assert_eq!(body["status"], "accepted", "{name}: {body}");
+    }
+    let stored = h.events.load().await.expect("load");
+    assert_eq!(stored.deployments.len(), 1);
+    let deployment = &stored.deployments[0];
+    assert_eq!(deployment.deploy_id, "gitlab-15");
+    assert_eq!(
+        deployment.finished_at.to_rfc3339(),
+        "2021-04-28T19:50:00+00:00"
+    );
+    // The deployment of da15608 ships both pushed commits; the merge commit (pushed after it
+    // in this replay) stays pending.
+    assert_eq!(
+        deployment.changes,
+        [
+            "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327",
+            "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
+        ]
+    );
+    assert_eq!(stored.incidents.len(), 1);
+    assert_eq!(stored.incidents[0].incident_id, "gitlab:mike/diaspora#23");
+
+    let (status, _) = gitlab(&h.app, "wrong-token", "g-9", fixture("gitlab-push.json")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, problem) = gitlab(
+        &h.app,
+        "gitlab-token",
+        "g-10",
+        br#"{"object_kind":"push"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["code"], "malformed_payload");
+}
+
+async fn harness_with_gitlab_project() -> Harness {
+    let h = harness(configured()).await;
+    let dir = h._dir.path().join("paved.db");
+    let table: Arc<dyn Table> = Arc::new(paved_embedded::SqliteStore::open(&dir).expect("db"));
+    let catalog = Arc::new(
+        CatalogRepository::load(Arc::clone(&table))
+            .await
+            .expect("catalog"),
+    );
+    catalog
+        .install_missing(vec![json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+               "metadata": {"name": "diaspora", "annotations": {"gitlab.com/project-slug": "mike/diaspora"}},
+               "spec": {"type": "service", "lifecycle": "production", "owner": "octo"}})])
+        .await
+        .expect("seed");
+    let events = Arc::new(EventStore::new(Arc::clone(&table)));
+    let app = router(IngestState {
+        events: Arc::clone(&events),
+        catalog,
+        secrets: configured(),
+        auth: Arc::new(Authenticator::hs256(JWT_SECRET)),
+        clock: Arc::new(SystemClock),
+    });
+    Harness {
+        app,
+        events,
+        _dir: h._dir,
+    }
+}

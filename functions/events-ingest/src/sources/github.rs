@@ -7,7 +7,7 @@ use paved_core::events::{ChangeRecord, DeploymentRecord, IncidentRecord};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::normalized::{Normalized, Parsed, kind_hint};
+use crate::normalized::{Normalized, Parsed, RepoEvent, kind_hint};
 
 /// The label that makes an issue an incident.
 pub const INCIDENT_LABEL: &str = "incident";
@@ -102,22 +102,9 @@ struct Label {
     name: String,
 }
 
-/// A parsed delivery before the repository is resolved to a service.
-pub struct GithubEvent {
-    pub repository: String,
-    build: Box<dyn FnOnce(&str) -> Parsed + Send>,
-}
-
-impl GithubEvent {
-    /// The rows, for the service the repository belongs to.
-    pub fn for_service(self, service: &str) -> Parsed {
-        (self.build)(service)
-    }
-}
-
 /// Reads one delivery of event type `event` (the `X-GitHub-Event` header). `Err` is a
 /// malformed payload; `Ok(Err(reason))` an event paved does not use.
-pub fn parse(event: &str, body: &Value) -> Result<Result<GithubEvent, String>, String> {
+pub fn parse(event: &str, body: &Value) -> Result<Result<RepoEvent, String>, String> {
     let read = |what: &str| format!("not a GitHub {what} event");
     match event {
         "push" => {
@@ -134,7 +121,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Result<GithubEvent, String>, S
                     push.git_ref
                 )));
             }
-            Ok(Ok(GithubEvent {
+            Ok(Ok(RepoEvent {
                 repository: push.repository.full_name,
                 build: Box::new(move |service| {
                     let commits = push
@@ -164,7 +151,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Result<GithubEvent, String>, S
                 )));
             };
             let opened = pr.pull_request.created_at;
-            Ok(Ok(GithubEvent {
+            Ok(Ok(RepoEvent {
                 repository: pr.repository.full_name,
                 // The merge commit waits for its deployment; its change starts when the pull
                 // request was opened (the push of the merge keeps the earlier time).
@@ -211,7 +198,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Result<GithubEvent, String>, S
                 .environment
                 .clone()
                 .unwrap_or(ds.deployment.environment.clone());
-            Ok(Ok(GithubEvent {
+            Ok(Ok(RepoEvent {
                 repository: ds.repository.full_name,
                 build: Box::new(move |service| {
                     Parsed::Use(Normalized {
@@ -245,7 +232,7 @@ pub fn parse(event: &str, body: &Value) -> Result<Result<GithubEvent, String>, S
                 )));
             }
             let repository = ev.repository.full_name.clone();
-            Ok(Ok(GithubEvent {
+            Ok(Ok(RepoEvent {
                 repository: ev.repository.full_name,
                 build: Box::new(move |service| {
                     Parsed::Use(Normalized {

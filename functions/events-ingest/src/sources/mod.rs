@@ -2,4 +2,5 @@
 
 pub mod batch;
 pub mod github;
+pub mod gitlab;
 pub mod pagerduty;
