@@ -52,6 +52,7 @@ pub fn router(state: IngestState) -> Router {
         .route("/v1/events/github", post(github))
         .route("/v1/events/gitlab", post(gitlab))
         .route("/v1/events/pagerduty", post(pagerduty))
+        .route("/v1/events/cdevents", post(cdevents))
         .route("/v1/events", post(batch))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -222,6 +223,55 @@ async fn pagerduty(State(state): State<IngestState>, headers: HeaderMap, body: B
     };
     state
         .accept("pagerduty", &event.delivery_id, &raw, parsed)
+        .await
+}
+
+/// `POST /v1/events/cdevents`: CDEvents from any authenticated caller (a CD system's token).
+async fn cdevents(
+    State(state): State<IngestState>,
+    Caller(_caller): Caller,
+    body: Bytes,
+) -> Answer {
+    use sources::cdevents::Kind;
+    let raw: Value =
+        serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let reading = sources::cdevents::parse(&body).map_err(malformed)?;
+    let parsed = match reading.kind {
+        Kind::Unused(reason) => Parsed::Ignore(reason),
+        Kind::Deployed(deployment) => Parsed::Use(Normalized {
+            deployments: vec![deployment],
+            ..Normalized::default()
+        }),
+        Kind::Incident(incident) => Parsed::Use(Normalized {
+            incidents: vec![incident],
+            ..Normalized::default()
+        }),
+        Kind::Merged {
+            repository,
+            sha,
+            at,
+        } => {
+            let service = [services::GITHUB_SLUG, services::GITLAB_SLUG]
+                .into_iter()
+                .find_map(|a| services::service_for(&state.catalog, a, &repository));
+            match service {
+                Some(service) => Parsed::Use(Normalized {
+                    pushes: vec![(
+                        service.clone(),
+                        vec![sources::cdevents::change(&service, sha, at)],
+                    )],
+                    ..Normalized::default()
+                }),
+                None => Parsed::Ignore(format!(
+                    "repository {repository} is not in the catalog: annotate its Component with {} or {}",
+                    services::GITHUB_SLUG,
+                    services::GITLAB_SLUG
+                )),
+            }
+        }
+    };
+    state
+        .accept("cdevents", &reading.delivery_id, &raw, parsed)
         .await
 }
 

@@ -519,3 +519,105 @@ async fn harness_with_gitlab_project() -> Harness {
         _dir: h._dir,
     }
 }
+
+/// A CDEvent as the spec's examples write them (cdevents.dev, spec v0.4).
+fn cdevent(id: &str, event_type: &str, subject_id: &str, content: Value, at: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "context": {"version": "0.4.1", "id": id, "source": "/event/source/123",
+                    "type": event_type, "timestamp": at},
+        "subject": {"id": subject_id, "source": "/event/source/123", "content": content}
+    }))
+    .expect("json")
+}
+
+#[tokio::test]
+async fn cdevents_change_merged_then_service_deployed_then_an_incident() {
+    let h = harness(configured()).await;
+    let token = mint_token(JWT_SECRET, "argo", &[], 600).expect("token");
+    let post = |body: Vec<u8>| {
+        Request::post("/v1/events/cdevents")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let merged = cdevent(
+        "271069a8-fc18-44f1-b38f-9d70a1695819",
+        "dev.cdevents.change.merged.0.2.0",
+        "4fe2a7c",
+        json!({"repository": {"id": "Codertocat/Hello-World", "source": "https://github.com"}}),
+        "2026-11-20T08:00:00Z",
+    );
+    let (status, body) = send(&h.app, post(merged)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "accepted");
+    let deployed = cdevent(
+        "8b36e1c2-7d5e-4c44-9a2b-1e0b6f7f2d11",
+        "dev.cdevents.service.deployed.0.2.0",
+        "service/hello-world",
+        json!({"environment": {"id": "production", "source": "/event/source/123"},
+               "artifactId": "pkg:oci/hello-world@sha256%3A0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427"}),
+        "2026-11-20T09:30:00Z",
+    );
+    let (status, _) = send(&h.app, post(deployed.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = send(&h.app, post(deployed)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("duplicate"))
+    );
+    for (id, kind, at) in [
+        (
+            "c1",
+            "dev.cdevents.incident.detected.0.1.0",
+            "2026-11-20T10:00:00Z",
+        ),
+        (
+            "c2",
+            "dev.cdevents.incident.resolved.0.1.0",
+            "2026-11-20T10:40:00Z",
+        ),
+    ] {
+        let incident = cdevent(
+            id,
+            kind,
+            "incident-123",
+            json!({"description": "checkout errors", "environment": {"id": "production"},
+                   "service": {"id": "service/hello-world"}}),
+            at,
+        );
+        let (status, body) = send(&h.app, post(incident)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let stored = h.events.load().await.expect("load");
+    assert_eq!(stored.deployments.len(), 1);
+    assert_eq!(stored.deployments[0].service, "hello-world");
+    assert_eq!(stored.deployments[0].changes, ["4fe2a7c"]);
+    assert_eq!(stored.incidents.len(), 1);
+    assert_eq!(
+        stored.incidents[0].resolved_at.map(|t| t.to_rfc3339()),
+        Some("2026-11-20T10:40:00+00:00".into())
+    );
+
+    let unused = cdevent(
+        "c3",
+        "dev.cdevents.pipelinerun.started.0.2.0",
+        "p-1",
+        json!({}),
+        "2026-11-20T10:00:00Z",
+    );
+    let (status, body) = send(&h.app, post(unused)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("ignored"))
+    );
+    let (status, problem) = send(&h.app, post(br#"{"context": {}}"#.to_vec())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["code"], "malformed_payload");
+    let unauthenticated = Request::post("/v1/events/cdevents")
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .expect("request");
+    let (status, _) = send(&h.app, unauthenticated).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
