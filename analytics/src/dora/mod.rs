@@ -45,14 +45,25 @@ pub fn compute(tables: &EventTables, settings: &DoraSettings) -> Result<DoraRepo
 
 /// [`compute`], plus the org's week-by-week figures.
 pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis> {
+    let started = std::time::Instant::now();
+    let stage = |name: &str| {
+        tracing::debug!(
+            stage = name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "dora"
+        )
+    };
     let production = deployments::production(tables.deployments.clone(), settings).collect()?;
+    stage("production");
     let order = deployments::service_order(production.clone().lazy(), settings).collect()?;
+    stage("order");
     let attributed = incidents::attribute(
         tables.incidents.clone(),
         production.clone().lazy(),
         settings,
     )
     .collect()?;
+    stage("attribution");
     let lead_pairs = lead_time::pairs(
         production.clone().lazy(),
         order.clone().lazy(),
@@ -60,6 +71,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         settings,
     )
     .collect()?;
+    stage("lead_time");
 
     let teams = team_map(tables)?;
     let with_team = |frame: LazyFrame| -> LazyFrame {
@@ -87,6 +99,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         restores: with_team(facts::restores(attributed.clone().lazy(), settings)),
     };
 
+    stage("facts");
     let diagnostics = diagnostics(&lead_pairs, &attributed, settings)?;
     let window = &settings.window;
     let org = aggregate::pool(&facts, Scope::Org, window)?;
@@ -104,6 +117,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         pooled.days_per_month.resize(months, 0);
         metrics(pooled, days)
     };
+    stage("pooled");
     let weekly = trend::weekly(&facts, window)?;
     let report = DoraReport {
         spec_version: SPEC_VERSION.to_owned(),

@@ -1,0 +1,27 @@
+//! The DORA report over a folder, with each stage's time (for tuning the computation):
+//! `cargo run --profile profiling -p paved-analytics --example dora_timings -- DIR FROM TO`
+use paved_analytics::dora::{self, DoraSettings};
+use paved_analytics::input;
+use paved_analytics::window::ReportWindow;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter("paved_analytics=debug")
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().collect();
+    let [_, dir, from, to] = args.as_slice() else {
+        return Err("usage: dora_timings DIR FROM TO".into());
+    };
+    let window = ReportWindow::parse(Some(from), Some(to), None, chrono::Utc::now())?;
+    let started = std::time::Instant::now();
+    let tables = input::read_dir(std::path::Path::new(dir))?;
+    let report = dora::compute(&tables, &DoraSettings::new(window))?;
+    eprintln!(
+        "{} deployments, {} services in {:.2} s",
+        report.org.deployments,
+        report.services.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
