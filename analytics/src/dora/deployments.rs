@@ -6,47 +6,112 @@ use super::settings::{DoraSettings, micros};
 
 pub(super) const FIX_KINDS: [&str; 2] = ["rollback", "hotfix"];
 
-/// R1: successful deployments to a production environment, de-duplicated on
-/// `(service, deploy_id)` keeping the latest `finished_at`, in the order R5 uses (all time,
-/// `(finished_at, deploy_id)`), numbered by `seq`. `kind` is lower-cased with null as `normal`.
-pub(super) fn production(deployments: LazyFrame, settings: &DoraSettings) -> LazyFrame {
+/// R1's rows: successful deployments to a production environment, with `row` (their position
+/// in the input, to find their `changes` again) and `kind` lower-cased, null as `normal`.
+fn successful_production(deployments: LazyFrame, settings: &DoraSettings) -> LazyFrame {
     let envs: Vec<String> = settings
         .production_envs
         .iter()
         .map(|env| env.to_lowercase())
         .collect();
     let envs = Series::new("envs".into(), envs);
-    deployments
-        .filter(
-            col("status").str().to_lowercase().eq(lit("success")).and(
-                col("environment")
-                    .str()
-                    .to_lowercase()
-                    .is_in(lit(envs).implode(false), false),
-            ),
-        )
-        .with_column(
+    deployments.with_row_index("row", None).filter(
+        col("status").str().to_lowercase().eq(lit("success")).and(
+            col("environment")
+                .str()
+                .to_lowercase()
+                .is_in(lit(envs).implode(false), false),
+        ),
+    )
+}
+
+/// R1: production deployments de-duplicated on `(service, deploy_id)` keeping the latest
+/// `finished_at`, in the order R5 uses (all time, `(finished_at, deploy_id)`), numbered by
+/// `seq`: `seq`, `row`, `deploy_id`, `service`, `kind`, `commit_sha`, `finished_at`. The
+/// `changes` lists stay behind: sorting them would move tens of millions of strings.
+pub(super) fn production(
+    deployments: LazyFrame,
+    settings: &DoraSettings,
+) -> PolarsResult<DataFrame> {
+    let rows = successful_production(deployments, settings)
+        .select([
+            col("row"),
+            col("deploy_id"),
+            col("service"),
             col("kind")
                 .str()
                 .to_lowercase()
                 .fill_null(lit("normal"))
                 .alias("kind"),
-        )
+            col("commit_sha"),
+            col("finished_at"),
+        ])
+        .collect()?;
+    let repeated = rows
+        .clone()
+        .lazy()
+        .group_by([col("service"), col("deploy_id")])
+        .agg([len().alias("n")])
+        .filter(col("n").gt(lit(1)))
+        .select([len().alias("repeated")])
+        .collect()?
+        .column("repeated")?
+        .as_materialized_series()
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0);
+    let unique = if repeated == 0 {
+        rows.lazy()
+    } else {
         // The row kept for a repeated (service, deploy_id) is the latest; the later keys only
         // make the choice between exact ties independent of the input's row order.
-        .sort(
-            ["service", "deploy_id", "finished_at", "kind", "commit_sha"],
-            SortMultipleOptions::default().with_nulls_last(false),
-        )
-        .unique_stable(
-            Some(cols(["service", "deploy_id"])),
-            UniqueKeepStrategy::Last,
-        )
+        rows.lazy()
+            .sort(
+                ["service", "deploy_id", "finished_at", "kind", "commit_sha"],
+                SortMultipleOptions::default().with_nulls_last(false),
+            )
+            .unique_stable(
+                Some(cols(["service", "deploy_id"])),
+                UniqueKeepStrategy::Last,
+            )
+    };
+    unique
         .sort(
             ["finished_at", "deploy_id", "service"],
             SortMultipleOptions::default(),
         )
         .with_row_index("seq", None)
+        .collect()
+}
+
+/// Every `(seq, service, sha)` a production deployment shipped, from its `changes` list.
+pub(super) fn shipped(
+    deployments: LazyFrame,
+    production: &DataFrame,
+    settings: &DoraSettings,
+) -> PolarsResult<DataFrame> {
+    successful_production(deployments, settings)
+        .select([col("row"), col("changes").alias("sha")])
+        .explode(
+            cols(["sha"]),
+            ExplodeOptions {
+                empty_as_null: false,
+                keep_nulls: false,
+            },
+        )
+        .filter(col("sha").is_not_null())
+        .join(
+            production
+                .clone()
+                .lazy()
+                .select([col("row"), col("seq"), col("service")]),
+            [col("row")],
+            [col("row")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .select([col("seq"), col("service"), col("sha")])
+        .collect()
 }
 
 /// Per service, in order: whether a deployment is the service's first (R4's baseline), whether

@@ -9,6 +9,7 @@ use super::settings::{DoraSettings, micros};
 pub(super) fn attribute(
     incidents: LazyFrame,
     production: LazyFrame,
+    shipped: LazyFrame,
     settings: &DoraSettings,
 ) -> LazyFrame {
     // A repeated incident id keeps one row: a resolved one over an open one, then the latest.
@@ -51,16 +52,6 @@ pub(super) fn attribute(
         .clone()
         .filter(col("commit_sha").is_not_null())
         .select([col("seq"), col("service"), col("commit_sha").alias("sha")]);
-    let shipped = production
-        .clone()
-        .select([col("seq"), col("service"), col("changes").alias("sha")])
-        .explode(
-            cols(["sha"]),
-            ExplodeOptions {
-                empty_as_null: false,
-                keep_nulls: false,
-            },
-        );
     let containing = concat([head_commits, shipped], UnionArgs::default())
         .unwrap_or_else(|_| DataFrame::empty().lazy())
         .semi_join(wanted_shas, col("sha"), col("sha"))

@@ -7,29 +7,41 @@ use super::settings::DoraSettings;
 const MINUTE: f64 = 60e6;
 
 /// One row per `(service, sha)` whose first deployment (in `seq` order) lies in the window and
-/// is not its service's baseline: `service`, the deployment's `local_day`, `minutes` (null when the sha is not in `changes`).
-/// The caller counts samples, drops (`minutes <= 0`) and unknowns from it.
+/// is not its service's baseline: `service`, the deployment's `local_day`, and `minutes` (null
+/// when the sha is not in `changes`). The caller counts samples, drops (`minutes <= 0`) and
+/// unknowns from it. `before_end` is how many production deployments finished before the
+/// window's end.
 pub(super) fn pairs(
-    production: LazyFrame,
+    shipped: LazyFrame,
     order: LazyFrame,
     changes: LazyFrame,
     settings: &DoraSettings,
+    before_end: u64,
 ) -> LazyFrame {
     // A deployment finished at or after `to` cannot own an in-window sample, and one that comes
     // later than a pair's first deployment never owns the pair: both are safe to skip.
-    let shipped = production
-        .filter(col("finished_at").lt(lit(settings.end_micros())))
-        .select([col("seq"), col("service"), col("changes").alias("sha")])
-        .explode(
-            cols(["sha"]),
-            ExplodeOptions {
-                empty_as_null: false,
-                keep_nulls: false,
-            },
-        )
-        .filter(col("sha").is_not_null())
+    // `seq` follows `finished_at`, so the deployments before `to` are the first `before_end`.
+    let shipped = shipped
+        .filter(col("seq").cast(DataType::UInt64).lt(lit(before_end)))
+        .select([
+            col("service"),
+            col("sha"),
+            col("seq"),
+            lit(NULL).cast(DataType::Int64).alias("authored_at"),
+        ]);
+    let authored = changes.select([
+        col("service"),
+        col("sha"),
+        lit(NULL).cast(IDX_DTYPE).alias("seq"),
+        col("authored_at"),
+    ]);
+    // One pass over both tables: per (service, sha), its first deployment and its earliest
+    // authoring.
+    let pairs = concat([shipped, authored], UnionArgs::default())
+        .unwrap_or_else(|_| DataFrame::empty().lazy())
         .group_by([col("service"), col("sha")])
-        .agg([col("seq").min()]);
+        .agg([col("seq").min(), col("authored_at").min()])
+        .filter(col("seq").is_not_null());
     let owners = order
         .filter(
             col("finished_at")
@@ -38,21 +50,12 @@ pub(super) fn pairs(
                 .and(col("is_baseline").not()),
         )
         .select([col("seq"), col("finished_at")]);
-    let authored = changes
-        .group_by([col("service"), col("sha")])
-        .agg([col("authored_at").min()]);
-    shipped
+    pairs
         .join(
             owners,
             [col("seq")],
             [col("seq")],
             JoinArgs::new(JoinType::Inner),
-        )
-        .join(
-            authored,
-            [col("service"), col("sha")],
-            [col("service"), col("sha")],
-            JoinArgs::new(JoinType::Left),
         )
         .select([
             col("service"),

@@ -53,22 +53,32 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
             "dora"
         )
     };
-    let production = deployments::production(tables.deployments.clone(), settings).collect()?;
+    let production = deployments::production(tables.deployments.clone(), settings)?;
+    let shipped = deployments::shipped(tables.deployments.clone(), &production, settings)?;
     stage("production");
     let order = deployments::service_order(production.clone().lazy(), settings).collect()?;
     stage("order");
     let attributed = incidents::attribute(
         tables.incidents.clone(),
         production.clone().lazy(),
+        shipped.clone().lazy(),
         settings,
     )
     .collect()?;
     stage("attribution");
+    let end = settings.end_micros();
+    let before_end = production
+        .column("finished_at")?
+        .i64()?
+        .iter()
+        .filter(|at| at.is_some_and(|at| at < end))
+        .count() as u64;
     let lead_pairs = lead_time::pairs(
-        production.clone().lazy(),
+        shipped.lazy(),
         order.clone().lazy(),
         tables.changes.clone(),
         settings,
+        before_end,
     )
     .collect()?;
     stage("lead_time");
