@@ -11,7 +11,7 @@ pub(super) fn attribute(
     production: LazyFrame,
     shipped: LazyFrame,
     settings: &DoraSettings,
-) -> LazyFrame {
+) -> PolarsResult<LazyFrame> {
     // A repeated incident id keeps one row: a resolved one over an open one, then the latest.
     let incidents = incidents
         .sort(
@@ -52,8 +52,7 @@ pub(super) fn attribute(
         .clone()
         .filter(col("commit_sha").is_not_null())
         .select([col("seq"), col("service"), col("commit_sha").alias("sha")]);
-    let containing = concat([head_commits, shipped], UnionArgs::default())
-        .unwrap_or_else(|_| DataFrame::empty().lazy())
+    let containing = concat([head_commits, shipped], UnionArgs::default())?
         .semi_join(wanted_shas, col("sha"), col("sha"))
         .select([
             col("seq"),
@@ -129,7 +128,7 @@ pub(super) fn attribute(
     let incidents = join_on_id(incidents, by_deploy_id);
     let incidents = join_on_id(incidents, by_commit);
     let incidents = join_on_id(incidents, by_time);
-    incidents.select([
+    Ok(incidents.select([
         col("incident_id"),
         col("service"),
         col("created_at"),
@@ -140,5 +139,5 @@ pub(super) fn attribute(
             col("seq_by_time"),
         ])
         .alias("seq"),
-    ])
+    ]))
 }

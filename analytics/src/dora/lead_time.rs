@@ -17,7 +17,7 @@ pub(super) fn pairs(
     changes: LazyFrame,
     settings: &DoraSettings,
     before_end: u64,
-) -> LazyFrame {
+) -> PolarsResult<LazyFrame> {
     // A deployment finished at or after `to` cannot own an in-window sample, and one that comes
     // later than a pair's first deployment never owns the pair: both are safe to skip.
     // `seq` follows `finished_at`, so the deployments before `to` are the first `before_end`.
@@ -37,8 +37,7 @@ pub(super) fn pairs(
     ]);
     // One pass over both tables: per (service, sha), its first deployment and its earliest
     // authoring.
-    let pairs = concat([shipped, authored], UnionArgs::default())
-        .unwrap_or_else(|_| DataFrame::empty().lazy())
+    let pairs = concat([shipped, authored], UnionArgs::default())?
         .group_by([col("service"), col("sha")])
         .agg([col("seq").min(), col("authored_at").min()])
         .filter(col("seq").is_not_null());
@@ -50,7 +49,7 @@ pub(super) fn pairs(
                 .and(col("is_baseline").not()),
         )
         .select([col("seq"), col("finished_at")]);
-    pairs
+    Ok(pairs
         .join(
             owners,
             [col("seq")],
@@ -62,5 +61,5 @@ pub(super) fn pairs(
             super::facts::local_day(col("finished_at"), settings).alias("local_day"),
             ((col("finished_at") - col("authored_at")).cast(DataType::Float64) / lit(MINUTE))
                 .alias("minutes"),
-        ])
+        ]))
 }

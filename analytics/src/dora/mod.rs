@@ -63,7 +63,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         production.clone().lazy(),
         shipped.clone().lazy(),
         settings,
-    )
+    )?
     .collect()?;
     stage("attribution");
     let end = settings.end_micros();
@@ -79,7 +79,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         tables.changes.clone(),
         settings,
         before_end,
-    )
+    )?
     .collect()?;
     stage("lead_time");
 
