@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use events_ingest::signatures::WebhookSecrets;
@@ -11,7 +12,9 @@ use hmac::{Hmac, Mac};
 use http::{Request, StatusCode};
 use paved_core::catalog::CatalogRepository;
 use paved_core::events::EventStore;
-use paved_core::ports::{SystemClock, Table};
+use paved_core::ports::{
+    Condition, Item, Key, Page, SortKeyRange, StoreError, SystemClock, Table, TransactOp,
+};
 use paved_http::{Authenticator, mint_token};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -620,4 +623,88 @@ async fn cdevents_change_merged_then_service_deployed_then_an_incident() {
         .expect("request");
     let (status, _) = send(&h.app, unauthenticated).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// A table whose next transaction fails, as a crash or an outage mid-delivery would.
+struct FailingOnce {
+    inner: Arc<dyn Table>,
+    fail_next_transaction: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Table for FailingOnce {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(
+        &self,
+        pk: &str,
+        range: &SortKeyRange,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.inner.query(pk, range, after, limit).await
+    }
+    async fn transact(&self, ops: Vec<TransactOp>) -> Result<(), StoreError> {
+        if self.fail_next_transaction.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected outage".into()));
+        }
+        self.inner.transact(ops).await
+    }
+    fn max_transaction_ops(&self) -> usize {
+        self.inner.max_transaction_ops()
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_that_fails_midway_is_processed_on_the_senders_retry() {
+    let h = harness(configured()).await;
+    let table: Arc<dyn Table> =
+        Arc::new(paved_embedded::SqliteStore::open(&h._dir.path().join("paved.db")).expect("db"));
+    let failing = Arc::new(FailingOnce {
+        inner: Arc::clone(&table),
+        fail_next_transaction: AtomicBool::new(false),
+    });
+    let failing_table: Arc<dyn Table> = failing.clone();
+    let events = Arc::new(EventStore::new(Arc::clone(&failing_table)));
+    let app = router(IngestState {
+        events: Arc::clone(&events),
+        catalog: Arc::new(
+            CatalogRepository::load(Arc::clone(&table))
+                .await
+                .expect("catalog"),
+        ),
+        secrets: configured(),
+        auth: Arc::new(Authenticator::hs256(JWT_SECRET)),
+        clock: Arc::new(SystemClock),
+    });
+    let push = example("push", |e| e["ref"] == "refs/heads/master");
+    assert_eq!(
+        github(&app, "push", "p-1", &push).await.0,
+        StatusCode::ACCEPTED
+    );
+    let deployed = example("deployment_status", |e| {
+        e["deployment_status"]["state"] == "success"
+    });
+    failing.fail_next_transaction.store(true, Ordering::SeqCst);
+    let (status, problem) = github(&app, "deployment_status", "ds-1", &deployed).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{problem}");
+    // Nothing half-written: no deployment, the commits still pending, the delivery forgotten.
+    assert!(events.load().await.expect("load").deployments.is_empty());
+    assert_eq!(events.delivery("github", "ds-1").await.expect("get"), None);
+    // GitHub redelivers: processed once, shipping the commits.
+    let (status, body) = github(&app, "deployment_status", "ds-1", &deployed).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let stored = events.load().await.expect("load");
+    assert_eq!(stored.deployments.len(), 1);
+    assert_eq!(
+        stored.deployments[0].changes.len(),
+        push["commits"].as_array().map_or(0, Vec::len)
+    );
 }
