@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use paved_analytics::dora::{self, DoraReport, DoraSettings};
-use paved_analytics::input::{EventTables, ServiceRecord};
+use paved_analytics::input::{EventRecords, EventTables, ServiceRecord};
 use paved_analytics::window::ReportWindow;
 use paved_core::catalog::{CatalogRepository, Kind};
 use paved_core::events::EventStore;
@@ -60,9 +60,15 @@ impl DoraJob {
     }
 
     /// Computes and stores the report for the window ending at `now`'s local midnight.
-    pub async fn run(&self, now: DateTime<Utc>) -> anyhow::Result<RunSummary> {
+    /// Every stored event, with the catalog's service→team map: the report's input.
+    pub async fn load_records(&self) -> anyhow::Result<EventRecords> {
         let mut records = self.events.load().await?;
         records.services = Some(self.service_teams().await?);
+        Ok(records)
+    }
+
+    pub async fn run(&self, now: DateTime<Utc>) -> anyhow::Result<RunSummary> {
+        let records = self.load_records().await?;
         let window = ReportWindow::parse(None, None, Some(self.config.timezone.name()), now)?;
         // polars computes on its own threads; keep the async runtime free meanwhile.
         let report: DoraReport = tokio::task::spawn_blocking(move || {

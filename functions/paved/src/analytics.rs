@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use paved_analytics::dora::{self, DoraSettings};
 use paved_analytics::generate::{GeneratorSettings, generate};
-use paved_analytics::input::{self, TableFormat};
+use paved_analytics::input::{self, EventTables, TableFormat};
 use paved_analytics::render::{self, Format};
 use paved_analytics::window::ReportWindow;
 
@@ -23,8 +23,15 @@ pub enum ReportCommand {
 pub struct DoraArgs {
     /// A folder with deployments, changes and incidents (and optionally services) as
     /// `<table>.parquet` or `<table>.ndjson`.
+    #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+    pub input: Option<PathBuf>,
+    /// Read the platform's store instead (`PAVED_BACKEND`; the embedded one in `--data`), with
+    /// each catalog Component's owning Group as its team.
     #[arg(long)]
-    pub input: PathBuf,
+    pub store: bool,
+    /// The embedded store's data directory, for `--store`.
+    #[arg(long = "data", env = "PAVED_DATA_DIR", default_value = ".paved")]
+    pub data: PathBuf,
     /// The window's first instant: a date (local midnight) or an RFC 3339 instant. Default: 90
     /// days before --to.
     #[arg(long)]
@@ -114,7 +121,7 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-pub fn report(command: ReportCommand) -> Result<()> {
+pub async fn report(command: ReportCommand) -> Result<()> {
     let ReportCommand::Dora(args) = command;
     let window = ReportWindow::parse(
         args.from.as_deref(),
@@ -123,13 +130,42 @@ pub fn report(command: ReportCommand) -> Result<()> {
         chrono::Utc::now(),
     )?;
     let bar = progress(3, "reading the event tables");
-    let tables = input::read_dir(&args.input)?;
-    bar.inc(1);
-    bar.set_message("computing DORA metrics");
-    let analysis = dora::analyse(&tables, &DoraSettings::new(window))?;
-    bar.inc(1);
-    bar.set_message("rendering");
-    let rendered = render::render(&analysis, args.format.into())?;
+    let records = match &args.input {
+        Some(_) => None,
+        None => {
+            let data = args.data.to_string_lossy().into_owned();
+            let config = paved_backend::BackendConfig::from_lookup(|key| match key {
+                "PAVED_DATA_DIR" => Some(data.clone()),
+                _ => std::env::var(key).ok(),
+            })
+            .map_err(anyhow::Error::msg)?;
+            let backend =
+                paved_backend::Backend::open(&config, paved_backend::WorkflowUse::AnswersTokens)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+            let job =
+                dora_report::DoraJob::new(backend.table, dora_report::DoraJobConfig::from_env()?);
+            Some(job.load_records().await?)
+        }
+    };
+    // polars works on its own threads and blocks: keep it off the async runtime.
+    let input = args.input.clone();
+    let format = args.format;
+    let progress_bar = bar.clone();
+    let rendered = tokio::task::spawn_blocking(move || -> Result<String> {
+        let tables = match (input, records) {
+            (Some(dir), _) => input::read_dir(&dir)?,
+            (None, Some(records)) => EventTables::from_records(&records)?,
+            (None, None) => anyhow::bail!("--input DIR or --store"),
+        };
+        progress_bar.inc(1);
+        progress_bar.set_message("computing DORA metrics");
+        let analysis = dora::analyse(&tables, &DoraSettings::new(window))?;
+        progress_bar.inc(1);
+        progress_bar.set_message("rendering");
+        Ok(render::render(&analysis, format.into())?)
+    })
+    .await??;
     bar.inc(1);
     bar.finish_and_clear();
     match &args.out {

@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Catalog(command) => paved::cli::catalog(command).await,
         Command::Aws(command) => paved::cli::aws(command).await,
-        Command::Report(command) => paved::analytics::report(command),
+        Command::Report(command) => paved::analytics::report(command).await,
         Command::Generate(command) => paved::analytics::generate_events(command),
     }
 }
