@@ -1,6 +1,7 @@
 //! What every source is normalised into: the metrics spec's rows, plus pushed commits that wait
 //! for the production deployment that ships them.
 
+use chrono::{DateTime, Utc};
 use paved_core::events::{ChangeRecord, DeploymentRecord, IncidentRecord};
 use serde::Serialize;
 
@@ -33,6 +34,40 @@ impl RepoEvent {
     /// The rows, for the service the repository belongs to.
     pub fn for_service(self, service: &str) -> Parsed {
         (self.build)(service)
+    }
+}
+
+/// Commits pushed to, or merged into, a repository's default branch, as `(sha, authored_at)`:
+/// changes of the repository's service that wait for the deployment that ships them.
+pub fn pushed(repository: String, commits: Vec<(String, DateTime<Utc>)>) -> RepoEvent {
+    RepoEvent {
+        repository,
+        build: Box::new(move |service| {
+            let commits = commits
+                .into_iter()
+                .map(|(sha, authored_at)| ChangeRecord {
+                    sha,
+                    service: service.to_owned(),
+                    authored_at,
+                })
+                .collect();
+            Parsed::Use(Normalized {
+                pushes: vec![(service.to_owned(), commits)],
+                ..Normalized::default()
+            })
+        }),
+    }
+}
+
+/// Only pushes to the default branch (`main` when the sender does not say) are changes.
+pub fn on_default_branch(git_ref: &str, default_branch: Option<&str>) -> Result<(), String> {
+    let default = default_branch.unwrap_or("main");
+    if git_ref == format!("refs/heads/{default}") {
+        Ok(())
+    } else {
+        Err(format!(
+            "a push to {git_ref}, not to the default branch {default}"
+        ))
     }
 }
 

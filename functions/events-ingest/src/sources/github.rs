@@ -3,11 +3,11 @@
 //! service through the catalog annotation `github.com/project-slug`.
 
 use chrono::{DateTime, Utc};
-use paved_core::events::{ChangeRecord, DeploymentRecord, IncidentRecord};
+use paved_core::events::{DeploymentRecord, IncidentRecord};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::normalized::{Normalized, Parsed, RepoEvent, kind_hint};
+use crate::normalized::{Normalized, Parsed, RepoEvent, kind_hint, on_default_branch, pushed};
 
 /// The label that makes an issue an incident.
 pub const INCIDENT_LABEL: &str = "incident";
@@ -110,35 +110,17 @@ pub fn parse(event: &str, body: &Value) -> Result<Result<RepoEvent, String>, Str
         "push" => {
             let push: Push = serde_json::from_value(body.clone())
                 .map_err(|e| format!("{}: {e}", read("push")))?;
-            let default = push
-                .repository
-                .default_branch
-                .clone()
-                .unwrap_or_else(|| "main".into());
-            if push.git_ref != format!("refs/heads/{default}") {
-                return Ok(Err(format!(
-                    "a push to {}, not to the default branch {default}",
-                    push.git_ref
-                )));
+            if let Err(reason) =
+                on_default_branch(&push.git_ref, push.repository.default_branch.as_deref())
+            {
+                return Ok(Err(reason));
             }
-            Ok(Ok(RepoEvent {
-                repository: push.repository.full_name,
-                build: Box::new(move |service| {
-                    let commits = push
-                        .commits
-                        .into_iter()
-                        .map(|c| ChangeRecord {
-                            sha: c.id,
-                            service: service.to_owned(),
-                            authored_at: c.timestamp,
-                        })
-                        .collect();
-                    Parsed::Use(Normalized {
-                        pushes: vec![(service.to_owned(), commits)],
-                        ..Normalized::default()
-                    })
-                }),
-            }))
+            let commits = push
+                .commits
+                .into_iter()
+                .map(|c| (c.id, c.timestamp))
+                .collect();
+            Ok(Ok(pushed(push.repository.full_name, commits)))
         }
         "pull_request" => {
             let pr: PullRequestEvent = serde_json::from_value(body.clone())
@@ -150,25 +132,10 @@ pub fn parse(event: &str, body: &Value) -> Result<Result<RepoEvent, String>, Str
                     pr.action
                 )));
             };
+            // The merge commit waits for its deployment; its change starts when the pull
+            // request was opened (the push of the merge keeps the earlier time).
             let opened = pr.pull_request.created_at;
-            Ok(Ok(RepoEvent {
-                repository: pr.repository.full_name,
-                // The merge commit waits for its deployment; its change starts when the pull
-                // request was opened (the push of the merge keeps the earlier time).
-                build: Box::new(move |service| {
-                    Parsed::Use(Normalized {
-                        pushes: vec![(
-                            service.to_owned(),
-                            vec![ChangeRecord {
-                                sha,
-                                service: service.to_owned(),
-                                authored_at: opened,
-                            }],
-                        )],
-                        ..Normalized::default()
-                    })
-                }),
-            }))
+            Ok(Ok(pushed(pr.repository.full_name, vec![(sha, opened)])))
         }
         "deployment" => Ok(Err(
             "a deployment is recorded when its deployment_status says it finished".into(),

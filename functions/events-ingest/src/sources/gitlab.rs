@@ -3,12 +3,12 @@
 //! through the catalog annotation `gitlab.com/project-slug`.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use paved_core::events::{ChangeRecord, DeploymentRecord, IncidentRecord};
+use paved_core::events::{DeploymentRecord, IncidentRecord};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::normalized::{Normalized, Parsed, RepoEvent, kind_hint};
+use crate::normalized::{Normalized, Parsed, RepoEvent, kind_hint, on_default_branch, pushed};
 use crate::sources::github::INCIDENT_LABEL;
 
 /// GitLab writes time stamps as RFC 3339, `2021-04-14 14:51:18 UTC` or
@@ -130,35 +130,17 @@ pub fn parse(body: &Value) -> Result<Result<RepoEvent, String>, String> {
     match kind {
         "push" => {
             let push: Push = serde_json::from_value(body.clone()).map_err(read)?;
-            let default = push
-                .project
-                .default_branch
-                .clone()
-                .unwrap_or_else(|| "main".into());
-            if push.git_ref != format!("refs/heads/{default}") {
-                return Ok(Err(format!(
-                    "a push to {}, not to the default branch {default}",
-                    push.git_ref
-                )));
+            if let Err(reason) =
+                on_default_branch(&push.git_ref, push.project.default_branch.as_deref())
+            {
+                return Ok(Err(reason));
             }
-            Ok(Ok(RepoEvent {
-                repository: push.project.path_with_namespace,
-                build: Box::new(move |service| {
-                    let commits = push
-                        .commits
-                        .into_iter()
-                        .map(|c| ChangeRecord {
-                            sha: c.id,
-                            service: service.to_owned(),
-                            authored_at: c.timestamp,
-                        })
-                        .collect();
-                    Parsed::Use(Normalized {
-                        pushes: vec![(service.to_owned(), commits)],
-                        ..Normalized::default()
-                    })
-                }),
-            }))
+            let commits = push
+                .commits
+                .into_iter()
+                .map(|c| (c.id, c.timestamp))
+                .collect();
+            Ok(Ok(pushed(push.project.path_with_namespace, commits)))
         }
         "merge_request" => {
             let mr: MergeRequest = serde_json::from_value(body.clone()).map_err(read)?;
@@ -169,22 +151,10 @@ pub fn parse(body: &Value) -> Result<Result<RepoEvent, String>, String> {
                 ));
             };
             let opened = mr.object_attributes.created_at;
-            Ok(Ok(RepoEvent {
-                repository: mr.project.path_with_namespace,
-                build: Box::new(move |service| {
-                    Parsed::Use(Normalized {
-                        pushes: vec![(
-                            service.to_owned(),
-                            vec![ChangeRecord {
-                                sha,
-                                service: service.to_owned(),
-                                authored_at: opened,
-                            }],
-                        )],
-                        ..Normalized::default()
-                    })
-                }),
-            }))
+            Ok(Ok(pushed(
+                mr.project.path_with_namespace,
+                vec![(sha, opened)],
+            )))
         }
         "deployment" => {
             let d: Deployment = serde_json::from_value(body.clone()).map_err(read)?;
