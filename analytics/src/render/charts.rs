@@ -37,6 +37,36 @@ fn week_label(weekly: &[WeekPoint], index: usize) -> String {
         .unwrap_or_default()
 }
 
+type WeeklyChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A chart with one slot per week on x (labelled by its Monday) and `0..top` on y.
+fn weekly_axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    weekly: &[WeekPoint],
+    title: &str,
+    top: f64,
+    y_decimals: usize,
+) -> Result<WeeklyChart<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(root)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .caption(title, ("sans-serif", 16))
+        .build_cartesian_2d(0f64..weekly.len().max(1) as f64, 0f64..top)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(weekly.len().min(14))
+        .x_label_formatter(&|x| week_label(weekly, x.floor() as usize))
+        .y_label_formatter(&|y| format!("{y:.y_decimals$}"))
+        .draw()?;
+    Ok(chart)
+}
+
 /// Deployments per ISO week, failed ones in red on top.
 pub(super) fn weekly_deployments(weekly: &[WeekPoint]) -> String {
     svg(
@@ -49,19 +79,7 @@ pub(super) fn weekly_deployments(weekly: &[WeekPoint]) -> String {
                 .unwrap_or(0)
                 .max(1) as f64
                 * 1.1;
-            let mut chart = ChartBuilder::on(&root)
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(64)
-                .caption("Production deployments per week", ("sans-serif", 16))
-                .build_cartesian_2d(0f64..weekly.len().max(1) as f64, 0f64..top)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(weekly.len().min(14))
-                .x_label_formatter(&|x| week_label(weekly, x.floor() as usize))
-                .y_label_formatter(&|y| format!("{y:.0}"))
-                .draw()?;
+            let mut chart = weekly_axes(&root, weekly, "Production deployments per week", top, 0)?;
             chart.draw_series(weekly.iter().enumerate().map(|(i, w)| {
                 let x = i as f64;
                 Rectangle::new(
@@ -93,22 +111,8 @@ pub(super) fn lead_time_trend(weekly: &[WeekPoint]) -> String {
                 .map(|w| w.lead_time_median_minutes.map(|m| m / 60.0))
                 .collect();
             let top = hours.iter().flatten().copied().fold(0.0, f64::max).max(1.0) * 1.1;
-            let mut chart = ChartBuilder::on(&root)
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(64)
-                .caption(
-                    "Median lead time for changes (hours), by week",
-                    ("sans-serif", 16),
-                )
-                .build_cartesian_2d(0f64..weekly.len().max(1) as f64, 0f64..top)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(weekly.len().min(14))
-                .x_label_formatter(&|x| week_label(weekly, x.floor() as usize))
-                .y_label_formatter(&|y| format!("{y:.1}"))
-                .draw()?;
+            let title = "Median lead time for changes (hours), by week";
+            let mut chart = weekly_axes(&root, weekly, title, top, 1)?;
             let points = |run: &[(usize, f64)]| -> Vec<(f64, f64)> {
                 run.iter().map(|(i, h)| (*i as f64 + 0.5, *h)).collect()
             };
