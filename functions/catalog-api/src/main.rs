@@ -5,7 +5,7 @@ use std::sync::Arc;
 use catalog_api::config::CatalogConfig;
 use catalog_api::{CatalogState, router};
 use lambda_http::Error;
-use paved_backend::{Backend, WorkflowUse};
+use paved_backend::Backend;
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_http::Authenticator;
@@ -19,8 +19,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
     let config = CatalogConfig::from_env()?;
-    let backend = Backend::open(&config.backend, WorkflowUse::AnswersTokens).await?;
-    let repo = Arc::new(CatalogRepository::load(backend.table).await?);
+    let table = Backend::open_table(&config.backend).await?;
+    let repo = Arc::new(CatalogRepository::load(table).await?);
     catalog_api::install_default_templates(&repo).await?;
     let state = CatalogState {
         repo,

@@ -1,7 +1,7 @@
 //! The DORA report function on AWS Lambda, run by an EventBridge schedule.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use paved_backend::{Backend, BackendConfig, WorkflowUse};
+use paved_backend::{Backend, BackendConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -11,8 +11,8 @@ async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
     let backend_config = BackendConfig::from_env()?;
     let config = dora_report::DoraJobConfig::from_env()?;
-    let backend = Backend::open(&backend_config, WorkflowUse::AnswersTokens).await?;
-    let job = dora_report::DoraJob::new(backend.table, config);
+    let table = Backend::open_table(&backend_config).await?;
+    let job = dora_report::DoraJob::new(table, config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let job = &job;
         async move {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use events_ingest::signatures::WebhookSecrets;
 use events_ingest::{IngestState, router};
 use lambda_http::Error;
-use paved_backend::{Backend, BackendConfig, WorkflowUse};
+use paved_backend::{Backend, BackendConfig};
 use paved_core::catalog::CatalogRepository;
 use paved_core::events::EventStore;
 use paved_core::ports::SystemClock;
@@ -20,10 +20,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
-    let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::AnswersTokens).await?;
-    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&backend.table)).await?);
+    let table = Backend::open_table(&BackendConfig::from_env()?).await?;
+    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
     let state = IngestState {
-        events: Arc::new(EventStore::new(backend.table)),
+        events: Arc::new(EventStore::new(table)),
         catalog,
         secrets: WebhookSecrets::from_env(),
         auth: Arc::new(Authenticator::Gateway),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use lambda_http::Error;
 use metrics_api::{MetricsState, router};
-use paved_backend::{Backend, BackendConfig, WorkflowUse};
+use paved_backend::{Backend, BackendConfig};
 use paved_core::events::EventStore;
 use paved_http::Authenticator;
 use paved_http::lambda::copy_authorizer_claims;
@@ -16,9 +16,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
-    let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::AnswersTokens).await?;
+    let table = Backend::open_table(&BackendConfig::from_env()?).await?;
     let state = MetricsState {
-        events: Arc::new(EventStore::new(backend.table)),
+        events: Arc::new(EventStore::new(table)),
         auth: Arc::new(Authenticator::Gateway),
     };
     let app = ServiceBuilder::new()

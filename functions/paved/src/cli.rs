@@ -202,6 +202,7 @@ impl UpArgs {
             aws: (self.backend == BackendChoice::Aws).then(paved_aws::AwsSettings::from_env),
             dora_every: (self.dora_every_hours > 0)
                 .then(|| std::time::Duration::from_secs(self.dora_every_hours * 3600)),
+            slack_signing_secret: chatops::slack::signature::SigningSecret::from_env(),
             data_dir: self.data.data,
         }
     }

@@ -63,6 +63,9 @@ pub struct HostConfig {
     /// How often the DORA report is recomputed (at start, then on this period), as the
     /// schedule does on AWS; `None` turns it off.
     pub dora_every: Option<Duration>,
+    /// Slack's signing secret for `/v1/chatops/slack` (`PAVED_SLACK_SIGNING_SECRET`); without
+    /// it every Slack request is refused.
+    pub slack_signing_secret: Option<chatops::slack::signature::SigningSecret>,
 }
 
 impl HostConfig {
@@ -86,6 +89,7 @@ impl HostConfig {
             extra_drivers: Vec::new(),
             aws: None,
             dora_every: Some(Duration::from_secs(24 * 3600)),
+            slack_signing_secret: chatops::slack::signature::SigningSecret::from_env(),
             data_dir,
         }
     }
@@ -115,6 +119,8 @@ pub struct Platform {
     requests_state: RequestsState,
     /// The DORA report job (a schedule on AWS, a periodic task here).
     pub dora: Arc<dora_report::DoraJob>,
+    /// Chat-ops, for the direct-invocation envelope (`chatops::invoke`).
+    pub chatops: chatops::ChatopsState,
     dora_every: Option<Duration>,
     workers: usize,
     max_receives: u32,
@@ -263,6 +269,22 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         events: Arc::new(EventStore::new(Arc::clone(&table))),
         auth: Arc::clone(&catalog_state.auth),
     };
+    // Chat-ops acts through the same requests and metrics state, trusting the claims it sets
+    // per call for the Slack user it verified (as API Gateway's authorizer does on AWS).
+    let gateway = Arc::new(Authenticator::Gateway);
+    let chatops_state = chatops::ChatopsState {
+        catalog: Arc::clone(&catalog),
+        requests: requests_api::router(RequestsState {
+            auth: Arc::clone(&gateway),
+            ..requests_state.clone()
+        }),
+        metrics: metrics_api::router(metrics_api::MetricsState {
+            auth: gateway,
+            ..metrics_state.clone()
+        }),
+        signing_secret: config.slack_signing_secret.clone(),
+        clock: Arc::new(paved_core::ports::SystemClock),
+    };
     let dora = Arc::new(dora_report::DoraJob::new(
         Arc::clone(&table),
         dora_report::DoraJobConfig::from_env()?,
@@ -273,6 +295,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .merge(requests_api::router(requests_state.clone()))
         .merge(metrics_api::router(metrics_state))
         .merge(events_ingest::router(ingest_state))
+        .merge(chatops::router(chatops_state.clone()))
         .fallback(paved_http::route_not_found)
         .layer(axum::middleware::from_fn(paved_http::request_context));
     Ok(Platform {
@@ -283,6 +306,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         backend,
         requests_state,
         dora,
+        chatops: chatops_state,
         dora_every: config.dora_every,
         workers: config.workers.max(1),
         max_receives: config.worker.max_receives,

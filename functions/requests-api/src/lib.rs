@@ -95,6 +95,45 @@ impl RequestsState {
     }
 }
 
+impl RequestsState {
+    /// The state a Lambda function runs with: the drivers configured in the environment
+    /// (`PAVED_*` driver settings), the default guardrails, `PAVED_ADMIN_GROUP` (default
+    /// `platform-admins`) as the catalog's admins. The requests and chat-ops functions share it.
+    pub async fn from_env(
+        backend: &paved_backend::Backend,
+        catalog: Arc<CatalogRepository>,
+        auth: Arc<Authenticator>,
+    ) -> Result<Self, String> {
+        let table = Arc::clone(&backend.table);
+        let drivers_config = paved_drivers::config::DriverConfig::from_env(
+            backend.data_dir().map(|d| d.join("git")),
+        );
+        let drivers = drivers_config
+            .build(
+                Arc::new(paved_core::provisioning::TableSecretStore::new(table)),
+                Some(Arc::clone(&catalog)),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let unavailable = drivers_config
+            .availability()
+            .into_iter()
+            .filter_map(|(t, a)| a.err().map(|why| (t.to_owned(), why)))
+            .collect::<HashMap<_, _>>();
+        let admins =
+            std::env::var("PAVED_ADMIN_GROUP").unwrap_or_else(|_| "platform-admins".into());
+        Ok(Self::on_backend(
+            backend,
+            catalog,
+            PolicyEngine::default_bundle().map_err(|e| e.to_string())?,
+            Arc::new(AccessPolicy::new(&admins)?),
+            auth,
+            &drivers,
+            unavailable,
+        ))
+    }
+}
+
 impl FromRef<RequestsState> for Arc<Authenticator> {
     fn from_ref(s: &RequestsState) -> Self {
         Arc::clone(&s.auth)

@@ -8,13 +8,19 @@
 //!   function's whole time budget (API functions run with a 10-15 s timeout, the worker with
 //!   a heartbeat every 10 s).
 //!
+//! - HTTPS: hyper and rustls with the ring crypto provider (the SDK's default is aws-lc, which
+//!   is ~2.5 MB of every bootstrap); the CA roots are the system's, read on the first
+//!   connection rather than during init.
+//!
 //! `AWS_ENDPOINT_URL` (an emulator) and the usual credential chain apply.
 
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard()
@@ -31,11 +37,24 @@ pub fn timeout_config() -> TimeoutConfig {
         .build()
 }
 
+/// The HTTPS client of every SDK client and credential provider.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// The loader with paved's client, retry and timeout settings.
+fn defaults() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+}
+
 /// The SDK configuration every paved AWS client uses; `region` overrides the environment's.
 pub async fn load(region: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry_config())
-        .timeout_config(timeout_config());
+    let mut loader = defaults();
     if let Some(r) = region {
         loader = loader.region(Region::new(r.to_owned()));
     }
@@ -46,9 +65,7 @@ pub async fn load(region: Option<&str>) -> SdkConfig {
 /// bootstrap): the same retry and timeout settings, region `us-east-1`, and the placeholder
 /// credentials emulators accept.
 pub async fn for_emulator(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry_config())
-        .timeout_config(timeout_config())
+    defaults()
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(

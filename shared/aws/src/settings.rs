@@ -108,14 +108,25 @@ impl AwsSettings {
         state_machine_arn: Option<&str>,
     ) -> (Arc<dyn Table>, Arc<dyn Queue>, Arc<dyn Workflow>) {
         let breakers = Arc::new(CircuitBreakers::new(guard::THRESHOLD, guard::COOL_DOWN));
-        let table = Arc::new(DynamoTable::new(config, &self.table));
         let queue = Arc::new(SqsQueue::new(config).with_long_polling(self.receive_wait));
         let workflow = Arc::new(StepFunctionsWorkflow::new(config, state_machine_arn));
         (
-            Arc::new(Guarded::new(table, Arc::clone(&breakers), "dynamodb")),
+            self.guarded_table(config, Arc::clone(&breakers)),
             Arc::new(Guarded::new(queue, Arc::clone(&breakers), "sqs")),
             Arc::new(Guarded::new(workflow, breakers, "states")),
         )
+    }
+
+    /// Only the table, for the functions that neither queue nor start executions: their
+    /// bootstraps then link no SQS or Step Functions client.
+    pub fn table_adapter(&self, config: &SdkConfig) -> Arc<dyn Table> {
+        let breakers = Arc::new(CircuitBreakers::new(guard::THRESHOLD, guard::COOL_DOWN));
+        self.guarded_table(config, breakers)
+    }
+
+    fn guarded_table(&self, config: &SdkConfig, breakers: Arc<CircuitBreakers>) -> Arc<dyn Table> {
+        let table = Arc::new(DynamoTable::new(config, &self.table));
+        Arc::new(Guarded::new(table, breakers, "dynamodb"))
     }
 }
 

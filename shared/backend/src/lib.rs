@@ -2,21 +2,28 @@
 //! `embedded` (the default: one SQLite file in `PAVED_DATA_DIR` and the local workflow engine)
 //! or `aws` (DynamoDB, SQS and Step Functions, found through [`AwsSettings`]). Every function's
 //! `main.rs` and `paved up` open their ports here, so they cannot disagree on names.
+//!
+//! The embedded backend is the `embedded` feature (on by default). The functions' Lambda builds
+//! leave it out, and such a build refuses `PAVED_BACKEND=embedded` with a clear message.
 
+#[cfg(feature = "embedded")]
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use paved_aws::AwsSettings;
 use paved_core::ports::{Queue, Table, Workflow};
+#[cfg(feature = "embedded")]
 use paved_embedded::workflow::{
     NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
 };
+#[cfg(feature = "embedded")]
 use paved_embedded::{Durability, SqliteStore, WorkflowEngine};
 
 /// Where state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendConfig {
     /// One SQLite file (`paved.db`) in `data_dir`.
+    #[cfg(feature = "embedded")]
     Embedded {
         data_dir: PathBuf,
         durability: Durability,
@@ -34,6 +41,7 @@ impl BackendConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         match get("PAVED_BACKEND").as_deref().map(str::trim) {
+            #[cfg(feature = "embedded")]
             None | Some("" | "embedded") => Ok(Self::Embedded {
                 data_dir: get("PAVED_DATA_DIR")
                     .filter(|d| !d.trim().is_empty())
@@ -41,6 +49,10 @@ impl BackendConfig {
                     .into(),
                 durability: Durability::Full,
             }),
+            #[cfg(not(feature = "embedded"))]
+            None | Some("" | "embedded") => Err(
+                "this build has no embedded backend (it is a Lambda build): set PAVED_BACKEND=aws, or run the `paved` binary for the embedded platform".into(),
+            ),
             Some("aws") => Ok(Self::Aws(AwsSettings::from_lookup(get))),
             Some(other) => Err(format!("PAVED_BACKEND is '{other}'; use embedded or aws")),
         }
@@ -61,6 +73,7 @@ pub struct QueueNames {
 }
 
 /// The embedded backend's own parts: the store, and the engine whose timers `paved up` runs.
+#[cfg(feature = "embedded")]
 #[derive(Clone)]
 pub struct Embedded {
     pub store: SqliteStore,
@@ -85,20 +98,19 @@ pub struct Backend {
     pub workflow: Arc<dyn Workflow>,
     pub queues: QueueNames,
     /// `None` on AWS.
+    #[cfg(feature = "embedded")]
     pub embedded: Option<Embedded>,
 }
 
 impl Backend {
     pub async fn open(config: &BackendConfig, workflow: WorkflowUse) -> Result<Self, String> {
         match config {
+            #[cfg(feature = "embedded")]
             BackendConfig::Embedded {
                 data_dir,
                 durability,
             } => {
-                std::fs::create_dir_all(data_dir)
-                    .map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
-                let store = SqliteStore::open_with(&data_dir.join("paved.db"), *durability)
-                    .map_err(|e| format!("opening the embedded store: {e}"))?;
+                let store = open_store(data_dir, *durability)?;
                 let engine = WorkflowEngine::provisioning(store.clone())
                     .map_err(|e| format!("loading the provisioning state machine: {e}"))?;
                 Ok(Self {
@@ -137,8 +149,25 @@ impl Backend {
                         notifications: settings.notification_queue.clone(),
                         notification_dead_letters: settings.notification_dead_letter_queue.clone(),
                     },
+                    #[cfg(feature = "embedded")]
                     embedded: None,
                 })
+            }
+        }
+    }
+
+    /// Only the table, for the functions that neither queue nor start executions (the
+    /// catalog, ingestion, the metrics API, the DORA job): their Lambda builds then link no
+    /// SQS or Step Functions client.
+    pub async fn open_table(config: &BackendConfig) -> Result<Arc<dyn Table>, String> {
+        match config {
+            #[cfg(feature = "embedded")]
+            BackendConfig::Embedded {
+                data_dir,
+                durability,
+            } => Ok(Arc::new(open_store(data_dir, *durability)?)),
+            BackendConfig::Aws(settings) => {
+                Ok(settings.table_adapter(&settings.sdk_config().await))
             }
         }
     }
@@ -146,11 +175,22 @@ impl Backend {
     /// Where a function may keep local files (the `service` driver's repositories): the data
     /// directory on the embedded backend, none on AWS.
     pub fn data_dir(&self) -> Option<&std::path::Path> {
-        self.embedded.as_ref().map(|e| e.data_dir.as_path())
+        #[cfg(feature = "embedded")]
+        return self.embedded.as_ref().map(|e| e.data_dir.as_path());
+        #[cfg(not(feature = "embedded"))]
+        None
     }
 }
 
-#[cfg(test)]
+#[cfg(feature = "embedded")]
+fn open_store(data_dir: &std::path::Path, durability: Durability) -> Result<SqliteStore, String> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+    SqliteStore::open_with(&data_dir.join("paved.db"), durability)
+        .map_err(|e| format!("opening the embedded store: {e}"))
+}
+
+#[cfg(all(test, feature = "embedded"))]
 mod tests {
     use super::*;
 

@@ -3,6 +3,7 @@
 //! nothing and create nothing twice.
 
 mod api;
+mod chatops;
 mod faults;
 mod harness;
 mod postgres;

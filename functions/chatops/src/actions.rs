@@ -1,0 +1,475 @@
+//! Carrying out a [`Command`] for a paved [`Identity`]. Requests, decisions and metrics go
+//! through the requests and metrics routers in process, as the caller: the same validation,
+//! guardrails, approvals, idempotency and ownership checks as the HTTP API, nothing
+//! re-implemented. Each answer is a [`Reply`]: Block Kit for Slack and JSON data for bots.
+
+use axum::Router;
+use axum::body::Body;
+use http::{Method, Request, StatusCode};
+use paved_core::auth::Identity;
+use paved_core::catalog::{EntityQuery, EntityRef, FullTextFilter, PageRequest, RefDefaults};
+use paved_http::GatewayClaims;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::ChatopsState;
+use crate::command::{Command, USAGE};
+use crate::slack::blocks::{context, decision_buttons, escape, fields, header, section};
+
+/// How many catalog hits a search shows.
+const SEARCH_LIMIT: usize = 10;
+
+/// What a command produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// Whether the command did what was asked (a bot's `ok`).
+    pub ok: bool,
+    /// One line: Slack's notification text, a bot's summary.
+    pub text: String,
+    pub blocks: Vec<serde_json::Value>,
+    /// The result as data, for bots (the request, the entities, the figures, or the problem).
+    pub data: Value,
+}
+
+impl Reply {
+    fn ok(text: impl Into<String>, blocks: Vec<Value>, data: Value) -> Self {
+        Self {
+            ok: true,
+            text: text.into(),
+            blocks,
+            data,
+        }
+    }
+
+    fn failed(text: impl Into<String>, data: Value) -> Self {
+        let text = text.into();
+        Self {
+            ok: false,
+            blocks: vec![section(format!(":warning: {}", escape(&text)))],
+            text,
+            data,
+        }
+    }
+}
+
+/// The help text, with what went wrong first if something did.
+pub fn help(problem: Option<&str>) -> Reply {
+    let mut lines = vec!["*`/paved` commands*".to_owned()];
+    lines.extend(
+        USAGE
+            .iter()
+            .map(|(usage, what)| format!("• `/paved {usage}`: {what}")),
+    );
+    let mut blocks = Vec::new();
+    if let Some(p) = problem {
+        blocks.push(section(format!(":grey_question: {}", escape(p))));
+    }
+    blocks.push(section(lines.join("\n")));
+    let usage: Vec<Value> = USAGE
+        .iter()
+        .map(|(u, w)| json!({"usage": format!("/paved {u}"), "does": w}))
+        .collect();
+    Reply {
+        ok: problem.is_none(),
+        text: problem.map_or_else(|| "paved commands".to_owned(), str::to_owned),
+        blocks,
+        data: json!({"problem": problem, "commands": usage}),
+    }
+}
+
+/// Runs `command` as `who`. `idempotency_key` makes a retried `request` return the first
+/// one's request (Slack's trigger id, a bot's own key).
+pub async fn run(
+    state: &ChatopsState,
+    who: &Identity,
+    command: Command,
+    idempotency_key: Option<&str>,
+) -> Reply {
+    match command {
+        Command::Help { problem } => help(problem.as_deref()),
+        Command::Search { term } => search(state, &term),
+        Command::Service { reference } => service(state, &reference),
+        Command::Request {
+            template,
+            name,
+            environment,
+            owner,
+            parameters,
+        } => {
+            let Some(environment) = environment else {
+                return help(Some(
+                    "a request needs environment=<name> (for example environment=staging)",
+                ));
+            };
+            let Some(owner) = owner.or_else(|| who.groups.first().map(ToString::to_string)) else {
+                return help(Some(
+                    "a request needs owner=<group>: you are in no catalog group",
+                ));
+            };
+            let body = json!({
+                "template": template, "name": name, "owner": owner,
+                "environment": environment, "parameters": Value::Object(parameters),
+            });
+            let answer = call(
+                &state.requests,
+                who,
+                Method::POST,
+                "/v1/requests".into(),
+                Some(body),
+                idempotency_key,
+            )
+            .await;
+            request_reply(answer, "submitted")
+        }
+        Command::Status { id } => {
+            let answer = call(
+                &state.requests,
+                who,
+                Method::GET,
+                request_path(&id, ""),
+                None,
+                None,
+            )
+            .await;
+            request_reply(answer, "status")
+        }
+        Command::Approve { id } => {
+            let answer = call(
+                &state.requests,
+                who,
+                Method::POST,
+                request_path(&id, "/approve"),
+                None,
+                None,
+            )
+            .await;
+            request_reply(answer, "approved")
+        }
+        Command::Reject { id } => {
+            let answer = call(
+                &state.requests,
+                who,
+                Method::POST,
+                request_path(&id, "/reject"),
+                None,
+                None,
+            )
+            .await;
+            request_reply(answer, "rejected")
+        }
+        Command::Dora { team } => {
+            let scope = team.map_or_else(|| "org".to_owned(), |t| format!("team:{t}"));
+            let path = format!(
+                "/v1/metrics/dora?scope={}",
+                form_urlencoded::byte_serialize(scope.as_bytes()).collect::<String>()
+            );
+            let answer = call(&state.metrics, who, Method::GET, path, None, None).await;
+            dora_reply(answer)
+        }
+    }
+}
+
+fn request_path(id: &str, action: &str) -> String {
+    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    format!("/v1/requests/{id}{action}")
+}
+
+/// One in-process call of a paved router as `who` (the claims API Gateway's authorizer would
+/// have put there).
+async fn call(
+    router: &Router,
+    who: &Identity,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    idempotency_key: Option<&str>,
+) -> Result<(StatusCode, Value), String> {
+    let mut request = Request::builder().method(method).uri(path);
+    if body.is_some() {
+        request = request.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    if let Some(key) = idempotency_key {
+        request = request.header("idempotency-key", key);
+    }
+    let mut request = request
+        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .map_err(|e| format!("building the call: {e}"))?;
+    request.extensions_mut().insert(GatewayClaims {
+        sub: who.user.to_string(),
+        groups: who.groups.iter().map(ToString::to_string).collect(),
+    });
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|e| format!("calling paved: {e}"))?;
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 4 * 1024 * 1024)
+        .await
+        .map_err(|e| format!("reading paved's answer: {e}"))?;
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok((status, value))
+}
+
+/// A problem+json answer as a failed reply (its `detail`, or its title).
+fn problem(status: StatusCode, body: Value) -> Reply {
+    let detail = body
+        .get("detail")
+        .or_else(|| body.get("title"))
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("paved answered {status}"), str::to_owned);
+    Reply::failed(detail, body)
+}
+
+fn search(state: &ChatopsState, term: &str) -> Reply {
+    let full_text = match FullTextFilter::new(term, None) {
+        Ok(f) => f,
+        Err(e) => return Reply::failed(e.to_string(), Value::Null),
+    };
+    let query = EntityQuery {
+        full_text,
+        ..EntityQuery::default()
+    };
+    let index = state.catalog.read();
+    let page = index.query(&query, &PageRequest::first(SEARCH_LIMIT));
+    let hits: Vec<Value> = page
+        .ids
+        .iter()
+        .filter_map(|id| index.view(*id))
+        .filter_map(|v| serde_json::from_slice(&v.json).ok())
+        .collect();
+    if hits.is_empty() {
+        return Reply::ok(
+            format!("nothing in the catalog matches '{term}'"),
+            vec![section(format!(
+                "Nothing in the catalog matches *{}*.",
+                escape(term)
+            ))],
+            json!({"total": 0, "items": []}),
+        );
+    }
+    let lines: Vec<String> = hits
+        .iter()
+        .map(|e| {
+            let description = str_at(e, "/metadata/description").unwrap_or("");
+            format!(
+                "• `{}` {}",
+                escape(&entity_ref_of(e)),
+                escape(&first_line(description, 120))
+            )
+        })
+        .collect();
+    let mut blocks = vec![section(format!(
+        "*{}* match{} *{}*:\n{}",
+        page.total,
+        if page.total == 1 { "es" } else { "" },
+        escape(term),
+        lines.join("\n")
+    ))];
+    if page.total > hits.len() {
+        blocks.push(context(format!(
+            "Showing {} of {}; narrow the term to see the rest.",
+            hits.len(),
+            page.total
+        )));
+    }
+    Reply::ok(
+        format!("{} catalog matches for '{term}'", page.total),
+        blocks,
+        json!({"total": page.total, "items": hits}),
+    )
+}
+
+fn service(state: &ChatopsState, reference: &str) -> Reply {
+    let entity_ref = match EntityRef::parse(
+        reference,
+        RefDefaults {
+            kind: Some("component"),
+            namespace: "default",
+        },
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            return help(Some(&format!(
+                "'{reference}' is not an entity reference: {e}"
+            )));
+        }
+    };
+    let index = state.catalog.read();
+    let Some(view) = index.get_by_ref(&entity_ref) else {
+        return Reply::failed(
+            format!("{entity_ref} is not in the catalog"),
+            json!({"code": "not_found"}),
+        );
+    };
+    let entity: Value = serde_json::from_slice(&view.json).unwrap_or(Value::Null);
+    let title = str_at(&entity, "/metadata/title").unwrap_or(entity_ref.name());
+    let mut blocks = vec![header(title)];
+    if let Some(d) = str_at(&entity, "/metadata/description") {
+        blocks.push(section(escape(d)));
+    }
+    let or_none = |v: Option<&str>| v.map_or_else(|| "_none_".to_owned(), escape);
+    blocks.push(fields(&[
+        ("Ref", format!("`{}`", escape(&entity_ref.to_string()))),
+        ("Owner", or_none(str_at(&entity, "/spec/owner"))),
+        ("Lifecycle", or_none(str_at(&entity, "/spec/lifecycle"))),
+        ("Type", or_none(str_at(&entity, "/spec/type"))),
+    ]));
+    let links: Vec<String> = entity
+        .pointer("/metadata/links")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| {
+            let url = l.get("url").and_then(Value::as_str)?;
+            let title = l.get("title").and_then(Value::as_str).unwrap_or(url);
+            // Slack's link syntax: only http(s) URLs without the characters it reserves.
+            (url.starts_with("https://") || url.starts_with("http://"))
+                .then(|| format!("<{}|{}>", escape(url).replace('|', "%7C"), escape(title)))
+        })
+        .collect();
+    if !links.is_empty() {
+        blocks.push(context(links.join(" · ")));
+    }
+    Reply::ok(format!("{entity_ref}"), blocks, entity)
+}
+
+/// A request as Slack shows it, with approve/reject buttons while it waits for a decision.
+pub fn request_blocks(r: &Value, verb: &str) -> (String, Vec<Value>) {
+    let id = str_at(r, "/id").unwrap_or("?");
+    let status = str_at(r, "/status").unwrap_or("?");
+    let text = format!("request {id} {verb}: {status}");
+    let mut blocks = vec![
+        section(format!(
+            "*Request `{}`*: {} `{}` for {} in *{}*",
+            escape(id),
+            escape(str_at(r, "/template").unwrap_or("?")),
+            escape(str_at(r, "/name").unwrap_or("?")),
+            escape(str_at(r, "/owner").unwrap_or("?")),
+            escape(str_at(r, "/environment").unwrap_or("?")),
+        )),
+        fields(&[
+            ("Status", format!("`{}`", escape(status))),
+            (
+                "Requested by",
+                escape(str_at(r, "/requester").unwrap_or("?")),
+            ),
+        ]),
+    ];
+    if let Some(f) = str_at(r, "/failure/message") {
+        blocks.push(section(format!(":x: {}", escape(f))));
+    }
+    if status == "WAITING_FOR_APPROVAL" {
+        blocks.push(decision_buttons(id));
+    }
+    (text, blocks)
+}
+
+fn request_reply(answer: Result<(StatusCode, Value), String>, verb: &str) -> Reply {
+    match answer {
+        Ok((status, body)) if status.is_success() => {
+            let (text, blocks) = request_blocks(&body, verb);
+            Reply::ok(text, blocks, body)
+        }
+        Ok((status, body)) => problem(status, body),
+        Err(e) => Reply::failed(e, Value::Null),
+    }
+}
+
+fn dora_reply(answer: Result<(StatusCode, Value), String>) -> Reply {
+    let body = match answer {
+        Ok((status, body)) if status.is_success() => body,
+        Ok((status, body)) => return problem(status, body),
+        Err(e) => return Reply::failed(e, Value::Null),
+    };
+    let m = &body["metrics"];
+    let scope = str_at(&body, "/scope").unwrap_or("org");
+    let minutes = |key: &str| {
+        m.get(key)
+            .and_then(Value::as_f64)
+            .map_or_else(|| "n/a".into(), human_minutes)
+    };
+    let band = |key: &str| {
+        str_at(m, &format!("/bands/{key}"))
+            .unwrap_or("n/a")
+            .to_owned()
+    };
+    let rate = m
+        .get("change_failure_rate")
+        .and_then(Value::as_f64)
+        .map_or_else(|| "n/a".into(), |r| format!("{:.1} %", r * 100.0));
+    let per_day = m
+        .get("deploys_per_day")
+        .and_then(Value::as_f64)
+        .map_or_else(|| "n/a".into(), |d| format!("{d:.2}/day"));
+    let blocks = vec![
+        header(&format!("DORA: {scope}")),
+        fields(&[
+            (
+                "Deployment frequency",
+                format!("{per_day} ({})", band("deployment_frequency")),
+            ),
+            (
+                "Lead time (median)",
+                format!(
+                    "{} ({})",
+                    minutes("lead_time_median_minutes"),
+                    band("lead_time")
+                ),
+            ),
+            (
+                "Change failure rate",
+                format!("{rate} ({})", band("change_failure_rate")),
+            ),
+            (
+                "Recovery time (median)",
+                format!(
+                    "{} ({})",
+                    minutes("fdrt_median_minutes"),
+                    band("recovery_time")
+                ),
+            ),
+        ]),
+        context(format!(
+            "Window {} → {} · paved metrics spec v{}",
+            str_at(&body, "/window/from").unwrap_or("?"),
+            str_at(&body, "/window/to").unwrap_or("?"),
+            str_at(&body, "/spec_version").unwrap_or("?"),
+        )),
+    ];
+    Reply::ok(format!("DORA for {scope}"), blocks, body)
+}
+
+fn human_minutes(m: f64) -> String {
+    if m < 60.0 {
+        format!("{m:.0} min")
+    } else if m < 48.0 * 60.0 {
+        format!("{:.1} h", m / 60.0)
+    } else {
+        format!("{:.1} d", m / 1440.0)
+    }
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+fn entity_ref_of(e: &Value) -> String {
+    format!(
+        "{}:{}/{}",
+        str_at(e, "/kind").unwrap_or("?").to_lowercase(),
+        str_at(e, "/metadata/namespace").unwrap_or("default"),
+        str_at(e, "/metadata/name").unwrap_or("?")
+    )
+}
+
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() <= max {
+        line.to_owned()
+    } else {
+        let mut s: String = line.chars().take(max - 1).collect();
+        s.push('…');
+        s
+    }
+}

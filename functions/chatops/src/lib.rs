@@ -1,0 +1,191 @@
+//! Chat-ops: paved's self-service from Slack, and the same commands for other bots.
+//!
+//! - `POST /v1/chatops/slack`: slash commands (`/paved ...`) and interactivity (the approve
+//!   and reject buttons), both signed by Slack (v0, `PAVED_SLACK_SIGNING_SECRET`) and refused
+//!   with 401 when unsigned, wrongly signed or more than five minutes old. A Slack user is the
+//!   catalog User annotated `slack.com/user-id`; replies are ephemeral Block Kit messages.
+//! - [`invoke`]: the direct-invocation envelope `{command, args, actor, idempotency_key?}` for
+//!   other bots, whose caller IAM has already authorized (`lambda:InvokeFunction`).
+//!
+//! Commands act through the requests and metrics routers in process, as the mapped user, so
+//! chat gets exactly the HTTP API's checks.
+
+pub mod actions;
+pub mod command;
+pub mod identity;
+pub mod slack;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use paved_core::Error;
+use paved_core::catalog::{CatalogRepository, EntityRef, RefDefaults};
+use paved_core::ports::Clock;
+use paved_http::ApiError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use actions::Reply;
+use command::Command;
+use slack::blocks;
+use slack::payloads::{self, SlackPost};
+use slack::signature::{self, SigningSecret};
+
+/// Slack's posts are small; a slash command's text is at most a few KB.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything the handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct ChatopsState {
+    pub catalog: Arc<CatalogRepository>,
+    /// The requests API's router, trusting [`paved_http::GatewayClaims`] (set per call).
+    pub requests: Router,
+    /// The metrics API's router, the same way.
+    pub metrics: Router,
+    pub signing_secret: Option<SigningSecret>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub fn router(state: ChatopsState) -> Router {
+    Router::new()
+        .route("/v1/chatops/slack", post(slack_post))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn slack_post(
+    State(state): State<ChatopsState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    signature::verify(
+        state.signing_secret.as_ref(),
+        header(&headers, "x-slack-request-timestamp"),
+        header(&headers, "x-slack-signature"),
+        &body,
+        state.clock.now().timestamp(),
+    )
+    .map_err(|refusal| {
+        tracing::warn!(reason = refusal.message(), "Slack request refused");
+        Error::Unauthenticated(refusal.message())
+    })?;
+    let post = payloads::parse(&body).map_err(|m| Error::bad_request("malformed_payload", m))?;
+    let (user_id, command, idempotency_key, replace) = match post {
+        SlackPost::Command(c) => {
+            let command = Command::parse(&c.text);
+            (c.user_id, command, c.trigger_id, false)
+        }
+        SlackPost::Click(click) => {
+            let command = match click.action_id.as_str() {
+                "approve" => Command::Approve { id: click.value },
+                "reject" => Command::Reject { id: click.value },
+                other => Command::Help {
+                    problem: Some(format!("the button '{other}' is not one of paved's")),
+                },
+            };
+            (click.user_id, command, None, true)
+        }
+    };
+    let Some(who) = identity::identity_of(&state.catalog, &user_id) else {
+        let text = identity::unmapped_message(&user_id);
+        return Ok(Json(blocks::ephemeral(
+            text.clone(),
+            vec![blocks::section(text)],
+        )));
+    };
+    tracing::info!(user = %who.user, command = command.name(), "chat command");
+    let reply = actions::run(&state, &who, command, idempotency_key.as_deref()).await;
+    Ok(Json(if replace && reply.ok {
+        blocks::replacing(reply.text, reply.blocks)
+    } else {
+        blocks::ephemeral(reply.text, reply.blocks)
+    }))
+}
+
+/// The direct-invocation envelope.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The paved user the bot acts for: `alice` or `user:default/alice`.
+    pub actor: String,
+    /// Makes a retried `request` return the first one's request.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// Runs one envelope and answers `{ok, command, text, data}`, or `{ok: false, error: {code,
+/// message}}` when the envelope itself is unusable.
+pub async fn invoke(state: &ChatopsState, payload: Value) -> Value {
+    let refused = |code: &str, message: String| json!({"ok": false, "error": {"code": code, "message": message}});
+    let envelope: Envelope = match serde_json::from_value(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            return refused(
+                "malformed_payload",
+                format!("the envelope is not {{command, args, actor, idempotency_key?}}: {e}"),
+            );
+        }
+    };
+    let actor = match EntityRef::parse(
+        &envelope.actor,
+        RefDefaults {
+            kind: Some("user"),
+            namespace: "default",
+        },
+    ) {
+        Ok(a) => a,
+        Err(e) => return refused("invalid_actor", format!("actor: {e}")),
+    };
+    let Some(who) = identity::identity_of_user(&state.catalog, &actor) else {
+        return refused(
+            "unknown_actor",
+            format!("{actor} is not a User in the catalog"),
+        );
+    };
+    let args: Vec<&str> = envelope.args.iter().map(String::as_str).collect();
+    let command = Command::from_parts(&envelope.command.to_ascii_lowercase(), &args);
+    let name = command.name();
+    let Reply { ok, text, data, .. } =
+        actions::run(state, &who, command, envelope.idempotency_key.as_deref()).await;
+    json!({"ok": ok, "command": name, "text": text, "data": data})
+}
+
+/// The state both Lambda entry points run with: the backend from the environment, the
+/// catalog, and the requests and metrics routers trusting the claims set per call.
+pub async fn state_from_env() -> Result<ChatopsState, String> {
+    use paved_backend::{Backend, BackendConfig, WorkflowUse};
+    let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
+    let catalog = Arc::new(
+        CatalogRepository::load(Arc::clone(&backend.table))
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let gateway = Arc::new(paved_http::Authenticator::Gateway);
+    let requests =
+        requests_api::RequestsState::from_env(&backend, Arc::clone(&catalog), Arc::clone(&gateway))
+            .await?;
+    let metrics = metrics_api::MetricsState {
+        events: Arc::new(paved_core::events::EventStore::new(Arc::clone(
+            &backend.table,
+        ))),
+        auth: gateway,
+    };
+    Ok(ChatopsState {
+        catalog,
+        requests: requests_api::router(requests),
+        metrics: metrics_api::router(metrics),
+        signing_secret: SigningSecret::from_env(),
+        clock: Arc::new(paved_core::ports::SystemClock),
+    })
+}

@@ -1,0 +1,323 @@
+//! Chat-ops end to end: Slack's signed slash commands and button clicks against the whole
+//! platform, through to a provisioned request, and what is refused on the way.
+
+use std::time::Duration;
+
+use chatops::slack::signature::SigningSecret;
+use serde_json::{Value, json};
+
+use crate::harness::{App, Behaviour, TestDriver, config, start_with, template};
+
+const SLACK_SECRET: &str = "slack-signing-secret-for-tests-0123";
+
+const USERS: &str = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: platform-approvers}\nspec: {type: team, children: []}\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: alice\n  annotations: {slack.com/user-id: U0ALICE}\nspec: {memberOf: [team-a]}\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: bob\n  annotations: {slack.com/user-id: U0BOB}\nspec: {memberOf: [team-b, platform-approvers]}\n";
+
+async fn app_with_slack() -> App {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = config(dir.path());
+    c.extra_drivers = vec![TestDriver::new(
+        "widget",
+        &["one"],
+        &[("one", Behaviour::Succeed)],
+    )];
+    c.slack_signing_secret = SigningSecret::new(SLACK_SECRET);
+    let app = start_with(dir, c, true).await;
+    assert_eq!(app.import(&template("widget", &["one"])).await.0, 200);
+    let (status, body) = app.import(USERS).await;
+    assert_eq!(status, 200, "{body}");
+    app
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+fn slash_form(user: &str, text: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", "legacy-token-ignored")
+        .append_pair("team_id", "T0001")
+        .append_pair("channel_id", "C0001")
+        .append_pair("user_id", user)
+        .append_pair("command", "/paved")
+        .append_pair("text", text)
+        .append_pair(
+            "response_url",
+            "https://hooks.slack.com/commands/T0001/1/abc",
+        )
+        .append_pair("trigger_id", &format!("trigger.{user}.{text}"))
+        .finish()
+}
+
+fn click_form(user: &str, action: &str, request_id: &str) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": user},
+        "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
+        "actions": [{"action_id": action, "block_id": format!("decide:{request_id}"),
+                     "value": request_id, "type": "button"}],
+    });
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish()
+}
+
+/// Posts `body` to the Slack route, signed at `timestamp` (or with `signature` if given).
+async fn post_slack(
+    app: &App,
+    body: &str,
+    timestamp: i64,
+    signature: Option<&str>,
+) -> (u16, Value) {
+    let ts = timestamp.to_string();
+    let signed = SigningSecret::new(SLACK_SECRET)
+        .expect("secret")
+        .sign(&ts, body.as_bytes());
+    let r = app
+        .http
+        .post(app.url("/v1/chatops/slack"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", signature.unwrap_or(&signed))
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("post");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn command(app: &App, user: &str, text: &str) -> Value {
+    let (status, reply) = post_slack(app, &slash_form(user, text), now(), None).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["response_type"], "ephemeral", "{reply}");
+    reply
+}
+
+fn all_text(reply: &Value) -> String {
+    reply.to_string()
+}
+
+#[tokio::test]
+async fn a_production_request_from_slack_is_approved_by_button_and_provisioned() {
+    let app = app_with_slack().await;
+
+    let reply = command(
+        &app,
+        "U0ALICE",
+        "request widget w-chat environment=production size=2",
+    )
+    .await;
+    let text = all_text(&reply);
+    assert!(text.contains("WAITING_FOR_APPROVAL"), "{reply:#}");
+    let buttons = reply["blocks"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["type"] == "actions"))
+        .expect("approve/reject buttons");
+    let id = buttons["elements"][0]["value"]
+        .as_str()
+        .expect("request id")
+        .to_owned();
+    assert_eq!(buttons["elements"][0]["action_id"], "approve");
+
+    // The request is alice's, owned by her first group, with typed parameters.
+    let r = app
+        .wait_for(&id, &["WAITING_FOR_APPROVAL"], Duration::from_secs(5))
+        .await;
+    assert_eq!(r["requester"], "user:default/alice");
+    assert_eq!(r["owner"], "group:default/team-a");
+    assert_eq!(r["parameters"]["size"], 2);
+
+    // Alice cannot approve her own request from Slack either.
+    let (status, own) = post_slack(&app, &click_form("U0ALICE", "approve", &id), now(), None).await;
+    assert_eq!(status, 200);
+    assert!(own["replace_original"].is_null(), "{own:#}");
+    assert!(all_text(&own).contains(":warning:"), "{own:#}");
+    app.wait_for(&id, &["WAITING_FOR_APPROVAL"], Duration::from_secs(1))
+        .await;
+
+    // Bob, an approver, clicks Approve: the message is replaced with the new state.
+    let (status, approved) =
+        post_slack(&app, &click_form("U0BOB", "approve", &id), now(), None).await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["replace_original"], true, "{approved:#}");
+    assert!(
+        !all_text(&approved).contains("WAITING_FOR_APPROVAL"),
+        "{approved:#}"
+    );
+
+    let ready = app.wait_for(&id, &["READY"], Duration::from_secs(20)).await;
+    assert_eq!(ready["decision"]["by"], "user:default/bob");
+    let status_reply = command(&app, "U0ALICE", &format!("status {id}")).await;
+    assert!(
+        all_text(&status_reply).contains("READY"),
+        "{status_reply:#}"
+    );
+
+    // The same trigger (a retried delivery) does not create a second request.
+    let again = command(
+        &app,
+        "U0ALICE",
+        "request widget w-chat environment=production size=2",
+    )
+    .await;
+    assert!(all_text(&again).contains(&id), "{again:#}");
+}
+
+#[tokio::test]
+async fn unsigned_wrongly_signed_stale_and_replayed_requests_get_401() {
+    let app = app_with_slack().await;
+    let body = slash_form("U0ALICE", "help");
+
+    let (status, problem) = post_slack(&app, &body, now(), Some("v0=00")).await;
+    assert_eq!(status, 401, "{problem}");
+    assert_eq!(problem["code"], "unauthenticated", "{problem}");
+
+    let r = app
+        .http
+        .post(app.url("/v1/chatops/slack"))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 401, "no signature headers");
+
+    // A request signed six minutes ago (a replay of a captured one) is refused, signature and all.
+    let (status, stale) = post_slack(&app, &body, now() - 360, None).await;
+    assert_eq!(status, 401, "{stale}");
+    assert!(
+        stale["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("five minutes")
+            || stale["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("300 seconds"),
+        "{stale}"
+    );
+
+    // A body changed after signing.
+    let ts = now().to_string();
+    let signature = SigningSecret::new(SLACK_SECRET)
+        .expect("secret")
+        .sign(&ts, body.as_bytes());
+    let r = app
+        .http
+        .post(app.url("/v1/chatops/slack"))
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", signature)
+        .body(body.replace("help", "approve+req-1"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn unknown_commands_get_help_and_malformed_posts_get_400() {
+    let app = app_with_slack().await;
+    let help = command(&app, "U0ALICE", "deploy everything").await;
+    let text = all_text(&help);
+    assert!(text.contains("unknown command 'deploy'"), "{help:#}");
+    assert!(text.contains("/paved search"), "{help:#}");
+
+    for body in [
+        "",
+        "hello=world",
+        "payload=%7Bnot-json",
+        "command=%2Fpaved&text=help",
+    ] {
+        let (status, problem) = post_slack(&app, body, now(), None).await;
+        assert_eq!(status, 400, "{body}: {problem}");
+        assert_eq!(problem["code"], "malformed_payload", "{problem}");
+    }
+
+    // A Slack user who is in no User entity is told how to fix it.
+    let stranger = command(&app, "U0NOBODY", "search widget").await;
+    assert!(
+        all_text(&stranger).contains("slack.com/user-id: U0NOBODY"),
+        "{stranger:#}"
+    );
+}
+
+#[tokio::test]
+async fn search_service_and_dora_answer_from_the_catalog_and_the_metrics() {
+    let app = app_with_slack().await;
+    let found = command(&app, "U0ALICE", "search widget").await;
+    assert!(
+        all_text(&found).contains("template:default/widget"),
+        "{found:#}"
+    );
+
+    let one = command(&app, "U0ALICE", "service user:default/bob").await;
+    assert!(all_text(&one).contains("user:default/bob"), "{one:#}");
+    let missing = command(&app, "U0ALICE", "service nope").await;
+    assert!(
+        all_text(&missing).contains("component:default/nope is not in the catalog"),
+        "{missing:#}"
+    );
+
+    // The DORA job ran at start on an empty store: the org has figures (zero deployments).
+    app.platform
+        .dora
+        .run(chrono::Utc::now())
+        .await
+        .expect("dora");
+    let dora = command(&app, "U0ALICE", "dora").await;
+    assert!(all_text(&dora).contains("DORA: org"), "{dora:#}");
+    let unknown_team = command(&app, "U0ALICE", "dora team-zzz").await;
+    assert!(
+        all_text(&unknown_team).contains("team:team-zzz"),
+        "{unknown_team:#}"
+    );
+}
+
+#[tokio::test]
+async fn other_bots_use_the_envelope_as_a_catalog_user() {
+    let app = app_with_slack().await;
+    let state = &app.platform.chatops;
+    let result = chatops::invoke(
+        state,
+        json!({"command": "search", "args": ["widget"], "actor": "alice"}),
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["command"], "search");
+    assert!(result["data"]["total"].as_u64() >= Some(1), "{result:#}");
+
+    let submitted = chatops::invoke(
+        state,
+        json!({"command": "request", "args": ["widget", "w-bot", "environment=staging"], "actor": "user:default/alice", "idempotency_key": "bot-1"}),
+    )
+    .await;
+    assert_eq!(submitted["ok"], true, "{submitted:#}");
+    let id = submitted["data"]["id"].as_str().expect("id").to_owned();
+    let again = chatops::invoke(
+        state,
+        json!({"command": "request", "args": ["widget", "w-bot", "environment=staging"], "actor": "alice", "idempotency_key": "bot-1"}),
+    )
+    .await;
+    assert_eq!(
+        again["data"]["id"],
+        id.as_str(),
+        "the key makes a retry return the first request"
+    );
+
+    for (envelope, code) in [
+        (json!({"command": "search"}), "malformed_payload"),
+        (
+            json!({"command": "search", "args": ["x"], "actor": "mallory"}),
+            "unknown_actor",
+        ),
+        (
+            json!({"command": "search", "args": ["x"], "actor": "group:default/team-a"}),
+            "unknown_actor",
+        ),
+    ] {
+        let refused = chatops::invoke(state, envelope).await;
+        assert_eq!(refused["ok"], false);
+        assert_eq!(refused["error"]["code"], code, "{refused:#}");
+    }
+}
