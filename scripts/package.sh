@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/venv.sh
 CARGO_LAMBDA_VERSION=1.9.2
 VENV=${PAVED_CARGO_LAMBDA_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/paved/cargo-lambda-$CARGO_LAMBDA_VERSION}
-FUNCTIONS=(catalog-api requests-api provision-worker metrics-api events-ingest dora-report)
+FUNCTIONS=(catalog-api requests-api provision-worker metrics-api events-ingest chatops chatops-invoke dora-report)
 ARCHES=("$@"); [ ${#ARCHES[@]} -eq 0 ] && ARCHES=(arm64 x86_64)
 
 pinned_tool "$VENV" "cargo-lambda==$CARGO_LAMBDA_VERSION" cargo-lambda
