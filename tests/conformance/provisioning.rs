@@ -124,6 +124,7 @@ async fn stack_on(config: BackendConfig, dir: tempfile::TempDir) -> Stack {
         &backend,
         drivers,
         WorkerConfig::default(),
+        None,
     ));
     Stack {
         backend,

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 
 use crate::ChatopsState;
 use crate::command::{Command, USAGE};
-use crate::slack::blocks::{context, decision_buttons, escape, fields, header, section};
+use crate::slack::blocks::{context, escape, fields, header, section};
 
 /// How many catalog hits a search shows.
 const SEARCH_LIMIT: usize = 10;
@@ -334,41 +334,10 @@ fn service(state: &ChatopsState, reference: &str) -> Reply {
     Reply::ok(format!("{entity_ref}"), blocks, entity)
 }
 
-/// A request as Slack shows it, with approve/reject buttons while it waits for a decision.
-pub fn request_blocks(r: &Value, verb: &str) -> (String, Vec<Value>) {
-    let id = str_at(r, "/id").unwrap_or("?");
-    let status = str_at(r, "/status").unwrap_or("?");
-    let text = format!("request {id} {verb}: {status}");
-    let mut blocks = vec![
-        section(format!(
-            "*Request `{}`*: {} `{}` for {} in *{}*",
-            escape(id),
-            escape(str_at(r, "/template").unwrap_or("?")),
-            escape(str_at(r, "/name").unwrap_or("?")),
-            escape(str_at(r, "/owner").unwrap_or("?")),
-            escape(str_at(r, "/environment").unwrap_or("?")),
-        )),
-        fields(&[
-            ("Status", format!("`{}`", escape(status))),
-            (
-                "Requested by",
-                escape(str_at(r, "/requester").unwrap_or("?")),
-            ),
-        ]),
-    ];
-    if let Some(f) = str_at(r, "/failure/message") {
-        blocks.push(section(format!(":x: {}", escape(f))));
-    }
-    if status == "WAITING_FOR_APPROVAL" {
-        blocks.push(decision_buttons(id));
-    }
-    (text, blocks)
-}
-
 fn request_reply(answer: Result<(StatusCode, Value), String>, verb: &str) -> Reply {
     match answer {
         Ok((status, body)) if status.is_success() => {
-            let (text, blocks) = request_blocks(&body, verb);
+            let (text, blocks) = paved_chat::messages::request_blocks(&body, verb);
             Reply::ok(text, blocks, body)
         }
         Ok((status, body)) => problem(status, body),

@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 
 use actions::Reply;
 use command::Command;
+use paved_chat::origins::{ChatOrigin, ChatOrigins};
 use slack::blocks;
 use slack::payloads::{self, SlackPost};
 use slack::signature::{self, SigningSecret};
@@ -48,6 +49,8 @@ pub struct ChatopsState {
     pub metrics: Router,
     pub signing_secret: Option<SigningSecret>,
     pub clock: Arc<dyn Clock>,
+    /// Where each request made from Slack came from, for its READY/FAILED notification.
+    pub origins: Arc<ChatOrigins>,
 }
 
 pub fn router(state: ChatopsState) -> Router {
@@ -78,9 +81,11 @@ async fn slack_post(
         Error::Unauthenticated(refusal.message())
     })?;
     let post = payloads::parse(&body).map_err(|m| Error::bad_request("malformed_payload", m))?;
+    let mut response_url = None;
     let (user_id, command, idempotency_key, replace) = match post {
         SlackPost::Command(c) => {
             let command = Command::parse(&c.text);
+            response_url = c.response_url;
             (c.user_id, command, c.trigger_id, false)
         }
         SlackPost::Click(click) => {
@@ -102,7 +107,23 @@ async fn slack_post(
         )));
     };
     tracing::info!(user = %who.user, command = command.name(), "chat command");
+    let is_request = matches!(command, Command::Request { .. });
     let reply = actions::run(&state, &who, command, idempotency_key.as_deref()).await;
+    if let (true, true, Some(id)) = (
+        is_request,
+        reply.ok,
+        reply.data.get("id").and_then(Value::as_str),
+    ) {
+        let origin = ChatOrigin {
+            request_id: id.to_owned(),
+            slack_user: user_id.clone(),
+            response_url,
+            at: state.clock.now(),
+        };
+        if let Err(e) = state.origins.record(&origin).await {
+            tracing::warn!(request_id = id, error = %e, "the request's chat origin was not recorded");
+        }
+    }
     Ok(Json(if replace && reply.ok {
         blocks::replacing(reply.text, reply.blocks)
     } else {
@@ -187,5 +208,6 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
         metrics: metrics_api::router(metrics),
         signing_secret: SigningSecret::from_env(),
         clock: Arc::new(paved_core::ports::SystemClock),
+        origins: Arc::new(ChatOrigins::new(Arc::clone(&backend.table))),
     })
 }

@@ -203,6 +203,7 @@ impl UpArgs {
             dora_every: (self.dora_every_hours > 0)
                 .then(|| std::time::Duration::from_secs(self.dora_every_hours * 3600)),
             slack_signing_secret: chatops::slack::signature::SigningSecret::from_env(),
+            slack_targets: paved_chat::notify::SlackTargets::from_env(),
             data_dir: self.data.data,
         }
     }

@@ -66,6 +66,8 @@ pub struct HostConfig {
     /// Slack's signing secret for `/v1/chatops/slack` (`PAVED_SLACK_SIGNING_SECRET`); without
     /// it every Slack request is refused.
     pub slack_signing_secret: Option<chatops::slack::signature::SigningSecret>,
+    /// Where Slack notifications go (`PAVED_SLACK_APPROVALS_WEBHOOK`, `PAVED_SLACK_BOT_TOKEN`).
+    pub slack_targets: Option<paved_chat::notify::SlackTargets>,
 }
 
 impl HostConfig {
@@ -90,6 +92,7 @@ impl HostConfig {
             aws: None,
             dora_every: Some(Duration::from_secs(24 * 3600)),
             slack_signing_secret: chatops::slack::signature::SigningSecret::from_env(),
+            slack_targets: paved_chat::notify::SlackTargets::from_env(),
             data_dir,
         }
     }
@@ -241,6 +244,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         &backend,
         drivers.clone(),
         config.worker.clone(),
+        config.slack_targets.clone(),
     ));
     let requests_state = RequestsState::on_backend(
         &backend,
@@ -284,6 +288,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         }),
         signing_secret: config.slack_signing_secret.clone(),
         clock: Arc::new(paved_core::ports::SystemClock),
+        origins: Arc::new(paved_chat::origins::ChatOrigins::new(Arc::clone(&table))),
     };
     let dora = Arc::new(dora_report::DoraJob::new(
         Arc::clone(&table),

@@ -3,8 +3,10 @@
 //!
 //! It reads two kinds of messages: tasks from the state machine (run the step through its
 //! driver, exactly once in effect, then answer the task token) and the state machine's final
-//! notifications (mark the request READY or FAILED).
+//! notifications (mark the request READY or FAILED), and the chat notifications those and
+//! approvals queue (delivered to Slack once each).
 
+pub mod chat;
 pub mod embedded;
 pub mod lambda;
 mod notifications;

@@ -36,7 +36,12 @@ async fn main() -> Result<(), Error> {
             .unwrap_or(5),
         ..WorkerConfig::default()
     };
-    let worker = Arc::new(ProvisionWorker::on_backend(&backend, drivers, config));
+    let worker = Arc::new(ProvisionWorker::on_backend(
+        &backend,
+        drivers,
+        config,
+        paved_chat::notify::SlackTargets::from_env(),
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = Arc::clone(&worker);
         async move { Ok::<_, Error>(handle_event(&worker, event.payload).await) }

@@ -23,7 +23,9 @@ impl ProvisionWorker {
             .map_err(|e| WorkerError::Poison(format!("the notification is malformed: {e}")))?;
         let current = self.requests.get(&n.request_id).await?;
         if current.status.is_finished() {
-            return Ok(());
+            // A redelivery: queue the chat notification again in case the first handling died
+            // before it did (its delivery happens once either way).
+            return self.queue_chat_notification(&current).await;
         }
         let execution = n.execution_id.unwrap_or_default();
         let ready = match n.status.as_str() {
@@ -67,6 +69,7 @@ impl ProvisionWorker {
             })
             .await
             .map_err(|e: Error| WorkerError::Domain(e))?;
-        Ok(())
+        let finished = self.requests.get(&n.request_id).await?;
+        self.queue_chat_notification(&finished).await
     }
 }

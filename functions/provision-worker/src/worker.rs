@@ -72,6 +72,8 @@ pub struct ProvisionWorker {
     breakers: CircuitBreakers,
     clock: Arc<dyn Clock>,
     config: WorkerConfig,
+    /// Slack notifications (`None`: not sent).
+    pub(crate) chat: Option<crate::chat::ChatDelivery>,
 }
 
 impl ProvisionWorker {
@@ -89,7 +91,18 @@ impl ProvisionWorker {
             breakers: CircuitBreakers::new(config.breaker_threshold, config.breaker_cool_down),
             clock,
             config,
+            chat: None,
         }
+    }
+
+    /// Sends and delivers chat notifications (READY, FAILED, approvals) to these Slack targets.
+    pub fn with_chat(mut self, chat: crate::chat::ChatDelivery) -> Self {
+        self.chat = Some(chat);
+        self
+    }
+
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The worker over one backend's ports, with this process's drivers: what the Lambda
@@ -98,6 +111,7 @@ impl ProvisionWorker {
         backend: &paved_backend::Backend,
         drivers: Vec<Arc<dyn paved_core::provisioning::Driver>>,
         config: WorkerConfig,
+        slack: Option<paved_chat::notify::SlackTargets>,
     ) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(paved_core::ports::SystemClock);
         let runner = Arc::new(TaskRunner::new(
@@ -110,13 +124,29 @@ impl ProvisionWorker {
             Arc::clone(&backend.table),
             Arc::clone(&clock),
         ));
-        Self::new(
+        let worker = Self::new(
             runner,
             Arc::clone(&backend.workflow),
             requests,
-            clock,
+            Arc::clone(&clock),
             config,
-        )
+        );
+        let Some(slack) = slack else {
+            return worker;
+        };
+        match crate::chat::ChatDelivery::new(
+            slack,
+            Arc::clone(&backend.table),
+            clock,
+            Arc::clone(&backend.queue),
+            backend.queues.notifications.clone(),
+        ) {
+            Ok(chat) => worker.with_chat(chat),
+            Err(e) => {
+                tracing::error!(error = %e, "chat notifications are off");
+                worker
+            }
+        }
     }
 
     /// Handles a batch concurrently; returns the ids of the messages to retry (SQS's
@@ -142,6 +172,9 @@ impl ProvisionWorker {
     async fn handle(&self, d: &Delivery) -> Result<(), WorkerError> {
         let value: Value = serde_json::from_str(&d.body)
             .map_err(|e| WorkerError::Poison(format!("the body is not JSON: {e}")))?;
+        if value.get("kind").and_then(Value::as_str) == Some("chat") {
+            return self.handle_chat(value).await;
+        }
         if value.get("taskId").is_none() && value.get("requestId").is_some() {
             return self.handle_notification(value).await;
         }

@@ -41,6 +41,9 @@ pub struct RequestsState {
     /// Where deprovisioning tasks go (the worker's task queue).
     pub tasks: Arc<dyn Queue>,
     pub task_queue: String,
+    /// Where chat notifications go (a request waits for an approval): the notifications
+    /// queue, on the same queue port.
+    pub notification_queue: String,
     /// The configured drivers by resource type (their `plan` answers dry runs).
     pub drivers: Arc<HashMap<String, Arc<dyn Driver>>>,
     /// Why each known but unconfigured resource type is unavailable.
@@ -84,6 +87,7 @@ impl RequestsState {
             )),
             tasks: Arc::clone(&backend.queue),
             task_queue: backend.queues.tasks.clone(),
+            notification_queue: backend.queues.notifications.clone(),
             drivers: Arc::new(
                 drivers
                     .iter()

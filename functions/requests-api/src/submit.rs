@@ -9,12 +9,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use paved_chat::notify::{ChatEvent, ChatNotification};
 use paved_core::Error;
 use paved_core::auth::Identity;
 use paved_core::catalog::{EntityRef, Kind, RefDefaults, validate_parameters};
 use paved_core::idempotency::NextAction;
 use paved_core::policy::PolicyViolation;
-use paved_core::ports::WorkflowError;
+use paved_core::ports::{QueueMessage, WorkflowError};
 use paved_core::provisioning::{PlannedStep, ResourceSpec};
 use paved_core::requests::{NewRequest, ProvisioningRequest, RequestStatus};
 use paved_http::{ApiError, Caller, read_body};
@@ -345,17 +346,34 @@ async fn submit(
     tracing::info!(request_id = %request.id, template = %request.template, user = %who.user, "request submitted");
     match request.status {
         RequestStatus::Submitted if request.needs_approval => {
-            s.requests
+            let waiting = s
+                .requests
                 .transition(
                     &request.id,
                     RequestStatus::WaitingForApproval,
                     "the guardrails require an approval",
                 )
-                .await
+                .await?;
+            notify_approvers(s, &waiting.id).await;
+            Ok(waiting)
         }
         RequestStatus::Submitted => queue(s, &request.id, "no approval needed").await,
         RequestStatus::Queued => start_execution(s, request).await,
         _ => Ok(request),
+    }
+}
+
+/// Tells the approvers (through the notifications queue, which the worker delivers to Slack).
+/// The request is recorded either way; a failed send is logged, and the request can still be
+/// approved from the API or a `/paved status` reply's buttons.
+async fn notify_approvers(s: &RequestsState, id: &str) {
+    let note = ChatNotification::new(id, ChatEvent::ApprovalNeeded);
+    if let Err(e) = s
+        .tasks
+        .send(&s.notification_queue, QueueMessage::new(note.to_json()))
+        .await
+    {
+        tracing::error!(request_id = %id, error = %e, "the approval notification was not queued");
     }
 }
 

@@ -1,5 +1,5 @@
 //! Slack's side: request signing, the payloads it sends, and Block Kit replies.
 
-pub mod blocks;
+pub use paved_chat::blocks;
 pub mod payloads;
 pub mod signature;

@@ -1,9 +1,12 @@
 //! Chat-ops end to end: Slack's signed slash commands and button clicks against the whole
 //! platform, through to a provisioned request, and what is refused on the way.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatops::slack::signature::SigningSecret;
+use parking_lot::Mutex;
+use paved_chat::notify::SlackTargets;
 use serde_json::{Value, json};
 
 use crate::harness::{App, Behaviour, TestDriver, config, start_with, template};
@@ -12,7 +15,72 @@ const SLACK_SECRET: &str = "slack-signing-secret-for-tests-0123";
 
 const USERS: &str = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: platform-approvers}\nspec: {type: team, children: []}\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: alice\n  annotations: {slack.com/user-id: U0ALICE}\nspec: {memberOf: [team-a]}\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: bob\n  annotations: {slack.com/user-id: U0BOB}\nspec: {memberOf: [team-b, platform-approvers]}\n";
 
+/// A local HTTP server standing in for Slack: it records every post (path and JSON body) to
+/// a `response_url`, the approvals channel's incoming webhook, or the Web API.
+#[derive(Clone, Default)]
+struct FakeSlack {
+    posts: Arc<Mutex<Vec<(String, Value)>>>,
+    url: String,
+}
+
+impl FakeSlack {
+    async fn start() -> Self {
+        let posts: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let recorded = Arc::clone(&posts);
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: String| {
+            let recorded = Arc::clone(&recorded);
+            async move {
+                let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+                recorded.lock().push((uri.path().to_owned(), json));
+                "ok"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { posts, url }
+    }
+
+    /// Waits for a post to `path` whose JSON contains `needle`.
+    async fn wait_for(&self, path: &str, needle: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self
+                .posts
+                .lock()
+                .iter()
+                .find(|(p, v)| p == path && v.to_string().contains(needle))
+                .map(|(_, v)| v.clone());
+            if let Some(v) = found {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no post to {path} with {needle}: {:?}",
+                self.posts.lock()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn count(&self, path: &str, needle: &str) -> usize {
+        self.posts
+            .lock()
+            .iter()
+            .filter(|(p, v)| p == path && v.to_string().contains(needle))
+            .count()
+    }
+}
+
 async fn app_with_slack() -> App {
+    app_with(None).await
+}
+
+async fn app_with(slack: Option<&FakeSlack>) -> App {
     let dir = tempfile::tempdir().expect("dir");
     let mut c = config(dir.path());
     c.extra_drivers = vec![TestDriver::new(
@@ -21,6 +89,11 @@ async fn app_with_slack() -> App {
         &[("one", Behaviour::Succeed)],
     )];
     c.slack_signing_secret = SigningSecret::new(SLACK_SECRET);
+    c.slack_targets = Some(SlackTargets {
+        approvals_webhook: slack.map(|s| format!("{}/approvals", s.url)),
+        bot_token: None,
+        api_url: slack.map(|s| s.url.clone()).unwrap_or_default(),
+    });
     let app = start_with(dir, c, true).await;
     assert_eq!(app.import(&template("widget", &["one"])).await.0, 200);
     let (status, body) = app.import(USERS).await;
@@ -36,6 +109,10 @@ fn now() -> i64 {
 }
 
 fn slash_form(user: &str, text: &str) -> String {
+    slash_form_to(user, text, "https://hooks.slack.com/commands/T0001/1/abc")
+}
+
+fn slash_form_to(user: &str, text: &str, response_url: &str) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("token", "legacy-token-ignored")
         .append_pair("team_id", "T0001")
@@ -43,10 +120,7 @@ fn slash_form(user: &str, text: &str) -> String {
         .append_pair("user_id", user)
         .append_pair("command", "/paved")
         .append_pair("text", text)
-        .append_pair(
-            "response_url",
-            "https://hooks.slack.com/commands/T0001/1/abc",
-        )
+        .append_pair("response_url", response_url)
         .append_pair("trigger_id", &format!("trigger.{user}.{text}"))
         .finish()
 }
@@ -101,16 +175,18 @@ fn all_text(reply: &Value) -> String {
 
 #[tokio::test]
 async fn a_production_request_from_slack_is_approved_by_button_and_provisioned() {
-    let app = app_with_slack().await;
+    let slack = FakeSlack::start().await;
+    let app = app_with(Some(&slack)).await;
 
-    let reply = command(
-        &app,
-        "U0ALICE",
-        "request widget w-chat environment=production size=2",
-    )
-    .await;
-    let text = all_text(&reply);
-    assert!(text.contains("WAITING_FOR_APPROVAL"), "{reply:#}");
+    let text = "request widget w-chat environment=production size=2";
+    let form = slash_form_to("U0ALICE", text, &format!("{}/response/alice", slack.url));
+    let (status, reply) = post_slack(&app, &form, now(), None).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["response_type"], "ephemeral", "{reply}");
+    assert!(
+        all_text(&reply).contains("WAITING_FOR_APPROVAL"),
+        "{reply:#}"
+    );
     let buttons = reply["blocks"]
         .as_array()
         .and_then(|b| b.iter().find(|b| b["type"] == "actions"))
@@ -128,6 +204,17 @@ async fn a_production_request_from_slack_is_approved_by_button_and_provisioned()
     assert_eq!(r["requester"], "user:default/alice");
     assert_eq!(r["owner"], "group:default/team-a");
     assert_eq!(r["parameters"]["size"], 2);
+
+    // The approvers' channel is told, with the buttons.
+    let asked = slack.wait_for("/approvals", &id).await;
+    assert!(
+        asked.to_string().contains("An approval is needed"),
+        "{asked:#}"
+    );
+    assert!(
+        asked.to_string().contains("\"action_id\":\"approve\""),
+        "{asked:#}"
+    );
 
     // Alice cannot approve her own request from Slack either.
     let (status, own) = post_slack(&app, &click_form("U0ALICE", "approve", &id), now(), None).await;
@@ -149,6 +236,24 @@ async fn a_production_request_from_slack_is_approved_by_button_and_provisioned()
 
     let ready = app.wait_for(&id, &["READY"], Duration::from_secs(20)).await;
     assert_eq!(ready["decision"]["by"], "user:default/bob");
+
+    // Alice hears back on her slash command's response_url.
+    let done = slack.wait_for("/response/alice", "is ready").await;
+    assert!(done.to_string().contains("READY"), "{done:#}");
+    assert_eq!(done["response_type"], "ephemeral");
+    // The state machine's notification handled again (a redelivery) notifies no one twice.
+    let message = json!({"requestId": id, "status": "READY"}).to_string();
+    app.queue()
+        .send(
+            paved_embedded::workflow::NOTIFICATION_QUEUE,
+            paved_core::ports::QueueMessage::new(message),
+        )
+        .await
+        .expect("redeliver");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(slack.count("/response/alice", "is ready"), 1);
+    assert_eq!(slack.count("/approvals", &id), 1);
+
     let status_reply = command(&app, "U0ALICE", &format!("status {id}")).await;
     assert!(
         all_text(&status_reply).contains("READY"),
@@ -156,12 +261,7 @@ async fn a_production_request_from_slack_is_approved_by_button_and_provisioned()
     );
 
     // The same trigger (a retried delivery) does not create a second request.
-    let again = command(
-        &app,
-        "U0ALICE",
-        "request widget w-chat environment=production size=2",
-    )
-    .await;
+    let (_, again) = post_slack(&app, &form, now(), None).await;
     assert!(all_text(&again).contains(&id), "{again:#}");
 }
 
