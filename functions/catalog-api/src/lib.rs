@@ -1,11 +1,12 @@
 //! The catalog function: Backstage's catalog REST contract under `/api/catalog`, paved's write
 //! API under `/v1/entities`, and the OpenAPI document. `main.rs` runs it on Lambda; `paved up`
-//! serves the same router locally.
+//! serves the same router locally. Scorecards over the catalog are [`scorecards::router`].
 
 pub mod config;
 mod openapi;
 mod params;
 mod read;
+pub mod scorecards;
 mod write;
 
 use std::sync::Arc;

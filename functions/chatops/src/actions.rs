@@ -157,6 +157,7 @@ pub async fn run(
             .await;
             request_reply(answer, "rejected")
         }
+        Command::Scorecard { reference } => scorecard(state, &reference).await,
         Command::Dora { team } => {
             let scope = team.map_or_else(|| "org".to_owned(), |t| format!("team:{t}"));
             let path = format!(
@@ -332,6 +333,77 @@ fn service(state: &ChatopsState, reference: &str) -> Reply {
         blocks.push(context(links.join(" · ")));
     }
     Reply::ok(format!("{entity_ref}"), blocks, entity)
+}
+
+async fn scorecard(state: &ChatopsState, reference: &str) -> Reply {
+    let entity_ref = match EntityRef::parse(
+        reference,
+        RefDefaults {
+            kind: Some("component"),
+            namespace: "default",
+        },
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            return help(Some(&format!(
+                "'{reference}' is not an entity reference: {e}"
+            )));
+        }
+    };
+    let metrics = match paved_core::scorecards::MetricsSnapshot::load(&state.events).await {
+        Ok(m) => m,
+        Err(e) => return Reply::failed(format!("reading the metrics: {e}"), Value::Null),
+    };
+    let card = state.scorecards.default_card();
+    let index = state.catalog.read();
+    let Some(view) = index.get_by_ref(&entity_ref) else {
+        return Reply::failed(
+            format!("{entity_ref} is not in the catalog"),
+            json!({"code": "not_found"}),
+        );
+    };
+    let e = paved_core::scorecards::score(card, &index, view, &metrics);
+    let level = e.level.clone().unwrap_or_else(|| "no level yet".into());
+    let failing: Vec<String> = e
+        .rules
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| {
+            format!(
+                "• _{}_ {}: {}",
+                escape(&r.level),
+                escape(&r.title),
+                escape(&r.detail)
+            )
+        })
+        .collect();
+    let mut blocks = vec![
+        header(&format!("{}: {level}", card.title)),
+        section(format!("`{}`", escape(&e.entity_ref))),
+    ];
+    if failing.is_empty() {
+        blocks.push(section(":trophy: Every rule passes."));
+    } else {
+        let next = e
+            .next_level
+            .as_deref()
+            .map(|n| format!(" (next: *{}*)", escape(n)))
+            .unwrap_or_default();
+        blocks.push(section(format!(
+            "*Failing rules*{next}\n{}",
+            failing.join("\n")
+        )));
+    }
+    blocks.push(context(format!(
+        "Scorecard {} v{}",
+        escape(&card.id),
+        card.version
+    )));
+    Reply::ok(
+        format!("{}: {level}", e.entity_ref),
+        blocks,
+        serde_json::to_value(&e).unwrap_or(Value::Null),
+    )
 }
 
 fn request_reply(answer: Result<(StatusCode, Value), String>, verb: &str) -> Reply {

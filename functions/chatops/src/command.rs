@@ -30,6 +30,8 @@ pub enum Command {
     Reject { id: String },
     /// `dora [team]`: the organisation's DORA figures, or one team's.
     Dora { team: Option<String> },
+    /// `scorecard <ref>`: a service's production-readiness level and failing rules.
+    Scorecard { reference: String },
 }
 
 /// The commands, as `/paved help` lists them.
@@ -57,6 +59,10 @@ pub const USAGE: &[(&str, &str)] = &[
         "dora [team]",
         "the latest DORA figures, for the organisation or a team",
     ),
+    (
+        "scorecard <ref>",
+        "a service's production-readiness level and what it misses",
+    ),
 ];
 
 impl Command {
@@ -71,6 +77,7 @@ impl Command {
             Self::Approve { .. } => "approve",
             Self::Reject { .. } => "reject",
             Self::Dora { .. } => "dora",
+            Self::Scorecard { .. } => "scorecard",
         }
     }
 
@@ -109,6 +116,7 @@ impl Command {
                 }),
                 _ => Err("usage: /paved dora [team]".to_owned()),
             },
+            "scorecard" => one("scorecard <ref>").map(|reference| Self::Scorecard { reference }),
             "request" => parse_request(args),
             other => Err(format!("unknown command '{other}'")),
         };
@@ -196,6 +204,12 @@ mod tests {
             Command::Reject { id: "req-1".into() }
         );
         assert_eq!(Command::parse("dora"), Command::Dora { team: None });
+        assert_eq!(
+            Command::parse("scorecard payments"),
+            Command::Scorecard {
+                reference: "payments".into()
+            }
+        );
         assert_eq!(
             Command::parse("dora team-a"),
             Command::Dora {

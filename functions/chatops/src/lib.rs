@@ -51,6 +51,9 @@ pub struct ChatopsState {
     pub clock: Arc<dyn Clock>,
     /// Where each request made from Slack came from, for its READY/FAILED notification.
     pub origins: Arc<ChatOrigins>,
+    /// For `/paved scorecard`: the definitions and the stored delivery metrics.
+    pub scorecards: Arc<paved_core::scorecards::ScorecardSet>,
+    pub events: Arc<paved_core::events::EventStore>,
 }
 
 pub fn router(state: ChatopsState) -> Router {
@@ -209,5 +212,11 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
         signing_secret: SigningSecret::from_env(),
         clock: Arc::new(paved_core::ports::SystemClock),
         origins: Arc::new(ChatOrigins::new(Arc::clone(&backend.table))),
+        scorecards: Arc::new(
+            paved_core::scorecards::ScorecardSet::from_env().map_err(|e| e.to_string())?,
+        ),
+        events: Arc::new(paved_core::events::EventStore::new(Arc::clone(
+            &backend.table,
+        ))),
     })
 }

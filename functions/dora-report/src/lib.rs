@@ -69,6 +69,7 @@ impl DoraJob {
 
     pub async fn run(&self, now: DateTime<Utc>) -> anyhow::Result<RunSummary> {
         let records = self.load_records().await?;
+        let activity = paved_core::events::service_activity(&records.deployments, now);
         let window = ReportWindow::parse(None, None, Some(self.config.timezone.name()), now)?;
         // polars computes on its own threads; keep the async runtime free meanwhile.
         let report: DoraReport = tokio::task::spawn_blocking(move || {
@@ -79,6 +80,7 @@ impl DoraJob {
         self.events
             .save_report(&serde_json::to_value(&report)?, now)
             .await?;
+        self.events.save_activity(&activity, now).await?;
         let summary = RunSummary {
             computed_at: now,
             from: report.window.from.clone(),

@@ -204,6 +204,13 @@ impl UpArgs {
                 .then(|| std::time::Duration::from_secs(self.dora_every_hours * 3600)),
             slack_signing_secret: chatops::slack::signature::SigningSecret::from_env(),
             slack_targets: paved_chat::notify::SlackTargets::from_env(),
+            scorecards: match paved_core::scorecards::ScorecardSet::from_env() {
+                Ok(set) => set,
+                Err(e) => {
+                    tracing::error!(error = %e, "PAVED_SCORECARDS_DIR is unusable; using the default scorecard");
+                    paved_core::scorecards::ScorecardSet::default()
+                }
+            },
             data_dir: self.data.data,
         }
     }

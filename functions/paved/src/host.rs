@@ -68,6 +68,8 @@ pub struct HostConfig {
     pub slack_signing_secret: Option<chatops::slack::signature::SigningSecret>,
     /// Where Slack notifications go (`PAVED_SLACK_APPROVALS_WEBHOOK`, `PAVED_SLACK_BOT_TOKEN`).
     pub slack_targets: Option<paved_chat::notify::SlackTargets>,
+    /// The scorecards (`PAVED_SCORECARDS_DIR` adds to and replaces the default).
+    pub scorecards: paved_core::scorecards::ScorecardSet,
 }
 
 impl HostConfig {
@@ -93,6 +95,7 @@ impl HostConfig {
             dora_every: Some(Duration::from_secs(24 * 3600)),
             slack_signing_secret: chatops::slack::signature::SigningSecret::from_env(),
             slack_targets: paved_chat::notify::SlackTargets::from_env(),
+            scorecards: paved_core::scorecards::ScorecardSet::default(),
             data_dir,
         }
     }
@@ -273,6 +276,12 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         events: Arc::new(EventStore::new(Arc::clone(&table))),
         auth: Arc::clone(&catalog_state.auth),
     };
+    let scorecards_state = catalog_api::scorecards::ScorecardsState {
+        catalog: Arc::clone(&catalog),
+        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        cards: Arc::new(config.scorecards.clone()),
+        auth: Arc::clone(&catalog_state.auth),
+    };
     // Chat-ops acts through the same requests and metrics state, trusting the claims it sets
     // per call for the Slack user it verified (as API Gateway's authorizer does on AWS).
     let gateway = Arc::new(Authenticator::Gateway);
@@ -289,6 +298,8 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         signing_secret: config.slack_signing_secret.clone(),
         clock: Arc::new(paved_core::ports::SystemClock),
         origins: Arc::new(paved_chat::origins::ChatOrigins::new(Arc::clone(&table))),
+        scorecards: Arc::clone(&scorecards_state.cards),
+        events: Arc::clone(&scorecards_state.events),
     };
     let dora = Arc::new(dora_report::DoraJob::new(
         Arc::clone(&table),
@@ -301,6 +312,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .merge(metrics_api::router(metrics_state))
         .merge(events_ingest::router(ingest_state))
         .merge(chatops::router(chatops_state.clone()))
+        .merge(catalog_api::scorecards::router(scorecards_state))
         .fallback(paved_http::route_not_found)
         .layer(axum::middleware::from_fn(paved_http::request_context));
     Ok(Platform {

@@ -11,6 +11,7 @@ pub mod policy;
 pub mod ports;
 pub mod provisioning;
 pub mod requests;
+pub mod scorecards;
 pub mod tasks;
 
 pub use error::{Error, Violation};

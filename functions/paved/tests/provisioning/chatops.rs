@@ -421,3 +421,123 @@ async fn other_bots_use_the_envelope_as_a_catalog_user() {
         assert_eq!(refused["error"]["code"], code, "{refused:#}");
     }
 }
+
+const SERVICES: &str = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: payments\n  description: Takes the money\n  annotations: {pagerduty.com/service-id: P123, paved.dev/template: service}\n  links: [{url: 'https://docs.example.com/payments', title: Docs, type: docs}]\nspec: {type: service, lifecycle: production, owner: team-a}\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: legacy}\nspec: {type: service, lifecycle: deprecated, owner: team-a}\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: orphan, description: Nobody's}\nspec: {type: service, lifecycle: production, owner: nobody}\n";
+
+#[tokio::test]
+async fn scorecards_score_the_catalog_with_the_metrics_over_http_and_chat() {
+    let app = app_with_slack().await;
+    let (status, body) = app.import(SERVICES).await;
+    assert_eq!(status, 200, "{body}");
+    // A production deployment yesterday for payments, through the batch ingestion route.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let batch = json!({"deployments": [{"deploy_id": "d1", "service": "payments", "environment": "production",
+        "status": "success", "finished_at": yesterday, "changes": []}]});
+    let (status, body) = app
+        .post(
+            "/v1/events",
+            &crate::harness::alice(),
+            &batch,
+            Some("batch-1"),
+        )
+        .await;
+    assert!(status == 202 || status == 200, "{status} {body}");
+    app.platform
+        .dora
+        .run(chrono::Utc::now())
+        .await
+        .expect("dora");
+
+    let alice = crate::harness::alice();
+    let (status, payments) = app
+        .get("/v1/scorecards/component:default/payments", &alice)
+        .await;
+    assert_eq!(status, 200, "{payments}");
+    assert_eq!(payments["scorecard"], "production-readiness");
+    assert_eq!(payments["level"], "Silver", "{payments:#}");
+    assert_eq!(payments["nextLevel"], "Gold");
+    let encoded = app
+        .get("/v1/scorecards/component%3Adefault%2Fpayments", &alice)
+        .await;
+    assert_eq!(
+        encoded.1["level"], "Silver",
+        "an encoded ref is the same entity"
+    );
+    let (_, legacy) = app.get("/v1/scorecards/legacy", &alice).await;
+    assert_eq!(legacy["level"], Value::Null, "{legacy:#}");
+    let (_, orphan) = app.get("/v1/scorecards/orphan", &alice).await;
+    let owner = orphan["rules"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["id"] == "owner-is-group"))
+        .expect("rule");
+    assert_eq!(owner["passed"], false, "nobody is not a Group");
+
+    let (status, team) = app.get("/v1/scorecards?team=team-a", &alice).await;
+    assert_eq!(status, 200, "{team}");
+    assert_eq!(team["entities"], 2);
+    let counts: Vec<(String, u64)> = team["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .map(|l| {
+            (
+                l["level"].as_str().unwrap_or("").to_owned(),
+                l["count"].as_u64().unwrap_or(9),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("none".to_owned(), 1),
+            ("Bronze".into(), 0),
+            ("Silver".into(), 1),
+            ("Gold".into(), 0)
+        ]
+    );
+    assert_eq!(team["failingRules"][0]["failing"], 2, "{team:#}");
+    let (status, _) = app.get("/v1/scorecards?team=team-zzz", &alice).await;
+    assert_eq!(status, 404);
+    let (status, problem) = app
+        .get("/v1/scorecards/payments?scorecard=nope", &alice)
+        .await;
+    assert_eq!(status, 404, "{problem}");
+
+    let (status, port) = app
+        .get(
+            "/v1/scorecard-definitions/production-readiness?format=port",
+            &alice,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(port["levels"][0]["title"], "Basic");
+    let r = app
+        .http
+        .get(app.url("/v1/scorecard-definitions/production-readiness?format=cortex"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("cortex");
+    assert_eq!(r.headers()["content-type"], "application/yaml");
+    assert!(
+        r.text()
+            .await
+            .expect("text")
+            .contains("tag: production-readiness")
+    );
+    let (status, problem) = app
+        .get(
+            "/v1/scorecard-definitions/production-readiness?format=backstage",
+            &alice,
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+
+    let chat = command(&app, "U0ALICE", "scorecard payments").await;
+    let text = all_text(&chat);
+    assert!(text.contains("Production readiness: Silver"), "{chat:#}");
+    assert!(
+        text.contains("lead"),
+        "the failing Gold rules are listed: {chat:#}"
+    );
+}

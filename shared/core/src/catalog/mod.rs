@@ -19,7 +19,7 @@ pub use kind::Kind;
 pub use names::{EntityRef, RefDefaults, is_valid_dns_label, is_valid_object_name};
 pub use query::{
     Anchor, EntityQuery, FilterSet, FullTextFilter, OrderField, PageRequest, QueryPage,
-    decode_cursor, project_fields,
+    decode_cursor, lookup_path, project_fields,
 };
 pub use relations::{Relation, RelationType};
 pub use repository::{

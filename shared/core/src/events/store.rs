@@ -401,6 +401,34 @@ impl EventStore {
         Ok(self.table.put(item, Condition::Always).await?)
     }
 
+    /// Each service's recent production activity, stored by the DORA job beside its report.
+    pub async fn save_activity(
+        &self,
+        activity: &std::collections::BTreeMap<String, super::ServiceActivity>,
+        computed_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let item = Item::new(
+            Key::new(REPORT, "ACTIVITY"),
+            attrs(&json!({"activity": activity, "computed_at": computed_at}))?,
+        );
+        Ok(self.table.put(item, Condition::Always).await?)
+    }
+
+    /// The latest activity (empty before the DORA job's first run).
+    pub async fn latest_activity(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, super::ServiceActivity>, Error> {
+        let Some(item) = self.table.get(&Key::new(REPORT, "ACTIVITY")).await? else {
+            return Ok(Default::default());
+        };
+        Ok(item
+            .attrs
+            .get("activity")
+            .cloned()
+            .and_then(|a| serde_json::from_value(a).ok())
+            .unwrap_or_default())
+    }
+
     /// The latest report and when it was computed.
     pub async fn latest_report(&self) -> Result<Option<(Value, DateTime<Utc>)>, Error> {
         let Some(item) = self.table.get(&Key::new(REPORT, "LATEST")).await? else {
