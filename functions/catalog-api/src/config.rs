@@ -39,9 +39,18 @@ mod tests {
 
     #[test]
     fn defaults_and_errors() {
-        let c = CatalogConfig::from_lookup(|_| None).expect("defaults");
-        assert!(!c.backend.is_aws());
+        let c = CatalogConfig::from_lookup(|k| (k == "PAVED_BACKEND").then(|| "aws".into()))
+            .expect("aws");
+        assert!(c.backend.is_aws());
         assert_eq!(c.admin_group, "platform-admins");
+        // Unset means embedded, which a Lambda build (no `embedded` feature) refuses clearly.
+        let default = CatalogConfig::from_lookup(|_| None);
+        if paved_backend::HAS_EMBEDDED {
+            assert!(!default.expect("embedded").backend.is_aws());
+        } else {
+            let err = default.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("no embedded backend"), "{err}");
+        }
         assert!(
             CatalogConfig::from_lookup(|k| (k == "PAVED_BACKEND").then(|| "mongo".into())).is_err()
         );

@@ -19,6 +19,9 @@ use paved_embedded::workflow::{
 #[cfg(feature = "embedded")]
 use paved_embedded::{Durability, SqliteStore, WorkflowEngine};
 
+/// Whether this build has the embedded backend (the `embedded` feature).
+pub const HAS_EMBEDDED: bool = cfg!(feature = "embedded");
+
 /// Where state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendConfig {
