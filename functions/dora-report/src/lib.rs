@@ -70,6 +70,7 @@ impl DoraJob {
     pub async fn run(&self, now: DateTime<Utc>) -> anyhow::Result<RunSummary> {
         let records = self.load_records().await?;
         let activity = paved_core::events::service_activity(&records.deployments, now);
+        let adoption = self.adoption(&records, now).await?;
         let window = ReportWindow::parse(None, None, Some(self.config.timezone.name()), now)?;
         // polars computes on its own threads; keep the async runtime free meanwhile.
         let report: DoraReport = tokio::task::spawn_blocking(move || {
@@ -81,6 +82,9 @@ impl DoraJob {
             .save_report(&serde_json::to_value(&report)?, now)
             .await?;
         self.events.save_activity(&activity, now).await?;
+        self.events
+            .save_adoption(&serde_json::to_value(&adoption)?, now)
+            .await?;
         let summary = RunSummary {
             computed_at: now,
             from: report.window.from.clone(),
@@ -91,6 +95,90 @@ impl DoraJob {
         };
         tracing::info!(?summary, "stored the DORA report");
         Ok(summary)
+    }
+
+    /// The platform adoption figures for the 12 weeks ending now.
+    async fn adoption(
+        &self,
+        records: &EventRecords,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<paved_core::adoption::AdoptionReport> {
+        use paved_core::adoption::{DeployFacts, RequestFacts, ServiceFacts, compute};
+        use paved_core::requests::{RequestRepository, RequestStatus};
+        const TEMPLATE_ANNOTATIONS: [&str; 3] = [
+            "paved.dev/template",
+            "backstage.io/source-template",
+            "paved.dev/golden-path",
+        ];
+        let catalog = CatalogRepository::load(Arc::clone(&self.table)).await?;
+        let services: Vec<ServiceFacts> = {
+            let index = catalog.read();
+            index
+                .ids()
+                .filter_map(|id| index.view(id))
+                .filter(|view| view.kind == Kind::Component)
+                .map(|view| {
+                    let entity: serde_json::Value =
+                        serde_json::from_slice(&view.json).unwrap_or_default();
+                    let annotations = entity.pointer("/metadata/annotations");
+                    ServiceFacts {
+                        name: view.entity_ref.name().to_owned(),
+                        team: view
+                            .owner
+                            .as_ref()
+                            .filter(|o| o.kind() == "group")
+                            .map(|o| o.name().to_owned()),
+                        from_template: TEMPLATE_ANNOTATIONS
+                            .iter()
+                            .any(|k| annotations.and_then(|a| a.get(*k)).is_some()),
+                    }
+                })
+                .collect()
+        };
+        let repo = RequestRepository::new(
+            Arc::clone(&self.table),
+            Arc::new(paved_core::ports::SystemClock),
+        );
+        let team_of = |owner: &str| {
+            paved_core::catalog::EntityRef::parse(
+                owner,
+                paved_core::catalog::RefDefaults {
+                    kind: Some("group"),
+                    namespace: "default",
+                },
+            )
+            .ok()
+            .map(|r| r.name().to_owned())
+        };
+        let requests: Vec<RequestFacts> = repo
+            .list(|_| true)
+            .await?
+            .into_iter()
+            .map(|r| RequestFacts {
+                requester: r.requester.clone(),
+                team: team_of(&r.owner),
+                created_at: r.created_at,
+                succeeded: match r.status {
+                    RequestStatus::Ready
+                    | RequestStatus::Deprovisioning
+                    | RequestStatus::Deleted
+                    | RequestStatus::DeleteFailed => Some(true),
+                    RequestStatus::Failed => Some(false),
+                    _ => None,
+                },
+                ready_at: r.reached_at(RequestStatus::Ready),
+            })
+            .collect();
+        let deploys: Vec<DeployFacts> = records
+            .deployments
+            .iter()
+            .filter(|d| d.environment == "production" && d.status == "success")
+            .map(|d| DeployFacts {
+                service: d.service.clone(),
+                at: d.finished_at,
+            })
+            .collect();
+        Ok(compute(&services, &requests, &deploys, now, 12))
     }
 
     /// Each catalog Component is a service; its team is the Group that owns it.

@@ -28,6 +28,7 @@ impl FromRef<MetricsState> for Arc<Authenticator> {
 pub fn router(state: MetricsState) -> Router {
     Router::new()
         .route("/v1/metrics/dora", get(dora))
+        .route("/v1/metrics/adoption", get(adoption))
         .with_state(state)
 }
 
@@ -103,4 +104,49 @@ fn find(report: &Value, list: &str, field: &str, name: &str) -> Option<Value> {
         .iter()
         .find(|entry| entry.get(field).and_then(Value::as_str) == Some(name))
         .cloned()
+}
+
+/// `GET /v1/metrics/adoption?scope=org|team:X`: the platform adoption figures the DORA job
+/// stored (whole without a scope).
+async fn adoption(
+    State(state): State<MetricsState>,
+    Caller(_caller): Caller,
+    Query(query): Query<DoraQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = query.scope.as_deref().map(Scope::parse).transpose()?;
+    let Some((report, computed_at)) = state.events.latest_adoption().await? else {
+        return Err(Error::NotFound(
+            "the adoption figures (they are computed with the DORA report; none has run yet)"
+                .into(),
+        )
+        .into());
+    };
+    let (label, figures) = match scope {
+        None => {
+            let mut whole = report;
+            if let Value::Object(map) = &mut whole {
+                map.insert("computed_at".into(), json!(computed_at));
+            }
+            return Ok(Json(whole));
+        }
+        Some(Scope::Org) => ("org".to_owned(), report.get("org").cloned()),
+        Some(Scope::Team(name)) => (format!("team:{name}"), find(&report, "teams", "team", name)),
+        Some(Scope::Service(_)) => {
+            return Err(Error::bad_request(
+                "invalid_scope",
+                "adoption is per team or for the org: scope=org or team:<name>",
+            )
+            .into());
+        }
+    };
+    let figures =
+        figures.ok_or_else(|| Error::NotFound(format!("{label} in the adoption figures")))?;
+    Ok(Json(json!({
+        "scope": label,
+        "spec_version": report.get("spec_version"),
+        "to": report.get("to"),
+        "weeks": report.get("weeks"),
+        "computed_at": computed_at,
+        "figures": figures,
+    })))
 }

@@ -1,6 +1,7 @@
 //! paved's domain: the catalog model and its rules, authorization, the small ports every
 //! backend implements, and the repositories written once over those ports. No I/O lives here.
 
+pub mod adoption;
 pub mod auth;
 pub mod catalog;
 pub mod circuit;

@@ -443,6 +443,16 @@ impl ProvisioningRequest {
         Ok(())
     }
 
+    /// When the request last became `status` (from its event log), if it did.
+    pub fn reached_at(&self, status: RequestStatus) -> Option<DateTime<Utc>> {
+        let marker = format!("→ {status:?}:");
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e.event == "status_changed" && e.message.contains(&marker))
+            .map(|e| e.at)
+    }
+
     pub fn log(&mut self, at: DateTime<Utc>, event: &str, message: impl Into<String>) {
         self.events.push(RequestEvent {
             at,

@@ -533,6 +533,25 @@ async fn scorecards_score_the_catalog_with_the_metrics_over_http_and_chat() {
         .await;
     assert_eq!(status, 400, "{problem}");
 
+    // The same run stored the adoption figures: payments deployed this week, 2 of team-a's
+    // services in the catalog, none from a template but payments (paved.dev/template).
+    let (status, adoption) = app
+        .get("/v1/metrics/adoption?scope=team:team-a", &alice)
+        .await;
+    assert_eq!(status, 200, "{adoption}");
+    assert_eq!(adoption["figures"]["services"], 2, "{adoption:#}");
+    assert_eq!(adoption["figures"]["from_template"], 1);
+    let last_week = adoption["figures"]["weeks"]
+        .as_array()
+        .and_then(|w| w.last())
+        .cloned()
+        .expect("weeks");
+    assert_eq!(last_week["services_deployed"], 1, "{last_week:#}");
+    let (status, _) = app
+        .get("/v1/metrics/adoption?scope=service:payments", &alice)
+        .await;
+    assert_eq!(status, 400);
+
     let chat = command(&app, "U0ALICE", "scorecard payments").await;
     let text = all_text(&chat);
     assert!(text.contains("Production readiness: Silver"), "{chat:#}");

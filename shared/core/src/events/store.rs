@@ -429,6 +429,32 @@ impl EventStore {
             .unwrap_or_default())
     }
 
+    /// The platform adoption figures, stored by the DORA job beside its report.
+    pub async fn save_adoption(
+        &self,
+        adoption: &Value,
+        computed_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let item = Item::new(
+            Key::new(REPORT, "ADOPTION"),
+            attrs(&json!({"adoption": adoption, "computed_at": computed_at}))?,
+        );
+        Ok(self.table.put(item, Condition::Always).await?)
+    }
+
+    /// The latest adoption figures and when they were computed.
+    pub async fn latest_adoption(&self) -> Result<Option<(Value, DateTime<Utc>)>, Error> {
+        let Some(item) = self.table.get(&Key::new(REPORT, "ADOPTION")).await? else {
+            return Ok(None);
+        };
+        let computed_at = from_item(&item, "computed_at")?;
+        Ok(item
+            .attrs
+            .get("adoption")
+            .cloned()
+            .map(|r| (r, computed_at)))
+    }
+
     /// The latest report and when it was computed.
     pub async fn latest_report(&self) -> Result<Option<(Value, DateTime<Utc>)>, Error> {
         let Some(item) = self.table.get(&Key::new(REPORT, "LATEST")).await? else {
