@@ -12,6 +12,7 @@
 
 pub mod actions;
 pub mod command;
+pub mod events_api;
 pub mod identity;
 pub mod slack;
 
@@ -54,11 +55,16 @@ pub struct ChatopsState {
     /// For `/paved scorecard`: the definitions and the stored delivery metrics.
     pub scorecards: Arc<paved_core::scorecards::ScorecardSet>,
     pub events: Arc<paved_core::events::EventStore>,
+    /// Posts as the bot (answers to mentions); `None` without `PAVED_SLACK_BOT_TOKEN`.
+    pub notifier: Option<Arc<paved_chat::notify::SlackNotifier>>,
+    /// Events API deliveries handled (or in hand), by `event_id`.
+    pub seen_events: Arc<paved_core::idempotency::IdempotencyStore>,
 }
 
 pub fn router(state: ChatopsState) -> Router {
     Router::new()
         .route("/v1/chatops/slack", post(slack_post))
+        .route("/v1/chatops/slack/events", post(events_api::events))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -67,22 +73,27 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Refuses (401) anything Slack did not sign within the last five minutes.
+fn verified(state: &ChatopsState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    signature::verify(
+        state.signing_secret.as_ref(),
+        header(headers, "x-slack-request-timestamp"),
+        header(headers, "x-slack-signature"),
+        body,
+        state.clock.now().timestamp(),
+    )
+    .map_err(|refusal| {
+        tracing::warn!(reason = refusal.message(), "Slack request refused");
+        Error::Unauthenticated(refusal.message()).into()
+    })
+}
+
 async fn slack_post(
     State(state): State<ChatopsState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    signature::verify(
-        state.signing_secret.as_ref(),
-        header(&headers, "x-slack-request-timestamp"),
-        header(&headers, "x-slack-signature"),
-        &body,
-        state.clock.now().timestamp(),
-    )
-    .map_err(|refusal| {
-        tracing::warn!(reason = refusal.message(), "Slack request refused");
-        Error::Unauthenticated(refusal.message())
-    })?;
+    verified(&state, &headers, &body)?;
     let post = payloads::parse(&body).map_err(|m| Error::bad_request("malformed_payload", m))?;
     let mut response_url = None;
     let (user_id, command, idempotency_key, replace) = match post {
@@ -218,5 +229,29 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
         events: Arc::new(paved_core::events::EventStore::new(Arc::clone(
             &backend.table,
         ))),
+        notifier: bot_notifier(paved_chat::notify::SlackTargets::from_env())?,
+        seen_events: Arc::new(slack_event_log(Arc::clone(&backend.table))),
     })
+}
+
+/// The bot's poster, when a bot token is configured.
+pub fn bot_notifier(
+    targets: Option<paved_chat::notify::SlackTargets>,
+) -> Result<Option<Arc<paved_chat::notify::SlackNotifier>>, String> {
+    match targets.filter(|t| t.bot_token.is_some()) {
+        Some(t) => Ok(Some(Arc::new(paved_chat::notify::SlackNotifier::new(t)?))),
+        None => Ok(None),
+    }
+}
+
+/// The record of Slack Events API deliveries (kept a day: Slack retries within minutes).
+pub fn slack_event_log(
+    table: Arc<dyn paved_core::ports::Table>,
+) -> paved_core::idempotency::IdempotencyStore {
+    paved_core::idempotency::IdempotencyStore::new(
+        table,
+        Arc::new(paved_core::ports::SystemClock),
+        "slack-events",
+        std::time::Duration::from_secs(24 * 3600),
+    )
 }

@@ -39,3 +39,22 @@ fn the_slack_samples_verify_and_parse() {
         assert_eq!(matches!(post, SlackPost::Click(_)), is_click, "{name}");
     }
 }
+
+#[test]
+fn the_events_api_sample_verifies() {
+    let e = sample("chatops.apigw.app-mention.json");
+    let body = e["body"].as_str().expect("body");
+    let ts = e["headers"]["x-slack-request-timestamp"].as_str().expect("ts");
+    assert_eq!(
+        verify(
+            SigningSecret::new(SLACK_DOCS_SECRET).as_ref(),
+            Some(ts),
+            e["headers"]["x-slack-signature"].as_str(),
+            body.as_bytes(),
+            ts.parse().expect("seconds"),
+        ),
+        Ok(())
+    );
+    let v: Value = serde_json::from_str(body).expect("json");
+    assert_eq!(v["event"]["type"], "app_mention");
+}

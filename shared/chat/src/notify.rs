@@ -200,6 +200,31 @@ impl SlackNotifier {
         }
     }
 
+    /// Posts a message to a channel (or a thread) as the bot: `chat.postMessage`.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+        blocks: &[Value],
+    ) -> Result<(), DeliveryError> {
+        let Some(token) = &self.targets.bot_token else {
+            return Err(DeliveryError::Refused {
+                status: 0,
+                body: "PAVED_SLACK_BOT_TOKEN is not set".into(),
+            });
+        };
+        let url = format!(
+            "{}/chat.postMessage",
+            self.targets.api_url.trim_end_matches('/')
+        );
+        let mut body = json!({"channel": channel, "text": text, "blocks": blocks});
+        if let Some(ts) = thread_ts {
+            body["thread_ts"] = json!(ts);
+        }
+        self.post(&url, &body, Some(token)).await
+    }
+
     async fn post(
         &self,
         url: &str,

@@ -66,6 +66,9 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("storage failure")]
     Storage(#[from] StoreError),
+    /// A service paved depends on (Slack, ...) did not answer; the caller may retry.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl Error {
@@ -86,6 +89,7 @@ impl Error {
             Self::PreconditionFailed(_) => "precondition_failed",
             Self::Conflict(_) => "conflict",
             Self::Unauthenticated(_) => "unauthenticated",
+            Self::Unavailable(_) => "unavailable",
             Self::Forbidden(_) => "forbidden",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Storage(_) => "storage_unavailable",

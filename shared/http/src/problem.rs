@@ -27,6 +27,7 @@ impl ApiError {
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Storage(paved_core::ports::StoreError::Throttled(_)) => {

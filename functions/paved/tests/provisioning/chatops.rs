@@ -91,7 +91,7 @@ async fn app_with(slack: Option<&FakeSlack>) -> App {
     c.slack_signing_secret = SigningSecret::new(SLACK_SECRET);
     c.slack_targets = Some(SlackTargets {
         approvals_webhook: slack.map(|s| format!("{}/approvals", s.url)),
-        bot_token: None,
+        bot_token: slack.map(|_| "xoxb-test-token".to_owned()),
         api_url: slack.map(|s| s.url.clone()).unwrap_or_default(),
     });
     let app = start_with(dir, c, true).await;
@@ -559,4 +559,92 @@ async fn scorecards_score_the_catalog_with_the_metrics_over_http_and_chat() {
         text.contains("lead"),
         "the failing Gold rules are listed: {chat:#}"
     );
+}
+
+/// Posts a JSON Events API body, signed now.
+async fn post_event(app: &App, body: &Value, retry: Option<&str>) -> (u16, Value) {
+    let body = body.to_string();
+    let ts = now().to_string();
+    let signature = SigningSecret::new(SLACK_SECRET)
+        .expect("secret")
+        .sign(&ts, body.as_bytes());
+    let mut r = app
+        .http
+        .post(app.url("/v1/chatops/slack/events"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", signature);
+    if let Some(n) = retry {
+        r = r
+            .header("x-slack-retry-num", n)
+            .header("x-slack-retry-reason", "http_timeout");
+    }
+    let r = r.body(body).send().await.expect("post");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn mentions_are_answered_in_the_thread_once_whatever_slack_retries() {
+    let slack = FakeSlack::start().await;
+    let app = app_with(Some(&slack)).await;
+
+    let (status, handshake) = post_event(
+        &app,
+        &json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        handshake["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+
+    let mention = json!({
+        "token": "x", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
+        "event_id": "Ev0PV52K21", "event_time": now(),
+        "event": {"type": "app_mention", "user": "U0ALICE", "text": "<@U0BOT> search widget",
+                  "ts": "1515449522.000016", "channel": "C0LAN2Q65", "event_ts": "1515449522000016"}
+    });
+    let (status, ack) = post_event(&app, &mention, None).await;
+    assert_eq!(status, 200, "{ack}");
+    let answer = slack
+        .wait_for("/chat.postMessage", "template:default/widget")
+        .await;
+    assert_eq!(answer["channel"], "C0LAN2Q65");
+    assert_eq!(answer["thread_ts"], "1515449522.000016");
+
+    // Slack's retries of the same event are acknowledged and not answered again.
+    for n in ["1", "2"] {
+        let (status, ack) = post_event(&app, &mention, Some(n)).await;
+        assert_eq!(status, 200, "{ack}");
+        assert_eq!(ack["duplicate"], true);
+    }
+    assert_eq!(
+        slack.count("/chat.postMessage", "template:default/widget"),
+        1
+    );
+
+    // Other events are acknowledged and ignored; a broken body is 400; an unsigned one 401.
+    let (status, ignored) = post_event(
+        &app,
+        &json!({"type": "event_callback", "event_id": "Ev2", "event": {"type": "reaction_added"}}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, ignored["ok"].clone()),
+        (200, json!(true)),
+        "{ignored}"
+    );
+    let (status, problem) = post_event(&app, &json!({"type": "event_callback"}), None).await;
+    assert_eq!(status, 400, "{problem}");
+    let r = app
+        .http
+        .post(app.url("/v1/chatops/slack/events"))
+        .body(mention.to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 401);
 }
