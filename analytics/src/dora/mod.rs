@@ -36,6 +36,8 @@ pub const UNOWNED: &str = "unowned";
 pub struct Analysis {
     pub report: DoraReport,
     pub weekly: Vec<WeekPoint>,
+    /// Scorecards and adoption, when the report is computed over the platform's store.
+    pub platform: Option<crate::platform::PlatformSection>,
 }
 
 /// Computes the whole report: the org, every team and every service.
@@ -155,7 +157,11 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
             .collect(),
         diagnostics,
     };
-    Ok(Analysis { report, weekly })
+    Ok(Analysis {
+        report,
+        weekly,
+        platform: None,
+    })
 }
 
 fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {

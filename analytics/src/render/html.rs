@@ -31,6 +31,51 @@ struct Page<'a> {
     best: Vec<Row>,
     worst: Vec<Row>,
     service_count: usize,
+    platform: Option<PlatformPage<'a>>,
+}
+
+/// The platform section as the page shows it.
+#[derive(Serialize)]
+struct PlatformPage<'a> {
+    scorecard: &'a str,
+    levels: Vec<String>,
+    /// Per team (organisation first): name, entities, and the count at each level.
+    readiness: Vec<(String, usize, Vec<usize>)>,
+    failing: &'a [paved_core::scorecards::FailingRule],
+    adoption: Vec<crate::platform::AdoptionRow>,
+}
+
+fn platform_page(p: &crate::platform::PlatformSection) -> PlatformPage<'_> {
+    let counts =
+        |d: &paved_core::scorecards::Distribution| d.levels.iter().map(|l| l.count).collect();
+    let mut readiness = vec![("Organisation".to_owned(), p.org.entities, counts(&p.org))];
+    readiness.extend(p.teams.iter().map(|d| {
+        let name = d
+            .team
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "(no team)".into());
+        (name, d.entities, counts(d))
+    }));
+    let mut adoption = vec![crate::platform::adoption_row(
+        "Organisation",
+        &p.adoption.org,
+    )];
+    adoption.extend(
+        p.adoption
+            .teams
+            .iter()
+            .map(|t| crate::platform::adoption_row(&t.team, &t.figures)),
+    );
+    PlatformPage {
+        scorecard: &p.scorecard,
+        levels: std::iter::once("none".to_owned())
+            .chain(p.levels.iter().cloned())
+            .collect(),
+        readiness,
+        failing: &p.org.failing_rules[..p.org.failing_rules.len().min(5)],
+        adoption,
+    }
 }
 
 /// A scope's figures as the page shows them.
@@ -145,6 +190,7 @@ pub(super) fn render(analysis: &Analysis) -> Result<String> {
                     .map(|s| row(&s.service, &s.team, &s.metrics))
                     .collect(),
                 service_count: report.services.len(),
+                platform: analysis.platform.as_ref().map(platform_page),
             })))
         })
         .map_err(|e| AnalyticsError::InvalidOption(format!("template: {e}")))?;

@@ -142,7 +142,80 @@ pub(super) fn render(analysis: &Analysis) -> String {
         d.changes_unknown,
         d.unattributed_incidents
     );
+    if let Some(p) = &analysis.platform {
+        platform(&mut out, p);
+    }
     out
+}
+
+/// Scorecard levels per team, the most failed rules, and last week's adoption.
+fn platform(out: &mut String, p: &crate::platform::PlatformSection) {
+    let _ = writeln!(out, "\n### {}\n", escape(&p.scorecard));
+    let header: Vec<&str> = std::iter::once("none")
+        .chain(p.levels.iter().map(String::as_str))
+        .collect();
+    let _ = writeln!(
+        out,
+        "| Team | Services | {} |\n|---|---|{}",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    for d in std::iter::once(&p.org).chain(&p.teams) {
+        let name = match d.team.as_deref() {
+            None => "Organisation",
+            Some("") => "(no team)",
+            Some(t) => t,
+        };
+        let counts: Vec<String> = d.levels.iter().map(|l| l.count.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            escape(name),
+            d.entities,
+            counts.join(" | ")
+        );
+    }
+    if !p.org.failing_rules.is_empty() {
+        let _ = writeln!(out, "\nRules failing most often:\n");
+        for r in p.org.failing_rules.iter().take(5) {
+            let _ = writeln!(
+                out,
+                "- {} ({}): {} services",
+                escape(&r.title),
+                escape(&r.level),
+                r.failing
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n### Platform adoption (last week)\n\n| Team | Services | From a template | Deployed | Self-service success | Time to ready | Active requesters | Adoption | Retention |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    let rows = std::iter::once(crate::platform::adoption_row(
+        "Organisation",
+        &p.adoption.org,
+    ))
+    .chain(
+        p.adoption
+            .teams
+            .iter()
+            .map(|t| crate::platform::adoption_row(&t.team, &t.figures)),
+    );
+    for a in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            escape(&a.name),
+            a.services,
+            a.from_template,
+            a.deployed,
+            a.success_rate,
+            a.time_to_ready,
+            a.active_requesters,
+            a.adoption_rate,
+            a.retention
+        );
+    }
 }
 
 fn cells(m: &Metrics) -> String {

@@ -44,7 +44,9 @@ fn the_slack_samples_verify_and_parse() {
 fn the_events_api_sample_verifies() {
     let e = sample("chatops.apigw.app-mention.json");
     let body = e["body"].as_str().expect("body");
-    let ts = e["headers"]["x-slack-request-timestamp"].as_str().expect("ts");
+    let ts = e["headers"]["x-slack-request-timestamp"]
+        .as_str()
+        .expect("ts");
     assert_eq!(
         verify(
             SigningSecret::new(SLACK_DOCS_SECRET).as_ref(),

@@ -97,6 +97,21 @@ impl DoraJob {
         Ok(summary)
     }
 
+    /// What the leaders' report's platform section needs besides the DORA report: the catalog,
+    /// the services' recent activity and the adoption figures.
+    pub async fn platform_inputs(
+        &self,
+        records: &EventRecords,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<PlatformInputs> {
+        Ok(PlatformInputs {
+            catalog: CatalogRepository::load(Arc::clone(&self.table)).await?,
+            activity: paved_core::events::service_activity(&records.deployments, now),
+            adoption: self.adoption(records, now).await?,
+            cards: paved_core::scorecards::ScorecardSet::from_env()?,
+        })
+    }
+
     /// The platform adoption figures for the 12 weeks ending now.
     async fn adoption(
         &self,
@@ -197,6 +212,35 @@ impl DoraJob {
                 })
             })
             .collect())
+    }
+}
+
+/// See [`DoraJob::platform_inputs`].
+pub struct PlatformInputs {
+    catalog: CatalogRepository,
+    activity: std::collections::BTreeMap<String, paved_core::events::ServiceActivity>,
+    adoption: paved_core::adoption::AdoptionReport,
+    cards: paved_core::scorecards::ScorecardSet,
+}
+
+impl PlatformInputs {
+    /// The section, once the DORA report (whose bands the scorecards read) is computed.
+    pub fn section(
+        self,
+        report: &DoraReport,
+    ) -> anyhow::Result<paved_analytics::platform::PlatformSection> {
+        use paved_core::scorecards::{MetricsSnapshot, distribution, distribution_by_team};
+        let report = serde_json::to_value(report)?;
+        let metrics = MetricsSnapshot::new(Some(&report), self.activity);
+        let card = self.cards.default_card();
+        let index = self.catalog.read();
+        Ok(paved_analytics::platform::PlatformSection {
+            scorecard: card.title.clone(),
+            levels: card.levels.clone(),
+            org: distribution(card, &index, &metrics, None),
+            teams: distribution_by_team(card, &index, &metrics),
+            adoption: self.adoption,
+        })
     }
 }
 

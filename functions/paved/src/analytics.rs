@@ -145,7 +145,9 @@ pub async fn report(command: ReportCommand) -> Result<()> {
                     .map_err(anyhow::Error::msg)?;
             let job =
                 dora_report::DoraJob::new(backend.table, dora_report::DoraJobConfig::from_env()?);
-            Some(job.load_records().await?)
+            let records = job.load_records().await?;
+            let platform = job.platform_inputs(&records, chrono::Utc::now()).await?;
+            Some((records, platform))
         }
     };
     // polars works on its own threads and blocks: keep it off the async runtime.
@@ -153,14 +155,20 @@ pub async fn report(command: ReportCommand) -> Result<()> {
     let format = args.format;
     let progress_bar = bar.clone();
     let rendered = tokio::task::spawn_blocking(move || -> Result<String> {
-        let tables = match (input, records) {
-            (Some(dir), _) => input::read_dir(&dir)?,
-            (None, Some(records)) => EventTables::from_records(&records)?,
+        let (tables, platform) = match (input, records) {
+            (Some(dir), _) => (input::read_dir(&dir)?, None),
+            (None, Some((records, platform))) => {
+                (EventTables::from_records(&records)?, Some(platform))
+            }
             (None, None) => anyhow::bail!("--input DIR or --store"),
         };
         progress_bar.inc(1);
         progress_bar.set_message("computing DORA metrics");
-        let analysis = dora::analyse(&tables, &DoraSettings::new(window))?;
+        let mut analysis = dora::analyse(&tables, &DoraSettings::new(window))?;
+        // Over the store: the scorecards and the adoption figures too.
+        if let Some(platform) = platform {
+            analysis.platform = Some(platform.section(&analysis.report)?);
+        }
         progress_bar.inc(1);
         progress_bar.set_message("rendering");
         Ok(render::render(&analysis, format.into())?)

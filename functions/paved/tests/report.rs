@@ -98,4 +98,33 @@ async fn the_report_reads_the_platforms_store() {
     assert_eq!(json["org"]["deployments"], 1);
     assert_eq!(json["services"][0]["service"], "checkout");
     assert_eq!(json["services"][0]["team"], "unowned");
+
+    // Over the store the leaders' page has the platform's sections: scorecard levels per team
+    // and the adoption figures (here: a catalog with no services yet, and no requests).
+    let html = dir.path().join("report.html");
+    paved::analytics::report(dora(
+        None,
+        dir.path().into(),
+        ReportFormat::Html,
+        html.clone(),
+    ))
+    .await
+    .expect("html from the store");
+    let page = std::fs::read_to_string(&html).expect("read");
+    for id in ["scorecard-levels", "failing-rules", "adoption"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "{id} missing");
+    }
+    assert!(page.contains("Production readiness"));
+    let md = dir.path().join("report.md");
+    paved::analytics::report(dora(
+        None,
+        dir.path().into(),
+        ReportFormat::Md,
+        md.clone(),
+    ))
+    .await
+    .expect("markdown from the store");
+    let text = std::fs::read_to_string(&md).expect("read");
+    assert!(text.contains("### Platform adoption (last week)"), "{text}");
+    assert!(text.contains("| Organisation | 0 |"), "{text}");
 }
