@@ -131,10 +131,10 @@ pub async fn events(
 }
 
 async fn answer_mention(state: &ChatopsState, mention: &Mention) -> Result<(), ApiError> {
-    let Some(notifier) = &state.notifier else {
+    if !state.slack.has_bot_token() {
         tracing::warn!("an app_mention arrived but PAVED_SLACK_BOT_TOKEN is not set: no reply");
         return Ok(());
-    };
+    }
     let thread = mention.thread_ts.as_deref().unwrap_or(&mention.ts);
     let (text, blocks) = match identity::identity_of(&state.catalog, &mention.user) {
         None => {
@@ -148,7 +148,8 @@ async fn answer_mention(state: &ChatopsState, mention: &Mention) -> Result<(), A
             (reply.text, reply.blocks)
         }
     };
-    notifier
+    state
+        .slack
         .post_message(&mention.channel, Some(thread), &text, &blocks)
         .await
         .map_err(|e| ApiError::from(Error::Unavailable(e.to_string())))

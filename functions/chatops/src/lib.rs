@@ -55,8 +55,9 @@ pub struct ChatopsState {
     /// For `/paved scorecard`: the definitions and the stored delivery metrics.
     pub scorecards: Arc<paved_core::scorecards::ScorecardSet>,
     pub events: Arc<paved_core::events::EventStore>,
-    /// Posts as the bot (answers to mentions); `None` without `PAVED_SLACK_BOT_TOKEN`.
-    pub notifier: Option<Arc<paved_chat::notify::SlackNotifier>>,
+    /// Posts to Slack: as the bot (answers to mentions, with `PAVED_SLACK_BOT_TOKEN`) and to
+    /// a direct invocation's `reply_to`.
+    pub slack: Arc<paved_chat::notify::SlackNotifier>,
     /// Events API deliveries handled (or in hand), by `event_id`.
     pub seen_events: Arc<paved_core::idempotency::IdempotencyStore>,
 }
@@ -157,6 +158,17 @@ pub struct Envelope {
     /// Makes a retried `request` return the first one's request.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Where to post the reply as a Slack message too (a `response_url`, or any HTTPS URL
+    /// that takes Slack's message JSON; plain HTTP only to loopback).
+    #[serde(default)]
+    pub reply_to: Option<String>,
+}
+
+/// `https://…`, or `http://` to loopback (a local stand-in).
+fn usable_reply_url(url: &str) -> bool {
+    url.starts_with("https://")
+        || url.starts_with("http://127.0.0.1")
+        || url.starts_with("http://localhost")
 }
 
 /// Runs one envelope and answers `{ok, command, text, data}`, or `{ok: false, error: {code,
@@ -188,12 +200,36 @@ pub async fn invoke(state: &ChatopsState, payload: Value) -> Value {
             format!("{actor} is not a User in the catalog"),
         );
     };
+    if let Some(url) = &envelope.reply_to
+        && !usable_reply_url(url)
+    {
+        return refused(
+            "invalid_reply_to",
+            "reply_to must be an https:// URL (http:// only to loopback)".into(),
+        );
+    }
     let args: Vec<&str> = envelope.args.iter().map(String::as_str).collect();
     let command = Command::from_parts(&envelope.command.to_ascii_lowercase(), &args);
     let name = command.name();
-    let Reply { ok, text, data, .. } =
-        actions::run(state, &who, command, envelope.idempotency_key.as_deref()).await;
-    json!({"ok": ok, "command": name, "text": text, "data": data})
+    let Reply {
+        ok,
+        text,
+        data,
+        blocks,
+    } = actions::run(state, &who, command, envelope.idempotency_key.as_deref()).await;
+    let mut result = json!({"ok": ok, "command": name, "text": text, "data": data});
+    if let Some(url) = &envelope.reply_to {
+        let posted = state
+            .slack
+            .post_to(url, &blocks::ephemeral(text.clone(), blocks))
+            .await;
+        result["replied"] = json!(posted.is_ok());
+        if let Err(e) = posted {
+            tracing::warn!(error = %e, "posting the reply to reply_to failed");
+            result["reply_error"] = json!(e.to_string());
+        }
+    }
+    result
 }
 
 /// The state both Lambda entry points run with: the backend from the environment, the
@@ -229,19 +265,18 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
         events: Arc::new(paved_core::events::EventStore::new(Arc::clone(
             &backend.table,
         ))),
-        notifier: bot_notifier(paved_chat::notify::SlackTargets::from_env())?,
+        slack: slack_poster(paved_chat::notify::SlackTargets::from_env())?,
         seen_events: Arc::new(slack_event_log(Arc::clone(&backend.table))),
     })
 }
 
-/// The bot's poster, when a bot token is configured.
-pub fn bot_notifier(
+/// What posts to Slack (the bot's token and Web API, if configured).
+pub fn slack_poster(
     targets: Option<paved_chat::notify::SlackTargets>,
-) -> Result<Option<Arc<paved_chat::notify::SlackNotifier>>, String> {
-    match targets.filter(|t| t.bot_token.is_some()) {
-        Some(t) => Ok(Some(Arc::new(paved_chat::notify::SlackNotifier::new(t)?))),
-        None => Ok(None),
-    }
+) -> Result<Arc<paved_chat::notify::SlackNotifier>, String> {
+    Ok(Arc::new(paved_chat::notify::SlackNotifier::new(
+        targets.unwrap_or_default(),
+    )?))
 }
 
 /// The record of Slack Events API deliveries (kept a day: Slack retries within minutes).

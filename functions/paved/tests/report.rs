@@ -116,14 +116,9 @@ async fn the_report_reads_the_platforms_store() {
     }
     assert!(page.contains("Production readiness"));
     let md = dir.path().join("report.md");
-    paved::analytics::report(dora(
-        None,
-        dir.path().into(),
-        ReportFormat::Md,
-        md.clone(),
-    ))
-    .await
-    .expect("markdown from the store");
+    paved::analytics::report(dora(None, dir.path().into(), ReportFormat::Md, md.clone()))
+        .await
+        .expect("markdown from the store");
     let text = std::fs::read_to_string(&md).expect("read");
     assert!(text.contains("### Platform adoption (last week)"), "{text}");
     assert!(text.contains("| Organisation | 0 |"), "{text}");

@@ -225,6 +225,16 @@ impl SlackNotifier {
         self.post(&url, &body, Some(token)).await
     }
 
+    /// Whether a bot token is configured (needed for [`post_message`](Self::post_message)).
+    pub fn has_bot_token(&self) -> bool {
+        self.targets.bot_token.is_some()
+    }
+
+    /// Posts a message to a `response_url`-like URL a caller gave (no token).
+    pub async fn post_to(&self, url: &str, body: &Value) -> Result<(), DeliveryError> {
+        self.post(url, body, None).await
+    }
+
     async fn post(
         &self,
         url: &str,

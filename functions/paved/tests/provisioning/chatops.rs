@@ -376,8 +376,28 @@ async fn search_service_and_dora_answer_from_the_catalog_and_the_metrics() {
 
 #[tokio::test]
 async fn other_bots_use_the_envelope_as_a_catalog_user() {
-    let app = app_with_slack().await;
+    let slack = FakeSlack::start().await;
+    let app = app_with(Some(&slack)).await;
     let state = &app.platform.chatops;
+
+    // reply_to: the reply is also posted there as a Slack message.
+    let replied = chatops::invoke(
+        state,
+        json!({"command": "search", "args": ["widget"], "actor": "alice",
+               "reply_to": format!("{}/reply/bot", slack.url)}),
+    )
+    .await;
+    assert_eq!(replied["replied"], true, "{replied:#}");
+    let posted = slack
+        .wait_for("/reply/bot", "template:default/widget")
+        .await;
+    assert_eq!(posted["response_type"], "ephemeral");
+    let refused = chatops::invoke(
+        state,
+        json!({"command": "search", "args": ["widget"], "actor": "alice", "reply_to": "http://169.254.169.254/latest"}),
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], "invalid_reply_to", "{refused:#}");
     let result = chatops::invoke(
         state,
         json!({"command": "search", "args": ["widget"], "actor": "alice"}),
