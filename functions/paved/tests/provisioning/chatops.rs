@@ -19,20 +19,38 @@ const USERS: &str = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {
 /// a `response_url`, the approvals channel's incoming webhook, or the Web API.
 #[derive(Clone, Default)]
 struct FakeSlack {
+    /// The posts it accepted.
     posts: Arc<Mutex<Vec<(String, Value)>>>,
+    /// How many posts it refused (500) before accepting.
+    refused: Arc<Mutex<usize>>,
     url: String,
 }
 
 impl FakeSlack {
     async fn start() -> Self {
+        Self::failing_first(0).await
+    }
+
+    /// A Slack that answers 500 to its first `n` posts (an outage), then accepts.
+    async fn failing_first(n: usize) -> Self {
         let posts: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let refused: Arc<Mutex<usize>> = Arc::default();
         let recorded = Arc::clone(&posts);
+        let failures = Arc::clone(&refused);
         let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: String| {
             let recorded = Arc::clone(&recorded);
+            let failures = Arc::clone(&failures);
             async move {
+                {
+                    let mut f = failures.lock();
+                    if *f < n {
+                        *f += 1;
+                        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "outage");
+                    }
+                }
                 let json = serde_json::from_str(&body).unwrap_or(Value::Null);
                 recorded.lock().push((uri.path().to_owned(), json));
-                "ok"
+                (axum::http::StatusCode::OK, "ok")
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -42,7 +60,11 @@ impl FakeSlack {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { posts, url }
+        Self {
+            posts,
+            refused,
+            url,
+        }
     }
 
     /// Waits for a post to `path` whose JSON contains `needle`.
@@ -667,4 +689,25 @@ async fn mentions_are_answered_in_the_thread_once_whatever_slack_retries() {
         .await
         .expect("post");
     assert_eq!(r.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn a_notification_slack_refuses_is_retried_until_it_lands_once() {
+    let slack = FakeSlack::failing_first(2).await;
+    let app = app_with(Some(&slack)).await;
+    let text = "request widget w-retry environment=production";
+    let form = slash_form_to("U0ALICE", text, &format!("{}/response/alice", slack.url));
+    let (status, reply) = post_slack(&app, &form, now(), None).await;
+    assert_eq!(status, 200, "{reply}");
+    let id = reply["blocks"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["type"] == "actions"))
+        .and_then(|b| b["elements"][0]["value"].as_str())
+        .expect("request id")
+        .to_owned();
+    // The approvals channel refused twice; the queue delivered the notification again.
+    slack.wait_for("/approvals", &id).await;
+    assert_eq!(*slack.refused.lock(), 2);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(slack.count("/approvals", &id), 1, "delivered once");
 }
