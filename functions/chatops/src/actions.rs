@@ -121,41 +121,12 @@ pub async fn run(
             .await;
             request_reply(answer, "submitted")
         }
-        Command::Status { id } => {
-            let answer = call(
-                &state.requests,
-                who,
-                Method::GET,
-                request_path(&id, ""),
-                None,
-                None,
-            )
-            .await;
-            request_reply(answer, "status")
-        }
+        Command::Status { id } => on_request(state, who, Method::GET, &id, "", "status").await,
         Command::Approve { id } => {
-            let answer = call(
-                &state.requests,
-                who,
-                Method::POST,
-                request_path(&id, "/approve"),
-                None,
-                None,
-            )
-            .await;
-            request_reply(answer, "approved")
+            on_request(state, who, Method::POST, &id, "/approve", "approved").await
         }
         Command::Reject { id } => {
-            let answer = call(
-                &state.requests,
-                who,
-                Method::POST,
-                request_path(&id, "/reject"),
-                None,
-                None,
-            )
-            .await;
-            request_reply(answer, "rejected")
+            on_request(state, who, Method::POST, &id, "/reject", "rejected").await
         }
         Command::Scorecard { reference } => scorecard(state, &reference).await,
         Command::Dora { team } => {
@@ -170,9 +141,19 @@ pub async fn run(
     }
 }
 
-fn request_path(id: &str, action: &str) -> String {
+/// `GET /v1/requests/{id}` or `POST /v1/requests/{id}{action}`, as `who`, as a reply.
+async fn on_request(
+    state: &ChatopsState,
+    who: &Identity,
+    method: Method,
+    id: &str,
+    action: &str,
+    verb: &str,
+) -> Reply {
     let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    format!("/v1/requests/{id}{action}")
+    let path = format!("/v1/requests/{id}{action}");
+    let answer = call(&state.requests, who, method, path, None, None).await;
+    request_reply(answer, verb)
 }
 
 /// One in-process call of a paved router as `who` (the claims API Gateway's authorizer would
