@@ -171,13 +171,14 @@ pub enum CatalogCommand {
 }
 
 impl UpArgs {
-    pub fn config(self) -> HostConfig {
+    /// The host's configuration; an unusable `PAVED_SCORECARDS_DIR` stops `paved up`.
+    pub fn config(self) -> Result<HostConfig> {
         let limits = catalog_api::Limits {
             import_body: self.max_import_bytes,
             ..Default::default()
         };
         let git_root = self.git_root.unwrap_or_else(|| self.data.data.join("git"));
-        HostConfig {
+        Ok(HostConfig {
             bind: self.bind,
             jwt_secret: self.data.jwt_secret,
             admin_group: self.admin_group,
@@ -204,15 +205,10 @@ impl UpArgs {
                 .then(|| std::time::Duration::from_secs(self.dora_every_hours * 3600)),
             slack_signing_secret: chatops::slack::signature::SigningSecret::from_env(),
             slack_targets: paved_chat::notify::SlackTargets::from_env(),
-            scorecards: match paved_core::scorecards::ScorecardSet::from_env() {
-                Ok(set) => set,
-                Err(e) => {
-                    tracing::error!(error = %e, "PAVED_SCORECARDS_DIR is unusable; using the default scorecard");
-                    paved_core::scorecards::ScorecardSet::default()
-                }
-            },
+            scorecards: paved_core::scorecards::ScorecardSet::from_env()
+                .context("PAVED_SCORECARDS_DIR")?,
             data_dir: self.data.data,
-        }
+        })
     }
 }
 

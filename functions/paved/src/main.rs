@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
-        Command::Up(args) => paved::host::serve(args.config()).await,
+        Command::Up(args) => paved::host::serve(args.config()?).await,
         Command::Token(args) => {
             println!("{}", paved::cli::token(args)?);
             Ok(())
