@@ -97,8 +97,9 @@ impl std::fmt::Debug for SlackTargets {
 
 impl SlackTargets {
     /// The targets, or `None` when Slack is not set up at all (none of
-    /// `PAVED_SLACK_SIGNING_SECRET`, `PAVED_SLACK_APPROVALS_WEBHOOK`, `PAVED_SLACK_BOT_TOKEN`):
-    /// then no chat notification is queued.
+    /// `PAVED_SLACK_SIGNING_SECRET`, `PAVED_SLACK_APPROVALS_WEBHOOK`, `PAVED_SLACK_BOT_TOKEN`,
+    /// nor `PAVED_SLACK_NOTIFICATIONS=on`, which the worker on AWS has: it delivers to
+    /// `response_url`s without any secret): then no chat notification is queued.
     pub fn from_env() -> Option<Self> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let targets = Self {
@@ -106,7 +107,8 @@ impl SlackTargets {
             bot_token: get("PAVED_SLACK_BOT_TOKEN"),
             api_url: get("PAVED_SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
         };
-        let used = get("PAVED_SLACK_SIGNING_SECRET").is_some()
+        let used = get("PAVED_SLACK_NOTIFICATIONS").is_some_and(|v| v == "on")
+            || get("PAVED_SLACK_SIGNING_SECRET").is_some()
             || targets.approvals_webhook.is_some()
             || targets.bot_token.is_some();
         used.then_some(targets)
