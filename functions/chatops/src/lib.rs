@@ -236,6 +236,7 @@ pub async fn invoke(state: &ChatopsState, payload: Value) -> Value {
 /// catalog, and the requests and metrics routers trusting the claims set per call.
 pub async fn state_from_env() -> Result<ChatopsState, String> {
     use paved_backend::{Backend, BackendConfig, WorkflowUse};
+    let guardrails = requests_api::compile_default_guardrails();
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
     let catalog = Arc::new(
         CatalogRepository::load(Arc::clone(&backend.table))
@@ -243,9 +244,17 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
             .map_err(|e| e.to_string())?,
     );
     let gateway = Arc::new(paved_http::Authenticator::Gateway);
-    let requests =
-        requests_api::RequestsState::from_env(&backend, Arc::clone(&catalog), Arc::clone(&gateway))
-            .await?;
+    let guardrails = guardrails
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let requests = requests_api::RequestsState::from_env(
+        &backend,
+        Arc::clone(&catalog),
+        Arc::clone(&gateway),
+        guardrails,
+    )
+    .await?;
     let metrics = metrics_api::MetricsState {
         events: Arc::new(paved_core::events::EventStore::new(Arc::clone(
             &backend.table,

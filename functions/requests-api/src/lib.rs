@@ -107,6 +107,7 @@ impl RequestsState {
         backend: &paved_backend::Backend,
         catalog: Arc<CatalogRepository>,
         auth: Arc<Authenticator>,
+        guardrails: PolicyEngine,
     ) -> Result<Self, String> {
         let table = Arc::clone(&backend.table);
         let drivers_config = paved_drivers::config::DriverConfig::from_env(
@@ -129,13 +130,20 @@ impl RequestsState {
         Ok(Self::on_backend(
             backend,
             catalog,
-            PolicyEngine::default_bundle().map_err(|e| e.to_string())?,
+            guardrails,
             Arc::new(AccessPolicy::new(&admins)?),
             auth,
             &drivers,
             unavailable,
         ))
     }
+}
+
+/// Compiles the default guardrails on a blocking thread: a cold start overlaps it with opening
+/// the backend and reading the catalog, which wait on the network.
+pub fn compile_default_guardrails()
+-> tokio::task::JoinHandle<Result<PolicyEngine, paved_core::Error>> {
+    tokio::task::spawn_blocking(PolicyEngine::default_bundle)
 }
 
 impl FromRef<RequestsState> for Arc<Authenticator> {

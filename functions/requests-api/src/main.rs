@@ -16,11 +16,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
+    let guardrails = requests_api::compile_default_guardrails();
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
     let table = Arc::clone(&backend.table);
     let catalog = Arc::new(CatalogRepository::load(table).await?);
-    let state =
-        RequestsState::from_env(&backend, catalog, Arc::new(Authenticator::Gateway)).await?;
+    let guardrails = guardrails.await??;
+    let state = RequestsState::from_env(
+        &backend,
+        catalog,
+        Arc::new(Authenticator::Gateway),
+        guardrails,
+    )
+    .await?;
     let app = ServiceBuilder::new()
         .map_request(copy_authorizer_claims)
         .service(router(state).fallback(paved_http::route_not_found));
