@@ -262,20 +262,26 @@ fn search(state: &ChatopsState, term: &str) -> Reply {
     )
 }
 
-fn service(state: &ChatopsState, reference: &str) -> Reply {
-    let entity_ref = match EntityRef::parse(
+/// `payments`, `component:payments` or `component:default/payments`; help when it is none.
+fn component_ref(reference: &str) -> Result<EntityRef, Reply> {
+    EntityRef::parse(
         reference,
         RefDefaults {
             kind: Some("component"),
             namespace: "default",
         },
-    ) {
+    )
+    .map_err(|e| {
+        help(Some(&format!(
+            "'{reference}' is not an entity reference: {e}"
+        )))
+    })
+}
+
+fn service(state: &ChatopsState, reference: &str) -> Reply {
+    let entity_ref = match component_ref(reference) {
         Ok(r) => r,
-        Err(e) => {
-            return help(Some(&format!(
-                "'{reference}' is not an entity reference: {e}"
-            )));
-        }
+        Err(help) => return help,
     };
     let index = state.catalog.read();
     let Some(view) = index.get_by_ref(&entity_ref) else {
@@ -317,19 +323,9 @@ fn service(state: &ChatopsState, reference: &str) -> Reply {
 }
 
 async fn scorecard(state: &ChatopsState, reference: &str) -> Reply {
-    let entity_ref = match EntityRef::parse(
-        reference,
-        RefDefaults {
-            kind: Some("component"),
-            namespace: "default",
-        },
-    ) {
+    let entity_ref = match component_ref(reference) {
         Ok(r) => r,
-        Err(e) => {
-            return help(Some(&format!(
-                "'{reference}' is not an entity reference: {e}"
-            )));
-        }
+        Err(help) => return help,
     };
     let metrics = match paved_core::scorecards::MetricsSnapshot::load(&state.events).await {
         Ok(m) => m,

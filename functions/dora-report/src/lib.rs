@@ -60,17 +60,23 @@ impl DoraJob {
     }
 
     /// Computes and stores the report for the window ending at `now`'s local midnight.
+    /// The catalog, read once per run: teams, adoption and scorecards all read it.
+    pub async fn load_catalog(&self) -> anyhow::Result<CatalogRepository> {
+        Ok(CatalogRepository::load(Arc::clone(&self.table)).await?)
+    }
+
     /// Every stored event, with the catalog's service→team map: the report's input.
-    pub async fn load_records(&self) -> anyhow::Result<EventRecords> {
+    pub async fn load_records(&self, catalog: &CatalogRepository) -> anyhow::Result<EventRecords> {
         let mut records = self.events.load().await?;
-        records.services = Some(self.service_teams().await?);
+        records.services = Some(service_teams(catalog));
         Ok(records)
     }
 
     pub async fn run(&self, now: DateTime<Utc>) -> anyhow::Result<RunSummary> {
-        let records = self.load_records().await?;
+        let catalog = self.load_catalog().await?;
+        let records = self.load_records(&catalog).await?;
         let activity = paved_core::events::service_activity(&records.deployments, now);
-        let adoption = self.adoption(&records, now).await?;
+        let adoption = self.adoption(&records, &catalog, now).await?;
         let window = ReportWindow::parse(None, None, Some(self.config.timezone.name()), now)?;
         // polars computes on its own threads; keep the async runtime free meanwhile.
         let report: DoraReport = tokio::task::spawn_blocking(move || {
@@ -102,12 +108,13 @@ impl DoraJob {
     pub async fn platform_inputs(
         &self,
         records: &EventRecords,
+        catalog: CatalogRepository,
         now: DateTime<Utc>,
     ) -> anyhow::Result<PlatformInputs> {
         Ok(PlatformInputs {
-            catalog: CatalogRepository::load(Arc::clone(&self.table)).await?,
             activity: paved_core::events::service_activity(&records.deployments, now),
-            adoption: self.adoption(records, now).await?,
+            adoption: self.adoption(records, &catalog, now).await?,
+            catalog,
             cards: paved_core::scorecards::ScorecardSet::from_env()?,
         })
     }
@@ -116,6 +123,7 @@ impl DoraJob {
     async fn adoption(
         &self,
         records: &EventRecords,
+        catalog: &CatalogRepository,
         now: DateTime<Utc>,
     ) -> anyhow::Result<paved_core::adoption::AdoptionReport> {
         use paved_core::adoption::{DeployFacts, RequestFacts, ServiceFacts, compute};
@@ -125,7 +133,6 @@ impl DoraJob {
             "backstage.io/source-template",
             "paved.dev/golden-path",
         ];
-        let catalog = CatalogRepository::load(Arc::clone(&self.table)).await?;
         let services: Vec<ServiceFacts> = {
             let index = catalog.read();
             index
@@ -195,24 +202,23 @@ impl DoraJob {
             .collect();
         Ok(compute(&services, &requests, &deploys, now, 12))
     }
+}
 
-    /// Each catalog Component is a service; its team is the Group that owns it.
-    async fn service_teams(&self) -> anyhow::Result<Vec<ServiceRecord>> {
-        let catalog = CatalogRepository::load(Arc::clone(&self.table)).await?;
-        let index = catalog.read();
-        Ok(index
-            .ids()
-            .filter_map(|id| index.view(id))
-            .filter(|view| view.kind == Kind::Component)
-            .filter_map(|view| {
-                let owner = view.owner.as_ref()?;
-                Some(ServiceRecord {
-                    service: view.entity_ref.name().to_owned(),
-                    team: owner.name().to_owned(),
-                })
+/// Each catalog Component is a service; its team is the Group that owns it.
+fn service_teams(catalog: &CatalogRepository) -> Vec<ServiceRecord> {
+    let index = catalog.read();
+    index
+        .ids()
+        .filter_map(|id| index.view(id))
+        .filter(|view| view.kind == Kind::Component)
+        .filter_map(|view| {
+            let owner = view.owner.as_ref()?;
+            Some(ServiceRecord {
+                service: view.entity_ref.name().to_owned(),
+                team: owner.name().to_owned(),
             })
-            .collect())
-    }
+        })
+        .collect()
 }
 
 /// See [`DoraJob::platform_inputs`].
@@ -231,7 +237,7 @@ impl PlatformInputs {
     ) -> anyhow::Result<paved_analytics::platform::PlatformSection> {
         use paved_core::scorecards::{MetricsSnapshot, distribution, distribution_by_team};
         let report = serde_json::to_value(report)?;
-        let metrics = MetricsSnapshot::new(Some(&report), self.activity);
+        let metrics = MetricsSnapshot::new(Some(report), self.activity);
         let card = self.cards.default_card();
         let index = self.catalog.read();
         Ok(paved_analytics::platform::PlatformSection {

@@ -145,8 +145,11 @@ pub async fn report(command: ReportCommand) -> Result<()> {
                     .map_err(anyhow::Error::msg)?;
             let job =
                 dora_report::DoraJob::new(backend.table, dora_report::DoraJobConfig::from_env()?);
-            let records = job.load_records().await?;
-            let platform = job.platform_inputs(&records, chrono::Utc::now()).await?;
+            let catalog = job.load_catalog().await?;
+            let records = job.load_records(&catalog).await?;
+            let platform = job
+                .platform_inputs(&records, catalog, chrono::Utc::now())
+                .await?;
             Some((records, platform))
         }
     };

@@ -22,7 +22,9 @@ pub use evaluate::{Evaluation, RuleResult, ServiceMetrics, evaluate};
 /// recent activity, both stored by the DORA job.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsSnapshot {
-    dora: HashMap<String, Value>,
+    /// The report's `services` list, and where each service is in it (not a copy of each).
+    services: Vec<Value>,
+    position: HashMap<String, usize>,
     activity: BTreeMap<String, ServiceActivity>,
 }
 
@@ -30,23 +32,33 @@ impl MetricsSnapshot {
     pub async fn load(events: &EventStore) -> Result<Self, Error> {
         let report = events.latest_report().await?.map(|(r, _)| r);
         let activity = events.latest_activity().await?;
-        Ok(Self::new(report.as_ref(), activity))
+        Ok(Self::new(report, activity))
     }
 
-    pub fn new(report: Option<&Value>, activity: BTreeMap<String, ServiceActivity>) -> Self {
-        let dora = report
-            .and_then(|r| r.get("services"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|s| Some((s.get("service")?.as_str()?.to_owned(), s.clone())))
+    /// Takes the report's `services` list as it is; only the names are indexed.
+    pub fn new(report: Option<Value>, activity: BTreeMap<String, ServiceActivity>) -> Self {
+        let services = match report {
+            Some(Value::Object(mut r)) => match r.remove("services") {
+                Some(Value::Array(list)) => list,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let position = services
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((s.get("service")?.as_str()?.to_owned(), i)))
             .collect();
-        Self { dora, activity }
+        Self {
+            services,
+            position,
+            activity,
+        }
     }
 
     pub fn service(&self, name: &str) -> ServiceMetrics<'_> {
         ServiceMetrics {
-            dora: self.dora.get(name),
+            dora: self.position.get(name).map(|&i| &self.services[i]),
             activity: self.activity.get(name),
         }
     }
