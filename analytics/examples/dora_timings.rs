@@ -1,5 +1,6 @@
 //! The DORA report over a folder, with each stage's time (for tuning the computation):
-//! `cargo run --profile profiling -p paved-analytics --example dora_timings -- DIR FROM TO`
+//! `cargo run --profile profiling -p paved-analytics --example dora_timings -- DIR FROM TO [OUT]`,
+//! OUT receiving the JSON report (to compare with `scripts/bench/dora/compare.py`).
 use paved_analytics::dora::{self, DoraSettings};
 use paved_analytics::input;
 use paved_analytics::window::ReportWindow;
@@ -10,8 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let args: Vec<String> = std::env::args().collect();
-    let [_, dir, from, to] = args.as_slice() else {
-        return Err("usage: dora_timings DIR FROM TO".into());
+    let (dir, from, to, out) = match args.as_slice() {
+        [_, dir, from, to] => (dir, from, to, None),
+        [_, dir, from, to, out] => (dir, from, to, Some(out)),
+        _ => return Err("usage: dora_timings DIR FROM TO [OUT]".into()),
     };
     let window = ReportWindow::parse(Some(from), Some(to), None, chrono::Utc::now())?;
     let started = std::time::Instant::now();
@@ -23,5 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.services.len(),
         started.elapsed().as_secs_f64()
     );
+    if let Some(out) = out {
+        std::fs::write(out, serde_json::to_vec(&report)?)?;
+    }
     Ok(())
 }

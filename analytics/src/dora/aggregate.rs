@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use polars::prelude::*;
 
+use super::engine::CollectStreaming;
+
 use crate::window::ReportWindow;
 
 /// A scope's key column: the org is one group, a team or a service its own.
@@ -71,7 +73,7 @@ pub(super) fn pool(
             count(col("fdrt_minutes").count()).alias("fdrt_samples"),
             count(col("unrecovered").sum()).alias("unrecovered"),
         ])
-        .collect()?;
+        .collect_streaming()?;
     for row in Rows::new(&deployments)? {
         let entry = pooled.entry(row.key.clone()).or_default();
         entry.deployments = row.u64("deployments")?;
@@ -92,7 +94,7 @@ pub(super) fn pool(
             col("minutes").median().alias("median"),
             count(len()).alias("samples"),
         ])
-        .collect()?;
+        .collect_streaming()?;
     for row in Rows::new(&lead)? {
         let entry = pooled.entry(row.key.clone()).or_default();
         entry.lead_time_median_minutes = row.f64("median")?;
@@ -110,7 +112,7 @@ pub(super) fn pool(
             col("minutes").median().alias("median"),
             count(len()).alias("samples"),
         ])
-        .collect()?;
+        .collect_streaming()?;
     for row in Rows::new(&restores)? {
         let entry = pooled.entry(row.key.clone()).or_default();
         entry.ttr_median_minutes = row.f64("median")?;
@@ -150,7 +152,7 @@ pub(super) fn pool(
             ))
             .group_by([col("key"), col("period")])
             .agg([count(len()).alias("days")])
-            .collect()?;
+            .collect_streaming()?;
         let keys = counted.column("key")?.str()?;
         let periods = counted.column("period")?.i32()?;
         let counts = counted.column("days")?.u64()?;

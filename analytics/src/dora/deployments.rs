@@ -2,6 +2,8 @@
 
 use polars::prelude::*;
 
+use super::engine::CollectStreaming;
+
 use super::settings::{DoraSettings, micros};
 
 pub(super) const FIX_KINDS: [&str; 2] = ["rollback", "hotfix"];
@@ -46,7 +48,7 @@ pub(super) fn production(
             col("commit_sha"),
             col("finished_at"),
         ])
-        .collect()?;
+        .collect_streaming()?;
     let repeated = rows
         .clone()
         .lazy()
@@ -54,7 +56,7 @@ pub(super) fn production(
         .agg([len().alias("n")])
         .filter(col("n").gt(lit(1)))
         .select([len().alias("repeated")])
-        .collect()?
+        .collect_streaming()?
         .column("repeated")?
         .as_materialized_series()
         .cast(&DataType::UInt64)?
@@ -82,7 +84,7 @@ pub(super) fn production(
             SortMultipleOptions::default(),
         )
         .with_row_index("seq", None)
-        .collect()
+        .collect_streaming()
 }
 
 /// Every `(seq, service, sha)` a production deployment shipped, from its `changes` list.
@@ -111,7 +113,7 @@ pub(super) fn shipped(
             JoinArgs::new(JoinType::Inner),
         )
         .select([col("seq"), col("service"), col("sha")])
-        .collect()
+        .collect_streaming()
 }
 
 /// Per service, in order: whether a deployment is the service's first (R4's baseline), whether

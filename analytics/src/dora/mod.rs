@@ -7,6 +7,7 @@
 mod aggregate;
 pub mod bands;
 mod deployments;
+mod engine;
 mod facts;
 mod incidents;
 mod lead_time;
@@ -21,6 +22,7 @@ use polars::prelude::*;
 use crate::error::Result;
 use crate::input::EventTables;
 use aggregate::{Facts, Pooled, Scope};
+use engine::CollectStreaming;
 pub use report::{
     Band, Bands, Diagnostics, DoraReport, EDITION, Metrics, SPEC_VERSION, Scores, ServiceMetrics,
     TeamMetrics, WindowOut,
@@ -58,7 +60,8 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     let production = deployments::production(tables.deployments.clone(), settings)?;
     let shipped = deployments::shipped(tables.deployments.clone(), &production, settings)?;
     stage("production");
-    let order = deployments::service_order(production.clone().lazy(), settings).collect()?;
+    let order =
+        deployments::service_order(production.clone().lazy(), settings).collect_streaming()?;
     stage("order");
     let attributed = incidents::attribute(
         tables.incidents.clone(),
@@ -66,7 +69,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         shipped.clone().lazy(),
         settings,
     )?
-    .collect()?;
+    .collect_streaming()?;
     stage("attribution");
     let end = settings.end_micros();
     let before_end = production
@@ -82,7 +85,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         settings,
         before_end,
     )?
-    .collect()?;
+    .collect_streaming()?;
     stage("lead_time");
 
     let teams = team_map(tables)?;
@@ -104,7 +107,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     let facts = Facts {
         deployments: with_team(
             facts::deployments(order.lazy(), attributed.clone().lazy(), settings)
-                .collect()?
+                .collect_streaming()?
                 .lazy(),
         ),
         lead_samples: with_team(lead_pairs.clone().lazy()),
@@ -175,7 +178,7 @@ fn team_map(tables: &EventTables) -> Result<DataFrame> {
             .clone()
             .select([col("service"), col("team")])
             .unique_stable(Some(cols(["service"])), UniqueKeepStrategy::First)
-            .collect()?,
+            .collect_streaming()?,
         None => DataFrame::new_infer_height(vec![
             Column::new_empty("service".into(), &DataType::String),
             Column::new_empty("team".into(), &DataType::String),

@@ -3,6 +3,8 @@
 
 use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::*;
+
+use super::engine::CollectStreaming;
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::{Facts, epoch_day};
@@ -51,7 +53,7 @@ pub(super) fn weekly(facts: &Facts, window: &ReportWindow) -> PolarsResult<Vec<W
             len().cast(DataType::UInt64).alias("deployments"),
             col("failed").sum().cast(DataType::UInt64).alias("failed"),
         ])
-        .collect()?;
+        .collect_streaming()?;
     let weeks = deployments.column("week")?.i32()?;
     let counts = deployments.column("deployments")?.u64()?;
     let failed = deployments.column("failed")?.u64()?;
@@ -68,7 +70,7 @@ pub(super) fn weekly(facts: &Facts, window: &ReportWindow) -> PolarsResult<Vec<W
         .filter(col("minutes").gt(lit(0.0)))
         .group_by([week_of(col("local_day")).alias("week")])
         .agg([col("minutes").median().alias("median")])
-        .collect()?;
+        .collect_streaming()?;
     let weeks = lead.column("week")?.i32()?;
     let medians = lead.column("median")?.f64()?;
     for (week, median) in weeks.iter().zip(medians.iter()) {
