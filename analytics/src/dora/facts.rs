@@ -14,7 +14,7 @@ fn in_window(column: &str, settings: &DoraSettings) -> Expr {
         .and(col(column).lt(lit(settings.end_micros())))
 }
 
-/// `service`, `local_day` (days since the epoch in the report's time zone), `failed`,
+/// `service`, `team`, `local_day` (days since the epoch in the report's time zone), `failed`,
 /// `rework`, `fdrt_minutes` (null without a sample) and `unrecovered`.
 pub(super) fn deployments(
     order: LazyFrame,
@@ -55,6 +55,7 @@ pub(super) fn deployments(
         ])
         .select([
             col("service"),
+            col("team"),
             local_day(col("finished_at"), settings).alias("local_day"),
             col("failed"),
             is_fix.alias("rework"),

@@ -7,7 +7,7 @@ use super::settings::DoraSettings;
 const MINUTE: f64 = 60e6;
 
 /// One row per `(service, sha)` whose first deployment (in `seq` order) lies in the window and
-/// is not its service's baseline: `service`, the deployment's `local_day`, and `minutes` (null
+/// is not its service's baseline: `service`, `team`, the deployment's `local_day`, and `minutes` (null
 /// when the sha is not in `changes`). The caller counts samples, drops (`minutes <= 0`) and
 /// unknowns from it. `before_end` is how many production deployments finished before the
 /// window's end.
@@ -48,7 +48,7 @@ pub(super) fn pairs(
                 .and(col("finished_at").lt(lit(settings.end_micros())))
                 .and(col("is_baseline").not()),
         )
-        .select([col("seq"), col("finished_at")]);
+        .select([col("seq"), col("team"), col("finished_at")]);
     Ok(pairs
         .join(
             owners,
@@ -58,6 +58,7 @@ pub(super) fn pairs(
         )
         .select([
             col("service"),
+            col("team"),
             super::facts::local_day(col("finished_at"), settings).alias("local_day"),
             ((col("finished_at") - col("authored_at")).cast(DataType::Float64) / lit(MINUTE))
                 .alias("minutes"),

@@ -58,10 +58,31 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         )
     };
     let production = deployments::production(tables.deployments.clone(), settings)?;
-    let shipped = deployments::shipped(tables.deployments.clone(), &production, settings)?;
     stage("production");
-    let order =
-        deployments::service_order(production.clone().lazy(), settings).collect_streaming()?;
+    let shipped = deployments::shipped(tables.deployments.clone(), &production, settings)?;
+    stage("shipped");
+    let teams = team_map(tables)?;
+    let with_team = |frame: LazyFrame| -> LazyFrame {
+        frame
+            .join(
+                teams.clone().lazy(),
+                [col("service")],
+                [col("service")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .with_column(
+                when(col("service").is_null())
+                    .then(lit(NULL).cast(DataType::String))
+                    .otherwise(col("team").fill_null(lit(UNOWNED)))
+                    .alias("team"),
+            )
+    };
+    // The team is joined once per deployment; lead time samples take it from their deployment.
+    let order = with_team(deployments::service_order(
+        production.clone().lazy(),
+        settings,
+    ))
+    .collect_streaming()?;
     stage("order");
     let attributed = incidents::attribute(
         tables.incidents.clone(),
@@ -88,30 +109,15 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     .collect_streaming()?;
     stage("lead_time");
 
-    let teams = team_map(tables)?;
-    let with_team = |frame: LazyFrame| -> LazyFrame {
-        frame
-            .join(
-                teams.clone().lazy(),
-                [col("service")],
-                [col("service")],
-                JoinArgs::new(JoinType::Left),
-            )
-            .with_column(
-                when(col("service").is_null())
-                    .then(lit(NULL).cast(DataType::String))
-                    .otherwise(col("team").fill_null(lit(UNOWNED)))
-                    .alias("team"),
-            )
-    };
+    // Collected once: each scope and the weekly series read them again.
     let facts = Facts {
-        deployments: with_team(
-            facts::deployments(order.lazy(), attributed.clone().lazy(), settings)
-                .collect_streaming()?
-                .lazy(),
-        ),
-        lead_samples: with_team(lead_pairs.clone().lazy()),
-        restores: with_team(facts::restores(attributed.clone().lazy(), settings)),
+        deployments: facts::deployments(order.lazy(), attributed.clone().lazy(), settings)
+            .collect_streaming()?
+            .lazy(),
+        lead_samples: lead_pairs.clone().lazy(),
+        restores: with_team(facts::restores(attributed.clone().lazy(), settings))
+            .collect_streaming()?
+            .lazy(),
     };
 
     stage("facts");
