@@ -281,8 +281,7 @@ impl ProvisionWorker {
     }
 
     /// Runs the task on its own tokio task (a panicking driver fails the message, not the
-    /// worker, where panics unwind: `paved up` and the tests; Lambda builds abort, see
-    /// docs/decisions.md) while heartbeating the token.
+    /// worker) while heartbeating the token.
     async fn run_with_heartbeats(&self, task: &TaskMessage) -> Result<TaskOutcome, WorkerError> {
         let runner = Arc::clone(&self.runner);
         let owned = task.clone();
