@@ -136,9 +136,7 @@ impl DoraJob {
         let services: Vec<ServiceFacts> = {
             let index = catalog.read();
             index
-                .ids()
-                .filter_map(|id| index.view(id))
-                .filter(|view| view.kind == Kind::Component)
+                .views_of_kind(Kind::Component)
                 .map(|view| {
                     let entity: serde_json::Value =
                         serde_json::from_slice(&view.json).unwrap_or_default();
@@ -208,9 +206,7 @@ impl DoraJob {
 fn service_teams(catalog: &CatalogRepository) -> Vec<ServiceRecord> {
     let index = catalog.read();
     index
-        .ids()
-        .filter_map(|id| index.view(id))
-        .filter(|view| view.kind == Kind::Component)
+        .views_of_kind(Kind::Component)
         .filter_map(|view| {
             let owner = view.owner.as_ref()?;
             Some(ServiceRecord {

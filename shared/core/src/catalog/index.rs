@@ -587,6 +587,13 @@ impl CatalogIndex {
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.all.iter()
     }
+
+    /// Every entity of one kind, for bulk readers (the DORA job's services, for instance).
+    pub fn views_of_kind(&self, kind: Kind) -> impl Iterator<Item = &EntityView> + '_ {
+        self.ids()
+            .filter_map(|id| self.view(id))
+            .filter(move |view| view.kind == kind)
+    }
 }
 
 fn take_smallest<T>(items: &mut Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> Ordering + Copy) {
