@@ -190,39 +190,113 @@ fn r3_whole_months_and_no_whole_week() {
     assert_eq!(short.org.bands.deployment_frequency, None);
 }
 
-#[test]
-fn r4_lead_time_skips_the_baseline_and_counts_each_change_once() {
+/// R4's vectors with each sha written by `sha`: paved groups git's canonical shas (40 lowercase
+/// hex digits) on integer keys and any other string on the strings, with the same figures.
+fn r4_vectors(sha: &dyn Fn(&str) -> String) -> paved_analytics::dora::DoraReport {
+    let ships = |record: paved_analytics::input::DeploymentRecord, names: &[&str]| {
+        let shas: Vec<String> = names.iter().map(|name| sha(name)).collect();
+        let shas: Vec<&str> = shas.iter().map(String::as_str).collect();
+        record.ships(&shas)
+    };
     let deployments = vec![
         // The first tracked deployment: its changes are history (regression: years-old commits
         // must not inflate lead time).
-        deploy("d0", "a", "2026-03-03T00:00:00Z").ships(&["old1"]),
-        deploy("d1", "a", "2026-03-04T00:00:00Z").ships(&["c1", "c2", "old1"]),
-        deploy("d2", "a", "2026-03-05T00:00:00Z").ships(&["c2", "c3", "c4"]),
+        ships(deploy("d0", "a", "2026-03-03T00:00:00Z"), &["old1"]),
+        ships(
+            deploy("d1", "a", "2026-03-04T00:00:00Z"),
+            &["c1", "c2", "old1"],
+        ),
+        ships(
+            deploy("d2", "a", "2026-03-05T00:00:00Z"),
+            &["c2", "c3", "c4"],
+        ),
         // Another service's deployment of the same sha is not a's.
         deploy("b0", "b", "2026-03-01T00:00:00Z"),
-        deploy("b1", "b", "2026-03-06T00:00:00Z").ships(&["c1"]),
+        ships(deploy("b1", "b", "2026-03-06T00:00:00Z"), &["c1"]),
     ];
     let changes = vec![
-        change("old1", "a", "2024-01-01T00:00:00Z"),
+        change(&sha("old1"), "a", "2024-01-01T00:00:00Z"),
         // A repeated (service, sha) keeps its earliest authored_at.
-        change("c1", "a", "2026-03-03T23:00:00Z"),
-        change("c1", "a", "2026-03-03T22:30:00Z"),
-        change("c2", "a", "2026-03-03T12:00:30Z"),
+        change(&sha("c1"), "a", "2026-03-03T23:00:00Z"),
+        change(&sha("c1"), "a", "2026-03-03T22:30:00Z"),
+        change(&sha("c2"), "a", "2026-03-03T12:00:30Z"),
         // Authored after its deployment: dropped, not a zero.
-        change("c3", "a", "2026-03-05T01:00:00Z"),
-        change("c1", "b", "2026-03-05T23:00:00Z"),
+        change(&sha("c3"), "a", "2026-03-05T01:00:00Z"),
+        change(&sha("c1"), "b", "2026-03-05T23:00:00Z"),
+        // A service without production deployments ships nothing.
+        change(&sha("c4"), "z", "2026-03-01T00:00:00Z"),
     ];
-    let report = report(&records(deployments, changes, vec![]), FROM, TO);
-    let a = &service(&report, "a").metrics;
+    report(&records(deployments, changes, vec![]), FROM, TO)
+}
+
+fn assert_r4_figures(report: &paved_analytics::dora::DoraReport) {
+    let a = &service(report, "a").metrics;
     // c1: 90 min, c2: 719.5 min (owned by d1, not d2) → median 404.75.
     assert_eq!(a.lead_time_samples, 2);
     assert_eq!(a.lead_time_median_minutes, Some(404.75));
-    let b = &service(&report, "b").metrics;
+    let b = &service(report, "b").metrics;
     assert_eq!(b.lead_time_samples, 1);
     assert_eq!(b.lead_time_median_minutes, Some(60.0));
     assert_eq!(report.org.lead_time_samples, 3);
     assert_eq!(report.diagnostics.lead_time_dropped, 1);
+    // c4 of a: z's change of the same sha is not a's.
     assert_eq!(report.diagnostics.changes_unknown, 1);
+}
+
+/// `name` as a canonical sha, its hex at the front: distinct names, distinct leading bits.
+fn git_sha(name: &str) -> String {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex:f<40}")
+}
+
+#[test]
+fn r4_lead_time_skips_the_baseline_and_counts_each_change_once() {
+    assert_r4_figures(&r4_vectors(&|name| name.to_owned()));
+}
+
+#[test]
+fn r4_git_shas_give_the_same_figures() {
+    assert_r4_figures(&r4_vectors(&git_sha));
+}
+
+#[test]
+fn r4_shas_sharing_their_leading_bits_give_the_same_figures() {
+    // The hex at the end: every sha starts with the same 32 digits, so their integer keys collide and
+    // the pairs are grouped on the strings.
+    assert_r4_figures(&r4_vectors(&|name| {
+        let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{hex:a>40}")
+    }));
+}
+
+#[test]
+fn r4_git_and_other_shas_mixed_give_the_same_figures() {
+    assert_r4_figures(&r4_vectors(&|name| match name {
+        "c1" | "old1" => name.to_owned(),
+        "c2" => git_sha(name).to_uppercase(),
+        _ => git_sha(name),
+    }));
+}
+
+#[test]
+fn r4_shas_are_compared_exactly() {
+    // An upper-case sha is another string, even where its hex digits are the same.
+    let sha = "deadbeef00112233445566778899aabbccddeeff";
+    let deployments = vec![
+        deploy("d0", "a", "2026-03-03T00:00:00Z"),
+        deploy("d1", "a", "2026-03-04T00:00:00Z").ships(&[sha]),
+    ];
+    let changes = vec![change(&sha.to_uppercase(), "a", "2026-03-03T23:00:00Z")];
+    let report = report_of(deployments, changes);
+    assert_eq!(report.org.lead_time_samples, 0);
+    assert_eq!(report.diagnostics.changes_unknown, 1);
+}
+
+fn report_of(
+    deployments: Vec<paved_analytics::input::DeploymentRecord>,
+    changes: Vec<paved_analytics::input::ChangeRecord>,
+) -> paved_analytics::dora::DoraReport {
+    report(&records(deployments, changes, vec![]), FROM, TO)
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use polars::prelude::*;
 
 use super::engine::CollectStreaming;
+use super::pair_keys::PairKeys;
 
 use super::settings::{DoraSettings, micros};
 
@@ -119,7 +120,11 @@ pub(super) fn shipped(
 /// Per service, in order: whether a deployment is the service's first (R4's baseline), whether
 /// a rollback or hotfix follows it within the rollback window (R6), and when the first later
 /// rollback or hotfix finished (R7).
-pub(super) fn service_order(production: LazyFrame, settings: &DoraSettings) -> LazyFrame {
+pub(super) fn service_order(
+    production: LazyFrame,
+    settings: &DoraSettings,
+    keys: &PairKeys,
+) -> LazyFrame {
     let is_fix = col("kind").is_in(
         lit(Series::new("fix".into(), FIX_KINDS)).implode(false),
         false,
@@ -127,7 +132,13 @@ pub(super) fn service_order(production: LazyFrame, settings: &DoraSettings) -> L
     let same_service_next = col("service").shift(lit(-1)).eq(col("service"));
     production
         .select([col("seq"), col("service"), col("kind"), col("finished_at")])
-        .sort(["service", "seq"], SortMultipleOptions::default())
+        // (service, seq) as one integer: sorting it moves no strings.
+        .with_column(
+            (keys.service_number(col("service")) * lit(1u64 << 32)
+                + col("seq").cast(DataType::UInt64))
+            .alias("service_seq"),
+        )
+        .sort(["service_seq"], SortMultipleOptions::default())
         .with_columns([
             col("service")
                 .shift(lit(1))

@@ -2,6 +2,8 @@
 
 use polars::prelude::*;
 
+use super::engine::CollectStreaming;
+use super::pair_keys::{KEY, MIDDLE, PairKeys, TAIL};
 use super::settings::DoraSettings;
 
 const MINUTE: f64 = 60e6;
@@ -17,30 +19,15 @@ pub(super) fn pairs(
     changes: LazyFrame,
     settings: &DoraSettings,
     before_end: u64,
+    keys: &PairKeys,
 ) -> PolarsResult<LazyFrame> {
     // A deployment finished at or after `to` cannot own an in-window sample, and one that comes
     // later than a pair's first deployment never owns the pair: both are safe to skip.
     // `seq` follows `finished_at`, so the deployments before `to` are the first `before_end`.
     let shipped = shipped
         .filter(col("seq").cast(DataType::UInt64).lt(lit(before_end)))
-        .select([
-            col("service"),
-            col("sha"),
-            col("seq"),
-            lit(NULL).cast(DataType::Int64).alias("authored_at"),
-        ]);
-    let authored = changes.select([
-        col("service"),
-        col("sha"),
-        lit(NULL).cast(IDX_DTYPE).alias("seq"),
-        col("authored_at"),
-    ]);
-    // One pass over both tables: per (service, sha), its first deployment and its earliest
-    // authoring.
-    let pairs = concat([shipped, authored], UnionArgs::default())?
-        .group_by([col("service"), col("sha")])
-        .agg([col("seq").min(), col("authored_at").min()])
-        .filter(col("seq").is_not_null());
+        .select([col("service"), col("sha"), col("seq")]);
+    let firsts = first_deployments(shipped, changes, keys)?;
     let owners = order
         .filter(
             col("finished_at")
@@ -48,8 +35,9 @@ pub(super) fn pairs(
                 .and(col("finished_at").lt(lit(settings.end_micros())))
                 .and(col("is_baseline").not()),
         )
-        .select([col("seq"), col("team"), col("finished_at")]);
-    Ok(pairs
+        .select([col("seq"), col("service"), col("team"), col("finished_at")]);
+    Ok(firsts
+        .lazy()
         .join(
             owners,
             [col("seq")],
@@ -63,4 +51,127 @@ pub(super) fn pairs(
             ((col("finished_at") - col("authored_at")).cast(DataType::Float64) / lit(MINUTE))
                 .alias("minutes"),
         ]))
+}
+
+/// Per shipped `(service, sha)`: the `seq` of its first deployment and its earliest
+/// `authored_at` (null when the sha is not in `changes`). Canonical shas are grouped on their
+/// [`PairKeys`]; the others, and every pair again if two keys collide, on the strings.
+fn first_deployments(
+    shipped: LazyFrame,
+    changes: LazyFrame,
+    keys: &PairKeys,
+) -> PolarsResult<DataFrame> {
+    let started = std::time::Instant::now();
+    let shipped = shipped
+        .with_column(keys.key(col("service"), col("sha")))
+        .collect_streaming()?;
+    let has_odd_shas = shipped.column(KEY)?.null_count() > 0;
+    tracing::debug!(
+        stage = "r4 keys",
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "dora"
+    );
+    let keyed = |frame: LazyFrame| {
+        frame
+            .filter(col(KEY).is_not_null())
+            .with_columns([keys.middle(col("sha")), keys.tail(col("sha"))])
+    };
+    let by_key = concat(
+        [
+            keyed(shipped.clone().lazy()).select([
+                col(KEY),
+                col(MIDDLE),
+                col(TAIL),
+                col("seq"),
+                lit(NULL).cast(DataType::Int64).alias("authored_at"),
+            ]),
+            keyed(
+                changes
+                    .clone()
+                    .with_column(keys.key(col("service"), col("sha"))),
+            )
+            .select([
+                col(KEY),
+                col(MIDDLE),
+                col(TAIL),
+                lit(NULL).cast(IDX_DTYPE).alias("seq"),
+                col("authored_at"),
+            ]),
+        ],
+        UnionArgs::default(),
+    )?
+    .group_by([col(KEY)])
+    // Plain minima and maxima: the streaming engine runs these in parallel, where a compound
+    // aggregation would move the group-by to the in-memory engine.
+    .agg([
+        col("seq").min(),
+        col("authored_at").min(),
+        col(MIDDLE).min().alias("middle_min"),
+        col(MIDDLE).max().alias("middle_max"),
+        col(TAIL).min().alias("tail_min"),
+        col(TAIL).max().alias("tail_max"),
+    ])
+    .filter(col("seq").is_not_null())
+    .collect_streaming()?;
+    tracing::debug!(
+        stage = "r4 grouped",
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "dora"
+    );
+    let collisions = by_key
+        .clone()
+        .lazy()
+        .filter(
+            col("middle_min")
+                .neq(col("middle_max"))
+                .or(col("tail_min").neq(col("tail_max"))),
+        )
+        .select([len()])
+        .collect()?
+        .column("len")?
+        .as_materialized_series()
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0);
+    if collisions > 0 {
+        tracing::info!(
+            collisions,
+            "shas share a pair key's leading bits: R4 groups on the strings"
+        );
+        return by_strings(shipped.lazy(), changes);
+    }
+    let firsts = by_key.select(["seq", "authored_at"])?;
+    if !has_odd_shas {
+        return Ok(firsts);
+    }
+    // A sha that is not canonical only equals another that is not.
+    let odd = shipped.lazy().filter(col(KEY).is_null());
+    let odd_changes = changes.semi_join(odd.clone().select([col("sha")]), col("sha"), col("sha"));
+    let odd_firsts = by_strings(odd, odd_changes)?;
+    concat([firsts.lazy(), odd_firsts.lazy()], UnionArgs::default())?.collect_streaming()
+}
+
+/// [`first_deployments`] on the `(service, sha)` strings.
+fn by_strings(shipped: LazyFrame, changes: LazyFrame) -> PolarsResult<DataFrame> {
+    let shipped = shipped.select([
+        col("service"),
+        col("sha"),
+        col("seq"),
+        lit(NULL).cast(DataType::Int64).alias("authored_at"),
+    ]);
+    let authored = changes.select([
+        col("service"),
+        col("sha"),
+        lit(NULL).cast(IDX_DTYPE).alias("seq"),
+        col("authored_at"),
+    ]);
+    // One pass over both tables: per (service, sha), its first deployment and its earliest
+    // authoring.
+    concat([shipped, authored], UnionArgs::default())?
+        .group_by([col("service"), col("sha")])
+        .agg([col("seq").min(), col("authored_at").min()])
+        .filter(col("seq").is_not_null())
+        .select([col("seq"), col("authored_at")])
+        .collect_streaming()
 }

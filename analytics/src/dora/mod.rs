@@ -11,6 +11,7 @@ mod engine;
 mod facts;
 mod incidents;
 mod lead_time;
+mod pair_keys;
 pub mod report;
 mod settings;
 mod trend;
@@ -77,10 +78,12 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
                     .alias("team"),
             )
     };
+    let pair_keys = pair_keys::PairKeys::new(production.column("service")?)?;
     // The team is joined once per deployment; lead time samples take it from their deployment.
     let order = with_team(deployments::service_order(
         production.clone().lazy(),
         settings,
+        &pair_keys,
     ))
     .collect_streaming()?;
     stage("order");
@@ -105,6 +108,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         tables.changes.clone(),
         settings,
         before_end,
+        &pair_keys,
     )?
     .collect_streaming()?;
     stage("lead_time");
