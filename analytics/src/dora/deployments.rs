@@ -88,22 +88,13 @@ pub(super) fn production(
         .collect_streaming()
 }
 
-/// Every `(seq, service, sha)` a production deployment shipped, from its `changes` list.
-pub(super) fn shipped(
-    deployments: LazyFrame,
-    production: &DataFrame,
-    settings: &DoraSettings,
-) -> PolarsResult<DataFrame> {
-    successful_production(deployments, settings)
+/// Every `(seq, service, sha)` a production deployment shipped, from its `changes` list. The
+/// lists are matched to R1's rows on `row` before they are exploded, so only production rows'
+/// lists are exploded and the deployments' strings are not filtered a second time.
+pub(super) fn shipped(deployments: LazyFrame, production: &DataFrame) -> PolarsResult<DataFrame> {
+    deployments
+        .with_row_index("row", None)
         .select([col("row"), col("changes").alias("sha")])
-        .explode(
-            cols(["sha"]),
-            ExplodeOptions {
-                empty_as_null: false,
-                keep_nulls: false,
-            },
-        )
-        .filter(col("sha").is_not_null())
         .join(
             production
                 .clone()
@@ -114,6 +105,14 @@ pub(super) fn shipped(
             JoinArgs::new(JoinType::Inner),
         )
         .select([col("seq"), col("service"), col("sha")])
+        .explode(
+            cols(["sha"]),
+            ExplodeOptions {
+                empty_as_null: false,
+                keep_nulls: false,
+            },
+        )
+        .filter(col("sha").is_not_null())
         .collect_streaming()
 }
 

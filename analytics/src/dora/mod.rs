@@ -60,7 +60,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     };
     let production = deployments::production(tables.deployments.clone(), settings)?;
     stage("production");
-    let shipped = deployments::shipped(tables.deployments.clone(), &production, settings)?;
+    let shipped = deployments::shipped(tables.deployments.clone(), &production)?;
     stage("shipped");
     let teams = team_map(tables)?;
     let with_team = |frame: LazyFrame| -> LazyFrame {
