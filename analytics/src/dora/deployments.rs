@@ -3,7 +3,7 @@
 use polars::prelude::*;
 
 use super::engine::CollectStreaming;
-use super::pair_keys::PairKeys;
+use super::pair_keys::{PairKeys, SERVICE_NUMBER};
 
 use super::settings::{DoraSettings, micros};
 
@@ -50,6 +50,7 @@ pub(super) fn production(
             col("finished_at"),
         ])
         .collect_streaming()?;
+    tracing::debug!(rows = rows.height(), "dora: production rows read");
     let repeated = rows
         .clone()
         .lazy()
@@ -64,6 +65,7 @@ pub(super) fn production(
         .u64()?
         .get(0)
         .unwrap_or(0);
+    tracing::debug!(repeated, "dora: production repeats counted");
     let unique = if repeated == 0 {
         rows.lazy()
     } else {
@@ -117,8 +119,9 @@ pub(super) fn shipped(deployments: LazyFrame, production: &DataFrame) -> PolarsR
 }
 
 /// Per service, in order: whether a deployment is the service's first (R4's baseline), whether
-/// a rollback or hotfix follows it within the rollback window (R6), and when the first later
-/// rollback or hotfix finished (R7).
+/// a rollback or hotfix follows it within the rollback window (R6), when the first later
+/// rollback or hotfix finished (R7), and whether it is the last of the service's deployments
+/// finished at its instant (R5). The rows come out in no particular order.
 pub(super) fn service_order(
     production: LazyFrame,
     settings: &DoraSettings,
@@ -131,11 +134,11 @@ pub(super) fn service_order(
     let same_service_next = col("service").shift(lit(-1)).eq(col("service"));
     production
         .select([col("seq"), col("service"), col("kind"), col("finished_at")])
+        .with_column(keys.service_number(col("service")))
         // (service, seq) as one integer: sorting it moves no strings.
         .with_column(
-            (keys.service_number(col("service")) * lit(1u64 << 32)
-                + col("seq").cast(DataType::UInt64))
-            .alias("service_seq"),
+            (col(SERVICE_NUMBER) * lit(1u64 << 32) + col("seq").cast(DataType::UInt64))
+                .alias("service_seq"),
         )
         .sort(["service_seq"], SortMultipleOptions::default())
         .with_columns([
@@ -162,6 +165,14 @@ pub(super) fn service_order(
                 )
                 .fill_null(lit(false))
                 .alias("followed_by_fix"),
+            // R5 step 3: of a service's deployments finished at one instant, the last in seq
+            // order is the latest.
+            same_service_next
+                .clone()
+                .and(col("finished_at").shift(lit(-1)).eq(col("finished_at")))
+                .fill_null(lit(false))
+                .not()
+                .alias("latest_at_instant"),
             // The next fix in the service-sorted order, kept only if it is this service's.
             col("fix_at")
                 .shift(lit(-1))
@@ -181,10 +192,12 @@ pub(super) fn service_order(
         .select([
             col("seq"),
             col("service"),
+            col(SERVICE_NUMBER),
             col("kind"),
             col("finished_at"),
             col("is_baseline"),
             col("followed_by_fix"),
             col("next_fix_at"),
+            col("latest_at_instant"),
         ])
 }

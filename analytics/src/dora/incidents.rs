@@ -2,14 +2,18 @@
 
 use polars::prelude::*;
 
+use super::pair_keys::{PairKeys, SERVICE_NUMBER};
 use super::settings::{DoraSettings, micros};
 
 /// Incidents with the `seq` of the deployment they are attributed to (null when unattributed):
 /// `incident_id`, `service`, `created_at`, `resolved_at`, `seq`.
+/// `order` is [`super::deployments::service_order`]'s frame.
 pub(super) fn attribute(
     incidents: LazyFrame,
     production: LazyFrame,
     shipped: LazyFrame,
+    order: LazyFrame,
+    keys: &PairKeys,
     settings: &DoraSettings,
 ) -> PolarsResult<LazyFrame> {
     // A repeated incident id keeps one row: a resolved one over an open one, then the latest.
@@ -78,26 +82,23 @@ pub(super) fn attribute(
         .agg([col("seq").min().alias("seq_by_commit")]);
 
     // Step 3: the service's latest deployment at or before created_at, within the window.
-    // Of deployments finished at the same instant the last in seq order is the latest, so only
-    // that one is kept for the as-of join.
-    let latest = production
-        .select([col("service"), col("finished_at"), col("seq")])
-        .sort(["finished_at", "seq"], SortMultipleOptions::default())
-        .unique_stable(
-            Some(cols(["service", "finished_at"])),
-            UniqueKeepStrategy::Last,
-        )
+    // Of deployments finished at the same instant only the last in seq order is kept for the
+    // as-of join. Sorted by seq, each service's rows are in `finished_at` order, which is all the
+    // as-of join by group needs; services are matched on their numbers, not their names.
+    let latest = order
+        .filter(col("latest_at_instant"))
         .select([
-            col("service"),
+            col(SERVICE_NUMBER),
             col("finished_at").alias("at"),
             col("seq").alias("seq_by_time"),
-        ]);
+        ])
+        .sort(["seq_by_time"], SortMultipleOptions::default());
     let by_time = incidents
         .clone()
         .filter(col("service").is_not_null())
         .select([
             col("incident_id"),
-            col("service"),
+            keys.service_number(col("service")),
             col("created_at").alias("at"),
         ])
         .sort(["at"], SortMultipleOptions::default())
@@ -109,8 +110,8 @@ pub(super) fn attribute(
                 strategy: AsofStrategy::Backward,
                 tolerance: Some(Scalar::from(micros(settings.attribution_window))),
                 tolerance_str: None,
-                left_by: Some(vec!["service".into()]),
-                right_by: Some(vec!["service".into()]),
+                left_by: Some(vec![SERVICE_NUMBER.into()]),
+                right_by: Some(vec![SERVICE_NUMBER.into()]),
                 allow_eq: true,
                 check_sortedness: false,
             }))),

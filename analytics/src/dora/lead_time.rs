@@ -8,26 +8,29 @@ use super::settings::DoraSettings;
 
 const MINUTE: f64 = 60e6;
 
+/// The shipped pairs R4 reads: `seq`, `service`, `sha`, one row per sha of a production
+/// deployment's `changes`.
+pub(super) struct Shipped<'a> {
+    pub frame: DataFrame,
+    /// Derives `frame` again, for the rare run whose pair keys collide: the strings are not
+    /// kept in memory while the keys are grouped.
+    pub again: &'a dyn Fn() -> PolarsResult<DataFrame>,
+}
+
 /// One row per `(service, sha)` whose first deployment (in `seq` order) lies in the window and
-/// is not its service's baseline: `service`, `team`, the deployment's `local_day`, and `minutes` (null
-/// when the sha is not in `changes`). The caller counts samples, drops (`minutes <= 0`) and
-/// unknowns from it. `before_end` is how many production deployments finished before the
-/// window's end.
+/// is not its service's baseline: `service`, `team`, the deployment's `local_day`, and
+/// `minutes` (null when the sha is not in `changes`). The caller counts samples, drops
+/// (`minutes <= 0`) and unknowns from it. `before_end` is how many production deployments
+/// finished before the window's end.
 pub(super) fn pairs(
-    shipped: LazyFrame,
+    shipped: Shipped<'_>,
     order: LazyFrame,
     changes: LazyFrame,
     settings: &DoraSettings,
     before_end: u64,
     keys: &PairKeys,
 ) -> PolarsResult<LazyFrame> {
-    // A deployment finished at or after `to` cannot own an in-window sample, and one that comes
-    // later than a pair's first deployment never owns the pair: both are safe to skip.
-    // `seq` follows `finished_at`, so the deployments before `to` are the first `before_end`.
-    let shipped = shipped
-        .filter(col("seq").cast(DataType::UInt64).lt(lit(before_end)))
-        .select([col("service"), col("sha"), col("seq")]);
-    let firsts = first_deployments(shipped, changes, keys)?;
+    let firsts = first_deployments(shipped, changes, keys, before_end)?;
     let owners = order
         .filter(
             col("finished_at")
@@ -35,7 +38,14 @@ pub(super) fn pairs(
                 .and(col("finished_at").lt(lit(settings.end_micros())))
                 .and(col("is_baseline").not()),
         )
-        .select([col("seq"), col("service"), col("team"), col("finished_at")]);
+        // The local day once per deployment, not once per sample.
+        .select([
+            col("seq"),
+            col("service"),
+            col("team"),
+            col("finished_at"),
+            super::facts::local_day(col("finished_at"), settings).alias("local_day"),
+        ]);
     Ok(firsts
         .lazy()
         .join(
@@ -47,50 +57,74 @@ pub(super) fn pairs(
         .select([
             col("service"),
             col("team"),
-            super::facts::local_day(col("finished_at"), settings).alias("local_day"),
+            col("local_day"),
             ((col("finished_at") - col("authored_at")).cast(DataType::Float64) / lit(MINUTE))
                 .alias("minutes"),
         ]))
+}
+
+/// A deployment finished at or after `to` cannot own an in-window sample, and one that comes
+/// later than a pair's first deployment never owns the pair: both are safe to skip. `seq`
+/// follows `finished_at`, so the deployments before `to` are the first `before_end`.
+fn before_end(shipped: DataFrame, before_end: u64) -> LazyFrame {
+    shipped
+        .lazy()
+        .filter(col("seq").cast(DataType::UInt64).lt(lit(before_end)))
 }
 
 /// Per shipped `(service, sha)`: the `seq` of its first deployment and its earliest
 /// `authored_at` (null when the sha is not in `changes`). Canonical shas are grouped on their
 /// [`PairKeys`]; the others, and every pair again if two keys collide, on the strings.
 fn first_deployments(
-    shipped: LazyFrame,
+    shipped: Shipped<'_>,
     changes: LazyFrame,
     keys: &PairKeys,
+    end: u64,
 ) -> PolarsResult<DataFrame> {
     let started = std::time::Instant::now();
-    let shipped = shipped
+    let keyed = before_end(shipped.frame, end)
         .with_column(keys.key(col("service"), col("sha")))
+        .with_columns([keys.middle(col("sha")), keys.tail(col("sha"))])
         .collect_streaming()?;
-    let has_odd_shas = shipped.column(KEY)?.null_count() > 0;
+    // A sha that is not canonical only equals another that is not.
+    let odd = if keyed.column(KEY)?.null_count() > 0 {
+        Some(
+            keyed
+                .clone()
+                .lazy()
+                .filter(col(KEY).is_null())
+                .select([col("service"), col("sha"), col("seq")])
+                .collect()?,
+        )
+    } else {
+        None
+    };
+    // The shipped strings are dropped here: the keys carry every bit of them.
+    let keyed = keyed
+        .lazy()
+        .filter(col(KEY).is_not_null())
+        .select([col(KEY), col(MIDDLE), col(TAIL), col("seq")])
+        .collect()?;
     tracing::debug!(
         stage = "r4 keys",
         elapsed_ms = started.elapsed().as_millis() as u64,
         "dora"
     );
-    let keyed = |frame: LazyFrame| {
-        frame
-            .filter(col(KEY).is_not_null())
-            .with_columns([keys.middle(col("sha")), keys.tail(col("sha"))])
-    };
+    let authored = changes
+        .clone()
+        .with_column(keys.key(col("service"), col("sha")))
+        .filter(col(KEY).is_not_null())
+        .with_columns([keys.middle(col("sha")), keys.tail(col("sha"))]);
     let by_key = concat(
         [
-            keyed(shipped.clone().lazy()).select([
+            keyed.lazy().select([
                 col(KEY),
                 col(MIDDLE),
                 col(TAIL),
                 col("seq"),
                 lit(NULL).cast(DataType::Int64).alias("authored_at"),
             ]),
-            keyed(
-                changes
-                    .clone()
-                    .with_column(keys.key(col("service"), col("sha"))),
-            )
-            .select([
+            authored.select([
                 col(KEY),
                 col(MIDDLE),
                 col(TAIL),
@@ -139,14 +173,14 @@ fn first_deployments(
             collisions,
             "shas share a pair key's leading bits: R4 groups on the strings"
         );
-        return by_strings(shipped.lazy(), changes);
+        drop(by_key);
+        return by_strings(before_end((shipped.again)()?, end), changes);
     }
     let firsts = by_key.select(["seq", "authored_at"])?;
-    if !has_odd_shas {
+    let Some(odd) = odd else {
         return Ok(firsts);
-    }
-    // A sha that is not canonical only equals another that is not.
-    let odd = shipped.lazy().filter(col(KEY).is_null());
+    };
+    let odd = odd.lazy();
     let odd_changes = changes.semi_join(odd.clone().select([col("sha")]), col("sha"), col("sha"));
     let odd_firsts = by_strings(odd, odd_changes)?;
     concat([firsts.lazy(), odd_firsts.lazy()], UnionArgs::default())?.collect_streaming()

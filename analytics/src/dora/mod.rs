@@ -91,6 +91,8 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         tables.incidents.clone(),
         production.clone().lazy(),
         shipped.clone().lazy(),
+        order.clone().lazy(),
+        &pair_keys,
         settings,
     )?
     .collect_streaming()?;
@@ -102,8 +104,12 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         .iter()
         .filter(|at| at.is_some_and(|at| at < end))
         .count() as u64;
+    let shipped_again = || deployments::shipped(tables.deployments.clone(), &production);
     let lead_pairs = lead_time::pairs(
-        shipped.lazy(),
+        lead_time::Shipped {
+            frame: shipped,
+            again: &shipped_again,
+        },
         order.clone().lazy(),
         tables.changes.clone(),
         settings,
