@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use polars::prelude::*;
 
 use super::engine::CollectStreaming;
+use super::pair_keys::{PairKeys, SERVICE_NUMBER};
 
 use crate::window::ReportWindow;
 
@@ -21,7 +22,8 @@ impl Scope {
         match self {
             Self::Org => lit("").alias("key"),
             Self::Team => col("team").alias("key"),
-            Self::Service => col("service").alias("key"),
+            // Numbers group faster than names; [`key_names`] turns them back.
+            Self::Service => col(SERVICE_NUMBER).alias("key"),
         }
     }
 }
@@ -45,7 +47,7 @@ pub(super) struct Pooled {
     pub days_per_month: Vec<u64>,
 }
 
-/// The facts frames, each with `service` and `team` columns.
+/// The facts frames, each with `service`, its number and `team` columns.
 pub(super) struct Facts {
     pub deployments: LazyFrame,
     pub lead_samples: LazyFrame,
@@ -56,6 +58,7 @@ pub(super) fn pool(
     facts: &Facts,
     scope: Scope,
     window: &ReportWindow,
+    keys: &PairKeys,
 ) -> PolarsResult<HashMap<String, Pooled>> {
     let mut pooled: HashMap<String, Pooled> = HashMap::new();
     let count = |e: Expr| e.cast(DataType::UInt64);
@@ -74,7 +77,7 @@ pub(super) fn pool(
             count(col("unrecovered").sum()).alias("unrecovered"),
         ])
         .collect_streaming()?;
-    for row in Rows::new(&deployments)? {
+    for row in Rows::new(&deployments, keys)? {
         let entry = pooled.entry(row.key.clone()).or_default();
         entry.deployments = row.u64("deployments")?;
         entry.deployment_days = row.u64("deployment_days")?;
@@ -95,7 +98,7 @@ pub(super) fn pool(
             count(len()).alias("samples"),
         ])
         .collect_streaming()?;
-    for row in Rows::new(&lead)? {
+    for row in Rows::new(&lead, keys)? {
         let entry = pooled.entry(row.key.clone()).or_default();
         entry.lead_time_median_minutes = row.f64("median")?;
         entry.lead_time_samples = row.u64("samples")?;
@@ -113,7 +116,7 @@ pub(super) fn pool(
             count(len()).alias("samples"),
         ])
         .collect_streaming()?;
-    for row in Rows::new(&restores)? {
+    for row in Rows::new(&restores, keys)? {
         let entry = pooled.entry(row.key.clone()).or_default();
         entry.ttr_median_minutes = row.f64("median")?;
         entry.ttr_samples = row.u64("samples")?;
@@ -153,14 +156,14 @@ pub(super) fn pool(
             .group_by([col("key"), col("period")])
             .agg([count(len()).alias("days")])
             .collect_streaming()?;
-        let keys = counted.column("key")?.str()?;
+        let names = key_names(&counted, keys)?;
         let periods = counted.column("period")?.i32()?;
         let counts = counted.column("days")?.u64()?;
-        for ((key, period), days) in keys.iter().zip(periods.iter()).zip(counts.iter()) {
+        for ((key, period), days) in names.into_iter().zip(periods.iter()).zip(counts.iter()) {
             let (Some(key), Some(period), Some(days)) = (key, period, days) else {
                 continue;
             };
-            let entry = pooled.entry(key.to_owned()).or_default();
+            let entry = pooled.entry(key).or_default();
             let slots = if is_week {
                 &mut entry.days_per_week
             } else {
@@ -220,15 +223,32 @@ struct Row<'a> {
 }
 
 impl<'a> Rows<'a> {
-    fn new(frame: &'a DataFrame) -> PolarsResult<Self> {
-        let keys = frame
-            .column("key")?
-            .str()?
-            .iter()
-            .map(|key| key.unwrap_or_default().to_owned())
+    fn new(frame: &'a DataFrame, keys: &PairKeys) -> PolarsResult<Self> {
+        let keys = key_names(frame, keys)?
+            .into_iter()
+            .map(Option::unwrap_or_default)
             .collect();
         Ok(Self { frame, keys })
     }
+}
+
+/// A pooled frame's `key` column as names: team names (and the org's "") as they are, service
+/// numbers as their services.
+fn key_names(frame: &DataFrame, keys: &PairKeys) -> PolarsResult<Vec<Option<String>>> {
+    let column = frame.column("key")?;
+    Ok(if column.dtype() == &DataType::UInt64 {
+        column
+            .u64()?
+            .iter()
+            .map(|number| number.and_then(|n| keys.name(n)).map(str::to_owned))
+            .collect()
+    } else {
+        column
+            .str()?
+            .iter()
+            .map(|name| name.map(str::to_owned))
+            .collect()
+    })
 }
 
 impl<'a> IntoIterator for Rows<'a> {

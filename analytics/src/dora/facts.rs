@@ -4,6 +4,7 @@
 use polars::prelude::*;
 
 use super::deployments::FIX_KINDS;
+use super::pair_keys::SERVICE_NUMBER;
 use super::settings::DoraSettings;
 
 const MINUTE: f64 = 60e6;
@@ -14,7 +15,7 @@ fn in_window(column: &str, settings: &DoraSettings) -> Expr {
         .and(col(column).lt(lit(settings.end_micros())))
 }
 
-/// `service`, `team`, `local_day` (days since the epoch in the report's time zone), `failed`,
+/// `service`, its number, `team`, `local_day` (days since the epoch in the report's time zone), `failed`,
 /// `rework`, `fdrt_minutes` (null without a sample) and `unrecovered`.
 pub(super) fn deployments(
     order: LazyFrame,
@@ -55,6 +56,7 @@ pub(super) fn deployments(
         ])
         .select([
             col("service"),
+            col(SERVICE_NUMBER),
             col("team"),
             local_day(col("finished_at"), settings).alias("local_day"),
             col("failed"),

@@ -3,7 +3,7 @@
 use polars::prelude::*;
 
 use super::engine::CollectStreaming;
-use super::pair_keys::{KEY, MIDDLE, PairKeys, TAIL};
+use super::pair_keys::{KEY, MIDDLE, PairKeys, SERVICE_NUMBER, TAIL};
 use super::settings::DoraSettings;
 
 const MINUTE: f64 = 60e6;
@@ -18,7 +18,7 @@ pub(super) struct Shipped<'a> {
 }
 
 /// One row per `(service, sha)` whose first deployment (in `seq` order) lies in the window and
-/// is not its service's baseline: `service`, `team`, the deployment's `local_day`, and
+/// is not its service's baseline: the service's number, `team`, the deployment's `local_day`, and
 /// `minutes` (null when the sha is not in `changes`). The caller counts samples, drops
 /// (`minutes <= 0`) and unknowns from it. `before_end` is how many production deployments
 /// finished before the window's end.
@@ -42,6 +42,7 @@ pub(super) fn pairs(
         .select([
             col("seq"),
             col("service"),
+            col(SERVICE_NUMBER),
             col("team"),
             col("finished_at"),
             super::facts::local_day(col("finished_at"), settings).alias("local_day"),
@@ -55,7 +56,7 @@ pub(super) fn pairs(
             JoinArgs::new(JoinType::Inner),
         )
         .select([
-            col("service"),
+            col(SERVICE_NUMBER),
             col("team"),
             col("local_day"),
             ((col("finished_at") - col("authored_at")).cast(DataType::Float64) / lit(MINUTE))

@@ -78,7 +78,16 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
                     .alias("team"),
             )
     };
-    let pair_keys = pair_keys::PairKeys::new(production.column("service")?)?;
+    // Every service a scope can name: those deployed to production and those with incidents.
+    let incident_services = tables
+        .incidents
+        .clone()
+        .select([col("service")])
+        .collect_streaming()?;
+    let pair_keys = pair_keys::PairKeys::new([
+        production.column("service")?,
+        incident_services.column("service")?,
+    ])?;
     // The team is joined once per deployment; lead time samples take it from their deployment.
     let order = with_team(deployments::service_order(
         production.clone().lazy(),
@@ -126,6 +135,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
             .lazy(),
         lead_samples: lead_pairs.clone().lazy(),
         restores: with_team(facts::restores(attributed.clone().lazy(), settings))
+            .with_column(pair_keys.service_number(col("service")))
             .collect_streaming()?
             .lazy(),
     };
@@ -133,9 +143,9 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     stage("facts");
     let diagnostics = diagnostics(&lead_pairs, &attributed, settings)?;
     let window = &settings.window;
-    let org = aggregate::pool(&facts, Scope::Org, window)?;
-    let by_team = aggregate::pool(&facts, Scope::Team, window)?;
-    let by_service = aggregate::pool(&facts, Scope::Service, window)?;
+    let org = aggregate::pool(&facts, Scope::Org, window, &pair_keys)?;
+    let by_team = aggregate::pool(&facts, Scope::Team, window, &pair_keys)?;
+    let by_service = aggregate::pool(&facts, Scope::Service, window, &pair_keys)?;
 
     let service_teams = listed_services(&production, &attributed, &teams)?;
     let team_names: BTreeSet<&String> = service_teams.values().collect();

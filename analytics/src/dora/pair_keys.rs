@@ -27,28 +27,45 @@ pub(super) const SERVICE_NUMBER: &str = "service_number";
 #[derive(Clone)]
 pub(super) struct PairKeys {
     numbers: Arc<PlHashMap<String, u64>>,
+    /// The names in number order, from number 1.
+    names: Arc<Vec<String>>,
     /// The sha's leading bits kept in the key: 64 minus the bits the service numbers take.
     prefix_bits: u32,
 }
 
 impl PairKeys {
-    /// Numbers the distinct values of `services` (a string column) in their sorted order from 1;
-    /// 0 is null, and `len + 1` any service not among them.
-    pub(super) fn new(services: &Column) -> PolarsResult<Self> {
-        let unique = services.as_materialized_series().unique()?;
-        let mut names: Vec<&str> = unique.str()?.iter().flatten().collect();
+    /// Numbers the distinct values of the `services` string columns in their sorted order from
+    /// 1; 0 is null, and `len + 1` any service not among them.
+    pub(super) fn new<'a>(services: impl IntoIterator<Item = &'a Column>) -> PolarsResult<Self> {
+        let mut unique = Vec::new();
+        for column in services {
+            unique.push(column.as_materialized_series().unique()?);
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for series in &unique {
+            names.extend(series.str()?.iter().flatten());
+        }
         names.sort_unstable();
+        names.dedup();
         let numbers: PlHashMap<String, u64> = names
             .iter()
             .zip(1u64..)
             .map(|(service, number)| ((*service).to_owned(), number))
             .collect();
+        let names = names.into_iter().map(str::to_owned).collect();
         // Numbers 0..=len+1 must fit above the prefix.
         let service_bits = u64::BITS - (numbers.len() as u64 + 1).leading_zeros();
         Ok(Self {
             numbers: Arc::new(numbers),
+            names: Arc::new(names),
             prefix_bits: u64::BITS - service_bits,
         })
+    }
+
+    /// The service a number stands for (`None` for 0, null, and for "unknown").
+    pub(super) fn name(&self, number: u64) -> Option<&str> {
+        let index = usize::try_from(number.checked_sub(1)?).ok()?;
+        self.names.get(index).map(String::as_str)
     }
 
     /// A service's number: sorting on it sorts on the service, nulls first, as polars does.
@@ -224,7 +241,7 @@ mod tests {
     #[test]
     fn key_middle_and_tail_hold_every_bit_of_the_sha() {
         let services = Column::new("service".into(), ["a", "b", "c"]);
-        let keys = PairKeys::new(&services).unwrap();
+        let keys = PairKeys::new([&services]).unwrap();
         // Numbers 0..=4 (null, three services, "unknown") take 3 bits: 61 of the sha's are in
         // the key.
         assert_eq!(keys.prefix_bits, 61);
@@ -255,7 +272,7 @@ mod tests {
     #[test]
     fn service_numbers_sort_like_the_names_nulls_first() {
         let services = Column::new("service".into(), [Some("b"), None, Some("a"), Some("b")]);
-        let keys = PairKeys::new(&services).unwrap();
+        let keys = PairKeys::new([&services]).unwrap();
         let numbers = df!("service" => [Some("b"), None, Some("a"), Some("zz")])
             .unwrap()
             .lazy()
