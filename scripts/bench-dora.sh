@@ -6,6 +6,7 @@
 #
 #   scripts/bench-dora.sh                        # the full scale
 #   SERVICES=2000 PER_DAY=10000 scripts/bench-dora.sh   # a quick run
+#   PEERS="duckdb" scripts/bench-dora.sh         # paved against DuckDB only (pandas takes ~9 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,9 +52,16 @@ measure() { # name command...  → appends [seconds, peak_rss_kib] to timing
 # Cold file cache for nobody: one warm-up read so all three start from the same page cache.
 cat "$DATA"/*.parquet > /dev/null
 measure paved "$BIN" report dora --input "$DATA" --from "$FROM" --to "$END" --format json --out "$OUT/paved.json"
-PEERS=scripts/bench/dora
-measure duckdb sh -c "'$VENV/bin/python' $PEERS/duckdb_peer.py '$DATA' $FROM $END > '$OUT/duckdb.json'"
-measure pandas sh -c "'$VENV/bin/python' $PEERS/pandas_peer.py '$DATA' $FROM $END > '$OUT/pandas.json'"
+PEER_DIR=scripts/bench/dora
+peer_outputs=()
+for peer in ${PEERS:-duckdb pandas}; do
+  case "$peer" in
+    duckdb | pandas) ;;
+    *) echo "unknown peer $peer (duckdb, pandas)" >&2; exit 2 ;;
+  esac
+  measure "$peer" sh -c "'$VENV/bin/python' $PEER_DIR/${peer}_peer.py '$DATA' $FROM $END > '$OUT/$peer.json'"
+  peer_outputs+=("$peer=$OUT/$peer.json")
+done
 { echo "{"; paste -sd, "$OUT/timing.lines"; echo "}"; } > "$OUT/timing.json"
 
 mkdir -p bench-results
@@ -63,5 +71,5 @@ RESULT=bench-results/dora-$(date -u +%F).md
   echo
   echo "$(date -u +%FT%TZ), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m)"
   echo
-  python3 $PEERS/compare.py "$OUT/paved.json" "$OUT/timing.json" duckdb="$OUT/duckdb.json" pandas="$OUT/pandas.json"
+  python3 $PEER_DIR/compare.py "$OUT/paved.json" "$OUT/timing.json" "${peer_outputs[@]}"
 } | tee "$RESULT"

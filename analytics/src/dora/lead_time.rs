@@ -31,37 +31,29 @@ pub(super) fn pairs(
     keys: &PairKeys,
 ) -> PolarsResult<LazyFrame> {
     let firsts = first_deployments(shipped, changes, keys, before_end)?;
-    // Every deployment, in seq order: row `seq` is deployment `seq`, so each pair finds its
-    // deployment by position instead of through a hash join of ~25 million rows.
-    let deployments = order
-        .select([
-            col("seq"),
-            col(SERVICE_NUMBER),
-            col("team"),
-            col("finished_at"),
-            col("is_baseline"),
-            // The local day once per deployment, not once per sample.
-            super::facts::local_day(col("finished_at"), settings).alias("local_day"),
-        ])
-        .sort(["seq"], SortMultipleOptions::default())
-        .collect_streaming()?;
-    let seqs = deployments.column("seq")?.idx()?;
-    polars_ensure!(
-        seqs.len() == 0 || seqs.get(seqs.len() - 1) == Some((seqs.len() - 1) as IdxSize),
-        ComputeError: "the production deployments are not numbered 0..n"
-    );
-    let of_pair = deployments
-        .drop("seq")?
-        .take(firsts.column("seq")?.idx()?)?;
-    let mut samples = of_pair;
-    samples.with_column(firsts.column("authored_at")?.clone())?;
-    Ok(samples
-        .lazy()
+    let owners = order
         .filter(
             col("finished_at")
                 .gt_eq(lit(settings.start_micros()))
                 .and(col("finished_at").lt(lit(settings.end_micros())))
                 .and(col("is_baseline").not()),
+        )
+        // The local day once per deployment, not once per sample.
+        .select([
+            col("seq"),
+            col("service"),
+            col(SERVICE_NUMBER),
+            col("team"),
+            col("finished_at"),
+            super::facts::local_day(col("finished_at"), settings).alias("local_day"),
+        ]);
+    Ok(firsts
+        .lazy()
+        .join(
+            owners,
+            [col("seq")],
+            [col("seq")],
+            JoinArgs::new(JoinType::Inner),
         )
         .select([
             col(SERVICE_NUMBER),
