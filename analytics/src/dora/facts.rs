@@ -15,8 +15,8 @@ fn in_window(column: &str, settings: &DoraSettings) -> Expr {
         .and(col(column).lt(lit(settings.end_micros())))
 }
 
-/// `service`, its number, `team`, `local_day` (days since the epoch in the report's time zone), `failed`,
-/// `rework`, `fdrt_minutes` (null without a sample) and `unrecovered`.
+/// `service`, its number, `team`, `local_day` (days since the epoch in the report's time
+/// zone), `failed`, `rework`, `fdrt_minutes` (null without a sample) and `unrecovered`.
 pub(super) fn deployments(
     order: LazyFrame,
     attributed: LazyFrame,

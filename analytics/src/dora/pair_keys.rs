@@ -7,7 +7,8 @@
 //! - only a *canonical* sha (40 lowercase hex digits, what git prints) gets a key; any other
 //!   string keeps the string path, so `"ABC…"` and `"abc…"` stay different shas;
 //! - the key packs the service's number in a dictionary and the sha's leading bits; the rest
-//!   of the sha's 160 bits travel in two more `u64`s ([`sha_middle`] and [`sha_tail`]);
+//!   of the sha's 160 bits travel in two more `u64`s ([`PairKeys::middle`] and
+//!   [`PairKeys::tail`]);
 //! - each key group must have one value of each (`min == max`); a group that does not is two
 //!   pairs whose shas share their leading bits, and the caller falls back to the string path.
 
