@@ -83,6 +83,10 @@ fn first_deployments(
     end: u64,
 ) -> PolarsResult<DataFrame> {
     let started = std::time::Instant::now();
+    let lap = |stage: &str| {
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(stage, elapsed_ms, "dora");
+    };
     let keyed = before_end(shipped.frame, end)
         .with_column(keys.key(col("service"), col("sha")))
         .with_columns([keys.middle(col("sha")), keys.tail(col("sha"))])
@@ -106,11 +110,7 @@ fn first_deployments(
         .filter(col(KEY).is_not_null())
         .select([col(KEY), col(MIDDLE), col(TAIL), col("seq")])
         .collect()?;
-    tracing::debug!(
-        stage = "r4 keys",
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "dora"
-    );
+    lap("r4 keys");
     let authored = changes
         .clone()
         .with_column(keys.key(col("service"), col("sha")))
@@ -148,11 +148,7 @@ fn first_deployments(
     ])
     .filter(col("seq").is_not_null())
     .collect_streaming()?;
-    tracing::debug!(
-        stage = "r4 grouped",
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "dora"
-    );
+    lap("r4 grouped");
     let collisions = by_key
         .clone()
         .lazy()
