@@ -240,53 +240,45 @@ mod tests {
     }
 
     #[test]
-    fn key_middle_and_tail_hold_every_bit_of_the_sha() {
+    fn key_middle_and_tail_hold_every_bit_of_the_sha() -> PolarsResult<()> {
         let services = Column::new("service".into(), ["a", "b", "c"]);
-        let keys = PairKeys::new([&services]).unwrap();
+        let keys = PairKeys::new([&services])?;
         // Numbers 0..=4 (null, three services, "unknown") take 3 bits: 61 of the sha's are in
         // the key.
         assert_eq!(keys.prefix_bits, 61);
-        let frame = df!("service" => ["a", "zz", "a"], "sha" => [SHA, SHA, "not-a-sha"])
-            .unwrap()
+        let frame = df!("service" => ["a", "zz", "a"], "sha" => [SHA, SHA, "not-a-sha"])?
             .lazy()
             .select([
                 keys.key(col("service"), col("sha")),
                 keys.middle(col("sha")),
                 keys.tail(col("sha")),
             ])
-            .collect()
-            .unwrap();
-        let key = frame.column(KEY).unwrap().u64().unwrap();
+            .collect()?;
+        let key = frame.column(KEY)?.u64()?;
         let a = keys.numbers["a"];
         assert_eq!(a, 1);
         assert_eq!(key.get(0), Some((a << 61) | (0x0123_4567_89ab_cdef >> 3)));
         assert_eq!(key.get(1), Some((4 << 61) | (0x0123_4567_89ab_cdef >> 3)));
         assert_eq!(key.get(2), None);
-        let middle = frame.column(MIDDLE).unwrap().u64().unwrap();
+        let middle = frame.column(MIDDLE)?.u64()?;
         assert_eq!(middle.get(0), Some(0x0011_2233_4455_6677));
-        let tail = frame.column(TAIL).unwrap().u64().unwrap();
+        let tail = frame.column(TAIL)?.u64()?;
         // The 3 low bits of 0x…ef (0b111) above the last 32 bits.
         assert_eq!(tail.get(0), Some((0b111 << 32) | 0xdead_beef));
         assert_eq!(tail.get(2), None);
+        Ok(())
     }
 
     #[test]
-    fn service_numbers_sort_like_the_names_nulls_first() {
+    fn service_numbers_sort_like_the_names_nulls_first() -> PolarsResult<()> {
         let services = Column::new("service".into(), [Some("b"), None, Some("a"), Some("b")]);
-        let keys = PairKeys::new([&services]).unwrap();
-        let numbers = df!("service" => [Some("b"), None, Some("a"), Some("zz")])
-            .unwrap()
+        let keys = PairKeys::new([&services])?;
+        let numbers = df!("service" => [Some("b"), None, Some("a"), Some("zz")])?
             .lazy()
             .select([keys.service_number(col("service"))])
-            .collect()
-            .unwrap();
-        let numbers: Vec<Option<u64>> = numbers
-            .column(SERVICE_NUMBER)
-            .unwrap()
-            .u64()
-            .unwrap()
-            .iter()
-            .collect();
+            .collect()?;
+        let numbers: Vec<Option<u64>> = numbers.column(SERVICE_NUMBER)?.u64()?.iter().collect();
         assert_eq!(numbers, [Some(2), Some(0), Some(1), Some(3)]);
+        Ok(())
     }
 }
