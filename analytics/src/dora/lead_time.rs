@@ -149,22 +149,12 @@ fn first_deployments(
     .filter(col("seq").is_not_null())
     .collect_streaming()?;
     lap("r4 grouped");
-    let collisions = by_key
-        .clone()
-        .lazy()
-        .filter(
-            col("middle_min")
-                .neq(col("middle_max"))
-                .or(col("tail_min").neq(col("tail_max"))),
-        )
-        .select([len()])
-        .collect()?
-        .column("len")?
-        .as_materialized_series()
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .get(0)
-        .unwrap_or(0);
+    // Groups whose middles or tails differ: the keys that stand for two shas.
+    let one_value = |min: &str, max: &str| -> PolarsResult<BooleanChunked> {
+        Ok(by_key.column(min)?.u64()?.equal(by_key.column(max)?.u64()?))
+    };
+    let one_sha = one_value("middle_min", "middle_max")? & one_value("tail_min", "tail_max")?;
+    let collisions = one_sha.len() - one_sha.sum().unwrap_or(0) as usize;
     if collisions > 0 {
         tracing::info!(
             collisions,
