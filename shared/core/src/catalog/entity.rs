@@ -187,6 +187,23 @@ fn spec_fields(kind: Kind) -> &'static [SpecField] {
 /// rule is reported, each naming its field; the error's code is `unknown_kind` when the kind
 /// is not one paved knows, `invalid_entity` otherwise.
 pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
+    validate::<true>(value)
+}
+
+/// [`validate_entity`] for an entity read back from the table, which passed it when it was
+/// written: every rule is checked again (a rule may have changed since), except that a
+/// template's parameter schemas are only checked to be objects, not compiled. Compiling one
+/// builds the JSON Schema meta-validator (1.5-2 ms of every cold start that loads the
+/// catalog), and the functions that only read the catalog then link no JSON Schema engine.
+/// A schema that no longer compiles is reported when a request is checked against it
+/// ([`super::template::validate_parameters`]: `invalid_template`).
+pub(crate) fn validate_stored_entity(value: Value) -> Result<ValidEntity, Error> {
+    validate::<false>(value)
+}
+
+/// `COMPILE_SCHEMAS` is a constant so that the stored-entity path has no call to the JSON
+/// Schema compiler at all, rather than a branch that skips it.
+fn validate<const COMPILE_SCHEMAS: bool>(value: Value) -> Result<ValidEntity, Error> {
     let mut v = Vec::new();
     let Value::Object(mut body) = value else {
         return Err(invalid(
@@ -249,7 +266,14 @@ pub fn validate_entity(value: Value) -> Result<ValidEntity, Error> {
             )),
             Some(Value::Object(spec)) => {
                 let defaults_ns = namespace.as_deref().unwrap_or("default");
-                check_spec(kind, spec, defaults_ns, &mut v, &mut relations, &mut owner);
+                check_spec::<COMPILE_SCHEMAS>(
+                    kind,
+                    spec,
+                    defaults_ns,
+                    &mut v,
+                    &mut relations,
+                    &mut owner,
+                );
             }
             Some(_) => v.push(Violation::new("spec", "spec must be an object")),
         }
@@ -466,7 +490,7 @@ fn check_string_map(
     }
 }
 
-fn check_spec(
+fn check_spec<const COMPILE_SCHEMAS: bool>(
     kind: Kind,
     spec: &Map<String, Value>,
     namespace: &str,
@@ -520,7 +544,7 @@ fn check_spec(
                 continue;
             }
             (Shape::Schemas, value) => {
-                super::template::check_parameter_schemas(value, &path, v);
+                super::template::check_parameter_schemas::<COMPILE_SCHEMAS>(value, &path, v);
                 continue;
             }
             (Shape::Object, _) => {

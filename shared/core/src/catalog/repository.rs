@@ -9,7 +9,7 @@ use parking_lot::{RwLock, RwLockReadGuard};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::entity::{ValidEntity, validate_entity};
+use super::entity::{ValidEntity, validate_entity, validate_stored_entity};
 use super::index::{CatalogIndex, EntityView, StoredEntity};
 use super::kind::Kind;
 use super::names::EntityRef;
@@ -464,7 +464,7 @@ fn decode(item: &Item) -> Result<StoredEntity, Error> {
         .ok_or_else(|| Error::bad_request("corrupt_item", "no entity attribute"))?;
     let entity: Value = serde_json::from_str(entity)
         .map_err(|e| Error::bad_request("corrupt_item", e.to_string()))?;
-    let valid = validate_entity(entity)?;
+    let valid = validate_stored_entity(entity)?;
     Ok(StoredEntity {
         valid,
         uid: item.str_attr("uid").unwrap_or_default().to_owned(),

@@ -18,9 +18,14 @@ fn schemas(parameters: &Value) -> Vec<&Value> {
     }
 }
 
-/// Checks that `spec.parameters` holds JSON Schemas that compile. Remote `$ref`s are not
-/// resolved: a template never makes paved fetch a URL.
-pub(crate) fn check_parameter_schemas(parameters: &Value, path: &str, v: &mut Vec<Violation>) {
+/// Checks that `spec.parameters` holds JSON Schemas that compile (with `COMPILE`; without,
+/// only that they are objects). Remote `$ref`s are not resolved: a template never makes paved
+/// fetch a URL.
+pub(crate) fn check_parameter_schemas<const COMPILE: bool>(
+    parameters: &Value,
+    path: &str,
+    v: &mut Vec<Violation>,
+) {
     if !matches!(parameters, Value::Object(_) | Value::Array(_)) {
         v.push(Violation::new(
             path,
@@ -36,7 +41,7 @@ pub(crate) fn check_parameter_schemas(parameters: &Value, path: &str, v: &mut Ve
         };
         if !schema.is_object() {
             v.push(Violation::new(&field, "must be a JSON Schema object"));
-        } else if let Err(e) = jsonschema::validator_for(schema) {
+        } else if COMPILE && let Err(e) = jsonschema::validator_for(schema) {
             v.push(Violation::new(
                 &field,
                 format!("is not a valid JSON Schema: {e}"),
@@ -148,5 +153,28 @@ mod tests {
             panic!("refused")
         };
         assert_eq!(violations[0].field, "apiVersion");
+    }
+
+    /// A stored template is not compiled again when the catalog loads (it was on write); a
+    /// schema that stopped compiling is reported on the first request against it instead.
+    #[test]
+    fn a_stored_template_is_checked_for_shape_and_its_schema_when_it_is_used() {
+        let mut t = templates().remove(0);
+        t["spec"]["parameters"] =
+            json!([{"type": "object", "properties": {"x": {"type": "no-such-type"}}}]);
+        let stored = crate::catalog::entity::validate_stored_entity(t.clone()).expect("loads");
+        assert_eq!(stored.kind, Kind::Template);
+        let Err(Error::Invalid { code, .. }) = validate_parameters(&t, &json!({"x": 1})) else {
+            panic!("refused")
+        };
+        assert_eq!(code, "invalid_template");
+
+        t["spec"]["parameters"] = json!(["not a schema"]);
+        let Err(Error::Invalid { violations, .. }) =
+            crate::catalog::entity::validate_stored_entity(t)
+        else {
+            panic!("refused")
+        };
+        assert_eq!(violations[0].field, "spec.parameters[0]");
     }
 }
