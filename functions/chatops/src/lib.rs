@@ -274,7 +274,7 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
         events: Arc::new(paved_core::events::EventStore::new(Arc::clone(
             &backend.table,
         ))),
-        slack: slack_poster(paved_chat::notify::SlackTargets::from_env())?,
+        slack: slack_poster(paved_chat::notify::SlackTargets::from_env()),
         seen_events: Arc::new(slack_event_log(Arc::clone(&backend.table))),
     })
 }
@@ -282,10 +282,10 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
 /// What posts to Slack (the bot's token and Web API, if configured).
 pub fn slack_poster(
     targets: Option<paved_chat::notify::SlackTargets>,
-) -> Result<Arc<paved_chat::notify::SlackNotifier>, String> {
-    Ok(Arc::new(paved_chat::notify::SlackNotifier::new(
+) -> Arc<paved_chat::notify::SlackNotifier> {
+    Arc::new(paved_chat::notify::SlackNotifier::new(
         targets.unwrap_or_default(),
-    )?))
+    ))
 }
 
 /// The record of Slack Events API deliveries (kept a day: Slack retries within minutes).

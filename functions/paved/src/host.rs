@@ -300,7 +300,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         origins: Arc::new(paved_chat::origins::ChatOrigins::new(Arc::clone(&table))),
         scorecards: Arc::clone(&scorecards_state.cards),
         events: Arc::clone(&scorecards_state.events),
-        slack: chatops::slack_poster(config.slack_targets.clone()).map_err(anyhow::Error::msg)?,
+        slack: chatops::slack_poster(config.slack_targets.clone()),
         seen_events: Arc::new(chatops::slack_event_log(Arc::clone(&table))),
     };
     let dora = Arc::new(dora_report::DoraJob::new(

@@ -37,14 +37,14 @@ impl ChatDelivery {
         clock: Arc<dyn Clock>,
         queue: Arc<dyn Queue>,
         queue_name: String,
-    ) -> Result<Self, String> {
-        Ok(Self {
-            notifier: SlackNotifier::new(targets)?,
+    ) -> Self {
+        Self {
+            notifier: SlackNotifier::new(targets),
             origins: ChatOrigins::new(Arc::clone(&table)),
             once: IdempotencyStore::new(table, clock, "chat-notifications", REMEMBER_FOR),
             queue,
             queue_name,
-        })
+        }
     }
 }
 

@@ -134,19 +134,13 @@ impl ProvisionWorker {
         let Some(slack) = slack else {
             return worker;
         };
-        match crate::chat::ChatDelivery::new(
+        worker.with_chat(crate::chat::ChatDelivery::new(
             slack,
             Arc::clone(&backend.table),
             clock,
             Arc::clone(&backend.queue),
             backend.queues.notifications.clone(),
-        ) {
-            Ok(chat) => worker.with_chat(chat),
-            Err(e) => {
-                tracing::error!(error = %e, "chat notifications are off");
-                worker
-            }
-        }
+        ))
     }
 
     /// Handles a batch concurrently; returns the ids of the messages to retry (SQS's

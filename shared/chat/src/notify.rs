@@ -5,6 +5,7 @@
 //! They travel on the notifications queue as [`ChatNotification`]s; the worker delivers each
 //! once ([`crate::notify`] only sends). A failed post is an error, so the queue retries it.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -135,20 +136,33 @@ pub enum Delivered {
 /// Sends notifications to Slack over HTTPS (rustls with ring).
 #[derive(Clone)]
 pub struct SlackNotifier {
-    http: reqwest::Client,
+    /// Built on the first post, not at start-up: building it reads and parses the system's CA
+    /// certificates (4-6 ms here), which a cold start that posts nothing should not pay.
+    http: Arc<OnceLock<Result<reqwest::Client, String>>>,
     targets: SlackTargets,
 }
 
 impl SlackNotifier {
-    pub fn new(targets: SlackTargets) -> Result<Self, String> {
+    pub fn new(targets: SlackTargets) -> Self {
         // One process-wide crypto provider; another caller may have installed it already.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("building the Slack client: {e}"))?;
-        Ok(Self { http, targets })
+        Self {
+            http: Arc::default(),
+            targets,
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, DeliveryError> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| format!("building the Slack client: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| DeliveryError::Transport(e.clone()))
     }
 
     /// Delivers one notification about `request` (its API view), given where it came from.
@@ -243,7 +257,7 @@ impl SlackNotifier {
         body: &Value,
         token: Option<&str>,
     ) -> Result<(), DeliveryError> {
-        let mut request = self.http.post(url).json(body);
+        let mut request = self.client()?.post(url).json(body);
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
