@@ -16,7 +16,9 @@ PER_DAY=${PER_DAY:-100000}
 SEED=${SEED:-42}
 END=${END:-2026-11-23}
 FROM=$(date -u -d "$END - $DAYS days" +%F)
-DATA=${DATA:-bench-data/dora-$SERVICES-$DAYS-$PER_DAY-$SEED}
+# v2: the generator's commits per deployment (3.8 on average since 2026-11-29); a dataset of
+# another generator version is not reused.
+DATA=${DATA:-bench-data/dora-v2-$SERVICES-$DAYS-$PER_DAY-$SEED}
 TARGET=${CARGO_TARGET_DIR:-target}
 VENV=${VENV:-.venv-bench-dora}
 OUT=$(mktemp -d)
