@@ -169,7 +169,13 @@ mod tests {
             .as_mapping()
             .expect("global variables");
         for key in globals.keys().filter_map(|k| k.as_str()) {
-            let elsewhere = ["PAVED_BACKEND", "PAVED_ADMIN_GROUP", "RUST_LOG"];
+            // Read by the backend's and the API's config, tracing's filter, and std's backtraces.
+            let elsewhere = [
+                "PAVED_BACKEND",
+                "PAVED_ADMIN_GROUP",
+                "RUST_LOG",
+                "RUST_LIB_BACKTRACE",
+            ];
             assert!(
                 asked.borrow().iter().any(|a| a == key) || elsewhere.contains(&key),
                 "the template sets {key}, which nothing reads"
