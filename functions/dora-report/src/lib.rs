@@ -42,6 +42,8 @@ pub struct RunSummary {
     pub deployments: u64,
     pub teams: usize,
     pub services: usize,
+    /// `false` when a run as of a later instant had already stored its results, which stay.
+    pub stored: bool,
 }
 
 pub struct DoraJob {
@@ -84,13 +86,16 @@ impl DoraJob {
             dora::compute(&tables, &DoraSettings::new(window))
         })
         .await??;
-        self.events
+        // A newer report means a newer run stores (or stored) the rest too.
+        let stored = self
+            .events
             .save_report(&serde_json::to_value(&report)?, now)
-            .await?;
-        self.events.save_activity(&activity, now).await?;
-        self.events
-            .save_adoption(&serde_json::to_value(&adoption)?, now)
-            .await?;
+            .await?
+            && self.events.save_activity(&activity, now).await?
+            && self
+                .events
+                .save_adoption(&serde_json::to_value(&adoption)?, now)
+                .await?;
         let summary = RunSummary {
             computed_at: now,
             from: report.window.from.clone(),
@@ -98,8 +103,16 @@ impl DoraJob {
             deployments: report.org.deployments,
             teams: report.teams.len(),
             services: report.services.len(),
+            stored,
         };
-        tracing::info!(?summary, "stored the DORA report");
+        if stored {
+            tracing::info!(?summary, "stored the DORA report");
+        } else {
+            tracing::warn!(
+                ?summary,
+                "kept the stored DORA report: it was computed as of a later instant"
+            );
+        }
         Ok(summary)
     }
 

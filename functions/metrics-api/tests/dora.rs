@@ -155,4 +155,19 @@ async fn the_job_stores_the_report_and_the_api_serves_each_scope() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = get(&app, "/v1/metrics/dora?scope=org", false).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A run as of an earlier instant that finishes later (an overlapping or back-dated run)
+    // keeps the newer report; a run as of a later instant replaces it.
+    let older = dora_report::handle(&job, json!({"now": "2026-11-16T06:00:00Z"}))
+        .await
+        .expect("older run");
+    assert!(!older.stored);
+    let (_, org) = get(&app, "/v1/metrics/dora?scope=org", true).await;
+    assert_eq!(org["window"]["to"], "2026-11-23T00:00:00Z", "{org}");
+    let newer = dora_report::handle(&job, json!({"now": "2026-11-30T06:00:00Z"}))
+        .await
+        .expect("newer run");
+    assert!(newer.stored);
+    let (_, org) = get(&app, "/v1/metrics/dora?scope=org", true).await;
+    assert_eq!(org["window"]["to"], "2026-11-30T00:00:00Z", "{org}");
 }

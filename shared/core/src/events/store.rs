@@ -11,7 +11,8 @@
 //!   after the trigger), under a version check.
 //! - `EVENTS#PENDING` / `{service}`: commits pushed since the service's last production
 //!   deployment, in push order, under a version check.
-//! - `METRICS#DORA` / `LATEST`: the latest report.
+//! - `METRICS#DORA` / `LATEST`, `ACTIVITY`, `ADOPTION`: the DORA job's latest results, each
+//!   replaced only by a result computed as of a later instant.
 //!
 //! Sixteen shards per table spread the writes of a large organisation over partitions; a
 //! shard is a stable hash of the service (or incident id).
@@ -388,17 +389,63 @@ impl EventStore {
         }
     }
 
-    /// Keeps the latest DORA report (the spec's JSON) with when it was computed.
+    /// Keeps a DORA job output under `sk` unless a result computed as of a later instant is
+    /// already there. Two runs can overlap (a schedule and a manual invoke, or the local
+    /// platform's start-up run and a request): the one that finishes last must not replace a
+    /// newer result with an older one. `false` when a newer result was kept.
+    async fn save_result(
+        &self,
+        sk: &str,
+        field: &str,
+        value: Value,
+        computed_at: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let as_of = computed_at.timestamp_micros();
+        let mut map = attrs(&json!({field: value, "computed_at": computed_at}))?;
+        map.insert("as_of_us".into(), json!(as_of));
+        let item = Item::new(Key::new(REPORT, sk), map);
+        let not_newer = Condition::AnyOf(vec![
+            Condition::Absent,
+            Condition::AttrLessThan {
+                name: "as_of_us".into(),
+                // Equal instants replace: a rerun as of the same instant has the newer data.
+                value: as_of.saturating_add(1),
+            },
+        ]);
+        match self.table.put(item.clone(), not_newer).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed { current, .. }) => {
+                let Some(stored) = current.filter(|c| !c.attrs.contains_key("as_of_us")) else {
+                    return Ok(false);
+                };
+                // Written before results carried `as_of_us`: replace it unless it changed since.
+                let same = Condition::AttrEquals {
+                    name: "computed_at".into(),
+                    value: stored
+                        .attrs
+                        .get("computed_at")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                };
+                match self.table.put(item, same).await {
+                    Ok(()) => Ok(true),
+                    Err(StoreError::ConditionFailed { .. }) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keeps the DORA report (the spec's JSON) computed as of `computed_at`, unless a report
+    /// as of a later instant is stored; `false` then.
     pub async fn save_report(
         &self,
         report: &Value,
         computed_at: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let item = Item::new(
-            Key::new(REPORT, "LATEST"),
-            attrs(&json!({"report": report, "computed_at": computed_at}))?,
-        );
-        Ok(self.table.put(item, Condition::Always).await?)
+    ) -> Result<bool, Error> {
+        self.save_result("LATEST", "report", report.clone(), computed_at)
+            .await
     }
 
     /// Each service's recent production activity, stored by the DORA job beside its report.
@@ -406,12 +453,9 @@ impl EventStore {
         &self,
         activity: &std::collections::BTreeMap<String, super::ServiceActivity>,
         computed_at: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let item = Item::new(
-            Key::new(REPORT, "ACTIVITY"),
-            attrs(&json!({"activity": activity, "computed_at": computed_at}))?,
-        );
-        Ok(self.table.put(item, Condition::Always).await?)
+    ) -> Result<bool, Error> {
+        self.save_result("ACTIVITY", "activity", json!(activity), computed_at)
+            .await
     }
 
     /// The latest activity (empty before the DORA job's first run).
@@ -434,12 +478,9 @@ impl EventStore {
         &self,
         adoption: &Value,
         computed_at: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let item = Item::new(
-            Key::new(REPORT, "ADOPTION"),
-            attrs(&json!({"adoption": adoption, "computed_at": computed_at}))?,
-        );
-        Ok(self.table.put(item, Condition::Always).await?)
+    ) -> Result<bool, Error> {
+        self.save_result("ADOPTION", "adoption", adoption.clone(), computed_at)
+            .await
     }
 
     /// The latest adoption figures and when they were computed.
