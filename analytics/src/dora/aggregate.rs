@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use polars::prelude::*;
 
 use super::engine::CollectStreaming;
-use super::pair_keys::{PairKeys, SERVICE_NUMBER};
+use super::lead_time::{LeadSummary, LeadTimes};
+use super::service_numbers::{SERVICE_NUMBER, ServiceNumbers};
 
 use crate::window::ReportWindow;
 
@@ -47,10 +48,11 @@ pub(super) struct Pooled {
     pub days_per_month: Vec<u64>,
 }
 
-/// The facts frames, each with `service`, its number and `team` columns.
+/// The facts frames, each with `service`, its number and `team` columns, and R4's pooled lead
+/// times.
 pub(super) struct Facts {
     pub deployments: LazyFrame,
-    pub lead_samples: LazyFrame,
+    pub lead_times: LeadTimes,
     pub restores: LazyFrame,
 }
 
@@ -58,7 +60,7 @@ pub(super) fn pool(
     facts: &Facts,
     scope: Scope,
     window: &ReportWindow,
-    keys: &PairKeys,
+    keys: &ServiceNumbers,
 ) -> PolarsResult<HashMap<String, Pooled>> {
     let mut pooled: HashMap<String, Pooled> = HashMap::new();
     let count = |e: Expr| e.cast(DataType::UInt64);
@@ -88,20 +90,20 @@ pub(super) fn pool(
         entry.unrecovered_failures = row.u64("unrecovered")?;
     }
 
-    let lead = facts
-        .lead_samples
-        .clone()
-        .filter(col("minutes").gt(lit(0.0)))
-        .group_by([scope.key()])
-        .agg([
-            col("minutes").median().alias("median"),
-            count(len()).alias("samples"),
-        ])
-        .collect_streaming()?;
-    for row in Rows::new(&lead, keys)? {
-        let entry = pooled.entry(row.key.clone()).or_default();
-        entry.lead_time_median_minutes = row.f64("median")?;
-        entry.lead_time_samples = row.u64("samples")?;
+    let lead = &facts.lead_times;
+    let lead_summaries: Vec<(String, LeadSummary)> = match scope {
+        Scope::Org => vec![(String::new(), lead.org)],
+        Scope::Team => lead.teams.iter().map(|(t, s)| (t.clone(), *s)).collect(),
+        Scope::Service => lead
+            .services
+            .iter()
+            .filter_map(|(n, s)| Some((keys.name(*n)?.to_owned(), *s)))
+            .collect(),
+    };
+    for (key, summary) in lead_summaries {
+        let entry = pooled.entry(key).or_default();
+        entry.lead_time_median_minutes = summary.median_minutes;
+        entry.lead_time_samples = summary.samples;
     }
 
     // Incidents without a service count only at org level.
@@ -223,7 +225,7 @@ struct Row<'a> {
 }
 
 impl<'a> Rows<'a> {
-    fn new(frame: &'a DataFrame, keys: &PairKeys) -> PolarsResult<Self> {
+    fn new(frame: &'a DataFrame, keys: &ServiceNumbers) -> PolarsResult<Self> {
         let keys = key_names(frame, keys)?
             .into_iter()
             .map(Option::unwrap_or_default)
@@ -234,7 +236,7 @@ impl<'a> Rows<'a> {
 
 /// A pooled frame's `key` column as names: team names (and the org's "") as they are, service
 /// numbers as their services.
-fn key_names(frame: &DataFrame, keys: &PairKeys) -> PolarsResult<Vec<Option<String>>> {
+fn key_names(frame: &DataFrame, keys: &ServiceNumbers) -> PolarsResult<Vec<Option<String>>> {
     let column = frame.column("key")?;
     Ok(if column.dtype() == &DataType::UInt64 {
         column

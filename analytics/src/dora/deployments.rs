@@ -5,7 +5,7 @@ use std::hash::BuildHasher;
 use polars::prelude::*;
 
 use super::engine::CollectStreaming;
-use super::pair_keys::{PairKeys, SERVICE_NUMBER};
+use super::service_numbers::{SERVICE_NUMBER, ServiceNumbers};
 
 use super::settings::{DoraSettings, micros};
 
@@ -127,34 +127,6 @@ fn repeated_pairs(rows: &DataFrame) -> PolarsResult<u64> {
         .unwrap_or(0))
 }
 
-/// Every `(seq, service, sha)` a production deployment shipped, from its `changes` list. The
-/// lists are matched to R1's rows on `row` before they are exploded, so only production rows'
-/// lists are exploded and the deployments' strings are not filtered a second time.
-pub(super) fn shipped(deployments: LazyFrame, production: &DataFrame) -> PolarsResult<DataFrame> {
-    deployments
-        .with_row_index("row", None)
-        .select([col("row"), col("changes").alias("sha")])
-        .join(
-            production
-                .clone()
-                .lazy()
-                .select([col("row"), col("seq"), col("service")]),
-            [col("row")],
-            [col("row")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .select([col("seq"), col("service"), col("sha")])
-        .explode(
-            cols(["sha"]),
-            ExplodeOptions {
-                empty_as_null: false,
-                keep_nulls: false,
-            },
-        )
-        .filter(col("sha").is_not_null())
-        .collect_streaming()
-}
-
 /// Per service, in order: whether a deployment is the service's first (R4's baseline), whether
 /// a rollback or hotfix follows it within the rollback window (R6), when the first later
 /// rollback or hotfix finished (R7), and whether it is the last of the service's deployments
@@ -162,7 +134,7 @@ pub(super) fn shipped(deployments: LazyFrame, production: &DataFrame) -> PolarsR
 pub(super) fn service_order(
     production: LazyFrame,
     settings: &DoraSettings,
-    keys: &PairKeys,
+    keys: &ServiceNumbers,
 ) -> LazyFrame {
     let is_fix = col("kind").is_in(
         lit(Series::new("fix".into(), FIX_KINDS)).implode(false),

@@ -4,7 +4,7 @@
 use polars::prelude::*;
 
 use super::deployments::FIX_KINDS;
-use super::pair_keys::SERVICE_NUMBER;
+use super::service_numbers::SERVICE_NUMBER;
 use super::settings::DoraSettings;
 
 const MINUTE: f64 = 60e6;

@@ -2,7 +2,7 @@
 
 use polars::prelude::*;
 
-use super::pair_keys::{PairKeys, SERVICE_NUMBER};
+use super::service_numbers::{SERVICE_NUMBER, ServiceNumbers};
 use super::settings::{DoraSettings, micros};
 
 /// Incidents with the `seq` of the deployment they are attributed to (null when unattributed):
@@ -13,7 +13,7 @@ pub(super) fn attribute(
     production: LazyFrame,
     shipped: LazyFrame,
     order: LazyFrame,
-    keys: &PairKeys,
+    keys: &ServiceNumbers,
     settings: &DoraSettings,
 ) -> PolarsResult<LazyFrame> {
     // A repeated incident id keeps one row: a resolved one over an open one, then the latest.

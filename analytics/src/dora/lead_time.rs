@@ -1,198 +1,561 @@
-//! R4: lead time for changes.
+//! R4: lead time for changes, in one pass per service.
+//!
+//! Each `(service, sha)` belongs to the first deployment of its service (in `seq` order) whose
+//! `changes` contain it, and its sample runs from the sha's earliest `authored_at`. The pass
+//! partitions the changes on their service's number, then walks each service's deployments in
+//! order with a small table of that service's shas: the first deployment to ship a sha owns it.
+//! A service's table holds a few thousand shas and stays in the CPU's caches, and the services
+//! run in parallel. Grouping the benchmark's ~54 million shipped and authored rows on
+//! `(service, sha)` in polars was the largest part of the report's time
+//! (docs/analytics.md#performance). Shas are compared as the exact strings, so `ABC…` and
+//! `abc…` stay two shas, as the spec reads them.
+
+use std::collections::HashMap;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::engine::CollectStreaming;
-use super::pair_keys::{KEY, MIDDLE, PairKeys, SERVICE_NUMBER, TAIL};
-use super::settings::DoraSettings;
+use super::service_numbers::{SERVICE_NUMBER, ServiceNumbers};
 
 const MINUTE: f64 = 60e6;
 
-/// The shipped pairs R4 reads: `seq`, `service`, `sha`, one row per sha of a production
-/// deployment's `changes`.
-pub(super) struct Shipped<'a> {
-    pub frame: DataFrame,
-    /// Derives `frame` again, for the rare run whose pair keys collide: the strings are not
-    /// kept in memory while the keys are grouped.
-    pub again: &'a dyn Fn() -> PolarsResult<DataFrame>,
+type Strings = <StringType as PolarsDataType>::Array;
+type Instants = <Int64Type as PolarsDataType>::Array;
+
+/// A scope's pooled lead time: the median of its samples (R10) and how many there are.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct LeadSummary {
+    pub median_minutes: Option<f64>,
+    pub samples: u64,
 }
 
-/// One row per `(service, sha)` whose first deployment (in `seq` order) lies in the window and
-/// is not its service's baseline: the service's number, `team`, the deployment's `local_day`, and
-/// `minutes` (null when the sha is not in `changes`). The caller counts samples, drops
-/// (`minutes <= 0`) and unknowns from it. `before_end` is how many production deployments
-/// finished before the window's end.
-pub(super) fn pairs(
-    shipped: Shipped<'_>,
-    order: LazyFrame,
-    changes: LazyFrame,
-    settings: &DoraSettings,
-    before_end: u64,
-    keys: &PairKeys,
-) -> PolarsResult<LazyFrame> {
-    let firsts = first_deployments(shipped, changes, keys, before_end)?;
-    let owners = order
-        .filter(
-            col("finished_at")
-                .gt_eq(lit(settings.start_micros()))
-                .and(col("finished_at").lt(lit(settings.end_micros())))
-                .and(col("is_baseline").not()),
-        )
-        // The local day once per deployment, not once per sample.
-        .select([
-            col("seq"),
-            col("service"),
-            col(SERVICE_NUMBER),
-            col("team"),
-            col("finished_at"),
-            super::facts::local_day(col("finished_at"), settings).alias("local_day"),
-        ]);
-    Ok(firsts
-        .lazy()
-        .join(
-            owners,
-            [col("seq")],
-            [col("seq")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .select([
-            col(SERVICE_NUMBER),
-            col("team"),
-            col("local_day"),
-            ((col("finished_at") - col("authored_at")).cast(DataType::Float64) / lit(MINUTE))
-                .alias("minutes"),
-        ]))
+/// R4's figures for every scope, the weekly series, and the diagnostics' two counters.
+#[derive(Debug, Default)]
+pub(super) struct LeadTimes {
+    pub org: LeadSummary,
+    pub teams: HashMap<String, LeadSummary>,
+    pub services: HashMap<u64, LeadSummary>,
+    /// By the Monday (days since the epoch, local) of the week the owning deployment is in.
+    pub weeks: HashMap<i32, LeadSummary>,
+    /// Samples `<= 0`.
+    pub dropped: u64,
+    /// Shas shipped but missing from `changes`.
+    pub unknown: u64,
 }
 
-/// A deployment finished at or after `to` cannot own an in-window sample, and one that comes
-/// later than a pair's first deployment never owns the pair: both are safe to skip. `seq`
-/// follows `finished_at`, so the deployments before `to` are the first `before_end`.
-fn before_end(shipped: DataFrame, before_end: u64) -> LazyFrame {
-    shipped
-        .lazy()
-        .filter(col("seq").cast(DataType::UInt64).lt(lit(before_end)))
+/// What the pass reads.
+pub(super) struct Inputs<'a> {
+    /// R1's deployments: `seq`, `row` (their position in the input table).
+    pub production: &'a DataFrame,
+    /// Per deployment: `seq`, the service's number, `finished_at`.
+    pub order: &'a DataFrame,
+    /// The deployments that can own a sample (in the window, not their service's baseline):
+    /// `seq`, `team`, `local_day`.
+    pub owners: &'a DataFrame,
+    /// The input's deployments, for their `changes` lists.
+    pub deployments: LazyFrame,
+    /// The input's `changes` table.
+    pub changes: LazyFrame,
+    /// Incidents' `commit_sha`s: [`Pass::shipped`] lists the deployments that first shipped
+    /// them (R5 step 2).
+    pub wanted: &'a [String],
 }
 
-/// Per shipped `(service, sha)`: the `seq` of its first deployment and its earliest
-/// `authored_at` (null when the sha is not in `changes`). Canonical shas are grouped on their
-/// [`PairKeys`]; the others, and every pair again if two keys collide, on the strings.
-fn first_deployments(
-    shipped: Shipped<'_>,
-    changes: LazyFrame,
-    keys: &PairKeys,
-    end: u64,
-) -> PolarsResult<DataFrame> {
+/// The pass's results.
+pub(super) struct Pass {
+    pub lead_times: LeadTimes,
+    /// `seq`, `service`, `sha`: for each wanted sha, the first deployment of each service that
+    /// shipped it (the earliest is all R5 asks for).
+    pub shipped: DataFrame,
+}
+
+/// Per deployment, indexed by `seq`.
+struct ByDeployment {
+    row: Vec<u32>,
+    /// The service's number (0 for none).
+    service: Vec<u32>,
+    finished_at: Vec<i64>,
+    /// Index into `teams`, or `NOT_OWNER` for a deployment that owns no sample.
+    team: Vec<u32>,
+    /// The Monday (days since the epoch, local) of the owner's week.
+    week: Vec<i32>,
+    teams: Vec<String>,
+}
+
+const NOT_OWNER: u32 = u32::MAX;
+/// No `authored_at` (yet) for a sha.
+const UNAUTHORED: i64 = i64::MAX;
+
+/// One service's sha: its earliest authoring and whether a deployment shipped it already.
+#[derive(Clone, Copy)]
+struct Sha {
+    authored_at: i64,
+    shipped: bool,
+}
+
+/// Rows grouped by a small key (a service's number), each group in row order: a counting
+/// sort, which moves 4-byte indices, never the rows.
+struct Groups {
+    starts: Vec<usize>,
+    rows: Vec<u32>,
+}
+
+impl Groups {
+    /// `keys[row]` is the row's group, or `None` to leave it out.
+    fn new(keys: &[Option<u32>], groups: usize) -> Self {
+        let mut starts = vec![0usize; groups + 1];
+        for key in keys.iter().flatten() {
+            starts[*key as usize + 1] += 1;
+        }
+        for group in 0..groups {
+            starts[group + 1] += starts[group];
+        }
+        let mut next = starts.clone();
+        let mut rows = vec![0u32; starts[groups]];
+        for (row, key) in keys.iter().enumerate() {
+            if let Some(key) = key {
+                let slot = &mut next[*key as usize];
+                rows[*slot] = row as u32;
+                *slot += 1;
+            }
+        }
+        Self { starts, rows }
+    }
+
+    fn group(&self, key: usize) -> &[u32] {
+        &self.rows[self.starts[key]..self.starts[key + 1]]
+    }
+}
+
+/// What one thread gathers over the services it walks.
+#[derive(Default)]
+struct Gathered<'a> {
+    /// Sample minutes (`> 0`), with the team and week of the deployment owning each.
+    minutes: Vec<f64>,
+    teams: Vec<u32>,
+    weeks: Vec<i32>,
+    /// Each service's pooled samples, by its number.
+    services: Vec<(u64, LeadSummary)>,
+    dropped: u64,
+    unknown: u64,
+    shipped: Vec<(u32, u64, &'a str)>,
+    /// Room for one service's samples while its median is taken.
+    scratch: Vec<f64>,
+}
+
+/// Runs R4 over every service, and finds the deployments that first shipped `wanted` shas.
+pub(super) fn pass(inputs: Inputs<'_>, numbers: &ServiceNumbers, end: i64) -> PolarsResult<Pass> {
     let started = std::time::Instant::now();
     let lap = |stage: &str| {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(stage, elapsed_ms, "dora");
     };
-    let keyed = before_end(shipped.frame, end)
-        .with_column(keys.key(col("service"), col("sha")))
-        .with_columns([keys.middle(col("sha")), keys.tail(col("sha"))])
+    let groups = numbers.len() + 1;
+    let by_deployment = by_deployment(&inputs)?;
+    let deployments_of = {
+        let keys: Vec<Option<u32>> = by_deployment
+            .service
+            .iter()
+            .map(|s| (*s > 0 && (*s as usize) < groups).then_some(*s))
+            .collect();
+        Groups::new(&keys, groups)
+    };
+
+    // The changes, grouped by service. A service that is not numbered has no production
+    // deployment, so none of its changes can be shipped.
+    let changes = inputs
+        .changes
+        .select([col("service"), col("sha"), col("authored_at")])
         .collect_streaming()?;
-    // A sha that is not canonical only equals another that is not.
-    let odd = if keyed.column(KEY)?.null_count() > 0 {
-        Some(
-            keyed
-                .clone()
-                .lazy()
-                .filter(col(KEY).is_null())
-                .select([col("service"), col("sha"), col("seq")])
-                .collect()?,
+    lap("r4 changes read");
+    let changes_of = {
+        let mut last: Option<(&str, Option<u32>)> = None;
+        let keys: Vec<Option<u32>> = changes
+            .column("service")?
+            .str()?
+            .iter()
+            .map(|service| {
+                let service = service?;
+                match last {
+                    Some((seen, number)) if seen == service => number,
+                    _ => {
+                        let number = numbers.number(service).and_then(|n| u32::try_from(n).ok());
+                        last = Some((service, number));
+                        number
+                    }
+                }
+            })
+            .collect();
+        Groups::new(&keys, groups)
+    };
+    let shas = changes.column("sha")?.str()?.rechunk();
+    let shas = shas.downcast_as_array();
+    let authored = changes.column("authored_at")?.i64()?.rechunk();
+    let authored = authored.downcast_as_array();
+    lap("r4 changes grouped");
+
+    let lists = inputs
+        .deployments
+        .select([col("changes")])
+        .collect_streaming()?;
+    lap("r4 lists collected");
+    let lists = lists.column("changes")?.list()?.rechunk();
+    let list_array = lists.downcast_as_array();
+    let offsets = list_array.offsets().as_slice();
+    let inner = lists.get_inner();
+    let shipped_shas = inner.str()?.rechunk();
+    let shipped_shas = shipped_shas.downcast_as_array();
+    lap("r4 lists read");
+
+    let wanted: PlHashSet<&str> = inputs.wanted.iter().map(String::as_str).collect();
+    let walk = Walk {
+        by_deployment: &by_deployment,
+        shas,
+        authored,
+        offsets,
+        shipped_shas,
+        wanted: &wanted,
+        end,
+    };
+    let gathered: Vec<Gathered<'_>> = (1..groups)
+        .into_par_iter()
+        .with_min_len(64)
+        .fold(
+            || (Gathered::default(), PlHashMap::<&[u8], Sha>::new()),
+            |(mut gathered, mut table), service| {
+                walk.service(
+                    deployments_of.group(service),
+                    changes_of.group(service),
+                    service as u64,
+                    &mut table,
+                    &mut gathered,
+                );
+                (gathered, table)
+            },
         )
-    } else {
-        None
-    };
-    // The shipped strings are dropped here: the keys carry every bit of them.
-    let keyed = keyed
-        .lazy()
-        .filter(col(KEY).is_not_null())
-        .select([col(KEY), col(MIDDLE), col(TAIL), col("seq")])
-        .collect()?;
-    lap("r4 keys");
-    let authored = changes
-        .clone()
-        .with_column(keys.key(col("service"), col("sha")))
-        .filter(col(KEY).is_not_null())
-        .with_columns([keys.middle(col("sha")), keys.tail(col("sha"))]);
-    let by_key = concat(
-        [
-            keyed.lazy().select([
-                col(KEY),
-                col(MIDDLE),
-                col(TAIL),
-                col("seq"),
-                lit(NULL).cast(DataType::Int64).alias("authored_at"),
-            ]),
-            authored.select([
-                col(KEY),
-                col(MIDDLE),
-                col(TAIL),
-                lit(NULL).cast(IDX_DTYPE).alias("seq"),
-                col("authored_at"),
-            ]),
-        ],
-        UnionArgs::default(),
-    )?
-    .group_by([col(KEY)])
-    // Plain minima and maxima: the streaming engine runs these in parallel, where a compound
-    // aggregation would move the group-by to the in-memory engine.
-    .agg([
-        col("seq").min(),
-        col("authored_at").min(),
-        col(MIDDLE).min().alias("middle_min"),
-        col(MIDDLE).max().alias("middle_max"),
-        col(TAIL).min().alias("tail_min"),
-        col(TAIL).max().alias("tail_max"),
-    ])
-    .filter(col("seq").is_not_null())
-    .collect_streaming()?;
-    lap("r4 grouped");
-    // Groups whose middles or tails differ: the keys that stand for two shas.
-    let one_value = |min: &str, max: &str| -> PolarsResult<BooleanChunked> {
-        Ok(by_key.column(min)?.u64()?.equal(by_key.column(max)?.u64()?))
-    };
-    let one_sha = one_value("middle_min", "middle_max")? & one_value("tail_min", "tail_max")?;
-    let collisions = one_sha.len() - one_sha.sum().unwrap_or(0) as usize;
-    if collisions > 0 {
-        tracing::info!(
-            collisions,
-            "shas share a pair key's leading bits: R4 groups on the strings"
-        );
-        drop(by_key);
-        return by_strings(before_end((shipped.again)()?, end), changes);
+        .map(|(gathered, _)| gathered)
+        .collect();
+    lap("r4 walked");
+
+    let mut all = Gathered::default();
+    for mut part in gathered {
+        all.minutes.append(&mut part.minutes);
+        all.teams.append(&mut part.teams);
+        all.weeks.append(&mut part.weeks);
+        all.services.append(&mut part.services);
+        all.dropped += part.dropped;
+        all.unknown += part.unknown;
+        all.shipped.append(&mut part.shipped);
     }
-    let firsts = by_key.select(["seq", "authored_at"])?;
-    let Some(odd) = odd else {
-        return Ok(firsts);
-    };
-    let odd = odd.lazy();
-    let odd_changes = changes.semi_join(odd.clone().select([col("sha")]), col("sha"), col("sha"));
-    let odd_firsts = by_strings(odd, odd_changes)?;
-    concat([firsts.lazy(), odd_firsts.lazy()], UnionArgs::default())?.collect_streaming()
+    let shipped = DataFrame::new_infer_height(vec![
+        Column::new(
+            "seq".into(),
+            all.shipped
+                .iter()
+                .map(|(seq, _, _)| *seq as IdxSize)
+                .collect::<Vec<IdxSize>>(),
+        ),
+        Column::new(
+            "service".into(),
+            all.shipped
+                .iter()
+                .map(|(_, service, _)| numbers.name(*service))
+                .collect::<Vec<Option<&str>>>(),
+        ),
+        Column::new(
+            "sha".into(),
+            all.shipped
+                .iter()
+                .map(|(_, _, sha)| *sha)
+                .collect::<Vec<&str>>(),
+        ),
+    ])?;
+    let lead_times = pool(all, &by_deployment);
+    lap("r4 pooled");
+    Ok(Pass {
+        lead_times,
+        shipped,
+    })
 }
 
-/// [`first_deployments`] on the `(service, sha)` strings.
-fn by_strings(shipped: LazyFrame, changes: LazyFrame) -> PolarsResult<DataFrame> {
-    let shipped = shipped.select([
-        col("service"),
-        col("sha"),
-        col("seq"),
-        lit(NULL).cast(DataType::Int64).alias("authored_at"),
-    ]);
-    let authored = changes.select([
-        col("service"),
-        col("sha"),
-        lit(NULL).cast(IDX_DTYPE).alias("seq"),
-        col("authored_at"),
-    ]);
-    // One pass over both tables: per (service, sha), its first deployment and its earliest
-    // authoring.
-    concat([shipped, authored], UnionArgs::default())?
-        .group_by([col("service"), col("sha")])
-        .agg([col("seq").min(), col("authored_at").min()])
-        .filter(col("seq").is_not_null())
-        .select([col("seq"), col("authored_at")])
-        .collect_streaming()
+/// The arrays one service's walk reads.
+struct Walk<'a> {
+    by_deployment: &'a ByDeployment,
+    shas: &'a Strings,
+    authored: &'a Instants,
+    /// The `changes` lists' bounds in `shipped_shas`, by input row.
+    offsets: &'a [i64],
+    shipped_shas: &'a Strings,
+    wanted: &'a PlHashSet<&'a str>,
+    end: i64,
+}
+
+impl<'a> Walk<'a> {
+    /// One service: its changes' earliest authoring per sha, then its deployments in order,
+    /// each owning the shas no earlier one shipped.
+    fn service(
+        &self,
+        deployments: &[u32],
+        changes: &[u32],
+        service: u64,
+        table: &mut PlHashMap<&'a [u8], Sha>,
+        gathered: &mut Gathered<'a>,
+    ) {
+        if deployments.is_empty() {
+            return;
+        }
+        table.clear();
+        for &row in changes {
+            let row = row as usize;
+            let (Some(sha), Some(at)) = (self.shas.get(row), self.authored.get(row)) else {
+                continue;
+            };
+            let entry = table.entry(sha.as_bytes()).or_insert(Sha {
+                authored_at: UNAUTHORED,
+                shipped: false,
+            });
+            entry.authored_at = entry.authored_at.min(at);
+        }
+        let by = self.by_deployment;
+        let first_sample = gathered.minutes.len();
+        for &seq in deployments {
+            let at = seq as usize;
+            let row = by.row[at] as usize;
+            let (Some(&start), Some(&stop)) = (self.offsets.get(row), self.offsets.get(row + 1))
+            else {
+                continue;
+            };
+            // A deployment finished at or after the window's end owns no sample, but it may
+            // still be the first to ship an incident's commit.
+            let owner = by.team[at] != NOT_OWNER && by.finished_at[at] < self.end;
+            for index in start as usize..stop as usize {
+                let Some(sha) = self.shipped_shas.get(index) else {
+                    continue;
+                };
+                let entry = table.entry(sha.as_bytes()).or_insert(Sha {
+                    authored_at: UNAUTHORED,
+                    shipped: false,
+                });
+                if entry.shipped {
+                    continue;
+                }
+                entry.shipped = true;
+                if !self.wanted.is_empty() && self.wanted.contains(sha) {
+                    gathered.shipped.push((seq, service, sha));
+                }
+                if !owner {
+                    continue;
+                }
+                if entry.authored_at == UNAUTHORED {
+                    gathered.unknown += 1;
+                    continue;
+                }
+                let minutes = (by.finished_at[at] - entry.authored_at) as f64 / MINUTE;
+                if minutes > 0.0 {
+                    gathered.minutes.push(minutes);
+                    gathered.teams.push(by.team[at]);
+                    gathered.weeks.push(by.week[at]);
+                } else {
+                    gathered.dropped += 1;
+                }
+            }
+        }
+        // The service's samples are the ones just pushed: its median is taken here, while
+        // they are in the cache (on a copy: the three columns stay aligned).
+        let samples = &gathered.minutes[first_sample..];
+        if !samples.is_empty() {
+            gathered.scratch.clear();
+            gathered.scratch.extend_from_slice(samples);
+            let summary = LeadSummary {
+                median_minutes: median(&mut gathered.scratch),
+                samples: samples.len() as u64,
+            };
+            gathered.services.push((service, summary));
+        }
+    }
+}
+
+/// A `u32` view of an index column (`seq`, `row`).
+fn u32_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<u32>>> {
+    let column = frame.column(name)?.cast(&DataType::UInt32)?;
+    Ok(column.u32()?.iter().collect())
+}
+
+/// Spreads the deployment columns the walk and the pooling read into arrays indexed by `seq`.
+fn by_deployment(inputs: &Inputs<'_>) -> PolarsResult<ByDeployment> {
+    let count = inputs.production.height();
+    let mut by = ByDeployment {
+        row: vec![u32::MAX; count],
+        service: vec![0; count],
+        finished_at: vec![i64::MAX; count],
+        team: vec![NOT_OWNER; count],
+        week: vec![0; count],
+        teams: Vec::new(),
+    };
+    let seqs = u32_column(inputs.production, "seq")?;
+    for (seq, row) in seqs.iter().zip(u32_column(inputs.production, "row")?) {
+        if let (Some(seq), Some(row)) = (seq, row) {
+            by.row[*seq as usize] = row;
+        }
+    }
+    let finished = inputs.order.column("finished_at")?.i64()?;
+    let services = inputs.order.column(SERVICE_NUMBER)?.u64()?;
+    for ((seq, at), service) in u32_column(inputs.order, "seq")?
+        .into_iter()
+        .zip(finished.iter())
+        .zip(services.iter())
+    {
+        if let (Some(seq), Some(at)) = (seq, at) {
+            by.finished_at[seq as usize] = at;
+            by.service[seq as usize] = service.and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
+        }
+    }
+    let mut team_index: HashMap<&str, u32> = HashMap::new();
+    let teams = inputs.owners.column("team")?.str()?;
+    let days = inputs.owners.column("local_day")?.i32()?;
+    for ((seq, team), day) in u32_column(inputs.owners, "seq")?
+        .into_iter()
+        .zip(teams.iter())
+        .zip(days.iter())
+    {
+        let (Some(seq), Some(day)) = (seq, day) else {
+            continue;
+        };
+        let team = team.unwrap_or(super::UNOWNED);
+        let next = team_index.len() as u32;
+        let index = *team_index.entry(team).or_insert(next);
+        by.team[seq as usize] = index;
+        by.week[seq as usize] = day - (day + 3).rem_euclid(7);
+    }
+    let mut teams = vec![String::new(); team_index.len()];
+    for (team, index) in team_index {
+        teams[index as usize] = team.to_owned();
+    }
+    by.teams = teams;
+    Ok(by)
+}
+
+/// R10 and R11 for the samples: the org's median, each team's (pooled, not averaged) and each
+/// week's. The services' were taken during the walk.
+fn pool(gathered: Gathered<'_>, by: &ByDeployment) -> LeadTimes {
+    let first_week = gathered.weeks.iter().copied().min().unwrap_or(0);
+    let last_week = gathered.weeks.iter().copied().max().unwrap_or(0);
+    let week_count = ((last_week - first_week) / 7 + 1) as usize;
+    let (org, (by_team, by_week)) = rayon::join(
+        || {
+            let mut all = gathered.minutes.clone();
+            LeadSummary {
+                samples: all.len() as u64,
+                median_minutes: median(&mut all),
+            }
+        },
+        || {
+            rayon::join(
+                || grouped_medians(&gathered.minutes, &gathered.teams, by.teams.len()),
+                || {
+                    let weeks: Vec<u32> = gathered
+                        .weeks
+                        .iter()
+                        .map(|week| ((week - first_week) / 7) as u32)
+                        .collect();
+                    grouped_medians(&gathered.minutes, &weeks, week_count)
+                },
+            )
+        },
+    );
+    let non_empty = |summary: &LeadSummary| summary.samples > 0;
+    LeadTimes {
+        org,
+        teams: by
+            .teams
+            .iter()
+            .cloned()
+            .zip(by_team)
+            .filter(|(_, s)| non_empty(s))
+            .collect(),
+        services: gathered.services.into_iter().collect(),
+        weeks: (0..)
+            .map(|index| first_week + 7 * index)
+            .zip(by_week)
+            .filter(|(_, s)| non_empty(s))
+            .collect(),
+        dropped: gathered.dropped,
+        unknown: gathered.unknown,
+    }
+}
+
+/// Each group's median and sample count, `keys[i]` being `values[i]`'s group: the values are
+/// scattered group by group (one sequential read, a write stream per group), then each
+/// group's median is selected in place.
+fn grouped_medians(values: &[f64], keys: &[u32], groups: usize) -> Vec<LeadSummary> {
+    let mut starts = vec![0usize; groups + 1];
+    for key in keys {
+        starts[*key as usize + 1] += 1;
+    }
+    for group in 0..groups {
+        starts[group + 1] += starts[group];
+    }
+    let mut next = starts.clone();
+    let mut grouped = vec![0.0; values.len()];
+    for (value, key) in values.iter().zip(keys) {
+        let slot = &mut next[*key as usize];
+        grouped[*slot] = *value;
+        *slot += 1;
+    }
+    (0..groups)
+        .map(|group| {
+            let slice = &mut grouped[starts[group]..starts[group + 1]];
+            LeadSummary {
+                samples: slice.len() as u64,
+                median_minutes: median(slice),
+            }
+        })
+        .collect()
+}
+
+/// R10's median as polars computes it (linear interpolation between the two middle values).
+pub(super) fn median(values: &mut [f64]) -> Option<f64> {
+    let count = values.len();
+    if count == 0 {
+        return None;
+    }
+    let middle = (count - 1) / 2;
+    let (_, lower, upper) = values.select_nth_unstable_by(middle, f64::total_cmp);
+    let lower = *lower;
+    if count % 2 == 1 {
+        return Some(lower);
+    }
+    let upper = upper
+        .iter()
+        .copied()
+        .min_by(f64::total_cmp)
+        .unwrap_or(lower);
+    Some(if lower == upper {
+        lower
+    } else {
+        0.5 * (upper - lower) + lower
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_interpolates_between_the_middle_two() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0]), Some(3.0));
+        assert_eq!(median(&mut [4.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&mut [1.0, 1.0]), Some(1.0));
+    }
+
+    #[test]
+    fn groups_keep_row_order_and_leave_out_rows_without_a_key() {
+        let groups = Groups::new(&[Some(1), None, Some(0), Some(1), Some(2)], 3);
+        assert_eq!(groups.group(0), [2]);
+        assert_eq!(groups.group(1), [0, 3]);
+        assert_eq!(groups.group(2), [4]);
+    }
 }

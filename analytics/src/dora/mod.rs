@@ -11,8 +11,8 @@ mod engine;
 mod facts;
 mod incidents;
 mod lead_time;
-mod pair_keys;
 pub mod report;
+mod service_numbers;
 mod settings;
 mod trend;
 
@@ -28,6 +28,7 @@ pub use report::{
     Band, Bands, Diagnostics, DoraReport, EDITION, Metrics, SPEC_VERSION, Scores, ServiceMetrics,
     TeamMetrics, WindowOut,
 };
+use service_numbers::ServiceNumbers;
 pub use settings::DoraSettings;
 pub use trend::WeekPoint;
 
@@ -60,8 +61,6 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     };
     let production = deployments::production(tables.deployments.clone(), settings)?;
     stage("production");
-    let shipped = deployments::shipped(tables.deployments.clone(), &production)?;
-    stage("shipped");
     let teams = team_map(tables)?;
     let with_team = |frame: LazyFrame| -> LazyFrame {
         frame
@@ -84,7 +83,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         .clone()
         .select([col("service")])
         .collect_streaming()?;
-    let pair_keys = pair_keys::PairKeys::new([
+    let numbers = ServiceNumbers::new([
         production.column("service")?,
         incident_services.column("service")?,
     ])?;
@@ -92,67 +91,69 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     let order = with_team(deployments::service_order(
         production.clone().lazy(),
         settings,
-        &pair_keys,
+        &numbers,
     ))
     .collect_streaming()?;
     stage("order");
+    let owners = order
+        .clone()
+        .lazy()
+        .filter(
+            col("finished_at")
+                .gt_eq(lit(settings.start_micros()))
+                .and(col("finished_at").lt(lit(settings.end_micros())))
+                .and(col("is_baseline").not()),
+        )
+        .select([
+            col("seq"),
+            col("team"),
+            facts::local_day(col("finished_at"), settings).alias("local_day"),
+        ])
+        .collect_streaming()?;
+    let wanted = incident_shas(tables)?;
+    let lead = lead_time::pass(
+        lead_time::Inputs {
+            production: &production,
+            order: &order,
+            owners: &owners,
+            deployments: tables.deployments.clone(),
+            changes: tables.changes.clone(),
+            wanted: &wanted,
+        },
+        &numbers,
+        settings.end_micros(),
+    )?;
+    drop(owners);
+    stage("lead_time");
     let attributed = incidents::attribute(
         tables.incidents.clone(),
         production.clone().lazy(),
-        shipped.clone().lazy(),
+        lead.shipped.lazy(),
         order.clone().lazy(),
-        &pair_keys,
+        &numbers,
         settings,
     )?
     .collect_streaming()?;
     stage("attribution");
-    // R5 was the last rule to read the deployments' ids, head commits and kinds: ~0.5 GB at the
-    // benchmark's scale, freed before R4 groups its pairs.
-    // (A shadowed binding would live on: the block drops the full frame.)
-    let production = {
-        let all_columns = production;
-        all_columns.select(["row", "seq", "service", "finished_at"])?
-    };
-    let end = settings.end_micros();
-    let before_end = production
-        .column("finished_at")?
-        .i64()?
-        .iter()
-        .filter(|at| at.is_some_and(|at| at < end))
-        .count() as u64;
-    let shipped_again = || deployments::shipped(tables.deployments.clone(), &production);
-    let lead_pairs = lead_time::pairs(
-        lead_time::Shipped {
-            frame: shipped,
-            again: &shipped_again,
-        },
-        order.clone().lazy(),
-        tables.changes.clone(),
-        settings,
-        before_end,
-        &pair_keys,
-    )?
-    .collect_streaming()?;
-    stage("lead_time");
 
     // Collected once: each scope and the weekly series read them again.
     let facts = Facts {
         deployments: facts::deployments(order.lazy(), attributed.clone().lazy(), settings)
             .collect_streaming()?
             .lazy(),
-        lead_samples: lead_pairs.clone().lazy(),
+        lead_times: lead.lead_times,
         restores: with_team(facts::restores(attributed.clone().lazy(), settings))
-            .with_column(pair_keys.service_number(col("service")))
+            .with_column(numbers.service_number(col("service")))
             .collect_streaming()?
             .lazy(),
     };
 
     stage("facts");
-    let diagnostics = diagnostics(&lead_pairs, &attributed, settings)?;
+    let diagnostics = diagnostics(&facts, &attributed, settings)?;
     let window = &settings.window;
-    let org = aggregate::pool(&facts, Scope::Org, window, &pair_keys)?;
-    let by_team = aggregate::pool(&facts, Scope::Team, window, &pair_keys)?;
-    let by_service = aggregate::pool(&facts, Scope::Service, window, &pair_keys)?;
+    let org = aggregate::pool(&facts, Scope::Org, window, &numbers)?;
+    let by_team = aggregate::pool(&facts, Scope::Team, window, &numbers)?;
+    let by_service = aggregate::pool(&facts, Scope::Service, window, &numbers)?;
 
     let service_teams = listed_services(&production, &attributed, &teams)?;
     let team_names: BTreeSet<&String> = service_teams.values().collect();
@@ -202,6 +203,24 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
 
 fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// The distinct `commit_sha`s of the incidents (R5 step 2 looks for them in `changes`).
+fn incident_shas(tables: &EventTables) -> Result<Vec<String>> {
+    let shas = tables
+        .incidents
+        .clone()
+        .select([col("commit_sha")])
+        .filter(col("commit_sha").is_not_null())
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect_streaming()?;
+    Ok(shas
+        .column("commit_sha")?
+        .str()?
+        .iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect())
 }
 
 /// `service` → `team`, one row per service (the first listed wins).
@@ -263,13 +282,10 @@ fn listed_services(
 }
 
 fn diagnostics(
-    lead_pairs: &DataFrame,
+    facts: &Facts,
     attributed: &DataFrame,
     settings: &DoraSettings,
 ) -> Result<Diagnostics> {
-    let minutes = lead_pairs.column("minutes")?.f64()?;
-    let lead_time_dropped = minutes.iter().flatten().filter(|m| *m <= 0.0).count();
-    let changes_unknown = minutes.null_count();
     let (from, to) = (settings.start_micros(), settings.end_micros());
     let unattributed_incidents = attributed
         .column("created_at")?
@@ -281,8 +297,8 @@ fn diagnostics(
         })
         .count();
     Ok(Diagnostics {
-        lead_time_dropped: lead_time_dropped as u64,
-        changes_unknown: changes_unknown as u64,
+        lead_time_dropped: facts.lead_times.dropped,
+        changes_unknown: facts.lead_times.unknown,
         unattributed_incidents: unattributed_incidents as u64,
     })
 }

@@ -64,18 +64,9 @@ pub(super) fn weekly(facts: &Facts, window: &ReportWindow) -> PolarsResult<Vec<W
         }
     }
 
-    let lead = facts
-        .lead_samples
-        .clone()
-        .filter(col("minutes").gt(lit(0.0)))
-        .group_by([week_of(col("local_day")).alias("week")])
-        .agg([col("minutes").median().alias("median")])
-        .collect_streaming()?;
-    let weeks = lead.column("week")?.i32()?;
-    let medians = lead.column("median")?.f64()?;
-    for (week, median) in weeks.iter().zip(medians.iter()) {
-        if let Some(index) = week.and_then(index_of) {
-            points[index].lead_time_median_minutes = median;
+    for (week, summary) in &facts.lead_times.weeks {
+        if let Some(index) = index_of(*week) {
+            points[index].lead_time_median_minutes = summary.median_minutes;
         }
     }
     Ok(points)
