@@ -261,8 +261,8 @@ fn r4_git_shas_give_the_same_figures() {
 
 #[test]
 fn r4_shas_sharing_their_leading_bits_give_the_same_figures() {
-    // The hex at the end: every sha starts with the same 32 digits, so their integer keys collide and
-    // the pairs are grouped on the strings.
+    // The hex at the end: every sha starts with the same 32 digits, so a computation keyed on a
+    // sha's leading bits would merge them.
     assert_r4_figures(&r4_vectors(&|name| {
         let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
         format!("{hex:a>40}")
@@ -374,6 +374,30 @@ fn r5_step2_commit_sha_matches_the_head_or_the_changes() {
     assert_eq!((failed(&unscoped, "a"), failed(&unscoped, "b")), (1, 0));
     let in_changes = case(incident("i", Some("a"), "2026-03-20T00:00:00Z").commit("s0"));
     assert_eq!((failed(&in_changes, "a"), failed(&in_changes, "b")), (1, 0));
+}
+
+#[test]
+fn r5_step2_looks_in_every_deployment_of_all_time() {
+    // R4 lists each `(service, sha)` once, at its first deployment; R5 finds a commit there even
+    // when that deployment is a baseline or finished after the window.
+    let deployments = vec![
+        deploy("a0", "a", "2026-03-03T10:00:00Z").ships(&["s0"]),
+        deploy("a1", "a", "2026-03-04T10:00:00Z").ships(&["s0"]),
+        deploy("c0", "c", "2026-03-02T10:00:00Z"),
+        deploy("c1", "c", "2026-04-10T10:00:00Z").ships(&["late"]),
+    ];
+    let case = |incident| {
+        report(
+            &records(deployments.clone(), vec![], vec![incident]),
+            FROM,
+            TO,
+        )
+    };
+    let baseline = case(incident("i", Some("a"), "2026-03-20T00:00:00Z").commit("s0"));
+    assert_eq!(service(&baseline, "a").metrics.failed_deployments, 1);
+    let late = case(incident("i", Some("c"), "2026-03-20T00:00:00Z").commit("late"));
+    assert_eq!(late.diagnostics.unattributed_incidents, 0, "attributed to c1");
+    assert_eq!(service(&late, "c").metrics.failed_deployments, 0);
 }
 
 #[test]

@@ -15,13 +15,12 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::engine::CollectStreaming;
+use super::engine::for_each_batch;
 use super::service_numbers::{SERVICE_NUMBER, ServiceNumbers};
+use super::sha_keys::{ShaKey, ShaKeys};
 
 const MINUTE: f64 = 60e6;
 
-type Strings = <StringType as PolarsDataType>::Array;
-type Instants = <Int64Type as PolarsDataType>::Array;
 
 /// A scope's pooled lead time: the median of its samples (R10) and how many there are.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -102,10 +101,10 @@ struct Groups {
 }
 
 impl Groups {
-    /// `keys[row]` is the row's group, or `None` to leave it out.
-    fn new(keys: &[Option<u32>], groups: usize) -> Self {
+    /// `keys[row]` is the row's group; [`Groups::NONE`] leaves the row out.
+    fn new(keys: &[u32], groups: usize) -> Self {
         let mut starts = vec![0usize; groups + 1];
-        for key in keys.iter().flatten() {
+        for key in keys.iter().filter(|k| **k != Self::NONE) {
             starts[*key as usize + 1] += 1;
         }
         for group in 0..groups {
@@ -114,7 +113,7 @@ impl Groups {
         let mut next = starts.clone();
         let mut rows = vec![0u32; starts[groups]];
         for (row, key) in keys.iter().enumerate() {
-            if let Some(key) = key {
+            if *key != Self::NONE {
                 let slot = &mut next[*key as usize];
                 rows[*slot] = row as u32;
                 *slot += 1;
@@ -123,6 +122,8 @@ impl Groups {
         Self { starts, rows }
     }
 
+    const NONE: u32 = u32::MAX;
+
     fn group(&self, key: usize) -> &[u32] {
         &self.rows[self.starts[key]..self.starts[key + 1]]
     }
@@ -130,7 +131,7 @@ impl Groups {
 
 /// What one thread gathers over the services it walks.
 #[derive(Default)]
-struct Gathered<'a> {
+struct Gathered {
     /// Sample minutes (`> 0`), with the team and week of the deployment owning each.
     minutes: Vec<f64>,
     teams: Vec<u32>,
@@ -139,7 +140,7 @@ struct Gathered<'a> {
     services: Vec<(u64, LeadSummary)>,
     dropped: u64,
     unknown: u64,
-    shipped: Vec<(u32, u64, &'a str)>,
+    shipped: Vec<(u32, u64, ShaKey)>,
     /// Room for one service's samples while its median is taken.
     scratch: Vec<f64>,
 }
@@ -154,75 +155,41 @@ pub(super) fn pass(inputs: Inputs<'_>, numbers: &ServiceNumbers, end: i64) -> Po
     let groups = numbers.len() + 1;
     let by_deployment = by_deployment(&inputs)?;
     let deployments_of = {
-        let keys: Vec<Option<u32>> = by_deployment
+        let keys: Vec<u32> = by_deployment
             .service
             .iter()
-            .map(|s| (*s > 0 && (*s as usize) < groups).then_some(*s))
-            .collect();
-        Groups::new(&keys, groups)
-    };
-
-    // The changes, grouped by service. A service that is not numbered has no production
-    // deployment, so none of its changes can be shipped.
-    let changes = inputs
-        .changes
-        .select([col("service"), col("sha"), col("authored_at")])
-        .collect_streaming()?;
-    lap("r4 changes read");
-    let changes_of = {
-        let mut last: Option<(&str, Option<u32>)> = None;
-        let keys: Vec<Option<u32>> = changes
-            .column("service")?
-            .str()?
-            .iter()
-            .map(|service| {
-                let service = service?;
-                match last {
-                    Some((seen, number)) if seen == service => number,
-                    _ => {
-                        let number = numbers.number(service).and_then(|n| u32::try_from(n).ok());
-                        last = Some((service, number));
-                        number
-                    }
+            .map(|s| {
+                if *s > 0 && (*s as usize) < groups {
+                    *s
+                } else {
+                    Groups::NONE
                 }
             })
             .collect();
         Groups::new(&keys, groups)
     };
-    let shas = changes.column("sha")?.str()?.rechunk();
-    let shas = shas.downcast_as_array();
-    let authored = changes.column("authored_at")?.i64()?.rechunk();
-    let authored = authored.downcast_as_array();
-    lap("r4 changes grouped");
 
-    let lists = inputs
-        .deployments
-        .select([col("changes")])
-        .collect_streaming()?;
-    lap("r4 lists collected");
-    let lists = lists.column("changes")?.list()?.rechunk();
-    let list_array = lists.downcast_as_array();
-    let offsets = list_array.offsets().as_slice();
-    let inner = lists.get_inner();
-    let shipped_shas = inner.str()?.rechunk();
-    let shipped_shas = shipped_shas.downcast_as_array();
+    let keys = ShaKeys::default();
+    let (mut changes, keys) = read_changes(inputs.changes, numbers, keys)?;
+    let changes_of = Groups::new(&changes.service, groups);
+    changes.service = Vec::new();
+    lap("r4 changes read");
+    let (lists, mut keys) = read_lists(inputs.deployments, &by_deployment.row, keys)?;
     lap("r4 lists read");
 
-    let wanted: PlHashSet<&str> = inputs.wanted.iter().map(String::as_str).collect();
+    let wanted: PlHashSet<ShaKey> = inputs.wanted.iter().map(|sha| keys.key(sha)).collect();
     let walk = Walk {
         by_deployment: &by_deployment,
-        shas,
-        authored,
-        offsets,
-        shipped_shas,
+        changes: &changes,
+        lists: &lists,
         wanted: &wanted,
         end,
     };
-    let gathered: Vec<Gathered<'_>> = (1..groups)
+    let gathered: Vec<Gathered> = (1..groups)
         .into_par_iter()
         .with_min_len(64)
         .fold(
-            || (Gathered::default(), PlHashMap::<&[u8], Sha>::new()),
+            || (Gathered::default(), PlHashMap::<ShaKey, Sha>::new()),
             |(mut gathered, mut table), service| {
                 walk.service(
                     deployments_of.group(service),
@@ -267,8 +234,8 @@ pub(super) fn pass(inputs: Inputs<'_>, numbers: &ServiceNumbers, end: i64) -> Po
             "sha".into(),
             all.shipped
                 .iter()
-                .map(|(_, _, sha)| *sha)
-                .collect::<Vec<&str>>(),
+                .map(|(_, _, sha)| keys.text(sha))
+                .collect::<Vec<String>>(),
         ),
     ])?;
     let lead_times = pool(all, &by_deployment);
@@ -282,16 +249,13 @@ pub(super) fn pass(inputs: Inputs<'_>, numbers: &ServiceNumbers, end: i64) -> Po
 /// The arrays one service's walk reads.
 struct Walk<'a> {
     by_deployment: &'a ByDeployment,
-    shas: &'a Strings,
-    authored: &'a Instants,
-    /// The `changes` lists' bounds in `shipped_shas`, by input row.
-    offsets: &'a [i64],
-    shipped_shas: &'a Strings,
-    wanted: &'a PlHashSet<&'a str>,
+    changes: &'a Changes,
+    lists: &'a Lists,
+    wanted: &'a PlHashSet<ShaKey>,
     end: i64,
 }
 
-impl<'a> Walk<'a> {
+impl Walk<'_> {
     /// One service: its changes' earliest authoring per sha, then its deployments in order,
     /// each owning the shas no earlier one shipped.
     fn service(
@@ -299,8 +263,8 @@ impl<'a> Walk<'a> {
         deployments: &[u32],
         changes: &[u32],
         service: u64,
-        table: &mut PlHashMap<&'a [u8], Sha>,
-        gathered: &mut Gathered<'a>,
+        table: &mut PlHashMap<ShaKey, Sha>,
+        gathered: &mut Gathered,
     ) {
         if deployments.is_empty() {
             return;
@@ -308,10 +272,8 @@ impl<'a> Walk<'a> {
         table.clear();
         for &row in changes {
             let row = row as usize;
-            let (Some(sha), Some(at)) = (self.shas.get(row), self.authored.get(row)) else {
-                continue;
-            };
-            let entry = table.entry(sha.as_bytes()).or_insert(Sha {
+            let (sha, at) = (self.changes.sha[row], self.changes.authored_at[row]);
+            let entry = table.entry(sha).or_insert(Sha {
                 authored_at: UNAUTHORED,
                 shipped: false,
             });
@@ -321,19 +283,14 @@ impl<'a> Walk<'a> {
         let first_sample = gathered.minutes.len();
         for &seq in deployments {
             let at = seq as usize;
-            let row = by.row[at] as usize;
-            let (Some(&start), Some(&stop)) = (self.offsets.get(row), self.offsets.get(row + 1))
-            else {
+            let Some(shipped) = self.lists.of_row(by.row[at]) else {
                 continue;
             };
             // A deployment finished at or after the window's end owns no sample, but it may
             // still be the first to ship an incident's commit.
             let owner = by.team[at] != NOT_OWNER && by.finished_at[at] < self.end;
-            for index in start as usize..stop as usize {
-                let Some(sha) = self.shipped_shas.get(index) else {
-                    continue;
-                };
-                let entry = table.entry(sha.as_bytes()).or_insert(Sha {
+            for &sha in shipped {
+                let entry = table.entry(sha).or_insert(Sha {
                     authored_at: UNAUTHORED,
                     shipped: false,
                 });
@@ -341,7 +298,7 @@ impl<'a> Walk<'a> {
                     continue;
                 }
                 entry.shipped = true;
-                if !self.wanted.is_empty() && self.wanted.contains(sha) {
+                if !self.wanted.is_empty() && self.wanted.contains(&sha) {
                     gathered.shipped.push((seq, service, sha));
                 }
                 if !owner {
@@ -374,6 +331,125 @@ impl<'a> Walk<'a> {
             gathered.services.push((service, summary));
         }
     }
+}
+
+/// The `changes` table, compact: rows of numbered services only (no other can be shipped).
+#[derive(Default)]
+struct Changes {
+    /// The service's number; `Groups` reads it.
+    service: Vec<u32>,
+    sha: Vec<ShaKey>,
+    authored_at: Vec<i64>,
+}
+
+/// The production deployments' `changes` lists, compact, by input row.
+#[derive(Default)]
+struct Lists {
+    /// `(start, end)` in `shas` per input row; rows that are not R1's stay `(0, 0)`.
+    ranges: Vec<(u32, u32)>,
+    shas: Vec<ShaKey>,
+    /// The row being filled, to check the batches come in row order.
+    last_row: Option<u32>,
+}
+
+impl Lists {
+    fn of_row(&self, row: u32) -> Option<&[ShaKey]> {
+        let (start, end) = *self.ranges.get(row as usize)?;
+        self.shas.get(start as usize..end as usize)
+    }
+}
+
+/// Reads the `changes` table batch by batch into [`Changes`].
+fn read_changes(
+    changes: LazyFrame,
+    numbers: &ServiceNumbers,
+    keys: ShaKeys,
+) -> PolarsResult<(Changes, ShaKeys)> {
+    let numbers = numbers.clone();
+    let frame = changes.select([col("service"), col("sha"), col("authored_at")]);
+    for_each_batch(
+        frame,
+        (Changes::default(), keys),
+        false,
+        move |(changes, keys), batch| {
+            let services = batch.column("service")?.str()?;
+            let shas = batch.column("sha")?.str()?;
+            let authored = batch.column("authored_at")?.i64()?;
+            let mut last: Option<(&str, Option<u32>)> = None;
+            for ((service, sha), at) in services.iter().zip(shas.iter()).zip(authored.iter()) {
+                let (Some(service), Some(sha), Some(at)) = (service, sha, at) else {
+                    continue;
+                };
+                let number = match last {
+                    Some((seen, number)) if seen == service => number,
+                    _ => {
+                        let number = numbers.number(service).and_then(|n| u32::try_from(n).ok());
+                        last = Some((service, number));
+                        number
+                    }
+                };
+                let Some(number) = number else {
+                    continue;
+                };
+                changes.service.push(number);
+                changes.sha.push(keys.key(sha));
+                changes.authored_at.push(at);
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Reads the `changes` lists of R1's deployments (`rows`, by `seq`) into [`Lists`].
+fn read_lists(
+    deployments: LazyFrame,
+    rows: &[u32],
+    keys: ShaKeys,
+) -> PolarsResult<(Lists, ShaKeys)> {
+    let last_row = rows.iter().copied().filter(|r| *r != u32::MAX).max();
+    let mut production = vec![false; last_row.map_or(0, |r| r as usize + 1)];
+    for row in rows.iter().filter(|r| **r != u32::MAX) {
+        production[*row as usize] = true;
+    }
+    let lists = Lists {
+        ranges: vec![(0, 0); production.len()],
+        ..Lists::default()
+    };
+    // One row per shipped sha, in row order: a row's shas arrive together.
+    let frame = deployments
+        .with_row_index("row", None)
+        .select([col("row").cast(DataType::UInt32), col("changes").alias("sha")])
+        .explode(
+            cols(["sha"]),
+            ExplodeOptions {
+                empty_as_null: false,
+                keep_nulls: false,
+            },
+        );
+    for_each_batch(frame, (lists, keys), true, move |(lists, keys), batch| {
+        let rows = batch.column("row")?.u32()?;
+        let shas = batch.column("sha")?.str()?;
+        for (row, sha) in rows.iter().zip(shas.iter()) {
+            let (Some(row), Some(sha)) = (row, sha) else {
+                continue;
+            };
+            if !production.get(row as usize).copied().unwrap_or(false) {
+                continue;
+            }
+            let at = lists.shas.len() as u32;
+            if lists.last_row != Some(row) {
+                polars_ensure!(
+                    lists.ranges[row as usize] == (0, 0),
+                    ComputeError: "the changes lists came out of row order (row {row})"
+                );
+                lists.ranges[row as usize] = (at, at);
+                lists.last_row = Some(row);
+            }
+            lists.shas.push(keys.key(sha));
+            lists.ranges[row as usize].1 = at + 1;
+        }
+        Ok(())
+    })
 }
 
 /// A `u32` view of an index column (`seq`, `row`).
@@ -438,7 +514,7 @@ fn by_deployment(inputs: &Inputs<'_>) -> PolarsResult<ByDeployment> {
 
 /// R10 and R11 for the samples: the org's median, each team's (pooled, not averaged) and each
 /// week's. The services' were taken during the walk.
-fn pool(gathered: Gathered<'_>, by: &ByDeployment) -> LeadTimes {
+fn pool(gathered: Gathered, by: &ByDeployment) -> LeadTimes {
     let first_week = gathered.weeks.iter().copied().min().unwrap_or(0);
     let last_week = gathered.weeks.iter().copied().max().unwrap_or(0);
     let week_count = ((last_week - first_week) / 7 + 1) as usize;
@@ -553,7 +629,7 @@ mod tests {
 
     #[test]
     fn groups_keep_row_order_and_leave_out_rows_without_a_key() {
-        let groups = Groups::new(&[Some(1), None, Some(0), Some(1), Some(2)], 3);
+        let groups = Groups::new(&[1, Groups::NONE, 0, 1, 2], 3);
         assert_eq!(groups.group(0), [2]);
         assert_eq!(groups.group(1), [0, 3]);
         assert_eq!(groups.group(2), [4]);

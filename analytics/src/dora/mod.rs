@@ -13,6 +13,7 @@ mod incidents;
 mod lead_time;
 pub mod report;
 mod service_numbers;
+mod sha_keys;
 mod settings;
 mod trend;
 
