@@ -396,7 +396,10 @@ fn r5_step2_looks_in_every_deployment_of_all_time() {
     let baseline = case(incident("i", Some("a"), "2026-03-20T00:00:00Z").commit("s0"));
     assert_eq!(service(&baseline, "a").metrics.failed_deployments, 1);
     let late = case(incident("i", Some("c"), "2026-03-20T00:00:00Z").commit("late"));
-    assert_eq!(late.diagnostics.unattributed_incidents, 0, "attributed to c1");
+    assert_eq!(
+        late.diagnostics.unattributed_incidents, 0,
+        "attributed to c1"
+    );
     assert_eq!(service(&late, "c").metrics.failed_deployments, 0);
 }
 

@@ -18,36 +18,3 @@ impl CollectStreaming for LazyFrame {
         Ok(self.collect_with_engine(Engine::Streaming)?.unwrap_single())
     }
 }
-
-/// Runs `frame` on the streaming engine and hands each batch to `each` with `state`, which
-/// comes back at the end: a table is turned into compact arrays without ever being held
-/// whole as strings. With `in_order`, batches come in the frame's row order.
-pub(super) fn for_each_batch<S: Send + 'static>(
-    frame: LazyFrame,
-    state: S,
-    in_order: bool,
-    each: impl Fn(&mut S, DataFrame) -> PolarsResult<()> + Send + Sync + 'static,
-) -> PolarsResult<S> {
-    use std::sync::{Arc, Mutex};
-    let shared = Arc::new(Mutex::new(state));
-    let sink = Arc::clone(&shared);
-    frame
-        .sink_batches(
-            PlanCallback::new(move |batch: DataFrame| {
-                let mut state = sink
-                    .lock()
-                    .map_err(|_| polars_err!(ComputeError: "a batch handler panicked"))?;
-                each(&mut state, batch)?;
-                // `false`: keep the batches coming.
-                Ok(false)
-            }),
-            in_order,
-            None,
-        )?
-        .collect_with_engine(Engine::Streaming)?;
-    let state = Arc::try_unwrap(shared)
-        .map_err(|_| polars_err!(ComputeError: "the batch sink outlived its query"))?;
-    state
-        .into_inner()
-        .map_err(|_| polars_err!(ComputeError: "a batch handler panicked"))
-}

@@ -15,12 +15,13 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::engine::for_each_batch;
+use std::sync::Mutex;
+
+use super::engine::CollectStreaming;
 use super::service_numbers::{SERVICE_NUMBER, ServiceNumbers};
-use super::sha_keys::{ShaKey, ShaKeys};
+use super::sha_keys::{self, NO_SHA, ShaKey, ShaKeys};
 
 const MINUTE: f64 = 60e6;
-
 
 /// A scope's pooled lead time: the median of its samples (R10) and how many there are.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -169,14 +170,17 @@ pub(super) fn pass(inputs: Inputs<'_>, numbers: &ServiceNumbers, end: i64) -> Po
         Groups::new(&keys, groups)
     };
 
-    let keys = ShaKeys::default();
-    let (mut changes, keys) = read_changes(inputs.changes, numbers, keys)?;
+    let keys = Mutex::new(ShaKeys::default());
+    let mut changes = read_changes(inputs.changes, numbers, &keys)?;
+    lap("r4 changes keyed");
     let changes_of = Groups::new(&changes.service, groups);
     changes.service = Vec::new();
     lap("r4 changes read");
-    let (lists, mut keys) = read_lists(inputs.deployments, &by_deployment.row, keys)?;
+    let lists = read_lists(inputs.deployments, &by_deployment.row, &keys)?;
     lap("r4 lists read");
-
+    let mut keys = keys
+        .into_inner()
+        .map_err(|_| polars_err!(ComputeError: "a sha conversion panicked"))?;
     let wanted: PlHashSet<ShaKey> = inputs.wanted.iter().map(|sha| keys.key(sha)).collect();
     let walk = Walk {
         by_deployment: &by_deployment,
@@ -290,6 +294,9 @@ impl Walk<'_> {
             // still be the first to ship an incident's commit.
             let owner = by.team[at] != NOT_OWNER && by.finished_at[at] < self.end;
             for &sha in shipped {
+                if sha == NO_SHA {
+                    continue;
+                }
                 let entry = table.entry(sha).or_insert(Sha {
                     authored_at: UNAUTHORED,
                     shipped: false,
@@ -348,8 +355,6 @@ struct Lists {
     /// `(start, end)` in `shas` per input row; rows that are not R1's stay `(0, 0)`.
     ranges: Vec<(u32, u32)>,
     shas: Vec<ShaKey>,
-    /// The row being filled, to check the batches come in row order.
-    last_row: Option<u32>,
 }
 
 impl Lists {
@@ -359,25 +364,87 @@ impl Lists {
     }
 }
 
-/// Reads the `changes` table batch by batch into [`Changes`].
+/// Rows converted by one task: the conversion runs on every core, whatever the chunking.
+const TASK_ROWS: usize = 1 << 16;
+
+/// `(chunk, rows in the chunk, first global row)` tasks covering chunks of `lengths` rows.
+fn tasks(lengths: impl Iterator<Item = usize>) -> Vec<(usize, std::ops::Range<usize>, usize)> {
+    let mut tasks = Vec::new();
+    let mut global = 0;
+    for (chunk, length) in lengths.enumerate() {
+        for start in (0..length).step_by(TASK_ROWS) {
+            let end = (start + TASK_ROWS).min(length);
+            tasks.push((chunk, start..end, global + start));
+        }
+        global += length;
+    }
+    tasks
+}
+
+/// Splits `items` into consecutive pieces of `sizes`.
+fn pieces<'a, T>(mut items: &'a mut [T], sizes: impl Iterator<Item = usize>) -> Vec<&'a mut [T]> {
+    let mut out = Vec::new();
+    for size in sizes {
+        let (piece, rest) = std::mem::take(&mut items).split_at_mut(size);
+        out.push(piece);
+        items = rest;
+    }
+    out
+}
+
+/// A sha's key: canonical shas are packed without a lock; others are interned under it.
+fn key_of(keys: &Mutex<ShaKeys>, sha: &str) -> PolarsResult<ShaKey> {
+    if let Some(key) = sha_keys::canonical(sha) {
+        return Ok(key);
+    }
+    let mut keys = keys
+        .lock()
+        .map_err(|_| polars_err!(ComputeError: "a sha conversion panicked"))?;
+    Ok(keys.key(sha))
+}
+
+/// Reads the `changes` table into [`Changes`] (row for row; a row of a service that is not
+/// numbered, which has no production deployment, or with a null, keeps [`Groups::NONE`]).
+/// polars' reader collects the table on every core; its strings (2.2 GB at the benchmark's
+/// scale) are turned into keys in place, in parallel, and dropped before the lists are read.
 fn read_changes(
     changes: LazyFrame,
     numbers: &ServiceNumbers,
-    keys: ShaKeys,
-) -> PolarsResult<(Changes, ShaKeys)> {
-    let numbers = numbers.clone();
-    let frame = changes.select([col("service"), col("sha"), col("authored_at")]);
-    for_each_batch(
-        frame,
-        (Changes::default(), keys),
-        false,
-        move |(changes, keys), batch| {
-            let services = batch.column("service")?.str()?;
-            let shas = batch.column("sha")?.str()?;
-            let authored = batch.column("authored_at")?.i64()?;
+    keys: &Mutex<ShaKeys>,
+) -> PolarsResult<Changes> {
+    let mut frame = changes
+        .select([col("service"), col("sha"), col("authored_at")])
+        .collect_streaming()?;
+    frame.align_chunks_par();
+    let services: Vec<_> = frame.column("service")?.str()?.downcast_iter().collect();
+    let shas: Vec<_> = frame.column("sha")?.str()?.downcast_iter().collect();
+    let authored: Vec<_> = frame
+        .column("authored_at")?
+        .i64()?
+        .downcast_iter()
+        .collect();
+    let height = frame.height();
+    let mut out = Changes {
+        service: vec![Groups::NONE; height],
+        sha: vec![[0; 21]; height],
+        authored_at: vec![0; height],
+    };
+    let tasks = tasks(shas.iter().map(|array| array.len()));
+    let sizes = || tasks.iter().map(|(_, rows, _)| rows.len());
+    let outputs = pieces(&mut out.service, sizes())
+        .into_iter()
+        .zip(pieces(&mut out.sha, sizes()))
+        .zip(pieces(&mut out.authored_at, sizes()));
+    tasks
+        .par_iter()
+        .zip(outputs.collect::<Vec<_>>())
+        .try_for_each(|((chunk, rows, _), ((service_out, sha_out), at_out))| {
+            let (services, shas, authored) = (services[*chunk], shas[*chunk], authored[*chunk]);
             let mut last: Option<(&str, Option<u32>)> = None;
-            for ((service, sha), at) in services.iter().zip(shas.iter()).zip(authored.iter()) {
-                let (Some(service), Some(sha), Some(at)) = (service, sha, at) else {
+            for (slot, row) in rows.clone().enumerate() {
+                let (Some(service), Some(sha), Some(at)) =
+                    (services.get(row), shas.get(row), authored.get(row))
+                else {
                     continue;
                 };
                 let number = match last {
@@ -388,68 +455,88 @@ fn read_changes(
                         number
                     }
                 };
-                let Some(number) = number else {
-                    continue;
-                };
-                changes.service.push(number);
-                changes.sha.push(keys.key(sha));
-                changes.authored_at.push(at);
+                if let Some(number) = number {
+                    service_out[slot] = number;
+                    sha_out[slot] = key_of(keys, sha)?;
+                    at_out[slot] = at;
+                }
             }
-            Ok(())
-        },
-    )
+            PolarsResult::Ok(())
+        })?;
+    Ok(out)
 }
 
-/// Reads the `changes` lists of R1's deployments (`rows`, by `seq`) into [`Lists`].
-fn read_lists(
-    deployments: LazyFrame,
-    rows: &[u32],
-    keys: ShaKeys,
-) -> PolarsResult<(Lists, ShaKeys)> {
+/// Reads the `changes` lists of R1's deployments (`rows`, by `seq`) into [`Lists`], as
+/// [`read_changes`] reads the changes: each production row's range is known from the list
+/// offsets, so every task writes its rows' keys in place.
+fn read_lists(deployments: LazyFrame, rows: &[u32], keys: &Mutex<ShaKeys>) -> PolarsResult<Lists> {
     let last_row = rows.iter().copied().filter(|r| *r != u32::MAX).max();
     let mut production = vec![false; last_row.map_or(0, |r| r as usize + 1)];
     for row in rows.iter().filter(|r| **r != u32::MAX) {
         production[*row as usize] = true;
     }
-    let lists = Lists {
-        ranges: vec![(0, 0); production.len()],
-        ..Lists::default()
-    };
-    // One row per shipped sha, in row order: a row's shas arrive together.
-    let frame = deployments
-        .with_row_index("row", None)
-        .select([col("row").cast(DataType::UInt32), col("changes").alias("sha")])
-        .explode(
-            cols(["sha"]),
-            ExplodeOptions {
-                empty_as_null: false,
-                keep_nulls: false,
-            },
-        );
-    for_each_batch(frame, (lists, keys), true, move |(lists, keys), batch| {
-        let rows = batch.column("row")?.u32()?;
-        let shas = batch.column("sha")?.str()?;
-        for (row, sha) in rows.iter().zip(shas.iter()) {
-            let (Some(row), Some(sha)) = (row, sha) else {
-                continue;
-            };
-            if !production.get(row as usize).copied().unwrap_or(false) {
-                continue;
+    let frame = deployments.select([col("changes")]).collect_streaming()?;
+    let column = frame.column("changes")?.list()?;
+    let arrays: Vec<_> = column.downcast_iter().collect();
+    let mut ranges = vec![(0u32, 0u32); production.len()];
+    let mut next = 0u32;
+    let mut row = 0;
+    for array in &arrays {
+        let offsets = array.offsets().as_slice();
+        for position in 0..array.len() {
+            if production.get(row).copied().unwrap_or(false) {
+                let count = (offsets[position + 1] - offsets[position]) as u32;
+                ranges[row] = (next, next + count);
+                next += count;
             }
-            let at = lists.shas.len() as u32;
-            if lists.last_row != Some(row) {
-                polars_ensure!(
-                    lists.ranges[row as usize] == (0, 0),
-                    ComputeError: "the changes lists came out of row order (row {row})"
-                );
-                lists.ranges[row as usize] = (at, at);
-                lists.last_row = Some(row);
-            }
-            lists.shas.push(keys.key(sha));
-            lists.ranges[row as usize].1 = at + 1;
+            row += 1;
         }
-        Ok(())
-    })
+    }
+    let mut shas = vec![[0u8; 21]; next as usize];
+    let tasks = tasks(arrays.iter().map(|array| array.len()));
+    // A task's rows' ranges are consecutive: its piece is as long as their counts.
+    let span = |first: usize, count: usize| -> usize {
+        (first..first + count)
+            .filter(|row| production.get(*row).copied().unwrap_or(false))
+            .map(|row| (ranges[row].1 - ranges[row].0) as usize)
+            .sum()
+    };
+    let outputs = pieces(
+        &mut shas,
+        tasks
+            .iter()
+            .map(|(_, local, first)| span(*first, local.len())),
+    );
+    let values: Vec<Series> = arrays
+        .iter()
+        .map(|array| Series::try_from((PlSmallStr::from("sha"), array.values().clone())))
+        .collect::<PolarsResult<_>>()?;
+    let values: Vec<_> = values
+        .iter()
+        .map(|series| Ok(series.str()?.downcast_as_array()))
+        .collect::<PolarsResult<_>>()?;
+    tasks
+        .par_iter()
+        .zip(outputs)
+        .try_for_each(|((chunk, local, first), out)| {
+            let offsets = arrays[*chunk].offsets().as_slice();
+            let strings = values[*chunk];
+            let mut slot = 0;
+            for (position, row) in local.clone().zip(*first..) {
+                if !production.get(row).copied().unwrap_or(false) {
+                    continue;
+                }
+                for index in offsets[position] as usize..offsets[position + 1] as usize {
+                    out[slot] = match strings.get(index) {
+                        Some(sha) => key_of(keys, sha)?,
+                        None => NO_SHA,
+                    };
+                    slot += 1;
+                }
+            }
+            PolarsResult::Ok(())
+        })?;
+    Ok(Lists { ranges, shas })
 }
 
 /// A `u32` view of an index column (`seq`, `row`).

@@ -13,8 +13,8 @@ mod incidents;
 mod lead_time;
 pub mod report;
 mod service_numbers;
-mod sha_keys;
 mod settings;
+mod sha_keys;
 mod trend;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

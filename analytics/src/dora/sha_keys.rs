@@ -15,6 +15,13 @@ pub(super) type ShaKey = [u8; 21];
 const CANONICAL: u8 = 0;
 const INTERNED: u8 = 1;
 
+/// Where a list holds a null: no sha, and skipped wherever keys are compared.
+pub(super) const NO_SHA: ShaKey = {
+    let mut key = [0u8; 21];
+    key[0] = 2;
+    key
+};
+
 /// Turns shas into keys and back; holds the strings that are not canonical.
 #[derive(Default)]
 pub(super) struct ShaKeys {
@@ -64,7 +71,7 @@ impl ShaKeys {
 }
 
 /// The packed key of 40 lowercase hex digits; `None` for any other string.
-fn canonical(sha: &str) -> Option<ShaKey> {
+pub(super) fn canonical(sha: &str) -> Option<ShaKey> {
     let digits = sha.as_bytes();
     if digits.len() != 40 {
         return None;
