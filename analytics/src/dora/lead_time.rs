@@ -171,7 +171,7 @@ pub(super) fn pass(inputs: Inputs<'_>, numbers: &ServiceNumbers, end: i64) -> Po
     };
 
     let keys = Mutex::new(ShaKeys::default());
-    let mut changes = read_changes(inputs.changes, numbers, &keys)?;
+    let mut changes = read_changes(inputs.changes, numbers, &keys, CHANGES_SLICE)?;
     lap("r4 changes keyed");
     let changes_of = Groups::new(&changes.service, groups);
     changes.service = Vec::new();
@@ -403,66 +403,85 @@ fn key_of(keys: &Mutex<ShaKeys>, sha: &str) -> PolarsResult<ShaKey> {
     Ok(keys.key(sha))
 }
 
+/// Rows of the `changes` table collected at once: at most ~0.6 GB of strings at the
+/// benchmark's scale, where the whole table is 2.2 GB, and the report's peak memory is taken
+/// while it is read.
+const CHANGES_SLICE: usize = 8 << 20;
+
 /// Reads the `changes` table into [`Changes`] (row for row; a row of a service that is not
 /// numbered, which has no production deployment, or with a null, keeps [`Groups::NONE`]).
-/// polars' reader collects the table on every core; its strings (2.2 GB at the benchmark's
-/// scale) are turned into keys in place, in parallel, and dropped before the lists are read.
+/// polars' reader collects a slice of the table at a time on every core; its strings are turned
+/// into keys in place, in parallel, and dropped before the next slice.
 fn read_changes(
     changes: LazyFrame,
     numbers: &ServiceNumbers,
     keys: &Mutex<ShaKeys>,
+    slice_rows: usize,
 ) -> PolarsResult<Changes> {
-    let mut frame = changes
-        .select([col("service"), col("sha"), col("authored_at")])
-        .collect_streaming()?;
-    frame.align_chunks_par();
-    let services: Vec<_> = frame.column("service")?.str()?.downcast_iter().collect();
-    let shas: Vec<_> = frame.column("sha")?.str()?.downcast_iter().collect();
-    let authored: Vec<_> = frame
-        .column("authored_at")?
-        .i64()?
-        .downcast_iter()
-        .collect();
-    let height = frame.height();
-    let mut out = Changes {
-        service: vec![Groups::NONE; height],
-        sha: vec![[0; 21]; height],
-        authored_at: vec![0; height],
-    };
-    let tasks = tasks(shas.iter().map(|array| array.len()));
-    let sizes = || tasks.iter().map(|(_, rows, _)| rows.len());
-    let outputs = pieces(&mut out.service, sizes())
-        .into_iter()
-        .zip(pieces(&mut out.sha, sizes()))
-        .zip(pieces(&mut out.authored_at, sizes()));
-    tasks
-        .par_iter()
-        .zip(outputs.collect::<Vec<_>>())
-        .try_for_each(|((chunk, rows, _), ((service_out, sha_out), at_out))| {
-            let (services, shas, authored) = (services[*chunk], shas[*chunk], authored[*chunk]);
-            let mut last: Option<(&str, Option<u32>)> = None;
-            for (slot, row) in rows.clone().enumerate() {
-                let (Some(service), Some(sha), Some(at)) =
-                    (services.get(row), shas.get(row), authored.get(row))
-                else {
-                    continue;
-                };
-                let number = match last {
-                    Some((seen, number)) if seen == service => number,
-                    _ => {
-                        let number = numbers.number(service).and_then(|n| u32::try_from(n).ok());
-                        last = Some((service, number));
-                        number
+    let frame = changes.select([col("service"), col("sha"), col("authored_at")]);
+    let slice_rows = slice_rows.max(1);
+    let mut out = Changes::default();
+    loop {
+        let offset = out.sha.len();
+        let mut slice = frame
+            .clone()
+            .slice(offset as i64, slice_rows as IdxSize)
+            .collect_streaming()?;
+        let rows = slice.height();
+        if rows == 0 {
+            break;
+        }
+        slice.align_chunks_par();
+        let services: Vec<_> = slice.column("service")?.str()?.downcast_iter().collect();
+        let shas: Vec<_> = slice.column("sha")?.str()?.downcast_iter().collect();
+        let authored: Vec<_> = slice
+            .column("authored_at")?
+            .i64()?
+            .downcast_iter()
+            .collect();
+        let end = offset + rows;
+        out.service.resize(end, Groups::NONE);
+        out.sha.resize(end, [0; 21]);
+        out.authored_at.resize(end, 0);
+        let tasks = tasks(shas.iter().map(|array| array.len()));
+        let sizes = || tasks.iter().map(|(_, rows, _)| rows.len());
+        let outputs = pieces(&mut out.service[offset..end], sizes())
+            .into_iter()
+            .zip(pieces(&mut out.sha[offset..end], sizes()))
+            .zip(pieces(&mut out.authored_at[offset..end], sizes()));
+        tasks
+            .par_iter()
+            .zip(outputs.collect::<Vec<_>>())
+            .try_for_each(|((chunk, rows, _), ((service_out, sha_out), at_out))| {
+                let (services, shas, authored) = (services[*chunk], shas[*chunk], authored[*chunk]);
+                let mut last: Option<(&str, Option<u32>)> = None;
+                for (slot, row) in rows.clone().enumerate() {
+                    let (Some(service), Some(sha), Some(at)) =
+                        (services.get(row), shas.get(row), authored.get(row))
+                    else {
+                        continue;
+                    };
+                    let number = match last {
+                        Some((seen, number)) if seen == service => number,
+                        _ => {
+                            let number =
+                                numbers.number(service).and_then(|n| u32::try_from(n).ok());
+                            last = Some((service, number));
+                            number
+                        }
+                    };
+                    if let Some(number) = number {
+                        service_out[slot] = number;
+                        sha_out[slot] = key_of(keys, sha)?;
+                        at_out[slot] = at;
                     }
-                };
-                if let Some(number) = number {
-                    service_out[slot] = number;
-                    sha_out[slot] = key_of(keys, sha)?;
-                    at_out[slot] = at;
                 }
-            }
-            PolarsResult::Ok(())
-        })?;
+                PolarsResult::Ok(())
+            })?;
+        if rows < slice_rows {
+            break;
+        }
+    }
     Ok(out)
 }
 
@@ -712,6 +731,85 @@ mod tests {
         assert_eq!(median(&mut [4.0, 1.0, 3.0]), Some(3.0));
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median(&mut [1.0, 1.0]), Some(1.0));
+    }
+
+    #[test]
+    fn tasks_cover_every_chunk_with_global_rows() {
+        let tasks = tasks([3, 0, TASK_ROWS + 2].into_iter());
+        assert_eq!(
+            tasks,
+            [
+                (0, 0..3, 0),
+                (2, 0..TASK_ROWS, 3),
+                (2, TASK_ROWS..TASK_ROWS + 2, TASK_ROWS + 3)
+            ]
+        );
+        let mut items = [1, 2, 3, 4, 5];
+        let split = pieces(&mut items, [2, 0, 3].into_iter());
+        assert_eq!(split, [&mut [1, 2][..], &mut [][..], &mut [3, 4, 5][..]]);
+    }
+
+    /// A frame of several chunks, as polars' reader returns a large table.
+    fn chunked(frames: Vec<DataFrame>) -> PolarsResult<LazyFrame> {
+        concat(
+            frames.into_iter().map(DataFrame::lazy).collect::<Vec<_>>(),
+            UnionArgs {
+                rechunk: false,
+                ..UnionArgs::default()
+            },
+        )
+    }
+
+    #[test]
+    fn lists_of_production_rows_are_read_across_chunks() -> PolarsResult<()> {
+        let list = |shas: &[Option<&str>]| Series::new("".into(), shas);
+        let part = |lists: Vec<Series>| df!("changes" => lists);
+        let frame = chunked(vec![
+            part(vec![list(&[Some("a"), Some("b")]), list(&[Some("x")])])?,
+            part(vec![list(&[]), list(&[Some("c"), None])])?,
+            part(vec![list(&[Some("y")]), list(&[Some("d")])])?,
+        ])?;
+        // Production rows 0, 3 and 5 (by seq: 5, 0, 3).
+        let keys = Mutex::new(ShaKeys::default());
+        let lists = read_lists(frame, &[5, 0, 3], &keys)?;
+        let keys = keys.into_inner().expect("keys");
+        let texts = |row: u32| -> Vec<String> {
+            lists
+                .of_row(row)
+                .unwrap_or_default()
+                .iter()
+                .map(|key| {
+                    if *key == NO_SHA {
+                        "null".to_owned()
+                    } else {
+                        keys.text(key)
+                    }
+                })
+                .collect()
+        };
+        assert_eq!(texts(0), ["a", "b"]);
+        assert!(texts(1).is_empty() && texts(2).is_empty() && texts(4).is_empty());
+        assert_eq!(texts(3), ["c", "null"]);
+        assert_eq!(texts(5), ["d"]);
+        Ok(())
+    }
+
+    #[test]
+    fn changes_are_read_across_chunks_and_unknown_services_left_out() -> PolarsResult<()> {
+        let part = |services: &[&str], shas: &[&str], at: &[i64]| df!("service" => services, "sha" => shas, "authored_at" => at);
+        let frame = chunked(vec![
+            part(&["a", "zz"], &["s1", "s2"], &[1, 2])?,
+            part(&["b"], &["s3"], &[3])?,
+        ])?;
+        let numbers = ServiceNumbers::new([&Column::new("service".into(), ["a", "b"])])?;
+        let keys = Mutex::new(ShaKeys::default());
+        // Slices of two rows: the second slice starts inside the first chunk.
+        let changes = read_changes(frame, &numbers, &keys, 2)?;
+        let keys = keys.into_inner().expect("keys");
+        assert_eq!(changes.service, [1, Groups::NONE, 2]);
+        assert_eq!(keys.text(&changes.sha[2]), "s3");
+        assert_eq!(changes.authored_at[2], 3);
+        Ok(())
     }
 
     #[test]
