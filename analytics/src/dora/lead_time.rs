@@ -382,7 +382,7 @@ fn tasks(lengths: impl Iterator<Item = usize>) -> Vec<(usize, std::ops::Range<us
 }
 
 /// Splits `items` into consecutive pieces of `sizes`.
-fn pieces<'a, T>(mut items: &'a mut [T], sizes: impl Iterator<Item = usize>) -> Vec<&'a mut [T]> {
+fn pieces<T>(mut items: &mut [T], sizes: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
     let mut out = Vec::new();
     for size in sizes {
         let (piece, rest) = std::mem::take(&mut items).split_at_mut(size);
