@@ -454,22 +454,16 @@ fn read_changes(
             .zip(outputs.collect::<Vec<_>>())
             .try_for_each(|((chunk, rows, _), ((service_out, sha_out), at_out))| {
                 let (services, shas, authored) = (services[*chunk], shas[*chunk], authored[*chunk]);
-                let mut last: Option<(&str, Option<u32>)> = None;
+                let mut last = None;
                 for (slot, row) in rows.clone().enumerate() {
                     let (Some(service), Some(sha), Some(at)) =
                         (services.get(row), shas.get(row), authored.get(row))
                     else {
                         continue;
                     };
-                    let number = match last {
-                        Some((seen, number)) if seen == service => number,
-                        _ => {
-                            let number =
-                                numbers.number(service).and_then(|n| u32::try_from(n).ok());
-                            last = Some((service, number));
-                            number
-                        }
-                    };
+                    let number = numbers
+                        .number_in_run(service, &mut last)
+                        .and_then(|n| u32::try_from(n).ok());
                     if let Some(number) = number {
                         service_out[slot] = number;
                         sha_out[slot] = key_of(keys, sha)?;

@@ -58,43 +58,45 @@ impl ServiceNumbers {
         self.numbers.get(service).copied()
     }
 
+    /// [`Self::number`] for rows that come in runs of one service: `last` saves looking each
+    /// run up again.
+    pub(super) fn number_in_run<'a>(
+        &self,
+        service: &'a str,
+        last: &mut Option<(&'a str, Option<u64>)>,
+    ) -> Option<u64> {
+        match *last {
+            Some((seen, number)) if seen == service => number,
+            _ => {
+                let number = self.number(service);
+                *last = Some((service, number));
+                number
+            }
+        }
+    }
+
     /// A service's number: sorting on it sorts on the service, nulls first, as polars does.
     pub(super) fn service_number(&self, service: Expr) -> Expr {
-        let numbers = Arc::clone(&self.numbers);
+        let numbers = self.clone();
         let unknown = numbers.len() as u64 + 1;
         service
             .map(
                 move |column: Column| {
-                    let mut last: Option<(&str, u64)> = None;
+                    let mut last = None;
                     let numbers: UInt64Chunked = column
                         .str()?
                         .iter()
-                        .map(|service| Some(number_of(&numbers, unknown, service, &mut last)))
+                        .map(|service| {
+                            Some(service.map_or(0, |service| {
+                                numbers.number_in_run(service, &mut last).unwrap_or(unknown)
+                            }))
+                        })
                         .collect();
                     Ok(numbers.into_column())
                 },
                 |_, field| Ok(Field::new(field.name().clone(), DataType::UInt64)),
             )
             .alias(SERVICE_NUMBER)
-    }
-}
-
-/// `service`'s number; rows tend to come in runs of one service, so `last` saves looking each
-/// run up again.
-fn number_of<'a>(
-    numbers: &PlHashMap<String, u64>,
-    unknown: u64,
-    service: Option<&'a str>,
-    last: &mut Option<(&'a str, u64)>,
-) -> u64 {
-    let Some(service) = service else { return 0 };
-    match *last {
-        Some((seen, number)) if seen == service => number,
-        _ => {
-            let number = numbers.get(service).copied().unwrap_or(unknown);
-            *last = Some((service, number));
-            number
-        }
     }
 }
 
