@@ -214,7 +214,7 @@ fn guardrails(source: Option<&PolicySource>) -> Result<PolicyEngine> {
 pub async fn build(config: &HostConfig) -> Result<Platform> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let lock = lock_data_dir(&config.data_dir)?;
+    let lock = lock_data_dir(&config.data_dir).await?;
     let secret = crate::secret::load_or_create(&config.data_dir, config.jwt_secret.clone())?;
     let backend = Backend::open(&config.backend(), WorkflowUse::StartsExecutions)
         .await
@@ -415,23 +415,33 @@ impl Platform {
     }
 }
 
-fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
+/// How long a start waits for the lock of a paved that is still shutting down (or for a
+/// process forked by it, which holds the open file until it execs) before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+async fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
     let path = dir.join("lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            anyhow::bail!(
-                "another paved is already running on {}; stop it or use --data",
-                dir.display()
-            )
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
+    let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                anyhow::bail!(
+                    "another paved is already running on {}; stop it or use --data",
+                    dir.display()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
         }
     }
 }
