@@ -7,6 +7,7 @@ use polars::prelude::*;
 use super::engine::CollectStreaming;
 use super::lead_time::{LeadSummary, LeadTimes};
 use super::service_numbers::{SERVICE_NUMBER, ServiceNumbers};
+use super::team_numbers::{TEAM_NUMBER, TeamNumbers};
 
 use crate::window::ReportWindow;
 
@@ -19,14 +20,20 @@ pub(super) enum Scope {
 }
 
 impl Scope {
+    /// Numbers group faster than names; [`key_names`] turns them back.
     fn key(self) -> Expr {
         match self {
-            Self::Org => lit("").alias("key"),
-            Self::Team => col("team").alias("key"),
-            // Numbers group faster than names; [`key_names`] turns them back.
+            Self::Org => lit(0u64).cast(DataType::UInt64).alias("key"),
+            Self::Team => col(TEAM_NUMBER).cast(DataType::UInt64).alias("key"),
             Self::Service => col(SERVICE_NUMBER).alias("key"),
         }
     }
+}
+
+/// What the scopes' numbers stand for.
+pub(super) struct Names<'a> {
+    pub services: &'a ServiceNumbers,
+    pub teams: &'a TeamNumbers,
 }
 
 /// The pooled counts and medians of one scope, before bands and scores.
@@ -48,7 +55,7 @@ pub(super) struct Pooled {
     pub days_per_month: Vec<u64>,
 }
 
-/// The facts frames, each with `service`, its number and `team` columns, and R4's pooled lead
+/// The facts frames, each with `service`, its number and its team's number, and R4's pooled lead
 /// times.
 pub(super) struct Facts {
     pub deployments: LazyFrame,
@@ -60,7 +67,7 @@ pub(super) fn pool(
     facts: &Facts,
     scope: Scope,
     window: &ReportWindow,
-    keys: &ServiceNumbers,
+    names: &Names<'_>,
 ) -> PolarsResult<HashMap<String, Pooled>> {
     let mut pooled: HashMap<String, Pooled> = HashMap::new();
     let count = |e: Expr| e.cast(DataType::UInt64);
@@ -79,7 +86,7 @@ pub(super) fn pool(
             count(col("unrecovered").sum()).alias("unrecovered"),
         ])
         .collect_streaming()?;
-    for row in Rows::new(&deployments, keys)? {
+    for row in Rows::new(&deployments, scope, names)? {
         let entry = pooled.entry(row.key.clone()).or_default();
         entry.deployments = row.u64("deployments")?;
         entry.deployment_days = row.u64("deployment_days")?;
@@ -97,7 +104,7 @@ pub(super) fn pool(
         Scope::Service => lead
             .services
             .iter()
-            .filter_map(|(n, s)| Some((keys.name(*n)?.to_owned(), *s)))
+            .filter_map(|(n, s)| Some((names.services.name(*n)?.to_owned(), *s)))
             .collect(),
     };
     for (key, summary) in lead_summaries {
@@ -118,7 +125,7 @@ pub(super) fn pool(
             count(len()).alias("samples"),
         ])
         .collect_streaming()?;
-    for row in Rows::new(&restores, keys)? {
+    for row in Rows::new(&restores, scope, names)? {
         let entry = pooled.entry(row.key.clone()).or_default();
         entry.ttr_median_minutes = row.f64("median")?;
         entry.ttr_samples = row.u64("samples")?;
@@ -158,10 +165,10 @@ pub(super) fn pool(
             .group_by([col("key"), col("period")])
             .agg([count(len()).alias("days")])
             .collect_streaming()?;
-        let names = key_names(&counted, keys)?;
+        let keys = key_names(&counted, scope, names)?;
         let periods = counted.column("period")?.i32()?;
         let counts = counted.column("days")?.u64()?;
-        for ((key, period), days) in names.into_iter().zip(periods.iter()).zip(counts.iter()) {
+        for ((key, period), days) in keys.into_iter().zip(periods.iter()).zip(counts.iter()) {
             let (Some(key), Some(period), Some(days)) = (key, period, days) else {
                 continue;
             };
@@ -225,8 +232,8 @@ struct Row<'a> {
 }
 
 impl<'a> Rows<'a> {
-    fn new(frame: &'a DataFrame, keys: &ServiceNumbers) -> PolarsResult<Self> {
-        let keys = key_names(frame, keys)?
+    fn new(frame: &'a DataFrame, scope: Scope, names: &Names<'_>) -> PolarsResult<Self> {
+        let keys = key_names(frame, scope, names)?
             .into_iter()
             .map(Option::unwrap_or_default)
             .collect();
@@ -234,23 +241,24 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// A pooled frame's `key` column as names: team names (and the org's "") as they are, service
-/// numbers as their services.
-fn key_names(frame: &DataFrame, keys: &ServiceNumbers) -> PolarsResult<Vec<Option<String>>> {
-    let column = frame.column("key")?;
-    Ok(if column.dtype() == &DataType::UInt64 {
-        column
-            .u64()?
-            .iter()
-            .map(|number| number.and_then(|n| keys.name(n)).map(str::to_owned))
-            .collect()
-    } else {
-        column
-            .str()?
-            .iter()
-            .map(|name| name.map(str::to_owned))
-            .collect()
-    })
+/// A pooled frame's `key` column as names: the org's "", and the teams and services their
+/// numbers stand for.
+fn key_names(
+    frame: &DataFrame,
+    scope: Scope,
+    names: &Names<'_>,
+) -> PolarsResult<Vec<Option<String>>> {
+    let name = |number: u64| match scope {
+        Scope::Org => Some(""),
+        Scope::Team => names.teams.name(number),
+        Scope::Service => names.services.name(number),
+    };
+    Ok(frame
+        .column("key")?
+        .u64()?
+        .iter()
+        .map(|number| number.and_then(name).map(str::to_owned))
+        .collect())
 }
 
 impl<'a> IntoIterator for Rows<'a> {

@@ -6,6 +6,7 @@ use polars::prelude::*;
 use super::deployments::FIX_KINDS;
 use super::service_numbers::SERVICE_NUMBER;
 use super::settings::DoraSettings;
+use super::team_numbers::TEAM_NUMBER;
 
 const MINUTE: f64 = 60e6;
 
@@ -15,7 +16,7 @@ fn in_window(column: &str, settings: &DoraSettings) -> Expr {
         .and(col(column).lt(lit(settings.end_micros())))
 }
 
-/// `service`, its number, `team`, `local_day` (days since the epoch in the report's time
+/// `service`, its number, the team's number, `local_day` (days since the epoch in the report's time
 /// zone), `failed`, `rework`, `fdrt_minutes` (null without a sample) and `unrecovered`.
 pub(super) fn deployments(
     order: LazyFrame,
@@ -57,7 +58,7 @@ pub(super) fn deployments(
         .select([
             col("service"),
             col(SERVICE_NUMBER),
-            col("team"),
+            col(TEAM_NUMBER),
             local_day(col("finished_at"), settings).alias("local_day"),
             col("failed"),
             is_fix.alias("rework"),

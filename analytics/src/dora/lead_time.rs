@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use super::engine::CollectStreaming;
 use super::service_numbers::{SERVICE_NUMBER, ServiceNumbers};
 use super::sha_keys::{self, NO_SHA, ShaKey, ShaKeys};
+use super::team_numbers::{TEAM_NUMBER, TeamNumbers};
 
 const MINUTE: f64 = 60e6;
 
@@ -147,14 +148,19 @@ struct Gathered {
 }
 
 /// Runs R4 over every service, and finds the deployments that first shipped `wanted` shas.
-pub(super) fn pass(inputs: Inputs<'_>, numbers: &ServiceNumbers, end: i64) -> PolarsResult<Pass> {
+pub(super) fn pass(
+    inputs: Inputs<'_>,
+    numbers: &ServiceNumbers,
+    teams: &TeamNumbers,
+    end: i64,
+) -> PolarsResult<Pass> {
     let started = std::time::Instant::now();
     let lap = |stage: &str| {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(stage, elapsed_ms, "dora");
     };
     let groups = numbers.len() + 1;
-    let by_deployment = by_deployment(&inputs)?;
+    let by_deployment = by_deployment(&inputs, teams)?;
     let deployments_of = {
         let keys: Vec<u32> = by_deployment
             .service
@@ -559,7 +565,7 @@ fn u32_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<u32>>> {
 }
 
 /// Spreads the deployment columns the walk and the pooling read into arrays indexed by `seq`.
-fn by_deployment(inputs: &Inputs<'_>) -> PolarsResult<ByDeployment> {
+fn by_deployment(inputs: &Inputs<'_>, teams: &TeamNumbers) -> PolarsResult<ByDeployment> {
     let count = inputs.production.height();
     let mut by = ByDeployment {
         row: vec![u32::MAX; count],
@@ -567,7 +573,9 @@ fn by_deployment(inputs: &Inputs<'_>) -> PolarsResult<ByDeployment> {
         finished_at: vec![i64::MAX; count],
         team: vec![NOT_OWNER; count],
         week: vec![0; count],
-        teams: Vec::new(),
+        teams: (0..teams.len() as u64)
+            .map(|number| teams.name(number).unwrap_or_default().to_owned())
+            .collect(),
     };
     let seqs = u32_column(inputs.production, "seq")?;
     for (seq, row) in seqs.iter().zip(u32_column(inputs.production, "row")?) {
@@ -587,28 +595,19 @@ fn by_deployment(inputs: &Inputs<'_>) -> PolarsResult<ByDeployment> {
             by.service[seq as usize] = service.and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
         }
     }
-    let mut team_index: HashMap<&str, u32> = HashMap::new();
-    let teams = inputs.owners.column("team")?.str()?;
+    let team_numbers = inputs.owners.column(TEAM_NUMBER)?.u32()?;
     let days = inputs.owners.column("local_day")?.i32()?;
     for ((seq, team), day) in u32_column(inputs.owners, "seq")?
         .into_iter()
-        .zip(teams.iter())
+        .zip(team_numbers.iter())
         .zip(days.iter())
     {
-        let (Some(seq), Some(day)) = (seq, day) else {
+        let (Some(seq), Some(team), Some(day)) = (seq, team, day) else {
             continue;
         };
-        let team = team.unwrap_or(super::UNOWNED);
-        let next = team_index.len() as u32;
-        let index = *team_index.entry(team).or_insert(next);
-        by.team[seq as usize] = index;
+        by.team[seq as usize] = team;
         by.week[seq as usize] = day - (day + 3).rem_euclid(7);
     }
-    let mut teams = vec![String::new(); team_index.len()];
-    for (team, index) in team_index {
-        teams[index as usize] = team.to_owned();
-    }
-    by.teams = teams;
     Ok(by)
 }
 

@@ -15,6 +15,7 @@ pub mod report;
 mod service_numbers;
 mod settings;
 mod sha_keys;
+mod team_numbers;
 mod trend;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,8 +30,9 @@ pub use report::{
     Band, Bands, Diagnostics, DoraReport, EDITION, Metrics, SPEC_VERSION, Scores, ServiceMetrics,
     TeamMetrics, WindowOut,
 };
-use service_numbers::ServiceNumbers;
+use service_numbers::{SERVICE_NUMBER, ServiceNumbers};
 pub use settings::DoraSettings;
+use team_numbers::{TEAM_NUMBER, TeamNumbers};
 pub use trend::WeekPoint;
 
 /// The team of a service missing from the services table.
@@ -63,21 +65,6 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     let production = deployments::production(tables.deployments.clone(), settings)?;
     stage("production");
     let teams = team_map(tables)?;
-    let with_team = |frame: LazyFrame| -> LazyFrame {
-        frame
-            .join(
-                teams.clone().lazy(),
-                [col("service")],
-                [col("service")],
-                JoinArgs::new(JoinType::Left),
-            )
-            .with_column(
-                when(col("service").is_null())
-                    .then(lit(NULL).cast(DataType::String))
-                    .otherwise(col("team").fill_null(lit(UNOWNED)))
-                    .alias("team"),
-            )
-    };
     // Every service a scope can name: those deployed to production and those with incidents.
     let incident_services = tables
         .incidents
@@ -88,13 +75,11 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         production.column("service")?,
         incident_services.column("service")?,
     ])?;
-    // The team is joined once per deployment; lead time samples take it from their deployment.
-    let order = with_team(deployments::service_order(
-        production.clone().lazy(),
-        settings,
-        &numbers,
-    ))
-    .collect_streaming()?;
+    let team_numbers = TeamNumbers::new(&teams, &numbers)?;
+    // The team is taken once per deployment; lead time samples take it from their deployment.
+    let order = deployments::service_order(production.clone().lazy(), settings, &numbers)
+        .with_column(team_numbers.team_number(col(SERVICE_NUMBER)))
+        .collect_streaming()?;
     stage("order");
     let owners = order
         .clone()
@@ -107,7 +92,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
         )
         .select([
             col("seq"),
-            col("team"),
+            col(TEAM_NUMBER),
             facts::local_day(col("finished_at"), settings).alias("local_day"),
         ])
         .collect_streaming()?;
@@ -122,6 +107,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
             wanted: &wanted,
         },
         &numbers,
+        &team_numbers,
         settings.end_micros(),
     )?;
     drop(owners);
@@ -143,8 +129,9 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
             .collect_streaming()?
             .lazy(),
         lead_times: lead.lead_times,
-        restores: with_team(facts::restores(attributed.clone().lazy(), settings))
+        restores: facts::restores(attributed.clone().lazy(), settings)
             .with_column(numbers.service_number(col("service")))
+            .with_column(team_numbers.team_number(col(SERVICE_NUMBER)))
             .collect_streaming()?
             .lazy(),
     };
@@ -152,9 +139,13 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     stage("facts");
     let diagnostics = diagnostics(&facts, &attributed, settings)?;
     let window = &settings.window;
-    let org = aggregate::pool(&facts, Scope::Org, window, &numbers)?;
-    let by_team = aggregate::pool(&facts, Scope::Team, window, &numbers)?;
-    let by_service = aggregate::pool(&facts, Scope::Service, window, &numbers)?;
+    let names = aggregate::Names {
+        services: &numbers,
+        teams: &team_numbers,
+    };
+    let org = aggregate::pool(&facts, Scope::Org, window, &names)?;
+    let by_team = aggregate::pool(&facts, Scope::Team, window, &names)?;
+    let by_service = aggregate::pool(&facts, Scope::Service, window, &names)?;
 
     let service_teams = listed_services(&production, &attributed, &teams)?;
     let team_names: BTreeSet<&String> = service_teams.values().collect();
