@@ -32,7 +32,9 @@ fn lowercase_is_in(value: Expr, targets: Vec<String>) -> Expr {
         move |column: Column| {
             let matches = |value: &str| {
                 if value.is_ascii() {
-                    targets.iter().any(|target| value.eq_ignore_ascii_case(target))
+                    targets
+                        .iter()
+                        .any(|target| value.eq_ignore_ascii_case(target))
                 } else {
                     targets.contains(&value.to_lowercase())
                 }

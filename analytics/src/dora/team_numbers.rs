@@ -115,11 +115,12 @@ mod tests {
             "team" => [Some("red"), Some("unowned"), None],
         )?;
         let teams = TeamNumbers::new(&team_map, &numbers)?;
-        let frame = df!("service" => [Some("a"), Some("b"), Some("c"), Some("d"), None, Some("zz")])?
-            .lazy()
-            .select([numbers.service_number(col("service"))])
-            .select([col(SERVICE_NUMBER), teams.team_number(col(SERVICE_NUMBER))])
-            .collect()?;
+        let frame =
+            df!("service" => [Some("a"), Some("b"), Some("c"), Some("d"), None, Some("zz")])?
+                .lazy()
+                .select([numbers.service_number(col("service"))])
+                .select([col(SERVICE_NUMBER), teams.team_number(col(SERVICE_NUMBER))])
+                .collect()?;
         let names: Vec<Option<&str>> = frame
             .column(TEAM_NUMBER)?
             .u32()?
