@@ -188,14 +188,15 @@ pub(super) fn pass(
         .into_inner()
         .map_err(|_| polars_err!(ComputeError: "a sha conversion panicked"))?;
     let wanted: PlHashSet<ShaKey> = inputs.wanted.iter().map(|sha| keys.key(sha)).collect();
+    let deployments = walk_order(&by_deployment, &lists);
     let walk = Walk {
-        by_deployment: &by_deployment,
+        by_seq: &deployments,
         changes: &changes,
-        lists: &lists,
+        shas: &lists.shas,
         wanted: &wanted,
         end,
     };
-    let gathered: Vec<Gathered> = (1..groups)
+    let mut gathered: Vec<Gathered> = (1..groups)
         .into_par_iter()
         .with_min_len(64)
         .fold(
@@ -215,11 +216,10 @@ pub(super) fn pass(
         .collect();
     lap("r4 walked");
 
+    // The samples stay in their parts (the pooling reads them where they are: copying ~27
+    // million of them into one array cost more in fresh pages than the medians themselves).
     let mut all = Gathered::default();
-    for mut part in gathered {
-        all.minutes.append(&mut part.minutes);
-        all.teams.append(&mut part.teams);
-        all.weeks.append(&mut part.weeks);
+    for part in &mut gathered {
         all.services.append(&mut part.services);
         all.dropped += part.dropped;
         all.unknown += part.unknown;
@@ -248,7 +248,7 @@ pub(super) fn pass(
                 .collect::<Vec<String>>(),
         ),
     ])?;
-    let lead_times = pool(all, &by_deployment);
+    let lead_times = pool(&gathered, all, &by_deployment);
     lap("r4 pooled");
     Ok(Pass {
         lead_times,
@@ -258,9 +258,10 @@ pub(super) fn pass(
 
 /// The arrays one service's walk reads.
 struct Walk<'a> {
-    by_deployment: &'a ByDeployment,
+    by_seq: &'a [Deployment],
     changes: &'a Changes,
-    lists: &'a Lists,
+    /// [`Lists::shas`]; each deployment has its range.
+    shas: &'a [ShaKey],
     wanted: &'a PlHashSet<ShaKey>,
     end: i64,
 }
@@ -289,16 +290,16 @@ impl Walk<'_> {
             });
             entry.authored_at = entry.authored_at.min(at);
         }
-        let by = self.by_deployment;
         let first_sample = gathered.minutes.len();
         for &seq in deployments {
-            let at = seq as usize;
-            let Some(shipped) = self.lists.of_row(by.row[at]) else {
-                continue;
-            };
+            let deployment = self.by_seq[seq as usize];
+            let shipped = self
+                .shas
+                .get(deployment.shas.0 as usize..deployment.shas.1 as usize)
+                .unwrap_or_default();
             // A deployment finished at or after the window's end owns no sample, but it may
             // still be the first to ship an incident's commit.
-            let owner = by.team[at] != NOT_OWNER && by.finished_at[at] < self.end;
+            let owner = deployment.team != NOT_OWNER && deployment.finished_at < self.end;
             for &sha in shipped {
                 if sha == NO_SHA {
                     continue;
@@ -321,11 +322,11 @@ impl Walk<'_> {
                     gathered.unknown += 1;
                     continue;
                 }
-                let minutes = (by.finished_at[at] - entry.authored_at) as f64 / MINUTE;
+                let minutes = (deployment.finished_at - entry.authored_at) as f64 / MINUTE;
                 if minutes > 0.0 {
                     gathered.minutes.push(minutes);
-                    gathered.teams.push(by.team[at]);
-                    gathered.weeks.push(by.week[at]);
+                    gathered.teams.push(deployment.team);
+                    gathered.weeks.push(deployment.week);
                 } else {
                     gathered.dropped += 1;
                 }
@@ -346,6 +347,33 @@ impl Walk<'_> {
     }
 }
 
+/// What the walk reads of a deployment, in one place: a service's deployments are spread over
+/// the whole `seq` range, and each of [`ByDeployment`]'s arrays would cost a cache miss.
+#[derive(Clone, Copy)]
+struct Deployment {
+    finished_at: i64,
+    /// Its list's range in [`Lists::shas`] (`(0, 0)` for none).
+    shas: (u32, u32),
+    team: u32,
+    week: i32,
+}
+
+/// [`Deployment`]s by `seq`.
+fn walk_order(by: &ByDeployment, lists: &Lists) -> Vec<Deployment> {
+    (0..by.row.len())
+        .map(|seq| Deployment {
+            finished_at: by.finished_at[seq],
+            shas: lists
+                .ranges
+                .get(by.row[seq] as usize)
+                .copied()
+                .unwrap_or((0, 0)),
+            team: by.team[seq],
+            week: by.week[seq],
+        })
+        .collect()
+}
+
 /// The `changes` table, compact: rows of numbered services only (no other can be shipped).
 #[derive(Default)]
 struct Changes {
@@ -363,6 +391,7 @@ struct Lists {
     shas: Vec<ShaKey>,
 }
 
+#[cfg(test)]
 impl Lists {
     fn of_row(&self, row: u32) -> Option<&[ShaKey]> {
         let (start, end) = *self.ranges.get(row as usize)?;
@@ -612,33 +641,33 @@ fn by_deployment(inputs: &Inputs<'_>, teams: &TeamNumbers) -> PolarsResult<ByDep
 }
 
 /// R10 and R11 for the samples: the org's median, each team's (pooled, not averaged) and each
-/// week's. The services' were taken during the walk.
-fn pool(gathered: Gathered, by: &ByDeployment) -> LeadTimes {
-    let first_week = gathered.weeks.iter().copied().min().unwrap_or(0);
-    let last_week = gathered.weeks.iter().copied().max().unwrap_or(0);
+/// week's. The services' were taken during the walk; `all` holds the parts' other figures.
+fn pool(parts: &[Gathered], all: Gathered, by: &ByDeployment) -> LeadTimes {
+    let weeks = || parts.iter().flat_map(|part| part.weeks.iter().copied());
+    let first_week = weeks().min().unwrap_or(0);
+    let last_week = weeks().max().unwrap_or(0);
     let week_count = ((last_week - first_week) / 7 + 1) as usize;
-    let (org, (by_team, by_week)) = rayon::join(
+    let ((mut all_minutes, by_team), (_, by_week)) = rayon::join(
         || {
-            let mut all = gathered.minutes.clone();
-            LeadSummary {
-                samples: all.len() as u64,
-                median_minutes: median(&mut all),
-            }
+            grouped_medians(
+                samples(parts, |part, index| part.teams[index]),
+                by.teams.len(),
+            )
         },
         || {
-            rayon::join(
-                || grouped_medians(&gathered.minutes, &gathered.teams, by.teams.len()),
-                || {
-                    let weeks: Vec<u32> = gathered
-                        .weeks
-                        .iter()
-                        .map(|week| ((week - first_week) / 7) as u32)
-                        .collect();
-                    grouped_medians(&gathered.minutes, &weeks, week_count)
-                },
+            grouped_medians(
+                samples(parts, |part, index| {
+                    ((part.weeks[index] - first_week) / 7) as u32
+                }),
+                week_count,
             )
         },
     );
+    // The team-grouped samples are all the samples, in another order.
+    let org = LeadSummary {
+        samples: all_minutes.len() as u64,
+        median_minutes: median(&mut all_minutes),
+    };
     let non_empty = |summary: &LeadSummary| summary.samples > 0;
     LeadTimes {
         org,
@@ -649,36 +678,52 @@ fn pool(gathered: Gathered, by: &ByDeployment) -> LeadTimes {
             .zip(by_team)
             .filter(|(_, s)| non_empty(s))
             .collect(),
-        services: gathered.services.into_iter().collect(),
+        services: all.services.into_iter().collect(),
         weeks: (0..)
             .map(|index| first_week + 7 * index)
             .zip(by_week)
             .filter(|(_, s)| non_empty(s))
             .collect(),
-        dropped: gathered.dropped,
-        unknown: gathered.unknown,
+        dropped: all.dropped,
+        unknown: all.unknown,
     }
 }
 
-/// Each group's median and sample count, `keys[i]` being `values[i]`'s group: the values are
-/// scattered group by group (one sequential read, a write stream per group), then each
+/// Every part's samples as `(minutes, key(part, index))`.
+fn samples(
+    parts: &[Gathered],
+    key: impl Fn(&Gathered, usize) -> u32 + Copy,
+) -> impl Iterator<Item = (f64, u32)> + Clone {
+    parts.iter().flat_map(move |part| {
+        part.minutes
+            .iter()
+            .enumerate()
+            .map(move |(index, minutes)| (*minutes, key(part, index)))
+    })
+}
+
+/// Each group's median and sample count over `(value, group)` samples, and the values grouped:
+/// they are scattered group by group (one sequential read, a write stream per group), then each
 /// group's median is selected in place.
-fn grouped_medians(values: &[f64], keys: &[u32], groups: usize) -> Vec<LeadSummary> {
+fn grouped_medians(
+    samples: impl Iterator<Item = (f64, u32)> + Clone,
+    groups: usize,
+) -> (Vec<f64>, Vec<LeadSummary>) {
     let mut starts = vec![0usize; groups + 1];
-    for key in keys {
-        starts[*key as usize + 1] += 1;
+    for (_, key) in samples.clone() {
+        starts[key as usize + 1] += 1;
     }
     for group in 0..groups {
         starts[group + 1] += starts[group];
     }
     let mut next = starts.clone();
-    let mut grouped = vec![0.0; values.len()];
-    for (value, key) in values.iter().zip(keys) {
-        let slot = &mut next[*key as usize];
-        grouped[*slot] = *value;
+    let mut grouped = vec![0.0; starts[groups]];
+    for (value, key) in samples {
+        let slot = &mut next[key as usize];
+        grouped[*slot] = value;
         *slot += 1;
     }
-    (0..groups)
+    let summaries = (0..groups)
         .map(|group| {
             let slice = &mut grouped[starts[group]..starts[group + 1]];
             LeadSummary {
@@ -686,7 +731,8 @@ fn grouped_medians(values: &[f64], keys: &[u32], groups: usize) -> Vec<LeadSumma
                 median_minutes: median(slice),
             }
         })
-        .collect()
+        .collect();
+    (grouped, summaries)
 }
 
 /// R10's median as polars computes it (linear interpolation between the two middle values).
