@@ -182,7 +182,7 @@ pub(super) fn pass(
     let changes_of = Groups::new(&changes.service, groups);
     changes.service = Vec::new();
     lap("r4 changes read");
-    let lists = read_lists(inputs.deployments, &by_deployment.row, &keys)?;
+    let lists = read_lists(inputs.deployments, &by_deployment.row, &keys, LISTS_SLICE)?;
     lap("r4 lists read");
     let mut keys = keys
         .into_inner()
@@ -514,77 +514,109 @@ fn read_changes(
     Ok(out)
 }
 
+/// Rows of the `deployments` table whose lists are collected at once: a third of the
+/// benchmark's 9 million, so the ~27 million shas' strings are never held at once (and their
+/// memory is reused from one slice to the next).
+const LISTS_SLICE: usize = 3 << 20;
+
 /// Reads the `changes` lists of R1's deployments (`rows`, by `seq`) into [`Lists`], as
-/// [`read_changes`] reads the changes: each production row's range is known from the list
-/// offsets, so every task writes its rows' keys in place.
-fn read_lists(deployments: LazyFrame, rows: &[u32], keys: &Mutex<ShaKeys>) -> PolarsResult<Lists> {
+/// [`read_changes`] reads the changes, a slice of rows at a time: each production row's range
+/// is known from the list offsets, so every task writes its rows' keys in place. Rows after
+/// the last production row are not read.
+fn read_lists(
+    deployments: LazyFrame,
+    rows: &[u32],
+    keys: &Mutex<ShaKeys>,
+    slice_rows: usize,
+) -> PolarsResult<Lists> {
     let last_row = rows.iter().copied().filter(|r| *r != u32::MAX).max();
     let mut production = vec![false; last_row.map_or(0, |r| r as usize + 1)];
     for row in rows.iter().filter(|r| **r != u32::MAX) {
         production[*row as usize] = true;
     }
-    let frame = deployments.select([col("changes")]).collect_streaming()?;
-    let column = frame.column("changes")?.list()?;
-    let arrays: Vec<_> = column.downcast_iter().collect();
-    let mut ranges = vec![(0u32, 0u32); production.len()];
-    let mut next = 0u32;
-    let mut row = 0;
-    for array in &arrays {
-        let offsets = array.offsets().as_slice();
-        for position in 0..array.len() {
-            if production.get(row).copied().unwrap_or(false) {
-                let count = (offsets[position + 1] - offsets[position]) as u32;
-                ranges[row] = (next, next + count);
-                next += count;
+    let is_production = |row: usize| production.get(row).copied().unwrap_or(false);
+    let frame = deployments.select([col("changes")]);
+    let slice_rows = slice_rows.max(1);
+    let mut lists = Lists {
+        ranges: vec![(0u32, 0u32); production.len()],
+        shas: Vec::new(),
+    };
+    let mut offset = 0;
+    while offset < production.len() {
+        let slice = frame
+            .clone()
+            .slice(offset as i64, slice_rows as IdxSize)
+            .collect_streaming()?;
+        let height = slice.height();
+        if height == 0 {
+            break;
+        }
+        let column = slice.column("changes")?.list()?;
+        let arrays: Vec<_> = column.downcast_iter().collect();
+        let first_sha = lists.shas.len();
+        let mut next = u32::try_from(first_sha)
+            .map_err(|_| polars_err!(ComputeError: "more than 4 billion shipped shas"))?;
+        let mut row = offset;
+        for array in &arrays {
+            let offsets = array.offsets().as_slice();
+            for position in 0..array.len() {
+                if is_production(row) {
+                    let count = (offsets[position + 1] - offsets[position]) as u32;
+                    lists.ranges[row] = (next, next + count);
+                    next += count;
+                }
+                row += 1;
             }
-            row += 1;
+        }
+        lists.shas.resize(next as usize, [0u8; 21]);
+        let tasks = tasks(arrays.iter().map(|array| array.len()));
+        // A task's rows' ranges are consecutive: its piece is as long as their counts.
+        let span = |first: usize, count: usize| -> usize {
+            (first..first + count)
+                .filter(|row| is_production(*row))
+                .map(|row| (lists.ranges[row].1 - lists.ranges[row].0) as usize)
+                .sum()
+        };
+        let sizes: Vec<usize> = tasks
+            .iter()
+            .map(|(_, local, first)| span(offset + first, local.len()))
+            .collect();
+        let outputs = pieces(&mut lists.shas[first_sha..], sizes.into_iter());
+        let values: Vec<Series> = arrays
+            .iter()
+            .map(|array| Series::try_from((PlSmallStr::from("sha"), array.values().clone())))
+            .collect::<PolarsResult<_>>()?;
+        let values: Vec<_> = values
+            .iter()
+            .map(|series| Ok(series.str()?.downcast_as_array()))
+            .collect::<PolarsResult<_>>()?;
+        tasks
+            .par_iter()
+            .zip(outputs)
+            .try_for_each(|((chunk, local, first), out)| {
+                let offsets = arrays[*chunk].offsets().as_slice();
+                let strings = values[*chunk];
+                let mut slot = 0;
+                for (position, row) in local.clone().zip(offset + first..) {
+                    if !is_production(row) {
+                        continue;
+                    }
+                    for index in offsets[position] as usize..offsets[position + 1] as usize {
+                        out[slot] = match strings.get(index) {
+                            Some(sha) => key_of(keys, sha)?,
+                            None => NO_SHA,
+                        };
+                        slot += 1;
+                    }
+                }
+                PolarsResult::Ok(())
+            })?;
+        offset += height;
+        if height < slice_rows {
+            break;
         }
     }
-    let mut shas = vec![[0u8; 21]; next as usize];
-    let tasks = tasks(arrays.iter().map(|array| array.len()));
-    // A task's rows' ranges are consecutive: its piece is as long as their counts.
-    let span = |first: usize, count: usize| -> usize {
-        (first..first + count)
-            .filter(|row| production.get(*row).copied().unwrap_or(false))
-            .map(|row| (ranges[row].1 - ranges[row].0) as usize)
-            .sum()
-    };
-    let outputs = pieces(
-        &mut shas,
-        tasks
-            .iter()
-            .map(|(_, local, first)| span(*first, local.len())),
-    );
-    let values: Vec<Series> = arrays
-        .iter()
-        .map(|array| Series::try_from((PlSmallStr::from("sha"), array.values().clone())))
-        .collect::<PolarsResult<_>>()?;
-    let values: Vec<_> = values
-        .iter()
-        .map(|series| Ok(series.str()?.downcast_as_array()))
-        .collect::<PolarsResult<_>>()?;
-    tasks
-        .par_iter()
-        .zip(outputs)
-        .try_for_each(|((chunk, local, first), out)| {
-            let offsets = arrays[*chunk].offsets().as_slice();
-            let strings = values[*chunk];
-            let mut slot = 0;
-            for (position, row) in local.clone().zip(*first..) {
-                if !production.get(row).copied().unwrap_or(false) {
-                    continue;
-                }
-                for index in offsets[position] as usize..offsets[position + 1] as usize {
-                    out[slot] = match strings.get(index) {
-                        Some(sha) => key_of(keys, sha)?,
-                        None => NO_SHA,
-                    };
-                    slot += 1;
-                }
-            }
-            PolarsResult::Ok(())
-        })?;
-    Ok(Lists { ranges, shas })
+    Ok(lists)
 }
 
 /// A `u32` view of an index column (`seq`, `row`).
@@ -808,28 +840,31 @@ mod tests {
             part(vec![list(&[]), list(&[Some("c"), None])])?,
             part(vec![list(&[Some("y")]), list(&[Some("d")])])?,
         ])?;
-        // Production rows 0, 3 and 5 (by seq: 5, 0, 3).
-        let keys = Mutex::new(ShaKeys::default());
-        let lists = read_lists(frame, &[5, 0, 3], &keys)?;
-        let keys = keys.into_inner().expect("keys");
-        let texts = |row: u32| -> Vec<String> {
-            lists
-                .of_row(row)
-                .unwrap_or_default()
-                .iter()
-                .map(|key| {
-                    if *key == NO_SHA {
-                        "null".to_owned()
-                    } else {
-                        keys.text(key)
-                    }
-                })
-                .collect()
-        };
-        assert_eq!(texts(0), ["a", "b"]);
-        assert!(texts(1).is_empty() && texts(2).is_empty() && texts(4).is_empty());
-        assert_eq!(texts(3), ["c", "null"]);
-        assert_eq!(texts(5), ["d"]);
+        // Production rows 0, 3 and 5 (by seq: 5, 0, 3); slices of 1 to all rows.
+        for slice_rows in [1, 2, 4, 100] {
+            let keys = Mutex::new(ShaKeys::default());
+            let lists = read_lists(frame.clone(), &[5, 0, 3], &keys, slice_rows)?;
+            let keys = keys.into_inner().expect("keys");
+            let texts = |row: u32| -> Vec<String> {
+                lists
+                    .of_row(row)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|key| {
+                        if *key == NO_SHA {
+                            "null".to_owned()
+                        } else {
+                            keys.text(key)
+                        }
+                    })
+                    .collect()
+            };
+            assert_eq!(texts(0), ["a", "b"], "slices of {slice_rows}");
+            assert!(texts(1).is_empty() && texts(2).is_empty() && texts(4).is_empty());
+            assert_eq!(texts(3), ["c", "null"], "slices of {slice_rows}");
+            assert_eq!(texts(5), ["d"], "slices of {slice_rows}");
+            assert_eq!(lists.shas.len(), 5, "only production rows' shas are kept");
+        }
         Ok(())
     }
 
