@@ -18,7 +18,7 @@ mod sha_keys;
 mod team_numbers;
 mod trend;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
@@ -147,7 +147,7 @@ pub fn analyse(tables: &EventTables, settings: &DoraSettings) -> Result<Analysis
     let by_team = aggregate::pool(&facts, Scope::Team, window, &names)?;
     let by_service = aggregate::pool(&facts, Scope::Service, window, &names)?;
 
-    let service_teams = listed_services(&production, &attributed, &teams)?;
+    let service_teams = listed_services(&production, &attributed, &numbers, &team_numbers)?;
     let team_names: BTreeSet<&String> = service_teams.values().collect();
     let days = window.days();
     let (weeks, months) = (window.whole_weeks().len(), window.whole_months().len());
@@ -234,41 +234,16 @@ fn team_map(tables: &EventTables) -> Result<DataFrame> {
 fn listed_services(
     production: &DataFrame,
     attributed: &DataFrame,
-    teams: &DataFrame,
+    numbers: &ServiceNumbers,
+    teams: &TeamNumbers,
 ) -> Result<BTreeMap<String, String>> {
-    let mut team_of: HashMap<&str, &str> = HashMap::new();
-    for (service, team) in teams
-        .column("service")?
-        .str()?
-        .iter()
-        .zip(teams.column("team")?.str()?.iter())
-    {
-        if let (Some(service), Some(team)) = (service, team) {
-            team_of.entry(service).or_insert(team);
-        }
-    }
     let mut listed = BTreeMap::new();
-    let unique_services = |frame: &DataFrame| -> Result<Vec<String>> {
-        Ok(frame
-            .column("service")?
-            .as_materialized_series()
-            .unique()?
-            .str()?
-            .iter()
-            .flatten()
-            .map(str::to_owned)
-            .collect())
-    };
-    for service in unique_services(production)?
-        .into_iter()
-        .chain(unique_services(attributed)?)
-    {
-        let team = team_of
-            .get(service.as_str())
-            .copied()
-            .unwrap_or(UNOWNED)
-            .to_owned();
-        listed.insert(service, team);
+    for frame in [production, attributed] {
+        let services = frame.column("service")?.as_materialized_series().unique()?;
+        for service in services.str()?.iter().flatten() {
+            let team = teams.team_of(numbers.number(service));
+            listed.insert(service.to_owned(), team.to_owned());
+        }
     }
     Ok(listed)
 }

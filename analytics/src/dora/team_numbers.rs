@@ -77,6 +77,17 @@ impl TeamNumbers {
             .map(String::as_str)
     }
 
+    /// The team of a numbered service; the unowned team for any other.
+    pub(super) fn team_of(&self, service_number: Option<u64>) -> &str {
+        let unowned = self.of_service.last().copied().unwrap_or(Self::NONE);
+        let number = service_number
+            .and_then(|service| usize::try_from(service).ok())
+            .and_then(|service| self.of_service.get(service).copied())
+            .filter(|team| *team != Self::NONE)
+            .unwrap_or(unowned);
+        self.name(u64::from(number)).unwrap_or(UNOWNED)
+    }
+
     /// The team number of a service number column (a `u32`; null for a null service).
     pub(super) fn team_number(&self, service_number: Expr) -> Expr {
         let of_service = Arc::clone(&self.of_service);
@@ -139,6 +150,8 @@ mod tests {
             ]
         );
         assert_eq!(teams.len(), 2);
+        assert_eq!(teams.team_of(numbers.number("a")), "red");
+        assert_eq!(teams.team_of(numbers.number("zz")), "unowned");
         Ok(())
     }
 }
