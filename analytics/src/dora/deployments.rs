@@ -262,3 +262,86 @@ pub(super) fn service_order(
             col("latest_at_instant"),
         ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evaluate(values: &[Option<&str>], expr: Expr) -> PolarsResult<Series> {
+        let frame = df!("value" => values)?
+            .lazy()
+            .select([expr.alias("out")])
+            .collect()?;
+        Ok(frame.column("out")?.as_materialized_series().clone())
+    }
+
+    #[test]
+    fn lowercase_matching_is_to_lowercase_without_the_copies() -> PolarsResult<()> {
+        let values = [
+            Some("PROD"),
+            Some("Étape"),
+            Some("ÉTAPE"),
+            Some("staging"),
+            None,
+            Some("prod "),
+        ];
+        let targets = vec!["prod".to_owned(), "étape".to_owned()];
+        let got: Vec<Option<bool>> = evaluate(&values, lowercase_is_in(col("value"), targets))?
+            .bool()?
+            .iter()
+            .collect();
+        let want: Vec<Option<bool>> = values
+            .iter()
+            .map(|value| {
+                Some(value.is_some_and(|v| ["prod", "étape"].contains(&v.to_lowercase().as_str())))
+            })
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            got,
+            [
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(false),
+                Some(false),
+                Some(false)
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_smaller_prefix_is_a_smaller_string() -> PolarsResult<()> {
+        let values = [
+            "svc-00001-10",
+            "svc-00001-9",
+            "ab",
+            "ab\0",
+            "ab\0c",
+            "",
+            "zzzzzzzzz",
+        ];
+        let options: Vec<Option<&str>> = values.iter().copied().map(Some).collect();
+        let high = evaluate(&options, byte_prefix(col("value"), 0))?;
+        let low = evaluate(&options, byte_prefix(col("value"), 8))?;
+        let keys: Vec<(u64, u64)> = high
+            .u64()?
+            .iter()
+            .zip(low.u64()?.iter())
+            .map(|(a, b)| (a.unwrap_or(0), b.unwrap_or(0)))
+            .collect();
+        for (i, a) in values.iter().enumerate() {
+            for (j, b) in values.iter().enumerate() {
+                if keys[i] < keys[j] {
+                    assert!(a.as_bytes() < b.as_bytes(), "{a:?} before {b:?}");
+                }
+            }
+        }
+        // The ids differ in their first 16 bytes: the prefixes settle them.
+        assert_ne!(keys[0], keys[1]);
+        // Zero padding: "ab" and "ab\0" tie, and the string itself must follow.
+        assert_eq!(keys[2], keys[3]);
+        Ok(())
+    }
+}
