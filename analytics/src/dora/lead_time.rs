@@ -76,11 +76,8 @@ struct ByDeployment {
     row: Vec<u32>,
     /// The service's number (0 for none).
     service: Vec<u32>,
-    finished_at: Vec<i64>,
-    /// Index into `teams`, or `NOT_OWNER` for a deployment that owns no sample.
-    team: Vec<u32>,
-    /// The Monday (days since the epoch, local) of the owner's week.
-    week: Vec<i32>,
+    /// What the walk reads; their lists' ranges are filled in once the lists are read.
+    walk: Vec<Deployment>,
     teams: Vec<String>,
 }
 
@@ -160,7 +157,7 @@ pub(super) fn pass(
         tracing::debug!(stage, elapsed_ms, "dora");
     };
     let groups = numbers.len() + 1;
-    let by_deployment = by_deployment(&inputs, teams)?;
+    let mut by_deployment = by_deployment(&inputs, teams)?;
     let deployments_of = {
         let keys: Vec<u32> = by_deployment
             .service
@@ -188,9 +185,9 @@ pub(super) fn pass(
         .into_inner()
         .map_err(|_| polars_err!(ComputeError: "a sha conversion panicked"))?;
     let wanted: PlHashSet<ShaKey> = inputs.wanted.iter().map(|sha| keys.key(sha)).collect();
-    let deployments = walk_order(&by_deployment, &lists);
+    attach_lists(&mut by_deployment, &lists);
     let walk = Walk {
-        by_seq: &deployments,
+        by_seq: &by_deployment.walk,
         changes: &changes,
         shas: &lists.shas,
         wanted: &wanted,
@@ -348,30 +345,25 @@ impl Walk<'_> {
 }
 
 /// What the walk reads of a deployment, in one place: a service's deployments are spread over
-/// the whole `seq` range, and each of [`ByDeployment`]'s arrays would cost a cache miss.
+/// the whole `seq` range, so one record is one cache miss where an array per field was one
+/// each.
 #[derive(Clone, Copy)]
 struct Deployment {
     finished_at: i64,
     /// Its list's range in [`Lists::shas`] (`(0, 0)` for none).
     shas: (u32, u32),
+    /// Index into [`ByDeployment::teams`], or `NOT_OWNER` for a deployment that owns no
+    /// sample.
     team: u32,
+    /// The Monday (days since the epoch, local) of the owner's week.
     week: i32,
 }
 
-/// [`Deployment`]s by `seq`.
-fn walk_order(by: &ByDeployment, lists: &Lists) -> Vec<Deployment> {
-    (0..by.row.len())
-        .map(|seq| Deployment {
-            finished_at: by.finished_at[seq],
-            shas: lists
-                .ranges
-                .get(by.row[seq] as usize)
-                .copied()
-                .unwrap_or((0, 0)),
-            team: by.team[seq],
-            week: by.week[seq],
-        })
-        .collect()
+/// Gives each deployment its list's range in `lists`.
+fn attach_lists(by: &mut ByDeployment, lists: &Lists) {
+    for (deployment, row) in by.walk.iter_mut().zip(&by.row) {
+        deployment.shas = lists.ranges.get(*row as usize).copied().unwrap_or((0, 0));
+    }
 }
 
 /// The `changes` table, compact: rows of numbered services only (no other can be shipped).
@@ -625,15 +617,22 @@ fn u32_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<u32>>> {
     Ok(column.u32()?.iter().collect())
 }
 
-/// Spreads the deployment columns the walk and the pooling read into arrays indexed by `seq`.
+/// Spreads the deployment columns the walk and the pooling read into arrays indexed by `seq`
+/// (the walk's in one packed record per deployment).
 fn by_deployment(inputs: &Inputs<'_>, teams: &TeamNumbers) -> PolarsResult<ByDeployment> {
     let count = inputs.production.height();
     let mut by = ByDeployment {
         row: vec![u32::MAX; count],
         service: vec![0; count],
-        finished_at: vec![i64::MAX; count],
-        team: vec![NOT_OWNER; count],
-        week: vec![0; count],
+        walk: vec![
+            Deployment {
+                finished_at: i64::MAX,
+                shas: (0, 0),
+                team: NOT_OWNER,
+                week: 0,
+            };
+            count
+        ],
         teams: (0..teams.len() as u64)
             .map(|number| teams.name(number).unwrap_or_default().to_owned())
             .collect(),
@@ -652,7 +651,7 @@ fn by_deployment(inputs: &Inputs<'_>, teams: &TeamNumbers) -> PolarsResult<ByDep
         .zip(services.iter())
     {
         if let (Some(seq), Some(at)) = (seq, at) {
-            by.finished_at[seq as usize] = at;
+            by.walk[seq as usize].finished_at = at;
             by.service[seq as usize] = service.and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
         }
     }
@@ -666,8 +665,9 @@ fn by_deployment(inputs: &Inputs<'_>, teams: &TeamNumbers) -> PolarsResult<ByDep
         let (Some(seq), Some(team), Some(day)) = (seq, team, day) else {
             continue;
         };
-        by.team[seq as usize] = team;
-        by.week[seq as usize] = day - (day + 3).rem_euclid(7);
+        let deployment = &mut by.walk[seq as usize];
+        deployment.team = team;
+        deployment.week = day - (day + 3).rem_euclid(7);
     }
     Ok(by)
 }
