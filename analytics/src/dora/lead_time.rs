@@ -447,7 +447,15 @@ fn read_changes(
 ) -> PolarsResult<Changes> {
     let frame = changes.select([col("service"), col("sha"), col("authored_at")]);
     let slice_rows = slice_rows.max(1);
-    let mut out = Changes::default();
+    // Sized once: growing by doubling would copy the keys into fresh pages at every step. The
+    // count is only a hint (polars cannot count a union of frames without 128-bit integers,
+    // which this build leaves out); the reading below reports any real error.
+    let total = row_count(&frame).unwrap_or(0);
+    let mut out = Changes {
+        service: Vec::with_capacity(total),
+        sha: Vec::with_capacity(total),
+        authored_at: Vec::with_capacity(total),
+    };
     loop {
         let offset = out.sha.len();
         let mut slice = frame
@@ -560,6 +568,17 @@ fn read_lists(
                 row += 1;
             }
         }
+        if lists.shas.capacity() < next as usize {
+            // Room for the rest of the table at the density read so far (and a margin): an
+            // array grown by doubling is copied into fresh pages at every step, and capacity
+            // that is never written costs no memory.
+            let read = (offset + height).max(1);
+            let per_row = next as f64 / read as f64;
+            let expected = (per_row * production.len() as f64 * 1.25) as usize;
+            lists
+                .shas
+                .reserve_exact(expected.max(next as usize) - lists.shas.len());
+        }
         lists.shas.resize(next as usize, [0u8; 21]);
         let tasks = tasks(arrays.iter().map(|array| array.len()));
         // A task's rows' ranges are consecutive: its piece is as long as their counts.
@@ -609,6 +628,13 @@ fn read_lists(
         }
     }
     Ok(lists)
+}
+
+/// How many rows `frame` has (a Parquet scan answers from the file's metadata).
+fn row_count(frame: &LazyFrame) -> PolarsResult<usize> {
+    let counted = frame.clone().select([len().alias("rows")]).collect()?;
+    let rows = counted.column("rows")?.cast(&DataType::UInt64)?;
+    Ok(rows.u64()?.get(0).unwrap_or(0) as usize)
 }
 
 /// A `u32` view of an index column (`seq`, `row`).
