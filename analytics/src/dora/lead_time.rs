@@ -458,14 +458,10 @@ fn read_changes(
     };
     loop {
         let offset = out.sha.len();
-        let mut slice = frame
-            .clone()
-            .slice(offset as i64, slice_rows as IdxSize)
-            .collect_streaming()?;
-        let rows = slice.height();
-        if rows == 0 {
+        let Some(mut slice) = collect_slice(&frame, offset, slice_rows)? else {
             break;
-        }
+        };
+        let rows = slice.height();
         slice.align_chunks_par();
         let services: Vec<_> = slice.column("service")?.str()?.downcast_iter().collect();
         let shas: Vec<_> = slice.column("sha")?.str()?.downcast_iter().collect();
@@ -543,14 +539,10 @@ fn read_lists(
     };
     let mut offset = 0;
     while offset < production.len() {
-        let slice = frame
-            .clone()
-            .slice(offset as i64, slice_rows as IdxSize)
-            .collect_streaming()?;
-        let height = slice.height();
-        if height == 0 {
+        let Some(slice) = collect_slice(&frame, offset, slice_rows)? else {
             break;
-        }
+        };
+        let height = slice.height();
         let column = slice.column("changes")?.list()?;
         let arrays: Vec<_> = column.downcast_iter().collect();
         let first_sha = lists.shas.len();
@@ -628,6 +620,15 @@ fn read_lists(
         }
     }
     Ok(lists)
+}
+
+/// Rows `offset..offset + rows` of `frame`, collected; `None` past its end.
+fn collect_slice(frame: &LazyFrame, offset: usize, rows: usize) -> PolarsResult<Option<DataFrame>> {
+    let slice = frame
+        .clone()
+        .slice(offset as i64, rows as IdxSize)
+        .collect_streaming()?;
+    Ok((slice.height() > 0).then_some(slice))
 }
 
 /// How many rows `frame` has (a Parquet scan answers from the file's metadata).
