@@ -16,15 +16,27 @@
 //!   `PAVED_AWS_TLS_ROOTS=native` trusts the system's store instead (a TLS-inspecting proxy,
 //!   an https emulator with its own CA); emulators configured with [`for_emulator`] always do.
 //!
-//! `AWS_ENDPOINT_URL` (an emulator) and the usual credential chain apply.
+//! - credentials and region: a Lambda function reads the ones Lambda puts in its environment
+//!   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`), and
+//!   nothing else. The SDK's default chain (profiles, web identity and role assumption through
+//!   STS, the container and instance metadata services) is the `default-credential-chain`
+//!   feature, which the `paved` CLI turns on: linked into every function it was ~0.5 MB of each
+//!   bootstrap (docs/decisions.md → "Lambda bootstraps").
+//!
+//! `AWS_ENDPOINT_URL` (an emulator) and the SDK's other environment and profile settings apply
+//! in both builds.
 
 use std::time::Duration;
 
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_async::rt::sleep::default_async_sleep;
+use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_types::sdk_config::SharedCredentialsProvider;
 
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard()
@@ -97,39 +109,98 @@ pub fn https_client(roots: TlsRoots) -> SharedHttpClient {
         .build_https()
 }
 
-/// The loader with paved's client, retry and timeout settings.
-fn defaults(roots: TlsRoots) -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https_client(roots))
-        .retry_config(retry_config())
-        .timeout_config(timeout_config())
-}
-
 /// The SDK configuration every paved AWS client uses; `region` overrides the environment's.
+/// The SDK's default chains find the credentials and the region: the environment, profiles,
+/// SSO, web identity, the container and instance metadata services.
+#[cfg(feature = "default-credential-chain")]
 pub async fn load(region: Option<&str>) -> SdkConfig {
-    let mut loader = defaults(TlsRoots::from_env());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client(TlsRoots::from_env()))
+        .retry_config(retry_config())
+        .timeout_config(timeout_config());
     if let Some(r) = region {
         loader = loader.region(Region::new(r.to_owned()));
     }
     loader.load().await
 }
 
+/// The SDK configuration every paved AWS client uses; `region` overrides the environment's.
+/// Lambda's way: the credentials, region and endpoint in the environment, and nothing else
+/// linked. A missing credential fails each call, naming the variable.
+#[cfg(not(feature = "default-credential-chain"))]
+pub async fn load(region: Option<&str>) -> SdkConfig {
+    let env = |k: &str| std::env::var(k).ok();
+    let region = region.map(str::to_owned).or_else(|| region_from_env(env));
+    if region.is_none() {
+        tracing::warn!("neither AWS_REGION nor AWS_DEFAULT_REGION is set");
+    }
+    if env("AWS_ACCESS_KEY_ID").is_none() {
+        tracing::warn!(
+            "AWS_ACCESS_KEY_ID is not set: this build reads AWS credentials from the environment \
+             only, as Lambda provides them (the `paved` CLI also reads profiles, SSO and roles)"
+        );
+    }
+    let credentials = SharedCredentialsProvider::new(
+        aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+    );
+    let endpoint = env("AWS_ENDPOINT_URL").filter(|v| !v.trim().is_empty());
+    explicit(
+        TlsRoots::from_env(),
+        region,
+        credentials,
+        endpoint.as_deref(),
+    )
+}
+
+/// `AWS_REGION`, else `AWS_DEFAULT_REGION`, ignoring empty values.
+pub fn region_from_env(get: impl Fn(&str) -> Option<String>) -> Option<String> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .into_iter()
+        .filter_map(|k| get(k).map(|v| v.trim().to_owned()))
+        .find(|v| !v.is_empty())
+}
+
+/// A configuration from exactly these settings, with paved's client, retry and timeout
+/// settings. Nothing is looked up, so none of the SDK's provider chains is linked.
+fn explicit(
+    roots: TlsRoots,
+    region: Option<String>,
+    credentials: SharedCredentialsProvider,
+    endpoint: Option<&str>,
+) -> SdkConfig {
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client(roots))
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .time_source(SharedTimeSource::default())
+        .identity_cache(IdentityCache::lazy().build())
+        .credentials_provider(credentials);
+    if let Some(sleep) = default_async_sleep() {
+        builder = builder.sleep_impl(sleep);
+    }
+    builder.set_region(region.map(Region::new));
+    builder.set_endpoint_url(endpoint.map(str::to_owned));
+    builder.build()
+}
+
 /// The configuration for an AWS emulator on `endpoint` (moto in the tests, and a local
 /// bootstrap): the same retry and timeout settings, region `us-east-1`, and the placeholder
 /// credentials emulators accept.
 pub async fn for_emulator(endpoint: &str) -> SdkConfig {
-    defaults(TlsRoots::Native)
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "paved-emulator",
-        ))
-        .load()
-        .await
+    let credentials = SharedCredentialsProvider::new(aws_sdk_sqs::config::Credentials::new(
+        "testing",
+        "testing",
+        None,
+        None,
+        "paved-emulator",
+    ));
+    explicit(
+        TlsRoots::Native,
+        Some("us-east-1".into()),
+        credentials,
+        Some(endpoint),
+    )
 }
 
 #[cfg(test)]
@@ -137,6 +208,43 @@ mod tests {
     use super::*;
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
+
+    #[test]
+    fn the_region_is_aws_region_else_aws_default_region_ignoring_empty_values() {
+        fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+            |k| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        }
+        let both = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "us-east-2"),
+        ];
+        assert_eq!(region_from_env(env(&both)).as_deref(), Some("eu-west-1"));
+        let empty = [("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-east-2")];
+        assert_eq!(region_from_env(env(&empty)).as_deref(), Some("us-east-2"));
+        assert_eq!(region_from_env(env(&[])), None);
+    }
+
+    #[tokio::test]
+    async fn an_emulator_configuration_names_everything_it_needs() {
+        let config = for_emulator("http://127.0.0.1:5000").await;
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(config.credentials_provider().is_some());
+        assert!(
+            config.sleep_impl().is_some(),
+            "retries and timeouts need a sleep"
+        );
+        assert!(config.identity_cache().is_some());
+        let retry = config.retry_config().expect("paved's retry settings");
+        assert_eq!(retry.max_attempts(), 3);
+        let timeouts = config.timeout_config().expect("paved's timeouts");
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(12)));
+    }
 
     #[test]
     fn the_compiled_in_roots_are_the_five_amazon_trust_services_certificates() {

@@ -68,7 +68,7 @@ impl AwsSettings {
             ),
             state_machine_arn: get("PAVED_STATE_MACHINE_ARN"),
             endpoint: get("AWS_ENDPOINT_URL"),
-            region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+            region: crate::config::region_from_env(get),
             credentials_in_env: get("AWS_ACCESS_KEY_ID").is_some(),
             receive_wait: std::time::Duration::ZERO,
         }
