@@ -106,6 +106,7 @@ impl Hs256Verifier {
 
 impl Authenticator {
     pub fn hs256(secret: &[u8]) -> Self {
+        crate::hs256::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = LEEWAY_SECS;
@@ -167,6 +168,7 @@ pub fn mint_token(
         exp: now + ttl_secs,
         iat: Some(now),
     };
+    crate::hs256::install();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
@@ -266,6 +268,40 @@ mod tests {
             .authenticate(&parts(Some(&format!("Bearer {expired}"))))
             .expect_err("expired");
         assert!(err.to_string().contains("expired"));
+    }
+
+    /// A token signed with the right secret whose header names another algorithm: the
+    /// HS256-only provider must not be talked into it.
+    fn token_with_alg(alg: &str, secret: &[u8]) -> String {
+        use base64::Engine;
+        use hmac::Mac;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs()
+            + 60;
+        let header = b64.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+        let claims = b64.encode(format!(r#"{{"sub":"alice","groups":[],"exp":{exp}}}"#));
+        let signed = format!("{header}.{claims}");
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("key");
+        mac.update(signed.as_bytes());
+        format!("{signed}.{}", b64.encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn only_hs256_is_accepted() {
+        let auth = Authenticator::hs256(b"secret");
+        let genuine = token_with_alg("HS256", b"secret");
+        auth.authenticate(&parts(Some(&format!("Bearer {genuine}"))))
+            .expect("HS256 with the secret");
+        for alg in ["HS384", "HS512", "RS256", "ES256", "EdDSA", "none"] {
+            let token = token_with_alg(alg, b"secret");
+            let err = auth
+                .authenticate(&parts(Some(&format!("Bearer {token}"))))
+                .expect_err(alg);
+            assert_eq!(err.code(), "unauthenticated", "{alg}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod auth;
 mod body;
+mod hs256;
 pub mod lambda;
 mod problem;
 mod request_context;
