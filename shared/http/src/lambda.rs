@@ -3,6 +3,7 @@
 use crate::{GatewayClaims, parse_gateway_list};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 /// Copies the claims API Gateway's JWT authorizer verified into the request, where the
 /// handlers' `Caller` extractor finds them. Nothing else is trusted for identity on Lambda.
@@ -30,10 +31,59 @@ pub fn copy_authorizer_claims(mut request: Request) -> Request {
 
 /// JSON logs without timestamps (CloudWatch adds them), filtered by `RUST_LOG`: the same
 /// set-up for every function.
+///
+/// `RUST_LOG` takes `target=level` directives and a bare default level (`info`,
+/// `paved_core=debug,warn`), read by `tracing_subscriber`'s `Targets`. Its `EnvFilter` also
+/// matches spans and field values with regular expressions, and linked a DFA compiler into
+/// every function for that (docs/decisions.md → "Lambda bootstraps"); a value it cannot read
+/// falls back to `info` and says so in the log.
 pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let (filter, refused) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().json().without_time())
+        .with(filter)
         .init();
+    if let Some(why) = refused {
+        tracing::warn!(%why, "RUST_LOG takes `target=level` directives; logging at info");
+    }
+}
+
+/// The filter `RUST_LOG` asks for (`info` when unset), or `info` and why the value was refused.
+fn log_filter(value: Option<&str>) -> (Targets, Option<String>) {
+    let default = || Targets::new().with_default(LevelFilter::INFO);
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => (default(), None),
+        Some(v) => match v.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(e) => (default(), Some(format!("{v:?}: {e}"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_directives_set_levels_per_target() {
+        let (filter, refused) = log_filter(Some("paved_core=debug,warn"));
+        assert!(refused.is_none());
+        assert!(filter.would_enable("paved_core::catalog", &Level::DEBUG));
+        assert!(!filter.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(filter.would_enable("aws_smithy_runtime", &Level::WARN));
+    }
+
+    #[test]
+    fn unset_means_info_and_unreadable_values_say_why() {
+        let (filter, refused) = log_filter(None);
+        assert!(refused.is_none());
+        assert!(filter.would_enable("anything", &Level::INFO));
+        assert!(!filter.would_enable("anything", &Level::DEBUG));
+        let (filter, refused) = log_filter(Some("[span{field=value}]=debug"));
+        assert!(refused.expect("refused").contains("span"));
+        assert!(filter.would_enable("anything", &Level::INFO));
+    }
 }
