@@ -3,21 +3,27 @@
 //! entry point copies them into [`GatewayClaims`]). Either way the handler sees an
 //! [`Identity`](paved_core::auth::Identity).
 
+#[cfg(feature = "bearer-tokens")]
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
+#[cfg(feature = "bearer-tokens")]
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+#[cfg(feature = "bearer-tokens")]
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+#[cfg(feature = "bearer-tokens")]
 use parking_lot::RwLock;
 use paved_core::Error;
 use paved_core::auth::Identity;
+#[cfg(feature = "bearer-tokens")]
 use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
 
 /// The claims paved reads from a token.
+#[cfg(feature = "bearer-tokens")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenClaims {
     pub sub: String,
@@ -39,6 +45,7 @@ pub struct GatewayClaims {
 /// How this host learns who is calling.
 pub enum Authenticator {
     /// Verify `Authorization: Bearer <jwt>` (HS256) with this secret.
+    #[cfg(feature = "bearer-tokens")]
     Hs256(Box<Hs256Verifier>),
     /// Trust [`GatewayClaims`] in the request extensions, which only the Lambda entry point
     /// puts there, from API Gateway's authorizer context. Headers are never trusted.
@@ -48,25 +55,32 @@ pub enum Authenticator {
 /// Verifies HS256 tokens, remembering the ones that verified until they expire, so that a
 /// client's repeated requests pay for the signature check once (as API Gateway caches its
 /// authorizer's answers).
+#[cfg(feature = "bearer-tokens")]
 pub struct Hs256Verifier {
     key: DecodingKey,
     validation: Validation,
     verified: RwLock<HashMap<Box<str>, VerifiedToken>>,
 }
 
+#[cfg(feature = "bearer-tokens")]
 /// Who a verified token names, and when it expires (seconds since the epoch).
+#[cfg(feature = "bearer-tokens")]
 type VerifiedToken = (Arc<Identity>, u64);
 
 /// How many verified tokens are remembered before the memory is cleared.
+#[cfg(feature = "bearer-tokens")]
 const VERIFIED_TOKENS: usize = 10_000;
+#[cfg(feature = "bearer-tokens")]
 const LEEWAY_SECS: u64 = 30;
 
+#[cfg(feature = "bearer-tokens")]
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
+#[cfg(feature = "bearer-tokens")]
 impl Hs256Verifier {
     fn verify(&self, token: &str) -> Result<Arc<Identity>, Error> {
         if let Some((who, _)) = self
@@ -104,6 +118,7 @@ impl Hs256Verifier {
     }
 }
 
+#[cfg(feature = "bearer-tokens")]
 impl Authenticator {
     pub fn hs256(secret: &[u8]) -> Self {
         crate::hs256::install();
@@ -116,7 +131,9 @@ impl Authenticator {
             verified: RwLock::new(HashMap::new()),
         }))
     }
+}
 
+impl Authenticator {
     pub fn authenticate(&self, parts: &Parts) -> Result<Arc<Identity>, Error> {
         match self {
             Self::Gateway => {
@@ -125,6 +142,7 @@ impl Authenticator {
                 })?;
                 Identity::from_claims(&claims.sub, &claims.groups).map(Arc::new)
             }
+            #[cfg(feature = "bearer-tokens")]
             Self::Hs256(verifier) => {
                 let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
                     Error::Unauthenticated(
@@ -152,6 +170,7 @@ impl Authenticator {
 }
 
 /// Signs a token for `sub` and `groups`, valid for `ttl_secs`.
+#[cfg(feature = "bearer-tokens")]
 pub fn mint_token(
     secret: &[u8],
     sub: &str,
@@ -210,7 +229,7 @@ where
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "bearer-tokens"))]
 mod tests {
     use axum::http::Request;
 

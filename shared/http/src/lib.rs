@@ -4,12 +4,15 @@
 
 mod auth;
 mod body;
+#[cfg(feature = "bearer-tokens")]
 mod hs256;
 pub mod lambda;
 mod problem;
 mod request_context;
 
-pub use auth::{Authenticator, Caller, GatewayClaims, TokenClaims, mint_token, parse_gateway_list};
+pub use auth::{Authenticator, Caller, GatewayClaims, parse_gateway_list};
+#[cfg(feature = "bearer-tokens")]
+pub use auth::{TokenClaims, mint_token};
 pub use body::read_body;
 pub use problem::{ApiError, route_not_found};
 pub use request_context::{X_REQUEST_ID, request_context};
