@@ -20,11 +20,12 @@
 //!   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`), and
 //!   nothing else. The SDK's default chain (profiles, web identity and role assumption through
 //!   STS, the container and instance metadata services) is the `default-credential-chain`
-//!   feature, which the `paved` CLI turns on: linked into every function it was ~0.5 MB of each
-//!   bootstrap (docs/decisions.md → "Lambda bootstraps").
+//!   feature, which the `paved` CLI turns on: linked into every function it was 0.6-0.9 MB of
+//!   each bootstrap (docs/decisions.md → "Lambda bootstraps").
 //!
-//! `AWS_ENDPOINT_URL` (an emulator) and the SDK's other environment and profile settings apply
-//! in both builds.
+//! `AWS_ENDPOINT_URL` (an emulator) applies in both builds. The SDK's other environment and
+//! profile settings (`AWS_ENDPOINT_URL_<SERVICE>`, FIPS and dual-stack endpoints) apply only
+//! with the default chain.
 
 use std::time::Duration;
 

@@ -3,37 +3,14 @@
 //! entry point copies them into [`GatewayClaims`]). Either way the handler sees an
 //! [`Identity`](paved_core::auth::Identity).
 
-#[cfg(feature = "bearer-tokens")]
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
-#[cfg(feature = "bearer-tokens")]
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-#[cfg(feature = "bearer-tokens")]
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-#[cfg(feature = "bearer-tokens")]
-use parking_lot::RwLock;
 use paved_core::Error;
 use paved_core::auth::Identity;
-#[cfg(feature = "bearer-tokens")]
-use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
-
-/// The claims paved reads from a token.
-#[cfg(feature = "bearer-tokens")]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenClaims {
-    pub sub: String,
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Expiry, in seconds since the epoch.
-    pub exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
-}
 
 /// Claims an API Gateway JWT authorizer verified, as the Lambda entry point found them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,91 +23,10 @@ pub struct GatewayClaims {
 pub enum Authenticator {
     /// Verify `Authorization: Bearer <jwt>` (HS256) with this secret.
     #[cfg(feature = "bearer-tokens")]
-    Hs256(Box<Hs256Verifier>),
+    Hs256(Box<crate::bearer::Hs256Verifier>),
     /// Trust [`GatewayClaims`] in the request extensions, which only the Lambda entry point
     /// puts there, from API Gateway's authorizer context. Headers are never trusted.
     Gateway,
-}
-
-/// Verifies HS256 tokens, remembering the ones that verified until they expire, so that a
-/// client's repeated requests pay for the signature check once (as API Gateway caches its
-/// authorizer's answers).
-#[cfg(feature = "bearer-tokens")]
-pub struct Hs256Verifier {
-    key: DecodingKey,
-    validation: Validation,
-    verified: RwLock<HashMap<Box<str>, VerifiedToken>>,
-}
-
-#[cfg(feature = "bearer-tokens")]
-/// Who a verified token names, and when it expires (seconds since the epoch).
-#[cfg(feature = "bearer-tokens")]
-type VerifiedToken = (Arc<Identity>, u64);
-
-/// How many verified tokens are remembered before the memory is cleared.
-#[cfg(feature = "bearer-tokens")]
-const VERIFIED_TOKENS: usize = 10_000;
-#[cfg(feature = "bearer-tokens")]
-const LEEWAY_SECS: u64 = 30;
-
-#[cfg(feature = "bearer-tokens")]
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-#[cfg(feature = "bearer-tokens")]
-impl Hs256Verifier {
-    fn verify(&self, token: &str) -> Result<Arc<Identity>, Error> {
-        if let Some((who, _)) = self
-            .verified
-            .read()
-            .get(token)
-            .filter(|(_, exp)| now_secs() <= exp + LEEWAY_SECS)
-        {
-            return Ok(Arc::clone(who));
-        }
-        let data = jsonwebtoken::decode::<TokenClaims>(token, &self.key, &self.validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                let why = match e.kind() {
-                    ErrorKind::ExpiredSignature => "the token has expired",
-                    ErrorKind::InvalidSignature => "the token's signature does not verify",
-                    ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
-                    ErrorKind::MissingRequiredClaim(_) => {
-                        "the token lacks a required claim (sub, exp)"
-                    }
-                    _ => "the token is malformed",
-                };
-                Error::Unauthenticated(why.into())
-            })?;
-        let who = Arc::new(Identity::from_claims(
-            &data.claims.sub,
-            &data.claims.groups,
-        )?);
-        let mut verified = self.verified.write();
-        if verified.len() >= VERIFIED_TOKENS {
-            verified.clear();
-        }
-        verified.insert(token.into(), (Arc::clone(&who), data.claims.exp));
-        Ok(who)
-    }
-}
-
-#[cfg(feature = "bearer-tokens")]
-impl Authenticator {
-    pub fn hs256(secret: &[u8]) -> Self {
-        crate::hs256::install();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = LEEWAY_SECS;
-        Self::Hs256(Box::new(Hs256Verifier {
-            key: DecodingKey::from_secret(secret),
-            validation,
-            verified: RwLock::new(HashMap::new()),
-        }))
-    }
 }
 
 impl Authenticator {
@@ -143,57 +39,9 @@ impl Authenticator {
                 Identity::from_claims(&claims.sub, &claims.groups).map(Arc::new)
             }
             #[cfg(feature = "bearer-tokens")]
-            Self::Hs256(verifier) => {
-                let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-                    Error::Unauthenticated(
-                        "send a bearer token: Authorization: Bearer <token> (paved token prints one)"
-                            .into(),
-                    )
-                })?;
-                let token = header
-                    .to_str()
-                    .ok()
-                    .and_then(|h| {
-                        h.strip_prefix("Bearer ")
-                            .or_else(|| h.strip_prefix("bearer "))
-                    })
-                    .map(str::trim)
-                    .ok_or_else(|| {
-                        Error::Unauthenticated(
-                            "the Authorization header must be 'Bearer <token>'".into(),
-                        )
-                    })?;
-                verifier.verify(token)
-            }
+            Self::Hs256(verifier) => verifier.authenticate(parts),
         }
     }
-}
-
-/// Signs a token for `sub` and `groups`, valid for `ttl_secs`.
-#[cfg(feature = "bearer-tokens")]
-pub fn mint_token(
-    secret: &[u8],
-    sub: &str,
-    groups: &[String],
-    ttl_secs: u64,
-) -> Result<String, Error> {
-    Identity::from_claims(sub, groups)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let claims = TokenClaims {
-        sub: sub.to_owned(),
-        groups: groups.to_vec(),
-        exp: now + ttl_secs,
-        iat: Some(now),
-    };
-    crate::hs256::install();
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .map_err(|e| Error::bad_request("token_error", e.to_string()))
 }
 
 /// API Gateway flattens array claims into strings such as `[a b]` (or JSON `["a","b"]`);
@@ -229,115 +77,9 @@ where
     }
 }
 
-#[cfg(all(test, feature = "bearer-tokens"))]
+#[cfg(test)]
 mod tests {
-    use axum::http::Request;
-
     use super::*;
-
-    fn parts(auth: Option<&str>) -> Parts {
-        let mut b = Request::builder().uri("/");
-        if let Some(a) = auth {
-            b = b.header(AUTHORIZATION, a);
-        }
-        b.body(()).expect("request").into_parts().0
-    }
-
-    #[test]
-    fn tokens_round_trip() {
-        let token = mint_token(b"secret", "alice", &["team-a".into()], 60).expect("mint");
-        let who = Authenticator::hs256(b"secret")
-            .authenticate(&parts(Some(&format!("Bearer {token}"))))
-            .expect("valid");
-        assert_eq!(who.user.to_string(), "user:default/alice");
-        assert_eq!(who.groups[0].to_string(), "group:default/team-a");
-    }
-
-    #[test]
-    fn bad_tokens_are_unauthenticated() {
-        let auth = Authenticator::hs256(b"secret");
-        let other = mint_token(b"other", "alice", &[], 60).expect("mint");
-        for header in [
-            None,
-            Some("Basic abc".to_owned()),
-            Some("Bearer nope".into()),
-            Some(format!("Bearer {other}")),
-        ] {
-            let err = auth
-                .authenticate(&parts(header.as_deref()))
-                .expect_err("refused");
-            assert_eq!(err.code(), "unauthenticated", "{header:?}");
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("time")
-            .as_secs();
-        let expired = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &TokenClaims {
-                sub: "a".into(),
-                groups: vec![],
-                exp: now - 3600,
-                iat: None,
-            },
-            &EncodingKey::from_secret(b"secret"),
-        )
-        .expect("encode");
-        let err = auth
-            .authenticate(&parts(Some(&format!("Bearer {expired}"))))
-            .expect_err("expired");
-        assert!(err.to_string().contains("expired"));
-    }
-
-    /// A token signed with the right secret whose header names another algorithm: the
-    /// HS256-only provider must not be talked into it.
-    fn token_with_alg(alg: &str, secret: &[u8]) -> String {
-        use base64::Engine;
-        use hmac::Mac;
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let exp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("time")
-            .as_secs()
-            + 60;
-        let header = b64.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
-        let claims = b64.encode(format!(r#"{{"sub":"alice","groups":[],"exp":{exp}}}"#));
-        let signed = format!("{header}.{claims}");
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("key");
-        mac.update(signed.as_bytes());
-        format!("{signed}.{}", b64.encode(mac.finalize().into_bytes()))
-    }
-
-    #[test]
-    fn only_hs256_is_accepted() {
-        let auth = Authenticator::hs256(b"secret");
-        let genuine = token_with_alg("HS256", b"secret");
-        auth.authenticate(&parts(Some(&format!("Bearer {genuine}"))))
-            .expect("HS256 with the secret");
-        for alg in ["HS384", "HS512", "RS256", "ES256", "EdDSA", "none"] {
-            let token = token_with_alg(alg, b"secret");
-            let err = auth
-                .authenticate(&parts(Some(&format!("Bearer {token}"))))
-                .expect_err(alg);
-            assert_eq!(err.code(), "unauthenticated", "{alg}");
-        }
-    }
-
-    #[test]
-    fn gateway_mode_trusts_only_the_authorizer_context() {
-        let token = mint_token(b"secret", "alice", &[], 60).expect("mint");
-        let mut p = parts(Some(&format!("Bearer {token}")));
-        assert!(
-            Authenticator::Gateway.authenticate(&p).is_err(),
-            "a header is not enough"
-        );
-        p.extensions.insert(GatewayClaims {
-            sub: "bob".into(),
-            groups: parse_gateway_list("[team-a team-b]"),
-        });
-        let who = Authenticator::Gateway.authenticate(&p).expect("claims");
-        assert_eq!(who.groups.len(), 2);
-    }
 
     #[test]
     fn gateway_lists_in_every_form() {

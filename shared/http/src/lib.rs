@@ -3,6 +3,8 @@
 //! and request bodies with a size limit.
 
 mod auth;
+#[cfg(feature = "bearer-tokens")]
+mod bearer;
 mod body;
 #[cfg(feature = "bearer-tokens")]
 mod hs256;
@@ -12,7 +14,7 @@ mod request_context;
 
 pub use auth::{Authenticator, Caller, GatewayClaims, parse_gateway_list};
 #[cfg(feature = "bearer-tokens")]
-pub use auth::{TokenClaims, mint_token};
+pub use bearer::{TokenClaims, mint_token};
 pub use body::read_body;
 pub use problem::{ApiError, route_not_found};
 pub use request_context::{X_REQUEST_ID, request_context};
