@@ -28,10 +28,10 @@ for arch in "${ARCHES[@]}"; do
   args=()
   for f in "${FUNCTIONS[@]}"; do args+=(--bin "$f"); done
   echo "==> cargo lambda build --release $flag (${FUNCTIONS[*]})" >&2
-  # --disable-optimizations: keep the workspace's release profile (LTO, one codegen unit,
-  # stripped) instead of cargo-lambda's, which adds panic=abort; the worker catches a
-  # panicking driver and fails that one task, which needs unwinding.
-  cargo lambda build --release --disable-optimizations "$flag" --output-format zip "${args[@]}"
+  # The command `sam build` runs (BuildMethod: rust-cargolambda), so these are the bootstraps
+  # that deploy: the workspace's release profile plus the panic=abort cargo-lambda adds to a
+  # profile that sets no `panic` (see [profile.release] in Cargo.toml).
+  cargo lambda build --release "$flag" --output-format zip "${args[@]}"
   for f in "${FUNCTIONS[@]}"; do
     # cargo-lambda keeps the unzipped binary under the target triple's release directory.
     bin="$TARGET_DIR/$triple/release/$f"

@@ -109,7 +109,7 @@ async fn stack_on(config: BackendConfig, dir: tempfile::TempDir) -> Stack {
         PolicyEngine::default_bundle().expect("guardrails"),
         Arc::clone(&access),
         Arc::clone(&auth),
-        &drivers,
+        &paved_core::provisioning::planners_of(&drivers),
         HashMap::new(),
     );
     let router = Router::new()

@@ -253,8 +253,7 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
         Arc::clone(&catalog),
         Arc::clone(&gateway),
         guardrails,
-    )
-    .await?;
+    )?;
     let metrics = metrics_api::MetricsState {
         events: Arc::new(paved_core::events::EventStore::new(Arc::clone(
             &backend.table,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use paved::host::{HostConfig, build};
-use paved_core::provisioning::{Driver, DriverError, PlannedStep, ResourceSpec};
+use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use paved_core::requests::RequestStatus;
 use serde_json::{Value, json};
 
@@ -27,8 +27,7 @@ struct InstantDriver {
     inside: Mutex<Vec<Duration>>,
 }
 
-#[async_trait]
-impl Driver for InstantDriver {
+impl Planner for InstantDriver {
     fn resource_type(&self) -> &'static str {
         "bench"
     }
@@ -41,6 +40,10 @@ impl Driver for InstantDriver {
             })
             .collect())
     }
+}
+
+#[async_trait]
+impl Driver for InstantDriver {
     async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError> {
         let t = Instant::now();
         let out = json!({ step: format!("{}-{step}", spec.name) });

@@ -255,7 +255,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         guardrails(config.policies.as_ref())?,
         Arc::clone(&access),
         Arc::clone(&auth),
-        &drivers,
+        &paved_core::provisioning::planners_of(&drivers),
         unavailable,
     );
     let requests = Arc::clone(&requests_state.requests);
@@ -456,7 +456,7 @@ pub async fn serve(config: HostConfig) -> Result<()> {
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
     let background = platform.start_background();
-    let types: Vec<String> = platform.requests_state.drivers.keys().cloned().collect();
+    let types: Vec<String> = platform.requests_state.planners.keys().cloned().collect();
     let backend = if config.aws.is_some() {
         "aws"
     } else {

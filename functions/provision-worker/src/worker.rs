@@ -275,7 +275,9 @@ impl ProvisionWorker {
     }
 
     /// Runs the task on its own tokio task (a panicking driver fails the message, not the
-    /// worker) while heartbeating the token.
+    /// worker, where panics unwind: `paved up`) while heartbeating the token. The Lambda
+    /// build aborts on a panic instead (Cargo.toml, `[profile.release]`): the message comes
+    /// back after its visibility timeout, as after any crash.
     async fn run_with_heartbeats(&self, task: &TaskMessage) -> Result<TaskOutcome, WorkerError> {
         let runner = Arc::clone(&self.runner);
         let owned = task.clone();

@@ -22,7 +22,7 @@ use paved_core::catalog::CatalogRepository;
 use paved_core::idempotency::IdempotencyStore;
 use paved_core::policy::PolicyEngine;
 use paved_core::ports::{Queue, Workflow};
-use paved_core::provisioning::Driver;
+use paved_core::provisioning::Planner;
 use paved_core::requests::RequestRepository;
 use paved_http::Authenticator;
 
@@ -44,8 +44,9 @@ pub struct RequestsState {
     /// Where chat notifications go (a request waits for an approval): the notifications
     /// queue, on the same queue port.
     pub notification_queue: String,
-    /// The configured drivers by resource type (their `plan` answers dry runs).
-    pub drivers: Arc<HashMap<String, Arc<dyn Driver>>>,
+    /// The configured drivers' planners by resource type: they check a request and answer
+    /// dry runs; the worker's drivers do the work.
+    pub planners: Arc<HashMap<String, Arc<dyn Planner>>>,
     /// Why each known but unconfigured resource type is unavailable.
     pub unavailable: Arc<HashMap<String, String>>,
     /// Members of this group may approve and see every request.
@@ -55,14 +56,14 @@ pub struct RequestsState {
 impl RequestsState {
     /// The state over one backend's ports: the requests repository and idempotency records
     /// on its table, executions on its workflow engine, deprovisioning tasks on its task
-    /// queue. `drivers` are this process's; `unavailable` says why the others are off.
+    /// queue. `planners` are the configured drivers'; `unavailable` says why the others are off.
     pub fn on_backend(
         backend: &paved_backend::Backend,
         catalog: Arc<CatalogRepository>,
         guardrails: PolicyEngine,
         access: Arc<AccessPolicy>,
         auth: Arc<Authenticator>,
-        drivers: &[Arc<dyn Driver>],
+        planners: &[Arc<dyn Planner>],
         unavailable: HashMap<String, String>,
     ) -> Self {
         let clock: Arc<dyn paved_core::ports::Clock> = Arc::new(paved_core::ports::SystemClock);
@@ -88,10 +89,10 @@ impl RequestsState {
             tasks: Arc::clone(&backend.queue),
             task_queue: backend.queues.tasks.clone(),
             notification_queue: backend.queues.notifications.clone(),
-            drivers: Arc::new(
-                drivers
+            planners: Arc::new(
+                planners
                     .iter()
-                    .map(|d| (d.resource_type().to_owned(), Arc::clone(d)))
+                    .map(|p| (p.resource_type().to_owned(), Arc::clone(p)))
                     .collect(),
             ),
             unavailable: Arc::new(unavailable),
@@ -103,23 +104,16 @@ impl RequestsState {
     /// The state a Lambda function runs with: the drivers configured in the environment
     /// (`PAVED_*` driver settings), the default guardrails, `PAVED_ADMIN_GROUP` (default
     /// `platform-admins`) as the catalog's admins. The requests and chat-ops functions share it.
-    pub async fn from_env(
+    pub fn from_env(
         backend: &paved_backend::Backend,
         catalog: Arc<CatalogRepository>,
         auth: Arc<Authenticator>,
         guardrails: PolicyEngine,
     ) -> Result<Self, String> {
-        let table = Arc::clone(&backend.table);
         let drivers_config = paved_drivers::config::DriverConfig::from_env(
             backend.data_dir().map(|d| d.join("git")),
         );
-        let drivers = drivers_config
-            .build(
-                Arc::new(paved_core::provisioning::TableSecretStore::new(table)),
-                Some(Arc::clone(&catalog)),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        let planners = drivers_config.planners()?;
         let unavailable = drivers_config
             .availability()
             .into_iter()
@@ -133,7 +127,7 @@ impl RequestsState {
             guardrails,
             Arc::new(AccessPolicy::new(&admins)?),
             auth,
-            &drivers,
+            &planners,
             unavailable,
         ))
     }

@@ -26,8 +26,7 @@ async fn main() -> Result<(), Error> {
         catalog,
         Arc::new(Authenticator::Gateway),
         guardrails,
-    )
-    .await?;
+    )?;
     let app = ServiceBuilder::new()
         .map_request(copy_authorizer_claims)
         .service(router(state).fallback(paved_http::route_not_found));

@@ -204,7 +204,7 @@ async fn check(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    if !s.drivers.contains_key(&resource_type) {
+    if !s.planners.contains_key(&resource_type) {
         let why = s
             .unavailable
             .get(&resource_type)
@@ -279,7 +279,7 @@ async fn check(
         parameters: parameters.clone(),
     };
     let plan = if verdict.violations.is_empty() {
-        s.drivers[&resource_type]
+        s.planners[&resource_type]
             .plan(&spec)
             .map_err(|e| invalid("plan_failed", e.to_string()))?
     } else {

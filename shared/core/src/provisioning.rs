@@ -46,12 +46,20 @@ pub struct PlannedStep {
     pub action: String,
 }
 
-#[async_trait]
-pub trait Driver: Send + Sync {
+/// The side-effect-free half of a driver: what each step of a request would do. Checking a
+/// request needs only this, so the functions that check requests (requests API, chat-ops)
+/// hold planners and link no provider client (PostgreSQL, git, the SDK's create/delete calls).
+pub trait Planner: Send + Sync {
     /// The template `spec.type` this driver provisions.
     fn resource_type(&self) -> &'static str;
-    /// What each step would do, with no side effect.
+    /// What each step would do, with no side effect. An error here refuses the request before
+    /// anything is started.
     fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError>;
+}
+
+/// A driver does what its [`Planner`] said, one step at a time.
+#[async_trait]
+pub trait Driver: Planner {
     /// Performs one step. Idempotent: a repeated call finds its own earlier work and returns
     /// the same outputs.
     async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError>;
@@ -61,6 +69,15 @@ pub trait Driver: Send + Sync {
     async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError>;
     /// Removes the whole resource (deprovisioning). Idempotent.
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError>;
+}
+
+/// The planners of drivers a process runs itself (`paved up` checks requests with the same
+/// drivers its worker uses).
+pub fn planners_of(drivers: &[std::sync::Arc<dyn Driver>]) -> Vec<std::sync::Arc<dyn Planner>> {
+    drivers
+        .iter()
+        .map(|d| std::sync::Arc::clone(d) as std::sync::Arc<dyn Planner>)
+        .collect()
 }
 
 /// Secrets, kept out of outputs, logs and responses; outputs carry only a reference.

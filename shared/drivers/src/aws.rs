@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_runtime_api::client::result::SdkError;
-use paved_core::provisioning::{Driver, DriverError, PlannedStep, ResourceSpec};
+use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
 
 pub const SQS_RESOURCE_TYPE: &str = "sqs-queue";
@@ -188,14 +188,16 @@ impl SqsQueueDriver {
     }
 }
 
-#[async_trait]
-impl Driver for SqsQueueDriver {
+/// The queues a request would create; no client needed.
+pub struct SqsQueuePlanner;
+
+impl Planner for SqsQueuePlanner {
     fn resource_type(&self) -> &'static str {
         SQS_RESOURCE_TYPE
     }
 
     fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError> {
-        let (queue, dlq) = Self::names(spec);
+        let (queue, dlq) = SqsQueueDriver::names(spec);
         Ok(vec![
             PlannedStep {
                 step: "dlq".into(),
@@ -210,7 +212,20 @@ impl Driver for SqsQueueDriver {
             },
         ])
     }
+}
 
+impl Planner for SqsQueueDriver {
+    fn resource_type(&self) -> &'static str {
+        SqsQueuePlanner.resource_type()
+    }
+
+    fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError> {
+        SqsQueuePlanner.plan(spec)
+    }
+}
+
+#[async_trait]
+impl Driver for SqsQueueDriver {
     async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError> {
         let (queue, dlq) = Self::names(spec);
         let fifo = queue.ends_with(".fifo");
@@ -331,8 +346,10 @@ impl DynamoTableDriver {
     }
 }
 
-#[async_trait]
-impl Driver for DynamoTableDriver {
+/// The table a request would create; no client needed.
+pub struct DynamoTablePlanner;
+
+impl Planner for DynamoTablePlanner {
     fn resource_type(&self) -> &'static str {
         DYNAMODB_RESOURCE_TYPE
     }
@@ -346,7 +363,20 @@ impl Driver for DynamoTableDriver {
             ),
         }])
     }
+}
 
+impl Planner for DynamoTableDriver {
+    fn resource_type(&self) -> &'static str {
+        DynamoTablePlanner.resource_type()
+    }
+
+    fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError> {
+        DynamoTablePlanner.plan(spec)
+    }
+}
+
+#[async_trait]
+impl Driver for DynamoTableDriver {
     async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError> {
         if step != "table" {
             return Err(DriverError::NonRetryable {

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use paved_core::catalog::CatalogRepository;
-use paved_core::provisioning::{Driver, SecretStore};
+use paved_core::provisioning::{Driver, Planner, SecretStore};
 
-use crate::aws::{DynamoTableDriver, SqsQueueDriver};
-use crate::postgres::PostgresDriver;
-use crate::service::ServiceDriver;
+use crate::aws::{DynamoTableDriver, DynamoTablePlanner, SqsQueueDriver, SqsQueuePlanner};
+use crate::postgres::{PostgresDriver, PostgresPlanner};
+use crate::service::{ServiceDriver, ServicePlanner};
 
 #[derive(Debug, Clone, Default)]
 pub struct DriverConfig {
@@ -81,6 +81,23 @@ impl DriverConfig {
         ]
     }
 
+    /// The configured drivers' planners, for checking requests: nothing is connected or
+    /// created, and none of the provider clients is linked into a program that only plans.
+    pub fn planners(&self) -> Result<Vec<Arc<dyn Planner>>, String> {
+        let mut planners: Vec<Arc<dyn Planner>> = Vec::new();
+        if let Some(url) = &self.postgres_url {
+            planners.push(Arc::new(PostgresPlanner::new(url)?));
+        }
+        if let Some(root) = &self.git_root {
+            planners.push(Arc::new(ServicePlanner::new(absolute_git_root(root)?)));
+        }
+        if self.aws_region.is_some() {
+            planners.push(Arc::new(SqsQueuePlanner));
+            planners.push(Arc::new(DynamoTablePlanner));
+        }
+        Ok(planners)
+    }
+
     /// The configured drivers.
     pub async fn build(
         &self,
@@ -94,10 +111,10 @@ impl DriverConfig {
         if let (Some(root), Some(catalog)) = (&self.git_root, catalog) {
             std::fs::create_dir_all(root)
                 .map_err(|e| format!("PAVED_GIT_ROOT {}: {e}", root.display()))?;
-            // git runs in scratch directories, where a relative root would point elsewhere.
-            let root = std::path::absolute(root)
-                .map_err(|e| format!("PAVED_GIT_ROOT {}: {e}", root.display()))?;
-            drivers.push(Arc::new(ServiceDriver::new(root, catalog)));
+            drivers.push(Arc::new(ServiceDriver::new(
+                absolute_git_root(root)?,
+                catalog,
+            )));
         }
         if let Some(region) = &self.aws_region {
             let sdk = paved_aws::config::load(Some(region)).await;
@@ -105,5 +122,82 @@ impl DriverConfig {
             drivers.push(Arc::new(DynamoTableDriver::new(&sdk)));
         }
         Ok(drivers)
+    }
+}
+
+/// git runs in scratch directories, where a relative root would point elsewhere.
+fn absolute_git_root(root: &std::path::Path) -> Result<PathBuf, String> {
+    std::path::absolute(root).map_err(|e| format!("PAVED_GIT_ROOT {}: {e}", root.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use paved_core::provisioning::{DriverError, ResourceSpec};
+    use serde_json::json;
+
+    use super::*;
+
+    fn spec(parameters: serde_json::Value) -> ResourceSpec {
+        ResourceSpec {
+            request_id: "req-1".into(),
+            name: "orders".into(),
+            owner: "team-a".into(),
+            environment: "development".into(),
+            parameters,
+        }
+    }
+
+    #[test]
+    fn planners_need_no_server_and_touch_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("git");
+        let config = DriverConfig {
+            // Nothing listens there: a planner never connects.
+            postgres_url: Some("postgresql://admin@db.invalid:6543/postgres".into()),
+            git_root: Some(root.clone()),
+            aws_region: Some("eu-west-1".into()),
+        };
+        let planners = config.planners().expect("planners");
+        let types: Vec<_> = planners.iter().map(|p| p.resource_type()).collect();
+        assert_eq!(
+            types,
+            [
+                "postgres-database",
+                "service",
+                "sqs-queue",
+                "dynamodb-table"
+            ]
+        );
+        assert!(!root.exists(), "planning creates no directory");
+
+        let postgres = planners[0].plan(&spec(json!({}))).expect("plan");
+        assert_eq!(
+            postgres[0].action,
+            "create database paved_development_orders on db.invalid:6543"
+        );
+        let service = planners[1]
+            .plan(&spec(json!({"language": "python-fastapi"})))
+            .expect("plan");
+        assert_eq!(
+            service[1].action,
+            format!("create {} and push main", root.join("orders.git").display())
+        );
+        match planners[1].plan(&spec(json!({"language": "cobol"}))) {
+            Err(DriverError::NonRetryable { code, message }) => {
+                assert_eq!(code, "NonRetryable.InvalidParameters");
+                assert!(message.contains("cobol"), "{message}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_postgres_url_is_refused_when_planning_too() {
+        let config = DriverConfig {
+            postgres_url: Some("postgresql://admin@host:notaport/db".into()),
+            ..DriverConfig::default()
+        };
+        let err = config.planners().err().expect("refused");
+        assert!(err.contains("PAVED_POSTGRES_URL"), "{err}");
     }
 }

@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use paved_core::provisioning::{Driver, DriverError, PlannedStep, ResourceSpec, SecretStore};
+use paved_core::provisioning::{
+    Driver, DriverError, PlannedStep, Planner, ResourceSpec, SecretStore,
+};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio_postgres::{Client, Config, NoTls};
@@ -24,11 +26,38 @@ pub const RESOURCE_TYPE: &str = "postgres-database";
 const STEPS: [&str; 3] = ["database", "role", "grants"];
 const DEFAULT_CONNECTION_LIMIT: i64 = 20;
 
-pub struct PostgresDriver {
-    admin: Config,
-    /// The URL as given, to derive per-database admin connections.
+/// What a request would create, and where: needs the server's address only, never a
+/// connection.
+pub struct PostgresPlanner {
     host: String,
     port: u16,
+}
+
+impl PostgresPlanner {
+    /// `url` as for [`PostgresDriver::new`]; only its host and port are kept.
+    pub fn new(url: &str) -> Result<Self, String> {
+        Ok(Self::of(&parse_url(url)?))
+    }
+
+    fn of(admin: &Config) -> Self {
+        let host = match admin.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "localhost".to_owned(),
+        };
+        let port = admin.get_ports().first().copied().unwrap_or(5432);
+        Self { host, port }
+    }
+}
+
+fn parse_url(url: &str) -> Result<Config, String> {
+    url.parse()
+        .map_err(|e| format!("PAVED_POSTGRES_URL is not a PostgreSQL connection string: {e}"))
+}
+
+pub struct PostgresDriver {
+    /// The admin account's settings, to derive per-database admin connections.
+    admin: Config,
+    planner: PostgresPlanner,
     secrets: Arc<dyn SecretStore>,
 }
 
@@ -125,18 +154,10 @@ impl PostgresDriver {
     /// `url` is a `postgresql://` URL or key=value string for an account that may create
     /// databases and roles.
     pub fn new(url: &str, secrets: Arc<dyn SecretStore>) -> Result<Self, String> {
-        let admin: Config = url.parse().map_err(|e| {
-            format!("PAVED_POSTGRES_URL is not a PostgreSQL connection string: {e}")
-        })?;
-        let host = match admin.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-            _ => "localhost".to_owned(),
-        };
-        let port = admin.get_ports().first().copied().unwrap_or(5432);
+        let admin = parse_url(url)?;
         Ok(Self {
+            planner: PostgresPlanner::of(&admin),
             admin,
-            host,
-            port,
             secrets,
         })
     }
@@ -173,14 +194,13 @@ impl PostgresDriver {
 
     fn outputs(&self, n: &Names) -> Value {
         json!({
-            "host": self.host, "port": self.port, "database": n.database, "user": n.role,
+            "host": self.planner.host, "port": self.planner.port, "database": n.database, "user": n.role,
             "passwordSecret": format!("secret:{}", n.secret),
         })
     }
 }
 
-#[async_trait]
-impl Driver for PostgresDriver {
+impl Planner for PostgresPlanner {
     fn resource_type(&self) -> &'static str {
         RESOURCE_TYPE
     }
@@ -211,7 +231,20 @@ impl Driver for PostgresDriver {
             },
         ])
     }
+}
 
+impl Planner for PostgresDriver {
+    fn resource_type(&self) -> &'static str {
+        RESOURCE_TYPE
+    }
+
+    fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError> {
+        self.planner.plan(spec)
+    }
+}
+
+#[async_trait]
+impl Driver for PostgresDriver {
     async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError> {
         let n = names_of(spec);
         match step {

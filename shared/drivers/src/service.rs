@@ -16,7 +16,7 @@ use minijinja::Environment;
 use paved_core::catalog::{
     CatalogRepository, EntityRef, EntityView, PlatformWriter, RefDefaults, parse_documents,
 };
-use paved_core::provisioning::{Driver, DriverError, PlannedStep, ResourceSpec};
+use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
 
 pub const RESOURCE_TYPE: &str = "service";
@@ -66,8 +66,61 @@ fn skeleton(language: &str) -> Option<Vec<(&'static str, &'static str)>> {
     Some(files.into_iter().chain(common).collect())
 }
 
-pub struct ServiceDriver {
+/// What a request would create, checked without rendering anything: a known skeleton and a
+/// valid owner. Rendering needs minijinja, and only the worker renders.
+pub struct ServicePlanner {
     git_root: PathBuf,
+}
+
+impl ServicePlanner {
+    /// `git_root` as for [`ServiceDriver::new`].
+    pub fn new(git_root: PathBuf) -> Self {
+        Self { git_root }
+    }
+
+    fn repository(&self, spec: &ResourceSpec) -> PathBuf {
+        self.git_root.join(format!("{}.git", spec.name))
+    }
+}
+
+/// A request's skeleton and owner, checked.
+struct CheckedInputs<'a> {
+    language: &'a str,
+    /// `(path, template source)`, as [`skeleton`] lists them.
+    files: Vec<(&'static str, &'static str)>,
+    owner: EntityRef,
+}
+
+/// The request's skeleton and owner, or why they are refused.
+fn checked_inputs(spec: &ResourceSpec) -> Result<CheckedInputs<'_>, DriverError> {
+    let language = spec
+        .parameters
+        .get("language")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let files = skeleton(language).ok_or_else(|| {
+        permanent(
+            "NonRetryable.InvalidParameters",
+            format!("language '{language}' is not a skeleton; use rust-axum or python-fastapi"),
+        )
+    })?;
+    let owner = EntityRef::parse(
+        &spec.owner,
+        RefDefaults {
+            kind: Some("group"),
+            namespace: "default",
+        },
+    )
+    .map_err(|m| permanent("NonRetryable.InvalidParameters", m))?;
+    Ok(CheckedInputs {
+        language,
+        files,
+        owner,
+    })
+}
+
+pub struct ServiceDriver {
+    planner: ServicePlanner,
     catalog: Arc<CatalogRepository>,
 }
 
@@ -114,41 +167,26 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, DriverError> {
 
 impl ServiceDriver {
     pub fn new(git_root: PathBuf, catalog: Arc<CatalogRepository>) -> Self {
-        Self { git_root, catalog }
+        Self {
+            planner: ServicePlanner::new(git_root),
+            catalog,
+        }
     }
 
     fn staging(&self, spec: &ResourceSpec) -> PathBuf {
-        self.git_root.join(".staging").join(&spec.name)
+        self.planner.git_root.join(".staging").join(&spec.name)
     }
 
     fn repository(&self, spec: &ResourceSpec) -> PathBuf {
-        self.git_root.join(format!("{}.git", spec.name))
-    }
-
-    fn entity_ref(spec: &ResourceSpec) -> EntityRef {
-        EntityRef::new("component", "default", &spec.name)
+        self.planner.repository(spec)
     }
 
     fn render(&self, spec: &ResourceSpec) -> Result<Vec<(String, String)>, DriverError> {
-        let language = spec
-            .parameters
-            .get("language")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let files = skeleton(language).ok_or_else(|| {
-            permanent(
-                "NonRetryable.InvalidParameters",
-                format!("language '{language}' is not a skeleton; use rust-axum or python-fastapi"),
-            )
-        })?;
-        let owner = EntityRef::parse(
-            &spec.owner,
-            RefDefaults {
-                kind: Some("group"),
-                namespace: "default",
-            },
-        )
-        .map_err(|m| permanent("NonRetryable.InvalidParameters", m))?;
+        let CheckedInputs {
+            language,
+            files,
+            owner,
+        } = checked_inputs(spec)?;
         let (tag, run) = if language == "rust-axum" {
             ("rust", "`cargo run`, then `curl localhost:3000/healthz`.")
         } else {
@@ -185,14 +223,17 @@ impl ServiceDriver {
     }
 }
 
-#[async_trait]
-impl Driver for ServiceDriver {
+fn entity_ref(spec: &ResourceSpec) -> EntityRef {
+    EntityRef::new("component", "default", &spec.name)
+}
+
+impl Planner for ServicePlanner {
     fn resource_type(&self) -> &'static str {
         RESOURCE_TYPE
     }
 
     fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError> {
-        let files = self.render(spec)?;
+        let files = checked_inputs(spec)?.files;
         Ok(vec![
             PlannedStep {
                 step: "render".into(),
@@ -201,7 +242,7 @@ impl Driver for ServiceDriver {
                     files.len(),
                     files
                         .iter()
-                        .map(|(p, _)| p.as_str())
+                        .map(|(path, _)| *path)
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -212,11 +253,24 @@ impl Driver for ServiceDriver {
             },
             PlannedStep {
                 step: "register".into(),
-                action: format!("register {} in the catalog", Self::entity_ref(spec)),
+                action: format!("register {} in the catalog", entity_ref(spec)),
             },
         ])
     }
+}
 
+impl Planner for ServiceDriver {
+    fn resource_type(&self) -> &'static str {
+        RESOURCE_TYPE
+    }
+
+    fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError> {
+        self.planner.plan(spec)
+    }
+}
+
+#[async_trait]
+impl Driver for ServiceDriver {
     async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError> {
         match step {
             "render" => {
@@ -285,7 +339,7 @@ impl Driver for ServiceDriver {
             "register" => {
                 let text = std::fs::read_to_string(self.staging(spec).join("catalog-info.yaml"))
                     .map_err(io)?;
-                let entity_ref = Self::entity_ref(spec);
+                let entity_ref = entity_ref(spec);
                 let taken = self
                     .catalog
                     .read()
@@ -300,7 +354,7 @@ impl Driver for ServiceDriver {
                 let documents = parse_documents(&text)
                     .map_err(|e| permanent("NonRetryable.TemplateError", e.to_string()))?;
                 self.catalog
-                    .import(documents, &PlatformWriter)
+                    .import_service_entities(documents, &PlatformWriter)
                     .await
                     .map_err(|e| permanent("NonRetryable.CatalogRefused", e.to_string()))?;
                 Ok(json!({"entityRef": entity_ref.to_string()}))
@@ -321,7 +375,7 @@ impl Driver for ServiceDriver {
                 let uid = {
                     let index = self.catalog.read();
                     index
-                        .get_by_ref(&Self::entity_ref(spec))
+                        .get_by_ref(&entity_ref(spec))
                         .filter(|v| created_by(v, &spec.request_id))
                         .map(|v| v.uid.clone())
                 };
@@ -349,12 +403,8 @@ impl Driver for ServiceDriver {
 
     async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError> {
         let bare = self.repository(spec);
-        let registered = self
-            .catalog
-            .read()
-            .get_by_ref(&Self::entity_ref(spec))
-            .is_some();
-        Ok((bare.exists() && registered).then(|| json!({"repository": bare.display().to_string(), "entityRef": Self::entity_ref(spec).to_string()})))
+        let registered = self.catalog.read().get_by_ref(&entity_ref(spec)).is_some();
+        Ok((bare.exists() && registered).then(|| json!({"repository": bare.display().to_string(), "entityRef": entity_ref(spec).to_string()})))
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

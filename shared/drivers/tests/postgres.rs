@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use paved_core::provisioning::{Driver, ResourceSpec, SecretStore, TableSecretStore};
+use paved_core::provisioning::{Driver, Planner, ResourceSpec, SecretStore, TableSecretStore};
 use paved_drivers::postgres::PostgresDriver;
 use paved_embedded::SqliteStore;
 use serde_json::json;

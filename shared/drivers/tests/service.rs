@@ -4,7 +4,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use paved_core::catalog::CatalogRepository;
-use paved_core::provisioning::{Driver, ResourceSpec};
+use paved_core::provisioning::{Driver, Planner, ResourceSpec};
 use paved_drivers::service::ServiceDriver;
 use paved_embedded::SqliteStore;
 use serde_json::json;
@@ -73,7 +73,13 @@ async fn each_skeleton_becomes_a_repository_and_a_catalog_entity_once() {
     ] {
         let (dir, catalog, driver) = setup().await;
         let s = spec(name, language);
-        assert_eq!(driver.plan(&s).expect("plan").len(), 3);
+        let plan = driver.plan(&s).expect("plan");
+        assert_eq!(plan.len(), 3);
+        assert_eq!(
+            plan[0].action,
+            format!("render 5 files: {}", expected.join(", ")),
+            "the plan lists what the render step writes"
+        );
         let mut commits = Vec::new();
         for _attempt in 0..2 {
             for step in ["render", "repository", "register"] {
@@ -149,4 +155,32 @@ async fn a_name_someone_else_registered_is_refused_and_unknown_skeletons_fail_pe
         .await
         .expect_err("unknown");
     assert_eq!(err.code(), "NonRetryable.InvalidParameters");
+}
+
+#[tokio::test]
+async fn a_service_may_register_components_but_not_golden_paths() {
+    let (_dir, catalog, _driver) = setup().await;
+    let templates = paved_core::catalog::parse_documents(paved_core::catalog::DEFAULT_TEMPLATES)
+        .expect("the shipped templates parse");
+    let err = catalog
+        .import_service_entities(templates, &paved_core::catalog::PlatformWriter)
+        .await
+        .expect_err("templates refused");
+    assert!(
+        err.to_string().contains("may not declare a Template")
+            || format!("{err:?}").contains("may not declare a Template"),
+        "{err:?}"
+    );
+    assert_eq!(catalog.read().len(), 0, "nothing half-written");
+
+    let component = json!({
+        "apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+        "metadata": {"name": "orders"},
+        "spec": {"type": "service", "lifecycle": "experimental", "owner": "group:default/team-a"},
+    });
+    catalog
+        .import_service_entities(vec![component], &paved_core::catalog::PlatformWriter)
+        .await
+        .expect("a component is registered");
+    assert_eq!(catalog.read().len(), 1);
 }

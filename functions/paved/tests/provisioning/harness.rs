@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use paved::host::{Background, HostConfig, Platform, build};
 use paved_core::ports::Queue;
-use paved_core::provisioning::{Driver, DriverError, PlannedStep, ResourceSpec};
+use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use paved_embedded::workflow::{
     NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
 };
@@ -290,8 +290,7 @@ impl TestDriver {
     }
 }
 
-#[async_trait]
-impl Driver for TestDriver {
+impl Planner for TestDriver {
     fn resource_type(&self) -> &'static str {
         self.kind
     }
@@ -306,7 +305,10 @@ impl Driver for TestDriver {
             })
             .collect())
     }
+}
 
+#[async_trait]
+impl Driver for TestDriver {
     async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let key = format!("{}/{step}", spec.name);

@@ -201,6 +201,24 @@ pub(crate) fn validate_stored_entity(value: Value) -> Result<ValidEntity, Error>
     validate::<false>(value)
 }
 
+/// [`validate_entity`] for entities a provisioned service declares in its catalog-info.yaml:
+/// every rule applies, and a Template is refused (golden paths come through the catalog API,
+/// where their schemas are compiled), so the worker that registers services links no JSON
+/// Schema engine.
+pub(crate) fn validate_entity_except_templates(value: Value) -> Result<ValidEntity, Error> {
+    let valid = validate::<false>(value)?;
+    if valid.kind == Kind::Template {
+        return Err(invalid(
+            "invalid_entity",
+            vec![Violation::new(
+                "kind",
+                "a service's catalog-info.yaml may not declare a Template; golden paths are registered through the catalog API",
+            )],
+        ));
+    }
+    Ok(valid)
+}
+
 /// `COMPILE_SCHEMAS` is a constant so that the stored-entity path has no call to the JSON
 /// Schema compiler at all, rather than a branch that skips it.
 fn validate<const COMPILE_SCHEMAS: bool>(value: Value) -> Result<ValidEntity, Error> {

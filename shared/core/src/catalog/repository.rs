@@ -9,7 +9,9 @@ use parking_lot::{RwLock, RwLockReadGuard};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::entity::{ValidEntity, validate_entity, validate_stored_entity};
+use super::entity::{
+    ValidEntity, validate_entity, validate_entity_except_templates, validate_stored_entity,
+};
 use super::index::{CatalogIndex, EntityView, StoredEntity};
 use super::kind::Kind;
 use super::names::EntityRef;
@@ -190,12 +192,32 @@ impl CatalogRepository {
         documents: Vec<Value>,
         guard: &dyn WriteGuard,
     ) -> Result<ImportOutcome, Error> {
+        self.import_checked(documents, guard, validate_entity).await
+    }
+
+    /// [`Self::import`] for the entities a provisioned service declares (its
+    /// catalog-info.yaml), which may not include a Template.
+    pub async fn import_service_entities(
+        &self,
+        documents: Vec<Value>,
+        guard: &dyn WriteGuard,
+    ) -> Result<ImportOutcome, Error> {
+        self.import_checked(documents, guard, validate_entity_except_templates)
+            .await
+    }
+
+    async fn import_checked(
+        &self,
+        documents: Vec<Value>,
+        guard: &dyn WriteGuard,
+        validate: fn(Value) -> Result<ValidEntity, Error>,
+    ) -> Result<ImportOutcome, Error> {
         let mut reports = Vec::new();
         let mut valid = Vec::with_capacity(documents.len());
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, doc) in documents.into_iter().enumerate() {
             let fallback_ref = doc_ref(&doc);
-            match validate_entity(doc) {
+            match validate(doc) {
                 Ok(v) => {
                     let key = v.entity_ref.key();
                     if let Some(first) = seen.insert(key, i) {
