@@ -6,6 +6,84 @@ use serde_json::Value;
 
 use crate::error::{Error, Violation};
 
+/// Where a parameter schema is compiled from; relative `$ref`s resolve against it, and the
+/// loader below refuses them.
+const SCHEMA_URL: &str = "paved:///template-parameters.json";
+
+/// Refuses every schema outside the template: a template never makes paved fetch a URL or
+/// read a file (boon's default loader would read `file:` URLs). The JSON Schema meta-schemas
+/// are built into boon and need no loading.
+struct NoExternalSchemas;
+
+impl boon::UrlLoader for NoExternalSchemas {
+    fn load(&self, url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        Err(format!("{url} is outside the template; paved resolves no external $ref").into())
+    }
+}
+
+/// One parameter schema, compiled (and checked against its draft's meta-schema: draft
+/// 2020-12 unless `$schema` names another). Formats are annotations in 2019-09 and later,
+/// assertions before, as the drafts say.
+struct CompiledSchema {
+    schemas: boon::Schemas,
+    index: boon::SchemaIndex,
+}
+
+impl CompiledSchema {
+    fn compile(schema: &Value) -> Result<Self, String> {
+        let mut schemas = boon::Schemas::new();
+        let mut compiler = boon::Compiler::new();
+        compiler.use_loader(Box::new(NoExternalSchemas));
+        compiler
+            .add_resource(SCHEMA_URL, schema.clone())
+            .map_err(|e| e.to_string())?;
+        let index = compiler
+            .compile(SCHEMA_URL, &mut schemas)
+            .map_err(|e| match e {
+                // The schema breaks its meta-schema: say where, one line per rule.
+                boon::CompileError::ValidationError { src, .. } => leaf_errors(&src)
+                    .into_iter()
+                    .map(|(at, why)| format!("at '{at}': {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => {
+                    // boon keeps the why (our loader's refusal, say) in the source chain.
+                    let mut message = other.to_string();
+                    let mut source = std::error::Error::source(&other);
+                    while let Some(cause) = source {
+                        message = format!("{message}: {cause}");
+                        source = cause.source();
+                    }
+                    message
+                }
+            })?;
+        Ok(Self { schemas, index })
+    }
+
+    /// Each broken rule as (instance JSON pointer, message).
+    fn violations(&self, instance: &Value) -> Vec<(String, String)> {
+        match self.schemas.validate(instance, self.index) {
+            Ok(()) => Vec::new(),
+            Err(e) => leaf_errors(&e),
+        }
+    }
+}
+
+/// The innermost errors of boon's error tree (its outer levels only group them).
+fn leaf_errors(e: &boon::ValidationError<'_, '_>) -> Vec<(String, String)> {
+    fn walk(e: &boon::ValidationError<'_, '_>, out: &mut Vec<(String, String)>) {
+        if e.causes.is_empty() {
+            out.push((e.instance_location.to_string(), e.kind.to_string()));
+        }
+        for cause in &e.causes {
+            walk(cause, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(e, &mut out);
+    out
+}
+
 /// The golden paths paved ships; `paved up` adds those missing from the catalog at start-up.
 pub const DEFAULT_TEMPLATES: &str = include_str!("../../templates/golden-paths.yaml");
 
@@ -19,8 +97,7 @@ fn schemas(parameters: &Value) -> Vec<&Value> {
 }
 
 /// Checks that `spec.parameters` holds JSON Schemas that compile (with `COMPILE`; without,
-/// only that they are objects). Remote `$ref`s are not resolved: a template never makes paved
-/// fetch a URL.
+/// only that they are objects). External `$ref`s are refused ([`NoExternalSchemas`]).
 pub(crate) fn check_parameter_schemas<const COMPILE: bool>(
     parameters: &Value,
     path: &str,
@@ -41,7 +118,7 @@ pub(crate) fn check_parameter_schemas<const COMPILE: bool>(
         };
         if !schema.is_object() {
             v.push(Violation::new(&field, "must be a JSON Schema object"));
-        } else if COMPILE && let Err(e) = jsonschema::validator_for(schema) {
+        } else if COMPILE && let Err(e) = CompiledSchema::compile(schema) {
             v.push(Violation::new(
                 &field,
                 format!("is not a valid JSON Schema: {e}"),
@@ -55,19 +132,18 @@ pub(crate) fn check_parameter_schemas<const COMPILE: bool>(
 pub fn validate_parameters(template: &Value, parameters: &Value) -> Result<(), Error> {
     let mut violations = Vec::new();
     for schema in schemas(template.pointer("/spec/parameters").unwrap_or(&Value::Null)) {
-        let validator = jsonschema::validator_for(schema).map_err(|e| Error::Invalid {
+        let compiled = CompiledSchema::compile(schema).map_err(|e| Error::Invalid {
             code: "invalid_template",
             message: format!("the template's parameter schema does not compile: {e}"),
             violations: Vec::new(),
         })?;
-        for error in validator.iter_errors(parameters) {
-            let pointer = error.instance_path().to_string();
+        for (pointer, message) in compiled.violations(parameters) {
             let field = if pointer.is_empty() {
                 "parameters".to_owned()
             } else {
                 format!("parameters{}", pointer.replace('/', "."))
             };
-            violations.push(Violation::new(field, error.to_string()));
+            violations.push(Violation::new(field, message));
         }
     }
     if violations.is_empty() {
@@ -176,5 +252,64 @@ mod tests {
             panic!("refused")
         };
         assert_eq!(violations[0].field, "spec.parameters[0]");
+    }
+
+    /// A template may not point paved at other documents: `file:` and remote `$ref`s are
+    /// refused when the template is written, and nothing is read or fetched.
+    #[test]
+    fn external_refs_are_refused_not_loaded() {
+        let dir = std::env::temp_dir().join(format!("paved-ref-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let local = dir.join("schema.json");
+        std::fs::write(&local, r#"{"type": "string"}"#).expect("write");
+        for target in [
+            format!("file://{}", local.display()),
+            "https://example.com/schema.json".to_owned(),
+            "other.json".to_owned(),
+        ] {
+            let mut t = templates().remove(0);
+            t["spec"]["parameters"] =
+                json!({"type": "object", "properties": {"x": {"$ref": target}}});
+            let Err(Error::Invalid { violations, .. }) = validate_entity(t) else {
+                panic!("{target} refused")
+            };
+            assert_eq!(violations[0].field, "spec.parameters", "{target}");
+            assert!(
+                violations[0].message.contains("no external $ref"),
+                "{target}: {}",
+                violations[0].message
+            );
+        }
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_broken_schema_says_where_it_breaks_the_meta_schema() {
+        let message = CompiledSchema::compile(&json!({"type": "object", "properties": {"x": {"type": "no-such-type"}}}))
+            .err()
+            .expect("refused");
+        assert!(message.contains("/properties/x/type"), "{message}");
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_with_its_pointer() {
+        let schema = json!({
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": false,
+            "properties": {"name": {"type": "string", "pattern": "^[a-z]+$"}, "tags": {"type": "array", "items": {"enum": ["a", "b"]}}},
+        });
+        let compiled = CompiledSchema::compile(&schema).expect("compiles");
+        assert!(compiled.violations(&json!({"name": "ok"})).is_empty());
+        let mut pointers: Vec<String> = compiled
+            .violations(&json!({"tags": ["a", "z"], "extra": 1}))
+            .into_iter()
+            .map(|(at, _)| at)
+            .collect();
+        pointers.sort();
+        assert_eq!(pointers, ["", "", "/tags/1"], "missing name, extra property, bad tag");
+        let bad_name = compiled.violations(&json!({"name": "Not Lower"}));
+        assert_eq!(bad_name.len(), 1);
+        assert_eq!(bad_name[0].0, "/name");
     }
 }
