@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds every Lambda function with cargo-lambda (pinned from PyPI, with its zig for
 # cross-linking) for arm64 and x86_64, and prints each bootstrap's size.
-#   scripts/package.sh [arm64|x86_64 ...]     (default: both)
+#   scripts/package.sh [arm64|x86_64 ...]     (default: both; PAVED_FUNCTIONS picks functions)
 # The zips land in target/lambda/<function>/bootstrap.zip (the last architecture built);
 # sizes are written to target/lambda-sizes.txt.
 set -euo pipefail
@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib/venv.sh
 CARGO_LAMBDA_VERSION=1.9.2
 VENV=${PAVED_CARGO_LAMBDA_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/paved/cargo-lambda-$CARGO_LAMBDA_VERSION}
-FUNCTIONS=(catalog-api requests-api provision-worker metrics-api events-ingest chatops chatops-invoke dora-report)
+# PAVED_FUNCTIONS="catalog-api chatops" builds only those (dora-report alone takes most of the time).
+read -r -a FUNCTIONS <<<"${PAVED_FUNCTIONS:-catalog-api requests-api provision-worker metrics-api events-ingest chatops chatops-invoke dora-report}"
 ARCHES=("$@"); [ ${#ARCHES[@]} -eq 0 ] && ARCHES=(arm64 x86_64)
 
 pinned_tool "$VENV" "cargo-lambda==$CARGO_LAMBDA_VERSION" cargo-lambda
