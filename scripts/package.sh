@@ -30,8 +30,8 @@ for arch in "${ARCHES[@]}"; do
   for f in "${FUNCTIONS[@]}"; do args+=(--bin "$f"); done
   echo "==> cargo lambda build --release $flag (${FUNCTIONS[*]})" >&2
   # The command `sam build` runs (BuildMethod: rust-cargolambda), so these are the bootstraps
-  # that deploy: the workspace's release profile plus the panic=abort cargo-lambda adds to a
-  # profile that sets no `panic` (see [profile.release] in Cargo.toml).
+  # that deploy: the workspace's release profile plus what cargo-lambda adds to it, panic=abort
+  # and the architecture's target-cpu (see [profile.release] in Cargo.toml).
   cargo lambda build --release "$flag" --output-format zip "${args[@]}"
   for f in "${FUNCTIONS[@]}"; do
     # cargo-lambda keeps the unzipped binary under the target triple's release directory.
