@@ -39,6 +39,20 @@ impl DriverError {
     }
 }
 
+/// The stable codes of ownership refusals, shared by every driver and the worker.
+///
+/// Names are deterministic, so a name can outlive the request that made the thing behind it:
+/// every driver stamps the request id on what it creates (a comment, a tag, a git config
+/// entry) and proves it before adopting, undoing or deleting anything under that name.
+pub mod codes {
+    /// Create: something is there under the name already, and it is not this request's (no
+    /// paved marker, or another request's). Nothing is touched.
+    pub const NAME_TAKEN: &str = "NonRetryable.NameTaken";
+    /// Undo or delete: what is there under the name is not this request's, or the request no
+    /// longer holds the name. Nothing is touched.
+    pub const NOT_OWNED: &str = "NonRetryable.NotOwned";
+}
+
 /// A step's planned effect, shown by `?dryRun=true` before anything happens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedStep {
@@ -63,11 +77,14 @@ pub trait Driver: Planner {
     /// Performs one step. Idempotent: a repeated call finds its own earlier work and returns
     /// the same outputs.
     async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError>;
-    /// Undoes one step (compensation). Idempotent: undoing what is not there succeeds.
+    /// Undoes one step (compensation). Idempotent: undoing what is not there succeeds. What
+    /// is there but not this request's (see [`codes`]) is refused with
+    /// [`codes::NOT_OWNED`] and left alone.
     async fn undo(&self, spec: &ResourceSpec, step: &str) -> Result<(), DriverError>;
     /// Whether the resource exists, and its outputs if so.
     async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError>;
-    /// Removes the whole resource (deprovisioning). Idempotent.
+    /// Removes the whole resource (deprovisioning). Idempotent; refuses what is not this
+    /// request's, as [`undo`](Self::undo) does.
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError>;
 }
 

@@ -465,3 +465,23 @@ impl ProvisioningRequest {
         self.steps.iter_mut().find(|s| s.id == id)
     }
 }
+
+impl RequestRepository {
+    /// The request that holds a resource's name now (its claim's `requestId`), if any. A
+    /// request finished with its name released (failed, cancelled, deleted) no longer holds
+    /// it, and whatever carries the name since is someone else's: the worker undoes and
+    /// deletes only for the holder.
+    pub async fn name_holder(
+        &self,
+        resource_type: &str,
+        environment: &str,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
+        let claim = claim_key(resource_type, environment, name);
+        Ok(self
+            .table
+            .get(&claim)
+            .await?
+            .and_then(|i| i.str_attr("requestId").map(str::to_owned)))
+    }
+}
