@@ -253,6 +253,58 @@ async fn facets_by_refs_and_the_legacy_list() {
 }
 
 #[tokio::test]
+async fn by_refs_answers_are_bounded_in_refs_and_bytes() {
+    let app = spawn_app().await;
+    let t = admin();
+    let mut big = component("big", "team-a");
+    big["metadata"]["description"] = json!("x".repeat(900 * 1024));
+    let r = app.post_json("/v1/entities", &t, &big).await;
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+
+    // A few copies are fine.
+    let r = app
+        .post_json(
+            "/api/catalog/entities/by-refs",
+            &t,
+            &json!({"entityRefs": vec!["component:default/big"; 4]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(4));
+
+    // The same large entity asked for many times is refused before it is copied.
+    let r = app
+        .post_json(
+            "/api/catalog/entities/by-refs",
+            &t,
+            &json!({"entityRefs": vec!["component:default/big"; 40]}),
+        )
+        .await;
+    let status = r.status().as_u16();
+    assert_problem(
+        status,
+        &r.json().await.expect("json"),
+        422,
+        "answer_too_large",
+    );
+
+    // And no call names more than a thousand refs.
+    let refs: Vec<String> = (0..1001)
+        .map(|i| format!("component:default/c{i}"))
+        .collect();
+    let r = app
+        .post_json(
+            "/api/catalog/entities/by-refs",
+            &t,
+            &json!({"entityRefs": refs}),
+        )
+        .await;
+    let status = r.status().as_u16();
+    assert_problem(status, &r.json().await.expect("json"), 400, "too_many_refs");
+}
+
+#[tokio::test]
 async fn upserts_honour_if_match_and_report_what_changed() {
     let app = spawn_app().await;
     let alice = token("alice", &["team-a"]);
@@ -774,7 +826,8 @@ async fn golden_paths_are_listed_and_owned_by_the_platform_team() {
         "integer"
     );
 
-    // Teams may not change them; the platform team and admins may.
+    // Teams may not change them, not even the team that owns them: a Template says what the
+    // platform does, with the platform's rights, so only platform admins write one.
     let mut pg = body["items"][1].clone();
     pg["metadata"]["description"] = json!("hijacked");
     assert_eq!(
@@ -784,6 +837,17 @@ async fn golden_paths_are_listed_and_owned_by_the_platform_team() {
     let platform = token("carol", &["platform-team"]);
     assert_eq!(
         app.post_json("/v1/entities", &platform, &pg).await.status(),
+        403
+    );
+    let mut own = pg.clone();
+    own["metadata"]["name"] = json!("team-a-database");
+    own["spec"]["owner"] = json!("team-a");
+    let r = app.post_json("/v1/entities", &alice, &own).await;
+    assert_eq!(r.status(), 403, "a team's own template");
+    let problem: Value = r.json().await.expect("json");
+    assert_eq!(problem["code"], "forbidden");
+    assert_eq!(
+        app.post_json("/v1/entities", &admin(), &pg).await.status(),
         200
     );
 

@@ -194,6 +194,13 @@ struct ByRefsBody {
     fields: Option<Vec<String>>,
 }
 
+/// How many refs one `by-refs` call may name; a caller with more asks again. Backstage sets no
+/// bound, and one large entity asked for thousands of times in one call would otherwise build
+/// gigabytes under the catalog's read lock.
+pub const MAX_BY_REFS: usize = 1000;
+/// How large one `by-refs` answer may grow, in bytes of entity JSON.
+pub const MAX_BY_REFS_ANSWER: usize = 16 * 1024 * 1024;
+
 /// Many entities by ref, in the order asked; `null` where none matches.
 #[utoipa::path(post, path = "/api/catalog/entities/by-refs", tag = "catalog",
     params(("filter" = Option<Vec<String>>, Query)),
@@ -215,6 +222,16 @@ pub async fn entities_by_refs(
             format!("the body must be {{\"entityRefs\": [...], \"fields\"?: [...]}}: {e}"),
         )
     })?;
+    if request.entity_refs.len() > MAX_BY_REFS {
+        return Err(Error::bad_request(
+            "too_many_refs",
+            format!(
+                "{} refs were asked for; one call takes at most {MAX_BY_REFS}",
+                request.entity_refs.len()
+            ),
+        )
+        .into());
+    }
     let refs = request
         .entity_refs
         .iter()
@@ -231,6 +248,24 @@ pub async fn entities_by_refs(
         .map_err(|m| Error::bad_request("invalid_ref", m))?;
     let fields = request.fields.filter(|f| !f.is_empty());
     let index = state.repo.read();
+    // Bounded before anything is copied: one large entity asked for many times must not
+    // build an unbounded answer while the catalog's read lock is held.
+    let answer_size: usize = refs
+        .iter()
+        .filter_map(|r| index.get_by_ref(r))
+        .map(|view| view.json.len())
+        .sum();
+    if answer_size > MAX_BY_REFS_ANSWER {
+        return Err(Error::Invalid {
+            code: "answer_too_large",
+            message: format!(
+                "the {} entities asked for are {answer_size} bytes together, more than the {MAX_BY_REFS_ANSWER} one answer may carry; ask for fewer refs at a time",
+                refs.len()
+            ),
+            violations: Vec::new(),
+        }
+        .into());
+    }
     let allowed = (!filter.is_empty()).then(|| index.filter_ids(&filter));
     let mut out = Vec::with_capacity(16 + refs.len() * 1024);
     out.extend_from_slice(b"{\"items\":[");

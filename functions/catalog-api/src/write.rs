@@ -80,7 +80,7 @@ pub async fn upsert_entity(
         .repo
         .upsert(entity, if_match, &state.policy.writer(&who))
         .await?;
-    tracing::info!(entity = %outcome.view.entity_ref, status = ?outcome.status, user = %who.user, "entity written");
+    tracing::info!(entity = %outcome.view.entity_ref, status = ?outcome.status, user = %who.user(), "entity written");
     let mut response = entity_response(&outcome.view);
     if outcome.status == WriteStatus::Created {
         *response.status_mut() = StatusCode::CREATED;
@@ -118,7 +118,7 @@ pub async fn import_entities(
         .repo
         .import(documents, &state.policy.writer(&who))
         .await?;
-    tracing::info!(created = outcome.created, updated = outcome.updated, unchanged = outcome.unchanged, user = %who.user, "catalog import");
+    tracing::info!(created = outcome.created, updated = outcome.updated, unchanged = outcome.unchanged, user = %who.user(), "catalog import");
     Ok(axum::Json(outcome).into_response())
 }
 
@@ -136,6 +136,6 @@ pub async fn delete_by_uid(
         .repo
         .delete_by_uid(&uid, &state.policy.writer(&who))
         .await?;
-    tracing::info!(entity = %entity_ref, user = %who.user, "entity deleted");
+    tracing::info!(entity = %entity_ref, user = %who.user(), "entity deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -101,7 +101,8 @@ pub async fn run(
                     "a request needs environment=<name> (for example environment=staging)",
                 ));
             };
-            let Some(owner) = owner.or_else(|| who.groups.first().map(ToString::to_string)) else {
+            let Some(owner) = owner.or_else(|| who.groups().first().map(ToString::to_string))
+            else {
                 return help(Some(
                     "a request needs owner=<group>: you are in no catalog group",
                 ));
@@ -177,8 +178,8 @@ async fn call(
         .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
         .map_err(|e| format!("building the call: {e}"))?;
     request.extensions_mut().insert(GatewayClaims {
-        sub: who.user.to_string(),
-        groups: who.groups.iter().map(ToString::to_string).collect(),
+        sub: who.user().to_string(),
+        groups: who.groups().iter().map(ToString::to_string).collect(),
     });
     let response = router
         .clone()

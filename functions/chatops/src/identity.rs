@@ -65,11 +65,8 @@ fn identity_from(user: &EntityRef, json: &[u8]) -> Option<Identity> {
             )
             .ok()
         })
-        .collect();
-    Some(Identity {
-        user: user.clone(),
-        groups,
-    })
+        .collect::<Vec<_>>();
+    Identity::new(user, &groups).ok()
 }
 
 /// What an unmapped user is told.

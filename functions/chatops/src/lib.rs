@@ -121,7 +121,7 @@ async fn slack_post(
             vec![blocks::section(text)],
         )));
     };
-    tracing::info!(user = %who.user, command = command.name(), "chat command");
+    tracing::info!(user = %who.user(), command = command.name(), "chat command");
     let is_request = matches!(command, Command::Request { .. });
     let reply = actions::run(&state, &who, command, idempotency_key.as_deref()).await;
     if let (true, true, Some(id)) = (

@@ -287,7 +287,7 @@ async fn batch(
     let raw: Value =
         serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;
     let delivery = match header(&headers, "idempotency-key") {
-        Some(key) if !key.is_empty() => format!("{}:{key}", caller.user),
+        Some(key) if !key.is_empty() => format!("{}:{key}", caller.user()),
         _ => hex::encode(Sha256::digest(&body)),
     };
     state

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use paved_core::Error;
 use paved_core::auth::Identity;
-use paved_core::catalog::{EntityRef, RefDefaults};
+use paved_core::catalog::OwnerRef;
 use paved_core::ports::QueueMessage;
 use paved_core::provisioning::ResourceSpec;
 use paved_core::requests::{Decision, ProvisioningRequest, RequestStatus};
@@ -24,7 +24,7 @@ fn ok(r: &ProvisioningRequest, status: StatusCode) -> Response {
 fn check_approver(s: &RequestsState, who: &Identity, r: &ProvisioningRequest) -> Result<(), Error> {
     let violations = s.guardrails.evaluate_approval(&json!({
         "request": {"requester": r.requester, "owner": r.owner, "environment": r.environment, "template": r.template},
-        "approver": {"user": who.user.to_string(), "groups": who.groups.iter().map(ToString::to_string).collect::<Vec<_>>()},
+        "approver": {"user": who.user().to_string(), "groups": who.groups().iter().map(ToString::to_string).collect::<Vec<_>>()},
     }))?;
     if violations.is_empty() {
         Ok(())
@@ -41,15 +41,11 @@ fn check_approver(s: &RequestsState, who: &Identity, r: &ProvisioningRequest) ->
 
 /// Members of the owning team, the requester, and admins may cancel or deprovision.
 fn check_owner(s: &RequestsState, who: &Identity, r: &ProvisioningRequest) -> Result<(), Error> {
-    let owner = EntityRef::parse(
-        &r.owner,
-        RefDefaults {
-            kind: Some("group"),
-            namespace: "default",
-        },
-    )
-    .map_err(|m| Error::bad_request("corrupt_request", m))?;
-    if who.is(&owner) || s.access.is_admin(who) || who.user.to_string() == r.requester {
+    let owner = OwnerRef::parse(&r.owner).map_err(|m| {
+        tracing::error!(request_id = %r.id, owner = %r.owner, why = %m, "a stored request's owner does not parse");
+        Error::Internal(format!("request {} has a corrupt owner", r.id))
+    })?;
+    if who.is(owner.entity_ref()) || s.access.is_admin(who) || who.is_user(&r.requester) {
         Ok(())
     } else {
         Err(Error::Forbidden(format!(
@@ -102,7 +98,7 @@ async fn decide(
     let current = visible(s, who, id).await?;
     waiting(&current)?;
     check_approver(s, who, &current)?;
-    let by = who.user.to_string();
+    let by = who.user().to_string();
     let (next, verb) = if approved {
         (RequestStatus::Queued, "approved")
     } else {
@@ -131,7 +127,7 @@ pub async fn cancel(
 ) -> Result<Response, ApiError> {
     let current = visible(&s, &who, &id).await?;
     check_owner(&s, &who, &current)?;
-    let by = who.user.to_string();
+    let by = who.user().to_string();
     let r = s
         .requests
         .update(&id, |r, now| {
@@ -150,7 +146,7 @@ pub async fn deprovision(
 ) -> Result<Response, ApiError> {
     let current = visible(&s, &who, &id).await?;
     check_owner(&s, &who, &current)?;
-    let by = who.user.to_string();
+    let by = who.user().to_string();
     let r = if current.status == RequestStatus::Deprovisioning {
         current
     } else {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{delete, get, post};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
@@ -146,6 +146,10 @@ impl FromRef<RequestsState> for Arc<Authenticator> {
     }
 }
 
+/// The largest request body any route reads: a request's JSON (template, name, owner,
+/// environment, parameters). The decisions' bodies are empty.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
 pub fn router(state: RequestsState) -> Router {
     Router::new()
         .route("/v1/requests", post(submit::create).get(views::list))
@@ -154,5 +158,6 @@ pub fn router(state: RequestsState) -> Router {
         .route("/v1/requests/{id}/reject", post(decide::reject))
         .route("/v1/requests/{id}/cancel", post(decide::cancel))
         .route("/v1/resources/{id}", delete(decide::deprovision))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use paved_chat::notify::{ChatEvent, ChatNotification};
 use paved_core::Error;
 use paved_core::auth::Identity;
-use paved_core::catalog::{EntityRef, Kind, RefDefaults, validate_parameters};
+use paved_core::catalog::{EntityRef, Kind, OwnerRef, validate_parameters};
 use paved_core::idempotency::NextAction;
 use paved_core::policy::PolicyViolation;
 use paved_core::ports::{QueueMessage, WorkflowError};
@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::RequestsState;
 use crate::views::request_view;
 
-const BODY_LIMIT: usize = 64 * 1024;
+use crate::BODY_LIMIT;
 
 /// The body of `POST /v1/requests`.
 #[derive(Debug, Clone, Deserialize)]
@@ -95,7 +95,7 @@ pub async fn create(
         return Ok(accepted(&request, false));
     };
     // Keys are per caller, so one user's key never collides with another's.
-    let scoped = format!("{}#{key}", who.user.key());
+    let scoped = format!("{}#{key}", who.user().key());
     let id = format!(
         "req-{}",
         &hex::encode(Sha256::digest(scoped.as_bytes()))[..24]
@@ -218,18 +218,12 @@ async fn check(
     apply_defaults(&template, &mut parameters);
     validate_parameters(&template, &parameters)?;
 
-    let owner = EntityRef::parse(
-        &input.owner,
-        RefDefaults {
-            kind: Some("group"),
-            namespace: "default",
-        },
-    )
-    .map_err(|m| invalid("invalid_owner", format!("owner: {m}")))?;
+    let owner = OwnerRef::parse(&input.owner)
+        .map_err(|m| invalid("invalid_owner", format!("owner: {m}")))?;
     let owner_exists = s
         .catalog
         .read()
-        .get_by_ref(&owner)
+        .get_by_ref(owner.entity_ref())
         .is_some_and(|v| matches!(v.kind, Kind::Group | Kind::User));
     if !owner_exists {
         return Err(invalid(
@@ -237,7 +231,7 @@ async fn check(
             format!("the owner {owner} is not a group or user in the catalog"),
         ));
     }
-    if !who.is(&owner) && !s.access.is_admin(who) {
+    if !who.is(owner.entity_ref()) && !s.access.is_admin(who) {
         return Err(Error::Forbidden(format!(
             "you are not a member of {owner}, so you cannot request resources it owns"
         )));
@@ -263,7 +257,7 @@ async fn check(
     let verdict = s.guardrails.evaluate_request(&json!({
         "request": {
             "template": input.template, "name": input.name, "owner": owner_ref,
-            "environment": input.environment, "parameters": parameters, "requester": who.user.to_string(),
+            "environment": input.environment, "parameters": parameters, "requester": who.user().to_string(),
         },
         "template": {
             "name": input.template,
@@ -294,7 +288,7 @@ async fn check(
             owner: owner_ref,
             environment: input.environment.clone(),
             parameters,
-            requester: who.user.to_string(),
+            requester: who.user().to_string(),
             steps,
             needs_approval: verdict.needs_approval,
         },
@@ -343,7 +337,7 @@ async fn submit(
         Err(Error::Conflict(_)) => s.requests.get(id).await?,
         Err(e) => return Err(e),
     };
-    tracing::info!(request_id = %request.id, template = %request.template, user = %who.user, "request submitted");
+    tracing::info!(request_id = %request.id, template = %request.template, user = %who.user(), "request submitted");
     match request.status {
         RequestStatus::Submitted if request.needs_approval => {
             let waiting = s

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use paved_core::Error;
 use paved_core::auth::Identity;
-use paved_core::catalog::{EntityRef, RefDefaults};
+use paved_core::catalog::{EntityRef, OwnerRef, RefDefaults};
 use paved_core::requests::{ProvisioningRequest, RequestStatus};
 use paved_http::{ApiError, Caller};
 use serde::Deserialize;
@@ -120,22 +120,25 @@ pub async fn list(
         .map(|st| serde_json::from_value::<RequestStatus>(Value::String(st.to_ascii_uppercase())))
         .transpose()
         .map_err(|_| Error::bad_request("invalid_query", "status must be one of SUBMITTED, WAITING_FOR_APPROVAL, QUEUED, PROVISIONING, READY, FAILED, REJECTED, CANCELLED, DEPROVISIONING, DELETED, DELETE_FAILED"))?;
-    let norm = |v: &Option<String>, kind: &'static str| {
-        v.as_deref().map(|x| {
+    let owner = q
+        .owner
+        .as_deref()
+        .map(|o| OwnerRef::parse(o).map(|o| o.to_string()))
+        .transpose()
+        .map_err(|m| Error::bad_request("invalid_query", m))?;
+    let requester = q
+        .requester
+        .as_deref()
+        .map(|x| {
             EntityRef::parse(
                 x,
                 RefDefaults {
-                    kind: Some(kind),
+                    kind: Some("user"),
                     namespace: "default",
                 },
             )
-            .map(|e| e.to_string())
+            .map(|e| e.canonical().to_string())
         })
-    };
-    let owner = norm(&q.owner, "group")
-        .transpose()
-        .map_err(|m| Error::bad_request("invalid_query", m))?;
-    let requester = norm(&q.requester, "user")
         .transpose()
         .map_err(|m| Error::bad_request("invalid_query", m))?;
     let limit = q.limit.clamp(1, 1000);
@@ -156,8 +159,12 @@ pub async fn list(
         .requests
         .list(|r| {
             status.is_none_or(|st| r.status == st)
-                && owner.as_ref().is_none_or(|o| &r.owner == o)
-                && requester.as_ref().is_none_or(|u| &r.requester == u)
+                && owner
+                    .as_ref()
+                    .is_none_or(|o| r.owner.eq_ignore_ascii_case(o))
+                && requester
+                    .as_ref()
+                    .is_none_or(|u| r.requester.eq_ignore_ascii_case(u))
                 && q.template.as_ref().is_none_or(|t| &r.template == t)
                 && q.environment.as_ref().is_none_or(|e| &r.environment == e)
                 && may_see(&s, &who, r)

@@ -50,11 +50,18 @@ deny contains {"rule": "size.limit", "message": msg} if {
 	msg := sprintf("%s is %v; %s allows at most %v", [parameter, value, input.request.template, limit])
 }
 
+# Entity refs are compared case-insensitively, as Backstage compares them (paved passes them
+# canonical, lower-case; a platform team's config may spell the group otherwise).
 approval_deny contains {"rule": "approval.group", "message": msg} if {
-	not config.approver_group in input.approver.groups
+	not approver_in_group
 	msg := sprintf("approvals need a member of %s", [config.approver_group])
 }
 
+approver_in_group if {
+	some group in input.approver.groups
+	lower(group) == lower(config.approver_group)
+}
+
 approval_deny contains {"rule": "approval.not-requester", "message": "the requester cannot approve their own request"} if {
-	input.approver.user == input.request.requester
+	lower(input.approver.user) == lower(input.request.requester)
 }

@@ -61,3 +61,9 @@ test_production_needs_an_approver_who_is_not_the_requester if {
 	approver := object.union(prod, {"approver": {"user": "user:default/bob", "groups": ["group:default/platform-approvers"]}})
 	count(guardrails.approval_deny) == 0 with input as approver
 }
+
+test_the_requester_is_the_requester_however_it_is_spelled if {
+	prod := json.patch(ok_request, [{"op": "replace", "path": "/request/environment", "value": "production"}])
+	by_self := object.union(prod, {"approver": {"user": "user:default/Alice", "groups": ["group:default/Platform-Approvers"]}})
+	{v.rule | some v in guardrails.approval_deny with input as by_self} == {"approval.not-requester"}
+}

@@ -5,16 +5,41 @@
 use crate::catalog::{EntityRef, Kind, RefDefaults, WriteGuard};
 use crate::error::Error;
 
-/// An authenticated caller: a user and the groups they belong to.
+/// An authenticated caller: a user and the groups they belong to, both canonical
+/// ([`EntityRef::canonical`]), so that the same person is the same value whether they came
+/// with a token (`sub`) or through chat-ops (a catalog User). Built only by [`Identity::new`]
+/// and [`Identity::from_claims`], which enforce that.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    pub user: EntityRef,
-    pub groups: Vec<EntityRef>,
+    user: EntityRef,
+    groups: Vec<EntityRef>,
 }
 
 impl Identity {
+    /// A caller who is `user` (a User) and a member of `groups` (Groups). Any other kind is
+    /// refused: a subject that names a group is not a member of it.
+    pub fn new(user: &EntityRef, groups: &[EntityRef]) -> Result<Self, Error> {
+        if user.kind() != "user" {
+            return Err(Error::Unauthenticated(format!(
+                "the caller must be a user, not the {} {user}",
+                user.kind()
+            )));
+        }
+        if let Some(g) = groups.iter().find(|g| g.kind() != "group") {
+            return Err(Error::Unauthenticated(format!(
+                "a caller's groups must be groups, not the {} {g}",
+                g.kind()
+            )));
+        }
+        Ok(Self {
+            user: user.canonical(),
+            groups: groups.iter().map(EntityRef::canonical).collect(),
+        })
+    }
+
     /// Builds an identity from token claims: `sub` is a user (`alice` or `user:ns/alice`),
-    /// each of `groups` a group (`team-a` or `group:ns/team-a`).
+    /// each of `groups` a group (`team-a` or `group:ns/team-a`). Groups come from the groups
+    /// claim only, never from the subject.
     pub fn from_claims<S: AsRef<str>>(sub: &str, groups: &[S]) -> Result<Self, Error> {
         let bad = |what: &str, msg: String| {
             Error::Unauthenticated(format!("the token's {what} is not usable: {msg}"))
@@ -40,13 +65,33 @@ impl Identity {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|m| bad("groups", m))?;
-        Ok(Self { user, groups })
+        Self::new(&user, &groups)
+    }
+
+    /// The caller's user, canonical (`user:default/alice`).
+    pub fn user(&self) -> &EntityRef {
+        &self.user
+    }
+
+    /// The caller's groups, canonical.
+    pub fn groups(&self) -> &[EntityRef] {
+        &self.groups
     }
 
     /// Whether this caller is the given user or a member of the given group.
     pub fn is(&self, principal: &EntityRef) -> bool {
         let key = principal.key();
-        self.user.key() == key || self.groups.iter().any(|g| g.key() == key)
+        match principal.kind() {
+            "user" => self.user.key() == key,
+            "group" => self.groups.iter().any(|g| g.key() == key),
+            _ => false,
+        }
+    }
+
+    /// Whether this caller is the user a stored reference names (a request's requester),
+    /// however that reference was spelled when it was stored.
+    pub fn is_user(&self, stored: &str) -> bool {
+        self.user.key() == stored.trim().to_ascii_lowercase()
     }
 }
 
@@ -91,6 +136,14 @@ impl AccessPolicy {
         if !kind.has_owner() {
             return Err(Error::Forbidden(format!(
                 "only members of {} may change {kind} entities such as {entity_ref}",
+                self.admin_group
+            )));
+        }
+        // A Template defines what the platform will do, with the platform's own rights (its
+        // steps run as paved), so its owner's members may not write one: admins only.
+        if kind == Kind::Template {
+            return Err(Error::Forbidden(format!(
+                "golden paths define what the platform does, so only members of {} may write {entity_ref}",
                 self.admin_group
             )));
         }
@@ -170,6 +223,36 @@ mod tests {
     }
 
     #[test]
+    fn a_subject_is_a_user_and_never_a_member_of_the_group_it_names() {
+        let p = policy();
+        // A token whose sub names the admin group is refused outright, not made an admin.
+        for sub in ["group:default/platform-admins", "component:default/x"] {
+            let err = Identity::from_claims(sub, &[] as &[&str]).expect_err(sub);
+            assert_eq!(err.code(), "unauthenticated", "{sub}");
+        }
+        // Groups come from the groups claim, and only groups.
+        assert!(Identity::from_claims("alice", &["user:default/bob"]).is_err());
+        let alice = Identity::from_claims("user:default/alice", &["team-a"]).expect("valid");
+        assert!(!p.is_admin(&alice));
+        // A user is not a group of the same name, nor the other way round.
+        assert!(!alice.is(&r("group:default/alice")));
+        let team = Identity::from_claims("team-a", &[] as &[&str]).expect("a user named team-a");
+        assert!(!team.is(&r("group:default/team-a")));
+    }
+
+    #[test]
+    fn identities_are_canonical_whatever_the_spelling() {
+        let from_token = Identity::from_claims("alice", &["Team-A"]).expect("valid");
+        let from_catalog =
+            Identity::new(&r("user:default/Alice"), &[r("group:default/team-a")]).expect("valid");
+        assert_eq!(from_token, from_catalog);
+        assert_eq!(from_catalog.user().to_string(), "user:default/alice");
+        assert_eq!(from_token.groups()[0].to_string(), "group:default/team-a");
+        assert!(from_catalog.is_user("user:default/ALICE"));
+        assert!(!from_catalog.is_user("user:default/alicia"));
+    }
+
+    #[test]
     fn owners_may_write_their_own_entities_only() {
         let alice = Identity::from_claims("alice", &["team-a"]).expect("valid");
         let svc = r("component:default/svc");
@@ -199,6 +282,17 @@ mod tests {
         assert!(
             p.check_catalog_write(&alice, &svc, Kind::Template, None, None)
                 .is_err()
+        );
+        // And so is a Template, even one its writer's team owns.
+        let tpl = r("template:default/mine");
+        let err = p
+            .check_catalog_write(&alice, &tpl, Kind::Template, Some(&a), Some(&a))
+            .expect_err("templates are for admins");
+        assert_eq!(err.code(), "forbidden");
+        let admin = Identity::from_claims("root", &["platform-admins"]).expect("valid");
+        assert!(
+            p.check_catalog_write(&admin, &tpl, Kind::Template, Some(&a), Some(&a))
+                .is_ok()
         );
         // A user may own an entity directly.
         let mine = r("user:default/alice");

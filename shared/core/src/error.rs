@@ -69,6 +69,10 @@ pub enum Error {
     /// A service paved depends on (Slack, ...) did not answer; the caller may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// A fault of the server's own (stored data that does not parse, ...): a 500, logged
+    /// with its cause, never blamed on the caller.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -93,6 +97,7 @@ impl Error {
             Self::Forbidden(_) => "forbidden",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Storage(_) => "storage_unavailable",
+            Self::Internal(_) => "internal",
         }
     }
 }

@@ -19,6 +19,11 @@ pub struct GatewayClaims {
     pub groups: Vec<String>,
 }
 
+/// Authorizer claims the Lambda entry point could not read (a malformed groups claim): the
+/// request is refused with the reason instead of being read one way or another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedClaims(pub String);
+
 /// How this host learns who is calling.
 pub enum Authenticator {
     /// Verify `Authorization: Bearer <jwt>` (HS256) with this secret.
@@ -33,6 +38,9 @@ impl Authenticator {
     pub fn authenticate(&self, parts: &Parts) -> Result<Arc<Identity>, Error> {
         match self {
             Self::Gateway => {
+                if let Some(RefusedClaims(why)) = parts.extensions.get::<RefusedClaims>() {
+                    return Err(Error::Unauthenticated(why.clone()));
+                }
                 let claims = parts.extensions.get::<GatewayClaims>().ok_or_else(|| {
                     Error::Unauthenticated("the request carries no authorizer claims; it must come through the API Gateway JWT authorizer".into())
                 })?;
@@ -44,19 +52,37 @@ impl Authenticator {
     }
 }
 
-/// API Gateway flattens array claims into strings such as `[a b]` (or JSON `["a","b"]`);
-/// this reads any of those forms.
-pub fn parse_gateway_list(raw: &str) -> Vec<String> {
+/// API Gateway's JWT authorizer flattens an array claim into one string, `[a b]`; a claim sent
+/// as a string arrives as it is. This reads exactly those forms (and a JSON array of strings):
+/// a list with commas, quotes or empty entries is refused rather than guessed at, so that no
+/// spelling of one group name can become two groups.
+pub fn parse_gateway_list(raw: &str) -> Result<Vec<String>, String> {
     let raw = raw.trim();
-    if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
-        return list;
+    if (raw.starts_with("[\"") || raw == "[]")
+        && let Ok(list) = serde_json::from_str::<Vec<String>>(raw)
+    {
+        return Ok(list);
     }
-    raw.trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .map(|s| s.trim_matches('"'))
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    let inner = match raw.strip_prefix('[') {
+        Some(rest) => rest
+            .strip_suffix(']')
+            .ok_or_else(|| format!("the groups claim {raw:?} opens a list it does not close"))?,
+        None => raw,
+    };
+    if inner.is_empty() {
+        return Ok(Vec::new());
+    }
+    inner
+        .split(' ')
+        .map(|g| {
+            if g.is_empty() || g.contains([',', '"', '[', ']']) || g.chars().any(char::is_whitespace) {
+                Err(format!(
+                    "the groups claim {raw:?} is not a list of group names separated by single spaces"
+                ))
+            } else {
+                Ok(g.to_owned())
+            }
+        })
         .collect()
 }
 
@@ -83,9 +109,28 @@ mod tests {
 
     #[test]
     fn gateway_lists_in_every_form() {
-        assert_eq!(parse_gateway_list("[a b]"), ["a", "b"]);
-        assert_eq!(parse_gateway_list(r#"["a","b"]"#), ["a", "b"]);
-        assert_eq!(parse_gateway_list("a"), ["a"]);
-        assert!(parse_gateway_list("[]").is_empty());
+        let ok = |raw: &str| parse_gateway_list(raw).expect(raw);
+        assert_eq!(ok("[a b]"), ["a", "b"]);
+        assert_eq!(ok(r#"["a","b"]"#), ["a", "b"]);
+        assert_eq!(ok("a"), ["a"]);
+        assert_eq!(ok("[group:default/team-a]"), ["group:default/team-a"]);
+        assert!(ok("[]").is_empty());
+        assert!(ok("").is_empty());
+    }
+
+    #[test]
+    fn gateway_lists_that_could_be_read_two_ways_are_refused() {
+        // One group name smuggling a second one in, in every separator a lax reader splits on.
+        for raw in [
+            "team-a,platform-admins",
+            "[team-a,platform-admins]",
+            "[team-a  platform-admins]",
+            "[team-a\tplatform-admins]",
+            "[\"team-a\" platform-admins]",
+            "[team-a",
+            "[ team-a]",
+        ] {
+            assert!(parse_gateway_list(raw).is_err(), "{raw:?}");
+        }
     }
 }

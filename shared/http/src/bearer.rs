@@ -77,7 +77,7 @@ impl Hs256Verifier {
             .verified
             .read()
             .get(token)
-            .filter(|(_, exp)| now_secs() <= exp + LEEWAY_SECS)
+            .filter(|(_, exp)| now_secs() <= exp.saturating_add(LEEWAY_SECS))
         {
             return Ok(Arc::clone(who));
         }
@@ -137,7 +137,7 @@ pub fn mint_token(
     let claims = TokenClaims {
         sub: sub.to_owned(),
         groups: groups.to_vec(),
-        exp: now + ttl_secs,
+        exp: now.saturating_add(ttl_secs),
         iat: Some(now),
     };
     crate::hs256::install();
@@ -170,8 +170,8 @@ mod tests {
         let who = Authenticator::hs256(b"secret")
             .authenticate(&parts(Some(&format!("Bearer {token}"))))
             .expect("valid");
-        assert_eq!(who.user.to_string(), "user:default/alice");
-        assert_eq!(who.groups[0].to_string(), "group:default/team-a");
+        assert_eq!(who.user().to_string(), "user:default/alice");
+        assert_eq!(who.groups()[0].to_string(), "group:default/team-a");
     }
 
     #[test]
@@ -254,9 +254,35 @@ mod tests {
         );
         p.extensions.insert(GatewayClaims {
             sub: "bob".into(),
-            groups: parse_gateway_list("[team-a team-b]"),
+            groups: parse_gateway_list("[team-a team-b]").expect("a list"),
         });
         let who = Authenticator::Gateway.authenticate(&p).expect("claims");
-        assert_eq!(who.groups.len(), 2);
+        assert_eq!(who.groups().len(), 2);
+        // Claims the entry point could not read refuse the request, with the reason.
+        p.extensions
+            .insert(crate::RefusedClaims("bad groups".into()));
+        let err = Authenticator::Gateway
+            .authenticate(&p)
+            .expect_err("refused");
+        assert_eq!(err.code(), "unauthenticated");
+        // A subject naming a group is not that group's member: it is refused.
+        let mut p = parts(None);
+        p.extensions.insert(GatewayClaims {
+            sub: "group:default/platform-admins".into(),
+            groups: Vec::new(),
+        });
+        assert!(Authenticator::Gateway.authenticate(&p).is_err());
+    }
+
+    #[test]
+    fn a_token_that_never_expires_does_not_overflow_the_cache_check() {
+        let token = mint_token(b"secret", "alice", &[], u64::MAX).expect("mint");
+        let auth = Authenticator::hs256(b"secret");
+        let header = format!("Bearer {token}");
+        // Twice: the second answer comes from the verified-token cache and its expiry check.
+        for _ in 0..2 {
+            let who = auth.authenticate(&parts(Some(&header))).expect("valid");
+            assert_eq!(who.user().to_string(), "user:default/alice");
+        }
     }
 }

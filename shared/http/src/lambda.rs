@@ -1,6 +1,6 @@
 //! What every API function's Lambda entry point adds in front of its router.
 
-use crate::{GatewayClaims, parse_gateway_list};
+use crate::{GatewayClaims, RefusedClaims, parse_gateway_list};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -13,18 +13,26 @@ pub fn copy_authorizer_claims(mut request: Request) -> Request {
             .authorizer
             .as_ref()
             .and_then(|a| a.jwt.as_ref())
-            .map(|jwt| GatewayClaims {
-                sub: jwt.claims.get("sub").cloned().unwrap_or_default(),
-                groups: jwt
+            .map(|jwt| {
+                let groups = jwt
                     .claims
                     .get("groups")
-                    .map(|g| parse_gateway_list(g))
-                    .unwrap_or_default(),
+                    .map_or_else(|| Ok(Vec::new()), |g| parse_gateway_list(g));
+                groups.map(|groups| GatewayClaims {
+                    sub: jwt.claims.get("sub").cloned().unwrap_or_default(),
+                    groups,
+                })
             }),
         _ => None,
     };
-    if let Some(claims) = claims {
-        request.extensions_mut().insert(claims);
+    match claims {
+        Some(Ok(claims)) => {
+            request.extensions_mut().insert(claims);
+        }
+        Some(Err(why)) => {
+            request.extensions_mut().insert(RefusedClaims(why));
+        }
+        None => {}
     }
     request
 }

@@ -12,7 +12,7 @@ pub mod lambda;
 mod problem;
 mod request_context;
 
-pub use auth::{Authenticator, Caller, GatewayClaims, parse_gateway_list};
+pub use auth::{Authenticator, Caller, GatewayClaims, RefusedClaims, parse_gateway_list};
 #[cfg(feature = "bearer-tokens")]
 pub use bearer::{TokenClaims, mint_token};
 pub use body::read_body;

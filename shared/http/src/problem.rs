@@ -33,7 +33,7 @@ impl ApiError {
             Error::Storage(paved_core::ports::StoreError::Throttled(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Error::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Storage(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -44,6 +44,7 @@ impl ApiError {
         let detail = match &self.0 {
             // Never leak backend internals; they are logged instead.
             Error::Storage(_) => "the store failed; the error was logged, try again".to_owned(),
+            Error::Internal(_) => "the server failed; the error was logged".to_owned(),
             other => other.to_string(),
         };
         let mut body = json!({

@@ -16,7 +16,7 @@ pub use documents::parse_documents;
 pub use entity::{ValidEntity, validate_entity};
 pub use index::{CatalogIndex, EntityView, FacetCount, StoredEntity};
 pub use kind::Kind;
-pub use names::{EntityRef, RefDefaults, is_valid_dns_label, is_valid_object_name};
+pub use names::{EntityRef, OwnerRef, RefDefaults, is_valid_dns_label, is_valid_object_name};
 pub use query::{
     Anchor, EntityQuery, FilterSet, FullTextFilter, OrderField, PageRequest, QueryPage,
     decode_cursor, lookup_path, project_fields,

@@ -164,6 +164,53 @@ impl EntityRef {
     pub fn key(&self) -> String {
         self.to_string().to_ascii_lowercase()
     }
+
+    /// The same reference spelled the one way paved stores and compares principals: all
+    /// lower-case. Backstage matches names case-insensitively, so `Team-A` and `team-a` are
+    /// one entity; a quota, a filter or "is this the requester" must not see two.
+    pub fn canonical(&self) -> Self {
+        Self {
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.to_ascii_lowercase(),
+        }
+    }
+}
+
+/// The owner of a request or a resource: a Group (the default kind) or a User, parsed once at
+/// the edge and kept canonical ([`EntityRef::canonical`]) from then on, so that every quota,
+/// filter and ownership check sees one spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OwnerRef(EntityRef);
+
+impl OwnerRef {
+    /// Parses `[kind:][namespace/]name` as an owner: `team-a` is `group:default/team-a`.
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let parsed = EntityRef::parse(
+            input,
+            RefDefaults {
+                kind: Some("group"),
+                namespace: "default",
+            },
+        )?;
+        if !matches!(parsed.kind(), "group" | "user") {
+            return Err(format!(
+                "'{input}' is a {}; an owner is a group or a user",
+                parsed.kind()
+            ));
+        }
+        Ok(Self(parsed.canonical()))
+    }
+
+    pub fn entity_ref(&self) -> &EntityRef {
+        &self.0
+    }
+}
+
+impl fmt::Display for OwnerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 impl fmt::Display for EntityRef {
