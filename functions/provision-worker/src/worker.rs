@@ -7,7 +7,7 @@ use std::time::Duration;
 use paved_core::Error;
 use paved_core::circuit::{CircuitBreakers, Permit};
 use paved_core::ports::{Clock, Workflow, WorkflowError};
-use paved_core::provisioning::DriverError;
+use paved_core::provisioning::{DriverError, codes as ownership};
 use paved_core::requests::{Failure, RequestRepository, RequestStatus, StepStatus};
 use paved_core::tasks::{TaskAction, TaskMessage, TaskOutcome, TaskRunner, codes};
 use serde_json::Value;
@@ -224,16 +224,21 @@ impl ProvisionWorker {
 
     async fn process(&self, task: &TaskMessage) -> Result<(), WorkerError> {
         let now = self.clock.now();
-        if let Permit::Refused { until } = self.breakers.permit(&task.resource_type, now) {
-            let reason = format!(
-                "the {} provider failed repeatedly; paved stops calling it until {until}",
-                task.resource_type
-            );
-            return match &task.task_token {
-                Some(t) => self.answer(t, Err((codes::CIRCUIT_OPEN, reason))).await,
-                None => Err(WorkerError::Retry(reason)),
-            };
-        }
+        // Dropped unreported on every path that says nothing about the provider (cancelled,
+        // in progress elsewhere, non-retryable, an error of paved's own).
+        let permit = match self.breakers.permit(&task.resource_type, now) {
+            Permit::Allowed(permit) => permit,
+            Permit::Refused { until } => {
+                let reason = format!(
+                    "the {} provider failed repeatedly; paved stops calling it until {until}",
+                    task.resource_type
+                );
+                return match &task.task_token {
+                    Some(t) => self.answer(t, Err((codes::CIRCUIT_OPEN, reason))).await,
+                    None => Err(WorkerError::Retry(reason)),
+                };
+            }
+        };
         if task.action == TaskAction::Apply && !self.start_step(task).await? {
             let reason = "the request was cancelled before this step ran".to_owned();
             return match &task.task_token {
@@ -241,9 +246,14 @@ impl ProvisionWorker {
                 None => Ok(()),
             };
         }
+        if matches!(task.action, TaskAction::Undo | TaskAction::Delete)
+            && let Some(reason) = self.not_the_holder(task).await?
+        {
+            return self.refuse_not_holder(task, reason).await;
+        }
         match self.run_with_heartbeats(task).await? {
             TaskOutcome::Succeeded { outputs, replayed } => {
-                self.breakers.record_success(&task.resource_type);
+                permit.succeeded();
                 if replayed {
                     tracing::info!("duplicate delivery: replaying the stored result");
                 }
@@ -259,11 +269,16 @@ impl ProvisionWorker {
             TaskOutcome::Failed(e) => {
                 let retryable = matches!(e, DriverError::Retryable { .. });
                 if retryable {
-                    self.breakers.record_failure(&task.resource_type, now);
+                    permit.failed(now);
+                } else {
+                    drop(permit);
                 }
                 tracing::warn!(code = e.code(), error = %e, "the step failed");
                 if task.action == TaskAction::Delete && retryable {
                     return Err(WorkerError::Retry(e.to_string()));
+                }
+                if task.action == TaskAction::Undo && e.code() == ownership::NOT_OWNED {
+                    return self.skip_undo(task, &e.to_string()).await;
                 }
                 self.record_failure(task, &e).await?;
                 match &task.task_token {
@@ -329,6 +344,75 @@ impl ProvisionWorker {
             }
             Err(e) => Err(WorkerError::Workflow(e)),
         }
+    }
+
+    /// Why this undo or delete may not run: the request no longer holds its resource's name
+    /// (it was cancelled while queued, or deleted, and the name may be another request's by
+    /// now). Names are deterministic, so what carries the name is not this request's to touch.
+    async fn not_the_holder(&self, task: &TaskMessage) -> Result<Option<String>, WorkerError> {
+        let spec = &task.spec;
+        let holder = self
+            .requests
+            .name_holder(&task.resource_type, &spec.environment, &spec.name)
+            .await?;
+        if holder.as_deref() == Some(spec.request_id.as_str()) {
+            return Ok(None);
+        }
+        let now = match holder {
+            Some(other) => format!("request {other} holds it now"),
+            None => "nobody holds it now".to_owned(),
+        };
+        Ok(Some(format!(
+            "request {} no longer holds the {} name {} in {} ({now}); nothing was touched",
+            spec.request_id, task.resource_type, spec.name, spec.environment
+        )))
+    }
+
+    /// An undo or delete for a request that no longer holds its name: the driver is not
+    /// called. An undo is skipped (compensation goes on); a late or redriven delete is logged
+    /// on its finished request, and one while deprovisioning fails it (`DELETE_FAILED`).
+    async fn refuse_not_holder(
+        &self,
+        task: &TaskMessage,
+        reason: String,
+    ) -> Result<(), WorkerError> {
+        tracing::warn!(%reason, action = ?task.action, "refused: the request does not hold the name");
+        if task.action == TaskAction::Undo {
+            return self.skip_undo(task, &reason).await;
+        }
+        let request = self.requests.get(&task.spec.request_id).await?;
+        if request.status == RequestStatus::Deprovisioning {
+            let refusal = DriverError::NonRetryable {
+                code: ownership::NOT_OWNED,
+                message: reason,
+            };
+            return self.record_failure(task, &refusal).await;
+        }
+        self.log(task, "delete_refused", reason).await
+    }
+
+    /// An undo with nothing of this request's to undo: the resource under the name is not the
+    /// request's (refused by the driver's ownership check, or the request no longer holds the
+    /// name). Nothing was touched; the state machine goes on compensating the steps before it.
+    async fn skip_undo(&self, task: &TaskMessage, reason: &str) -> Result<(), WorkerError> {
+        tracing::warn!(%reason, "undo skipped: not this request's");
+        self.log(task, "undo_skipped", format!("{}: {reason}", task.step))
+            .await?;
+        match &task.task_token {
+            Some(t) => self.answer(t, Ok(Value::Null)).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Adds an event to the request's log, changing nothing else.
+    async fn log(&self, task: &TaskMessage, event: &str, message: String) -> Result<(), WorkerError> {
+        self.requests
+            .update_retrying(&task.spec.request_id, |r, now| {
+                r.log(now, event, message.clone());
+                Ok(())
+            })
+            .await?;
+        Ok(())
     }
 
     /// Marks the step running; `false` when the request was cancelled meanwhile.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use paved_core::circuit::{CircuitBreakers, Permit};
+use paved_core::circuit::{CallPermit, CircuitBreakers, Permit};
 use paved_core::ports::{
     Condition, ExecutionStatus, Item, Key, Page, Queue, QueueMessage, ReceivedMessage,
     SortKeyRange, StoreError, Table, TransactOp, Workflow, WorkflowError,
@@ -44,49 +44,35 @@ impl<T: ?Sized> Guarded<T> {
         retryable: impl Fn(&E) -> bool,
         refused: impl Fn(String) -> E,
     ) -> Result<R, E> {
-        if let Permit::Refused { until } = self.breakers.permit(self.service, Utc::now()) {
-            return Err(refused(format!(
-                "{} has been failing; not calling it again before {until} (circuit open)",
-                self.service
-            )));
-        }
-        // A call dropped half-way (its caller timed out) counts as a failure, so a half-open
-        // circuit's trial can never stay "running" forever.
-        let mut outcome = Outcome {
-            breakers: &self.breakers,
-            service: self.service,
-            settled: false,
+        let permit = match self.breakers.permit(self.service, Utc::now()) {
+            Permit::Allowed(permit) => permit,
+            Permit::Refused { until } => {
+                return Err(refused(format!(
+                    "{} has been failing; not calling it again before {until} (circuit open)",
+                    self.service
+                )));
+            }
         };
+        // A call dropped half-way (its caller timed out) counts as a failure of the service.
+        let mut pending = FailedIfDropped(Some(permit));
         let result = work.await;
-        match &result {
-            Err(e) if retryable(e) => outcome.failed(),
-            _ => outcome.succeeded(),
+        if let Some(permit) = pending.0.take() {
+            match &result {
+                Err(e) if retryable(e) => permit.failed(Utc::now()),
+                _ => permit.succeeded(),
+            }
         }
         result
     }
 }
 
-struct Outcome<'a> {
-    breakers: &'a CircuitBreakers,
-    service: &'static str,
-    settled: bool,
-}
+/// Holds a call's permit until the call ends; a call dropped before then is reported failed.
+struct FailedIfDropped<'a>(Option<CallPermit<'a>>);
 
-impl Outcome<'_> {
-    fn failed(&mut self) {
-        self.settled = true;
-        self.breakers.record_failure(self.service, Utc::now());
-    }
-    fn succeeded(&mut self) {
-        self.settled = true;
-        self.breakers.record_success(self.service);
-    }
-}
-
-impl Drop for Outcome<'_> {
+impl Drop for FailedIfDropped<'_> {
     fn drop(&mut self) {
-        if !self.settled {
-            self.breakers.record_failure(self.service, Utc::now());
+        if let Some(permit) = self.0.take() {
+            permit.failed(Utc::now());
         }
     }
 }
@@ -340,7 +326,10 @@ mod tests {
             None
         );
         let _ = table.get(&Key::new("p", "s")).await;
-        assert_eq!(breakers.permit("dynamodb", Utc::now()), Permit::Allowed);
+        assert!(matches!(
+            breakers.permit("dynamodb", Utc::now()),
+            Permit::Allowed(_)
+        ));
         // A call dropped before it finished is a failure: with the one before, the circuit opens.
         let pending = table.call(
             std::future::pending::<Result<(), StoreError>>(),
