@@ -212,7 +212,7 @@ fn guardrails(source: Option<&PolicySource>) -> Result<PolicyEngine> {
 /// Opens the data directory (creating it on first run), loads the catalog and builds every
 /// function: the routers, the provision worker and the workflow engine.
 pub async fn build(config: &HostConfig) -> Result<Platform> {
-    std::fs::create_dir_all(&config.data_dir)
+    paved_embedded::create_private_dir(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let lock = lock_data_dir(&config.data_dir).await?;
     let secret = crate::secret::load_or_create(&config.data_dir, config.jwt_secret.clone())?;

@@ -187,7 +187,7 @@ impl Backend {
 
 #[cfg(feature = "embedded")]
 fn open_store(data_dir: &std::path::Path, durability: Durability) -> Result<SqliteStore, String> {
-    std::fs::create_dir_all(data_dir)
+    paved_embedded::create_private_dir(data_dir)
         .map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
     SqliteStore::open_with(&data_dir.join("paved.db"), durability)
         .map_err(|e| format!("opening the embedded store: {e}"))

@@ -77,7 +77,10 @@ impl SqliteStore {
         Self::open_with(path, Durability::Full)
     }
 
+    /// The file (and SQLite's `-wal` and `-shm` beside it) is readable by its owner only: it
+    /// holds every generated credential, so an existing file with wider rights is narrowed.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        restrict_to_owner(path)?;
         let mut conn = Connection::open(path).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
@@ -111,6 +114,50 @@ impl SqliteStore {
     }
 }
 
+/// Creates `dir` (and its parents) readable by its owner only, or narrows an existing one to
+/// that: a data directory holds the store, the token-signing secret and service repositories.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Creates the database file with mode 0600 if it is missing, and narrows it and its journal
+/// files to 0600 if they exist (SQLite gives new journal files the database file's mode).
+fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |what: &Path, e: std::io::Error| {
+            StoreError::Backend(format!("restricting {} to its owner: {e}", what.display()))
+        };
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| io(path, e))?;
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files.iter().filter(|f| f.exists()) {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io(file, e))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: usize = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -137,5 +184,51 @@ pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
             StoreError::Throttled(format!("the database is busy: {f}"))
         }
         other => StoreError::Backend(other.to_string()),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn the_data_directory_and_the_store_are_readable_by_their_owner_only() {
+        let parent = tempfile::tempdir().expect("dir");
+        let dir = parent.path().join("data");
+        create_private_dir(&dir).expect("create");
+        assert_eq!(mode(&dir), 0o700);
+        let db = dir.join("paved.db");
+        let store = SqliteStore::open(&db).expect("open");
+        drop(store);
+        assert_eq!(mode(&db), 0o600);
+        let wal = dir.join("paved.db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+    }
+
+    #[test]
+    fn an_existing_directory_and_store_with_wider_rights_are_narrowed() {
+        let parent = tempfile::tempdir().expect("dir");
+        let dir = parent.path().join("data");
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let db = dir.join("paved.db");
+        drop(SqliteStore::open(&db).expect("open"));
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        create_private_dir(&dir).expect("again");
+        drop(SqliteStore::open(&db).expect("reopen"));
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&db), 0o600);
     }
 }

@@ -6,5 +6,5 @@ mod queue;
 mod table;
 pub mod workflow;
 
-pub use db::{Durability, SqliteStore};
+pub use db::{Durability, SqliteStore, create_private_dir};
 pub use workflow::WorkflowEngine;
