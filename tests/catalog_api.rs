@@ -858,3 +858,61 @@ async fn golden_paths_are_listed_and_owned_by_the_platform_team() {
     let problem: Value = r.json().await.expect("json");
     assert_eq!(problem["errors"][0]["field"], "spec.parameters[0]");
 }
+
+#[tokio::test]
+async fn cold_starts_racing_to_install_the_golden_paths_both_succeed() {
+    use std::sync::Arc;
+
+    use paved_core::catalog::CatalogRepository;
+    use paved_embedded::SqliteStore;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("paved.db")).expect("open"));
+    // Two containers load the empty catalog before either installs the golden paths.
+    let first = CatalogRepository::load(Arc::clone(&store) as _)
+        .await
+        .expect("load");
+    let second = CatalogRepository::load(Arc::clone(&store) as _)
+        .await
+        .expect("load");
+    catalog_api::install_default_templates(&first)
+        .await
+        .expect("the first installs them");
+    // The second's writes lose the race (created-only-if-absent): it must not fail its init.
+    catalog_api::install_default_templates(&second)
+        .await
+        .expect("the second finds them installed");
+    for repo in [&first, &second] {
+        let index = repo.read();
+        for name in [
+            "service",
+            "postgres-database",
+            "sqs-queue",
+            "dynamodb-table",
+        ] {
+            assert!(
+                index
+                    .get_by_key(&format!("template:default/{name}"))
+                    .is_some(),
+                "{name}"
+            );
+        }
+    }
+    // Both at once, on a fresh store, too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("paved.db")).expect("open"));
+    let (a, b) = (
+        CatalogRepository::load(Arc::clone(&store) as _)
+            .await
+            .expect("load"),
+        CatalogRepository::load(Arc::clone(&store) as _)
+            .await
+            .expect("load"),
+    );
+    let (ra, rb) = tokio::join!(
+        catalog_api::install_default_templates(&a),
+        catalog_api::install_default_templates(&b)
+    );
+    ra.expect("a");
+    rb.expect("b");
+}

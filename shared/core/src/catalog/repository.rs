@@ -14,7 +14,7 @@ use super::entity::{
 };
 use super::index::{CatalogIndex, EntityView, StoredEntity};
 use super::kind::Kind;
-use super::names::EntityRef;
+use super::names::{EntityRef, RefDefaults};
 use crate::error::{DocumentReport, Error, Violation};
 use crate::ports::{Condition, Item, Key, SortKeyRange, StoreError, Table, TransactOp};
 
@@ -324,20 +324,48 @@ impl CatalogRepository {
 
     /// Writes those of `documents` that the catalog does not hold yet, as the platform itself
     /// (no caller to authorize); what is there already is left as its owners made it.
+    ///
+    /// Several processes may do this at once (cold starts of the catalog function): the one
+    /// whose write loses the race reads what the winner wrote and finds nothing left to do.
     pub async fn install_missing(&self, documents: Vec<Value>) -> Result<ImportOutcome, Error> {
-        let missing: Vec<Value> = {
-            let index = self.read();
-            documents
-                .into_iter()
-                .filter(|doc| {
-                    doc_ref(doc).is_none_or(|r| index.get_by_key(&r.to_lowercase()).is_none())
-                })
-                .collect()
-        };
-        if missing.is_empty() {
-            return Ok(ImportOutcome::default());
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 0;
+        loop {
+            let missing: Vec<Value> = {
+                let index = self.read();
+                documents
+                    .iter()
+                    .filter(|doc| {
+                        doc_ref(doc).is_none_or(|r| index.get_by_key(&r.to_lowercase()).is_none())
+                    })
+                    .cloned()
+                    .collect()
+            };
+            if missing.is_empty() {
+                return Ok(ImportOutcome::default());
+            }
+            attempt += 1;
+            match self.import(missing.clone(), &PlatformWriter).await {
+                Err(Error::Conflict(_)) if attempt < ATTEMPTS => {
+                    // Someone else wrote some of them: learn what they wrote, then try the rest.
+                    for reference in missing.iter().filter_map(doc_ref) {
+                        let Ok(entity_ref) = EntityRef::parse(
+                            &reference,
+                            RefDefaults {
+                                kind: None,
+                                namespace: "default",
+                            },
+                        ) else {
+                            continue;
+                        };
+                        let key = Key::new(ENTITY_PARTITION, entity_ref.key());
+                        let item = self.table.get(&key).await?;
+                        self.refresh_from(&entity_ref, item);
+                    }
+                }
+                other => return other,
+            }
         }
-        self.import(missing, &PlatformWriter).await
     }
 
     /// Deletes an entity by uid.
