@@ -714,3 +714,40 @@ async fn a_notification_slack_refuses_is_retried_until_it_lands_once() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(slack.count("/approvals", &id), 1, "delivered once");
 }
+
+#[tokio::test]
+async fn approving_your_own_request_through_slack_under_another_spelling_is_refused() {
+    let app = app_with_slack().await;
+    // Carol's catalog User is spelled with a capital; her token says `carol`.
+    let carol = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: Carol\n  annotations: {slack.com/user-id: U0CAROL}\nspec: {memberOf: [team-a, platform-approvers]}\n";
+    assert_eq!(app.import(carol).await.0, 200);
+    let token = crate::harness::token("carol", &["team-a"]);
+    let body = json!({"template": "widget", "name": "w-spelled", "owner": "Team-A",
+                      "environment": "production", "parameters": {"size": 1}});
+    let (status, r) = app.post("/v1/requests", &token, &body, None).await;
+    assert_eq!(status, 202, "{r}");
+    assert_eq!(r["requester"], "user:default/carol", "{r}");
+    assert_eq!(
+        r["owner"], "group:default/team-a",
+        "owners are canonical: {r}"
+    );
+    let id = r["id"].as_str().expect("id").to_owned();
+    app.wait_for(&id, &["WAITING_FOR_APPROVAL"], Duration::from_secs(5))
+        .await;
+
+    let (status, own) = post_slack(&app, &click_form("U0CAROL", "approve", &id), now(), None).await;
+    assert_eq!(status, 200, "{own}");
+    assert!(all_text(&own).contains(":warning:"), "{own:#}");
+    assert!(
+        all_text(&own).contains("cannot approve their own request"),
+        "{own:#}"
+    );
+    app.wait_for(&id, &["WAITING_FOR_APPROVAL"], Duration::from_secs(1))
+        .await;
+
+    // Another approver may.
+    let (status, approved) =
+        post_slack(&app, &click_form("U0BOB", "approve", &id), now(), None).await;
+    assert_eq!(status, 200, "{approved}");
+    app.wait_for(&id, &["READY"], Duration::from_secs(20)).await;
+}
