@@ -84,7 +84,8 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| Refusal::Missing("X-Slack-Request-Timestamp"))?;
-    if (now - sent).abs() > MAX_SKEW_SECONDS {
+    // `abs_diff` cannot overflow: a crafted `i64::MIN` or `i64::MAX` is only very stale.
+    if now.abs_diff(sent) > MAX_SKEW_SECONDS.unsigned_abs() {
         return Err(Refusal::Stale);
     }
     let expected = secret.sign(timestamp.trim(), body);
@@ -157,6 +158,53 @@ mod tests {
         );
         assert_eq!(
             check(SLACK_TIMESTAMP, SLACK_SIGNATURE, SLACK_BODY, sent - 301),
+            Err(Refusal::Stale)
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let secret = SigningSecret::new(SLACK_SECRET);
+        let sent = 1_531_420_618;
+        let huge = "99999999999999999999999999";
+        for now in [i64::MIN, -1, 0, sent, i64::MAX] {
+            for ts in [i64::MIN, i64::MIN + 1, -1, i64::MAX - 1, i64::MAX] {
+                if now.abs_diff(ts) <= 300 {
+                    continue;
+                }
+                let ts = ts.to_string();
+                // Signed correctly for the crafted timestamp: only its age refuses it.
+                let signature = secret
+                    .as_ref()
+                    .expect("secret")
+                    .sign(&ts, SLACK_BODY.as_bytes());
+                assert_eq!(
+                    check(&ts, &signature, SLACK_BODY, now),
+                    Err(Refusal::Stale),
+                    "timestamp {ts} at {now}"
+                );
+            }
+            // Beyond i64: unreadable, so missing.
+            assert_eq!(
+                check(huge, SLACK_SIGNATURE, SLACK_BODY, now),
+                Err(Refusal::Missing("X-Slack-Request-Timestamp"))
+            );
+        }
+        // Both extremes at once, and an exact extreme that matches now, still verify by age.
+        let max = i64::MAX.to_string();
+        let signed = secret
+            .as_ref()
+            .expect("secret")
+            .sign(&max, SLACK_BODY.as_bytes());
+        assert_eq!(check(&max, &signed, SLACK_BODY, i64::MAX), Ok(()));
+        let min = i64::MIN.to_string();
+        let signed = secret
+            .as_ref()
+            .expect("secret")
+            .sign(&min, SLACK_BODY.as_bytes());
+        assert_eq!(check(&min, &signed, SLACK_BODY, i64::MIN + 300), Ok(()));
+        assert_eq!(
+            check(&min, &signed, SLACK_BODY, i64::MIN + 301),
             Err(Refusal::Stale)
         );
     }
