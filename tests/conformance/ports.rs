@@ -432,13 +432,13 @@ async fn idempotency_records_replay_and_refuse_other_payloads(b: Backend) {
         Duration::from_secs(3600),
     );
     let payload = json!({"a": 1});
-    assert_eq!(
-        store
-            .try_acquire("k", &payload, Duration::from_secs(60))
-            .await
-            .expect("acquire"),
-        NextAction::Execute
-    );
+    let NextAction::Execute(lease) = store
+        .try_acquire("k", &payload, Duration::from_secs(60))
+        .await
+        .expect("acquire")
+    else {
+        panic!("the first caller takes the lock");
+    };
     assert_eq!(
         store
             .try_acquire("k", &payload, Duration::from_secs(60))
@@ -455,7 +455,7 @@ async fn idempotency_records_replay_and_refuse_other_payloads(b: Backend) {
         "idempotency_key_reused"
     );
     store
-        .complete("k", &payload, &json!({"out": [1, 2]}))
+        .complete("k", &lease, &payload, &json!({"out": [1, 2]}))
         .await
         .expect("complete");
     assert_eq!(
@@ -465,22 +465,38 @@ async fn idempotency_records_replay_and_refuse_other_payloads(b: Backend) {
             .expect("replay"),
         NextAction::Replay(json!({"out": [1, 2]}))
     );
-    // A lapsed lease is taken over.
-    assert_eq!(
-        store
-            .try_acquire("short", &payload, Duration::from_millis(1))
-            .await
-            .expect("acquire"),
-        NextAction::Execute
-    );
+    // A lapsed lease is taken over, and the lapsed holder may no longer complete.
+    let NextAction::Execute(lapsed) = store
+        .try_acquire("short", &payload, Duration::from_millis(1))
+        .await
+        .expect("acquire")
+    else {
+        panic!("the first caller takes the lock");
+    };
     tokio::time::sleep(Duration::from_millis(20)).await;
+    let NextAction::Execute(successor) = store
+        .try_acquire("short", &payload, Duration::from_secs(60))
+        .await
+        .expect("take over")
+    else {
+        panic!("a lapsed lease is taken over");
+    };
     assert_eq!(
         store
-            .try_acquire("short", &payload, Duration::from_secs(60))
+            .complete("short", &lapsed, &payload, &json!({"by": "lapsed"}))
             .await
-            .expect("take over"),
-        NextAction::Execute
+            .expect_err("fenced")
+            .code(),
+        "conflict"
     );
+    store
+        .renew("short", &successor, &payload, Duration::from_secs(60))
+        .await
+        .expect("the successor renews");
+    store
+        .complete("short", &successor, &payload, &json!({"by": "successor"}))
+        .await
+        .expect("the successor completes");
 }
 
 fn at(text: &str) -> chrono::DateTime<chrono::Utc> {

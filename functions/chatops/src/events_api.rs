@@ -98,12 +98,12 @@ pub async fn events(
     debug_assert_eq!(mention.kind, "app_mention");
     let retry = header(&headers, "x-slack-retry-num").unwrap_or("0");
     let payload = json!({"event_id": event_id});
-    match state
+    let lease = match state
         .seen_events
         .try_acquire(&event_id, &payload, LEASE)
         .await?
     {
-        NextAction::Execute => {}
+        NextAction::Execute(lease) => lease,
         NextAction::Replay(_) | NextAction::InProgress => {
             tracing::info!(
                 event_id,
@@ -112,19 +112,19 @@ pub async fn events(
             );
             return Ok(Json(json!({"ok": true, "duplicate": true})));
         }
-    }
+    };
     let outcome = answer_mention(&state, &mention).await;
     match outcome {
         Ok(()) => {
             state
                 .seen_events
-                .complete(&event_id, &payload, &json!({"answered": true}))
+                .complete(&event_id, &lease, &payload, &json!({"answered": true}))
                 .await?;
             Ok(Json(json!({"ok": true})))
         }
         Err(e) => {
             // Let Slack's retry try again.
-            state.seen_events.release(&event_id).await?;
+            state.seen_events.release(&event_id, &lease).await?;
             Err(e)
         }
     }

@@ -84,12 +84,12 @@ impl ProvisionWorker {
         };
         let key = note.delivery_key();
         let payload = json!({"event": note.event});
-        match chat
+        let lease = match chat
             .once
             .try_acquire(&key, &payload, DELIVERY_LEASE)
             .await?
         {
-            NextAction::Execute => {}
+            NextAction::Execute(lease) => lease,
             NextAction::Replay(_) => {
                 tracing::info!(key, "chat notification already delivered");
                 return Ok(());
@@ -99,17 +99,22 @@ impl ProvisionWorker {
                     "the chat notification {key} is being delivered by another attempt"
                 )));
             }
-        }
+        };
         match self.deliver_chat(chat, &note).await {
             Ok(outcome) => {
                 tracing::info!(key, outcome = ?outcome, "chat notification handled");
                 chat.once
-                    .complete(&key, &payload, &json!({"outcome": format!("{outcome:?}")}))
+                    .complete(
+                        &key,
+                        &lease,
+                        &payload,
+                        &json!({"outcome": format!("{outcome:?}")}),
+                    )
                     .await?;
                 Ok(())
             }
             Err(e) => {
-                chat.once.release(&key).await?;
+                chat.once.release(&key, &lease).await?;
                 Err(e)
             }
         }

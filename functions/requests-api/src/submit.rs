@@ -107,16 +107,16 @@ pub async fn create(
             .try_acquire(&scoped, &raw, Duration::from_secs(60))
             .await?
         {
-            NextAction::Execute => {
+            NextAction::Execute(lease) => {
                 return match submit(&s, &who, &input, &id).await {
                     Ok(request) => {
                         s.idempotency
-                            .complete(&scoped, &raw, &json!({"requestId": request.id}))
+                            .complete(&scoped, &lease, &raw, &json!({"requestId": request.id}))
                             .await?;
                         Ok(accepted(&request, false))
                     }
                     Err(e) => {
-                        s.idempotency.release(&scoped).await?;
+                        s.idempotency.release(&scoped, &lease).await?;
                         Err(e.into())
                     }
                 };

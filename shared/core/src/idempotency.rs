@@ -4,7 +4,9 @@
 //! Record attributes: `status` (`INPROGRESS` | `COMPLETED`), `expiration` (epoch seconds; also
 //! the table's TTL, never relied on for correctness), `in_progress_expiration` (epoch
 //! milliseconds, from the caller's deadline), `data` (the stored result) and `validation` (a
-//! hash of the canonical payload, so the same key with another payload is refused).
+//! hash of the canonical payload, so the same key with another payload is refused) and `lease`
+//! (who holds an in-progress lock: renew, release and complete name it, so a holder whose
+//! lock lapsed and was taken over cannot extend, drop or overwrite its successor's).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +21,36 @@ pub const IDEMPOTENCY_PARTITION: &str = "IDEMPOTENCY";
 const IN_PROGRESS: &str = "INPROGRESS";
 const COMPLETED: &str = "COMPLETED";
 
+/// Proof of holding one in-progress lock, handed out by [`IdempotencyStore::try_acquire`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease(String);
+
+impl Lease {
+    fn new() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The condition that this lease still holds the lock.
+    fn holds(&self) -> Condition {
+        Condition::AllOf(vec![
+            Condition::AttrEquals {
+                name: "status".into(),
+                value: IN_PROGRESS.into(),
+            },
+            Condition::AttrEquals {
+                name: "lease".into(),
+                value: Value::String(self.0.clone()),
+            },
+        ])
+    }
+}
+
 /// What the caller should do with a payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextAction {
-    /// The lock is ours: do the work, then [`IdempotencyStore::complete`] (or `release`).
-    Execute,
+    /// The lock is ours: do the work, then [`IdempotencyStore::complete`] (or `release`)
+    /// with this lease.
+    Execute(Lease),
     /// The work was done before: here is its result.
     Replay(Value),
     /// Someone else holds the lock and has not finished or expired.
@@ -112,6 +139,8 @@ impl IdempotencyStore {
             (now_ms + millis(in_progress_for)).into(),
         );
         attrs.insert("validation".into(), Value::String(validation.clone()));
+        let lease = Lease::new();
+        attrs.insert("lease".into(), Value::String(lease.0.clone()));
         let key = self.key(idempotency_key);
         let item = Item::new(key.clone(), attrs);
         let lock = Condition::AnyOf(vec![
@@ -133,7 +162,7 @@ impl IdempotencyStore {
         ]);
         let current = if also.is_empty() {
             match self.table.put(item, lock).await {
-                Ok(()) => return Ok(NextAction::Execute),
+                Ok(()) => return Ok(NextAction::Execute(lease)),
                 Err(StoreError::ConditionFailed { current, .. }) => current.map(|c| *c),
                 Err(e) => return Err(e.into()),
             }
@@ -144,7 +173,7 @@ impl IdempotencyStore {
             }];
             ops.extend(also);
             match self.table.transact(ops).await {
-                Ok(()) => return Ok(NextAction::Execute),
+                Ok(()) => return Ok(NextAction::Execute(lease)),
                 Err(StoreError::TransactionCancelled { failed: Some(0) }) => {
                     self.table.get(&key).await?
                 }
@@ -171,21 +200,24 @@ impl IdempotencyStore {
         }
     }
 
-    /// Stores the result and marks the record completed.
+    /// Stores the result and marks the record completed, if `lease` still holds the lock.
     pub async fn complete(
         &self,
         idempotency_key: &str,
+        lease: &Lease,
         payload: &Value,
         result: &Value,
     ) -> Result<(), Error> {
-        self.complete_with(idempotency_key, payload, result, Vec::new())
+        self.complete_with(idempotency_key, lease, payload, result, Vec::new())
             .await
     }
 
-    /// [`complete`](Self::complete), writing `also` in the same transaction.
+    /// [`complete`](Self::complete), writing `also` in the same transaction (and not at all
+    /// if the lease was lost: `Conflict`, nothing written).
     pub async fn complete_with(
         &self,
         idempotency_key: &str,
+        lease: &Lease,
         payload: &Value,
         result: &Value,
         also: Vec<TransactOp>,
@@ -200,24 +232,36 @@ impl IdempotencyStore {
         attrs.insert("validation".into(), Value::String(payload_hash(payload)));
         attrs.insert("data".into(), result.clone());
         let item = Item::new(self.key(idempotency_key), attrs);
-        if also.is_empty() {
-            self.table.put(item, Condition::Always).await?;
+        let mut ops = vec![TransactOp::Put {
+            item,
+            condition: lease.holds(),
+        }];
+        ops.extend(also);
+        let written = if ops.len() == 1 {
+            match ops.pop() {
+                Some(TransactOp::Put { item, condition }) => self.table.put(item, condition).await,
+                _ => Ok(()),
+            }
         } else {
-            let mut ops = vec![TransactOp::Put {
-                item,
-                condition: Condition::Always,
-            }];
-            ops.extend(also);
-            self.table.transact(ops).await?;
+            self.table.transact(ops).await
+        };
+        match written {
+            Ok(()) => Ok(()),
+            Err(
+                StoreError::ConditionFailed { .. }
+                | StoreError::TransactionCancelled { failed: Some(0) },
+            ) => Err(lost(idempotency_key)),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
     /// Extends an in-progress lock (a lease renewed while the work is alive), so a crashed
-    /// holder's lock lapses soon while a slow but healthy one keeps it.
+    /// holder's lock lapses soon while a slow but healthy one keeps it. A lease that was
+    /// lost (it lapsed and another attempt took the lock) is not renewed: `Conflict`.
     pub async fn renew(
         &self,
         idempotency_key: &str,
+        lease: &Lease,
         payload: &Value,
         in_progress_for: Duration,
     ) -> Result<(), Error> {
@@ -233,35 +277,36 @@ impl IdempotencyStore {
             (now.timestamp_millis() + millis(in_progress_for)).into(),
         );
         attrs.insert("validation".into(), Value::String(payload_hash(payload)));
-        let condition = Condition::AttrEquals {
-            name: "status".into(),
-            value: IN_PROGRESS.into(),
-        };
+        attrs.insert("lease".into(), Value::String(lease.0.clone()));
         match self
             .table
-            .put(Item::new(self.key(idempotency_key), attrs), condition)
+            .put(Item::new(self.key(idempotency_key), attrs), lease.holds())
             .await
         {
-            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed { .. }) => Err(lost(idempotency_key)),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Drops an in-progress lock after a failure, so that a retry executes again.
-    pub async fn release(&self, idempotency_key: &str) -> Result<(), Error> {
-        let condition = Condition::AttrEquals {
-            name: "status".into(),
-            value: IN_PROGRESS.into(),
-        };
+    /// Drops an in-progress lock after a failure, so that a retry executes again; only the
+    /// lock `lease` holds (a successor's lock stays).
+    pub async fn release(&self, idempotency_key: &str, lease: &Lease) -> Result<(), Error> {
         match self
             .table
-            .delete(&self.key(idempotency_key), condition)
+            .delete(&self.key(idempotency_key), lease.holds())
             .await
         {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
+}
+
+fn lost(idempotency_key: &str) -> Error {
+    Error::Conflict(format!(
+        "the lock on {idempotency_key} lapsed and was taken over by another attempt; this attempt's result was not recorded"
+    ))
 }
 
 fn secs(d: Duration) -> i64 {

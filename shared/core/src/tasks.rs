@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::error::Error;
-use crate::idempotency::{IdempotencyStore, NextAction};
+use crate::idempotency::{IdempotencyStore, Lease, NextAction};
 use crate::ports::{Clock, Condition, Item, Key, Table, TransactOp};
 use crate::provisioning::{Driver, DriverError, ResourceSpec};
 
@@ -100,6 +100,9 @@ pub struct TaskRunner {
     clock: Arc<dyn Clock>,
     /// How long one attempt may hold the lock before another delivery may take over.
     attempt_timeout: Duration,
+    /// The lease of each attempt running in this process, by task id: the heartbeat renews,
+    /// and a crash releases, exactly the lock this attempt holds.
+    leases: parking_lot::Mutex<HashMap<String, Lease>>,
 }
 
 impl TaskRunner {
@@ -124,6 +127,7 @@ impl TaskRunner {
             table,
             clock,
             attempt_timeout,
+            leases: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
@@ -163,17 +167,34 @@ impl TaskRunner {
         Item::new(Key::new(MARKER_PARTITION, &task.task_id), attrs)
     }
 
+    fn lease_of(&self, task: &TaskMessage) -> Option<Lease> {
+        self.leases.lock().get(&task.task_id).cloned()
+    }
+
     /// Renews the task's lock while its attempt is alive (the worker's heartbeat calls it).
+    /// An attempt that holds no lock (not yet taken, or finished) has nothing to renew; one
+    /// whose lock was taken over gets `Conflict`.
     pub async fn renew(&self, task: &TaskMessage) -> Result<(), Error> {
+        let Some(lease) = self.lease_of(task) else {
+            return Ok(());
+        };
         self.idempotency
-            .renew(&task.task_id, &task.identity(), self.attempt_timeout)
+            .renew(
+                &task.task_id,
+                &lease,
+                &task.identity(),
+                self.attempt_timeout,
+            )
             .await
     }
 
-    /// Gives up an attempt that died (its driver panicked): frees the lock at once so the
+    /// Gives up an attempt that died (its driver panicked): frees its lock at once so the
     /// next delivery runs the step again, and marks the task FAILED with why.
     pub async fn abandon(&self, task: &TaskMessage, why: &str) -> Result<(), Error> {
-        self.idempotency.release(&task.task_id).await?;
+        let lease = self.leases.lock().remove(&task.task_id);
+        if let Some(lease) = lease {
+            self.idempotency.release(&task.task_id, &lease).await?;
+        }
         self.mark(task, "FAILED", json!({"code": "crashed", "message": why}))
             .await
     }
@@ -194,7 +215,7 @@ impl TaskRunner {
             }));
         };
         let identity = task.identity();
-        match self
+        let lease = match self
             .idempotency
             .try_acquire_with(
                 &task.task_id,
@@ -212,8 +233,24 @@ impl TaskRunner {
                 });
             }
             NextAction::InProgress => return Ok(TaskOutcome::InProgress),
-            NextAction::Execute => {}
-        }
+            NextAction::Execute(lease) => lease,
+        };
+        self.leases
+            .lock()
+            .insert(task.task_id.clone(), lease.clone());
+        let outcome = self.execute(driver.as_ref(), task, &identity, &lease).await;
+        self.leases.lock().remove(&task.task_id);
+        outcome
+    }
+
+    /// Runs the step under `lease` and records its result (or frees the lock on failure).
+    async fn execute(
+        &self,
+        driver: &dyn Driver,
+        task: &TaskMessage,
+        identity: &Value,
+        lease: &Lease,
+    ) -> Result<TaskOutcome, Error> {
         let result = match task.action {
             TaskAction::Apply => driver.apply(&task.spec, &task.step).await,
             TaskAction::Undo => driver
@@ -227,7 +264,8 @@ impl TaskRunner {
                 self.idempotency
                     .complete_with(
                         &task.task_id,
-                        &identity,
+                        lease,
+                        identity,
                         &outputs,
                         vec![self.marker_op(task, "DONE", outputs.clone())],
                     )
@@ -239,7 +277,7 @@ impl TaskRunner {
             }
             Err(e) => {
                 // Let the next delivery (a retry) run the step again: drivers are idempotent.
-                self.idempotency.release(&task.task_id).await?;
+                self.idempotency.release(&task.task_id, lease).await?;
                 self.mark(
                     task,
                     "FAILED",
