@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use paved_core::Error;
 use paved_core::idempotency::NextAction;
-use paved_http::ApiError;
+use paved_http::{ApiError, read_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::command::Command;
-use crate::{ChatopsState, actions, header, identity, verified};
+use crate::{BODY_LIMIT, ChatopsState, actions, header, identity, verified};
 
 /// How long one handling holds its event id before a retry may take over (it crashed).
 const LEASE: Duration = Duration::from_secs(30);
@@ -56,8 +57,9 @@ fn command_text(text: &str) -> String {
 pub async fn events(
     State(state): State<ChatopsState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = read_body(body, BODY_LIMIT)?;
     verified(&state, &headers, &body)?;
     let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
         Error::bad_request(

@@ -18,6 +18,7 @@ pub mod slack;
 
 use std::sync::Arc;
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
@@ -26,7 +27,7 @@ use bytes::Bytes;
 use paved_core::Error;
 use paved_core::catalog::{CatalogRepository, EntityRef, RefDefaults};
 use paved_core::ports::Clock;
-use paved_http::ApiError;
+use paved_http::{ApiError, read_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -37,8 +38,10 @@ use slack::blocks;
 use slack::payloads::{self, SlackPost};
 use slack::signature::{self, SigningSecret};
 
-/// Slack's posts are small; a slash command's text is at most a few KB.
-const BODY_LIMIT: usize = 64 * 1024;
+/// Slack's posts are small; a slash command's text is at most a few KB. Both routes read at
+/// most this much, before the signature is computed; a larger body is a 413
+/// `payload_too_large`.
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Clone)]
@@ -92,8 +95,9 @@ fn verified(state: &ChatopsState, headers: &HeaderMap, body: &[u8]) -> Result<()
 async fn slack_post(
     State(state): State<ChatopsState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = read_body(body, BODY_LIMIT)?;
     verified(&state, &headers, &body)?;
     let post = payloads::parse(&body).map_err(|m| Error::bad_request("malformed_payload", m))?;
     let mut response_url = None;
@@ -159,16 +163,10 @@ pub struct Envelope {
     #[serde(default)]
     pub idempotency_key: Option<String>,
     /// Where to post the reply as a Slack message too (a `response_url`, or any HTTPS URL
-    /// that takes Slack's message JSON; plain HTTP only to loopback).
+    /// that takes Slack's message JSON; plain HTTP only to loopback; no user info, no
+    /// link-local or metadata address; redirects are not followed).
     #[serde(default)]
     pub reply_to: Option<String>,
-}
-
-/// `https://…`, or `http://` to loopback (a local stand-in).
-fn usable_reply_url(url: &str) -> bool {
-    url.starts_with("https://")
-        || url.starts_with("http://127.0.0.1")
-        || url.starts_with("http://localhost")
 }
 
 /// Runs one envelope and answers `{ok, command, text, data}`, or `{ok: false, error: {code,
@@ -200,12 +198,14 @@ pub async fn invoke(state: &ChatopsState, payload: Value) -> Value {
             format!("{actor} is not a User in the catalog"),
         );
     };
+    // Parsed, its host compared exactly (paved_chat::notify::reply_url); the post to it
+    // follows no redirect.
     if let Some(url) = &envelope.reply_to
-        && !usable_reply_url(url)
+        && let Err(why) = paved_chat::notify::reply_url(url)
     {
         return refused(
             "invalid_reply_to",
-            "reply_to must be an https:// URL (http:// only to loopback)".into(),
+            format!("reply_to must be an https:// URL (http:// only to loopback): {why}"),
         );
     }
     let args: Vec<&str> = envelope.args.iter().map(String::as_str).collect();

@@ -5,8 +5,12 @@
 //! They travel on the notifications queue as [`ChatNotification`]s; the worker delivers each
 //! once ([`crate::notify`] only sends). A failed post is an error, so the queue retries it.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::redirect::Policy;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -123,6 +127,91 @@ pub enum DeliveryError {
     Transport(String),
     #[error("Slack refused the post ({status}): {body}")]
     Refused { status: u16, body: String },
+    /// The URL is not one paved posts to ([`reply_url`]); nothing was sent.
+    #[error("not posting to that URL: {0}")]
+    NotAllowed(String),
+}
+
+/// The URL a caller gave for a reply (a direct invocation's `reply_to`), parsed, if paved may
+/// post to it: `https://` to a named host or a routable address, or `http://` to loopback
+/// only (`localhost`, `127.0.0.0/8`, `[::1]`: a local stand-in). Refused: anything that does
+/// not parse as a URL, other schemes, user info (`https://hooks.slack.com@evil.example/` goes
+/// to `evil.example`), and link-local, unspecified, broadcast or multicast addresses (the
+/// cloud metadata services live at `169.254.169.254` and `[fd00:ec2::254]`) in any spelling
+/// the URL standard reads as one (`0251.0376.0251.0376`, `2852039166`, `[::ffff:a9fe:a9fe]`).
+///
+/// The host is compared exactly, after parsing, never as a prefix of the text; the result is
+/// what is posted to, so the check and the request cannot read the URL differently.
+pub fn reply_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("a URL with user info (user@host) is not accepted".into());
+    }
+    let host = match url.host_str() {
+        Some(host) if !host.is_empty() => host,
+        _ => return Err("the URL has no host".into()),
+    };
+    // The parser writes an address host canonically: dotted decimal, or `[v6]`.
+    let ip = match host.parse::<IpAddr>() {
+        Ok(ip) => Some(ip),
+        Err(_) => host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .and_then(|h| h.parse::<Ipv6Addr>().ok())
+            .map(|v6| v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)),
+    };
+    match url.scheme() {
+        "https" => match ip {
+            Some(ip) if !routable(ip) => Err(format!(
+                "{ip} is a link-local, metadata, unspecified, broadcast or multicast address"
+            )),
+            _ => Ok(url),
+        },
+        "http" => {
+            let loopback = match ip {
+                Some(ip) => ip.is_loopback(),
+                None => host.eq_ignore_ascii_case("localhost"),
+            };
+            if loopback {
+                Ok(url)
+            } else {
+                Err(
+                    "plain http:// is accepted only to loopback (localhost, 127.0.0.1, [::1])"
+                        .into(),
+                )
+            }
+        }
+        other => Err(format!("the scheme {other}: is not https:")),
+    }
+}
+
+fn routable_v4(v4: Ipv4Addr) -> bool {
+    // 0.0.0.0/8 is "this network": Linux connects 0.0.0.0 to the local host.
+    !(v4.is_link_local() || v4.is_broadcast() || v4.is_multicast() || v4.octets()[0] == 0)
+}
+
+/// Whether an address may be posted to over https: not link-local (the metadata services),
+/// unspecified, broadcast or multicast.
+fn routable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => routable_v4(v4),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            // fe80::/10 link-local; fd00:ec2::254 is EC2's metadata service over IPv6.
+            let link_local = (s[0] & 0xffc0) == 0xfe80;
+            let metadata = v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+            // An IPv4 address inside one (`::a.b.c.d`, NAT64's `64:ff9b::a.b.c.d`) is judged
+            // as that address; `::1` is loopback, not 0.0.0.1.
+            let embedded = (s[..6] == [0; 6] && !v6.is_loopback()
+                || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0])
+            .then(|| Ipv4Addr::from(((s[6] as u32) << 16) | s[7] as u32));
+            !(link_local
+                || metadata
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || embedded.is_some_and(|v4| !routable_v4(v4)))
+        }
+    }
 }
 
 /// What a delivery did.
@@ -156,6 +245,9 @@ impl SlackNotifier {
         self.http
             .get_or_init(|| {
                 reqwest::Client::builder()
+                    // A redirect would take a post checked for one host to another (a
+                    // `reply_to` that answers 307 to the metadata service): never followed.
+                    .redirect(Policy::none())
                     .connect_timeout(Duration::from_secs(3))
                     .timeout(Duration::from_secs(10))
                     .build()
@@ -246,9 +338,11 @@ impl SlackNotifier {
         self.targets.bot_token.is_some()
     }
 
-    /// Posts a message to a `response_url`-like URL a caller gave (no token).
+    /// Posts a message to a `response_url`-like URL a caller gave (no token), if
+    /// [`reply_url`] accepts it; a redirect it answers is a refusal, not followed.
     pub async fn post_to(&self, url: &str, body: &Value) -> Result<(), DeliveryError> {
-        self.post(url, body, None).await
+        let url = reply_url(url).map_err(DeliveryError::NotAllowed)?;
+        self.post(url.as_str(), body, None).await
     }
 
     async fn post(
@@ -315,6 +409,146 @@ mod tests {
         assert!(
             o.live_response_url(at + chrono::Duration::minutes(31))
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn reply_urls_are_parsed_and_their_hosts_compared_exactly() {
+        for good in [
+            "https://hooks.slack.com/commands/T1/2/x",
+            "https://example.com:8443/reply?x=1",
+            "https://10.0.0.7/internal-bot",
+            "https://[2001:db8::1]/x",
+            "HTTPS://HOOKS.SLACK.COM/x",
+            "http://127.0.0.1:8080/reply",
+            "http://127.8.9.10/reply",
+            "http://localhost:3000/x",
+            "http://LOCALHOST/x",
+            "http://[::1]:9000/x",
+            // Spellings of 127.0.0.1 the URL standard reads as that address.
+            "http://127.1/x",
+            "http://0x7f.0.0.1/x",
+            "http://2130706433/x",
+            "http://[::ffff:127.0.0.1]/x",
+        ] {
+            assert!(reply_url(good).is_ok(), "{good}: {:?}", reply_url(good));
+        }
+        for bad in [
+            // The old prefix check let each of these through.
+            "http://127.0.0.1.evil.example/x",
+            "http://127.0.0.1@evil.example/x",
+            "http://localhost.evil.example/x",
+            "http://localhost@evil.example/x",
+            "http://localhost:80@evil.example/x",
+            "http://127.0.0.1:8080@169.254.169.254/latest",
+            "https://hooks.slack.com@evil.example/",
+            "https://hooks.slack.com:443@evil.example/",
+            "https://user:pass@hooks.slack.com/x",
+            "https://:pass@hooks.slack.com/x",
+            // Metadata and link-local, however written.
+            "https://169.254.169.254/latest/meta-data/",
+            "https://169.254.170.2/v2/credentials",
+            "https://0251.0376.0251.0376/",
+            "https://0xa9.0xfe.0xa9.0xfe/",
+            "https://2852039166/",
+            "https://169.254.43518/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://[::ffff:a9fe:a9fe]/",
+            "https://[::169.254.169.254]/",
+            "https://[64:ff9b::169.254.169.254]/",
+            "https://[fd00:ec2::254]/latest",
+            "https://[fe80::1]/",
+            "https://[fe80::1%25eth0]/",
+            "https://0.0.0.0/",
+            "https://0/",
+            "https://[::]/",
+            "https://255.255.255.255/",
+            "https://224.0.0.1/",
+            "http://169.254.169.254/latest",
+            // Plain http beyond loopback, other schemes, no host, not a URL.
+            "http://hooks.slack.com/x",
+            "http://10.0.0.7/x",
+            "http://[2001:db8::1]/x",
+            "http://0.0.0.0:8080/x",
+            "ftp://hooks.slack.com/x",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "data:text/plain,hi",
+            "https://",
+            "https:///",
+            "hooks.slack.com/x",
+            "/relative/path",
+            "",
+        ] {
+            assert!(reply_url(bad).is_err(), "{bad} was accepted");
+        }
+        // What is posted to is the parsed URL, read the way reqwest reads it.
+        let parsed = reply_url("https://hooks.slack.com\\@evil.example/").expect("parses");
+        assert_eq!(parsed.host_str(), Some("hooks.slack.com"));
+    }
+
+    /// A local server whose `/reply` answers `status` with `Location: /target`, counting the
+    /// requests that reach `/target`.
+    async fn redirecting(status: u16) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        let app = axum::Router::new()
+            .route(
+                "/reply",
+                axum::routing::post(move || async move {
+                    (
+                        axum::http::StatusCode::from_u16(status).expect("status"),
+                        [(axum::http::header::LOCATION, "/target")],
+                        "moved",
+                    )
+                }),
+            )
+            .route(
+                "/target",
+                axum::routing::any(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async { "{\"ok\": true}" }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_the_reply_target_is_not_followed() {
+        use std::sync::atomic::Ordering;
+        let notifier = SlackNotifier::new(SlackTargets::default());
+        for status in [301, 302, 303, 307, 308] {
+            let (url, hits) = redirecting(status).await;
+            // The target itself is reachable: the server works and counts.
+            notifier
+                .post_to(&format!("{url}/target"), &json!({"text": "direct"}))
+                .await
+                .expect("the target answers 200");
+            assert_eq!(hits.load(Ordering::SeqCst), 1);
+            let answer = notifier
+                .post_to(&format!("{url}/reply"), &json!({"text": "hi"}))
+                .await;
+            match answer {
+                Err(DeliveryError::Refused { status: got, .. }) => assert_eq!(got, status),
+                other => panic!("{status}: {other:?}"),
+            }
+            assert_eq!(hits.load(Ordering::SeqCst), 1, "{status} was followed");
+        }
+        // A URL reply_url refuses is not even requested.
+        let refused = notifier
+            .post_to("https://169.254.169.254/latest", &json!({"text": "hi"}))
+            .await;
+        assert!(
+            matches!(refused, Err(DeliveryError::NotAllowed(_))),
+            "{refused:?}"
         );
     }
 }
