@@ -23,12 +23,17 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 echo "==> starting PostgreSQL on loopback for the driver tests"
 PG_DIR=$(mktemp -d /tmp/paved-test-pg.XXXXXX)
+PG_PLAIN_DIR=$(mktemp -d /tmp/paved-test-pg-plain.XXXXXX)
 MOTO_DIR=$(mktemp -d /tmp/paved-test-moto.XXXXXX)
-trap 'scripts/postgres.sh stop "$PG_DIR"; rm -rf "$PG_DIR"; scripts/moto.sh stop "$MOTO_DIR"; rm -rf "$MOTO_DIR"' EXIT
+trap 'scripts/postgres.sh stop "$PG_DIR"; rm -rf "$PG_DIR"; scripts/postgres.sh stop "$PG_PLAIN_DIR"; rm -rf "$PG_PLAIN_DIR"; scripts/moto.sh stop "$MOTO_DIR"; rm -rf "$MOTO_DIR"' EXIT
 # Free loopback ports unless given, so a busy 5432 (or a second run) is no problem.
 PG_PORT=${PAVED_TEST_POSTGRES_PORT:-$(free_port)}
+# TLS with a certificate for 127.0.0.1 signed by a CA made for it (its file: the _CA variable).
 PAVED_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$PG_DIR" "$PG_PORT")
-export PAVED_TEST_POSTGRES_URL
+PAVED_TEST_POSTGRES_CA=$PG_DIR/ca.crt
+# A second server that offers no TLS, for the test that sslmode=require refuses it.
+PAVED_TEST_POSTGRES_PLAIN_URL=$(scripts/postgres.sh start "$PG_PLAIN_DIR" "$(free_port)" --no-tls)
+export PAVED_TEST_POSTGRES_URL PAVED_TEST_POSTGRES_CA PAVED_TEST_POSTGRES_PLAIN_URL
 
 echo "==> starting moto (AWS emulator, server mode) on loopback for the AWS drivers"
 PAVED_TEST_AWS_ENDPOINT=$(scripts/moto.sh start "$MOTO_DIR" "${PAVED_TEST_MOTO_PORT:-$(free_port)}")

@@ -4,6 +4,10 @@
 //! Names are deterministic (`paved-<environment>-<name>`), so a retried step finds the queue
 //! or table an earlier attempt made. Provider errors map to stable codes: throttling and
 //! transport trouble are `Retryable.*`, refusals `NonRetryable.AwsRefused`.
+//!
+//! Ownership ([`crate::ownership`]): queues and tables are created with the tag
+//! `paved:request-id` in the same call, and are adopted, undone or deleted only by the
+//! request that tag names.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -18,6 +22,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_runtime_api::client::result::SdkError;
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
+
+use crate::ownership::{Holder, TAG};
 
 pub const SQS_RESOURCE_TYPE: &str = "sqs-queue";
 pub const DYNAMODB_RESOURCE_TYPE: &str = "dynamodb-table";
@@ -145,21 +151,51 @@ impl SqsQueueDriver {
             })
     }
 
+    /// Who made the queue at `url`, by its `paved:request-id` tag.
+    async fn holder(&self, url: &str, request_id: &str) -> Result<Holder, DriverError> {
+        match self.client.list_queue_tags().queue_url(url).send().await {
+            Ok(r) => Ok(Holder::of(
+                Some(r.tags.and_then(|mut t| t.remove(TAG))),
+                request_id,
+            )),
+            Err(e) if service_code(&e).is_some_and(|c| c.contains("NonExistentQueue")) => {
+                Ok(Holder::Absent)
+            }
+            Err(e) => Err(classify("ListQueueTags", e)),
+        }
+    }
+
     async fn create(
         &self,
+        spec: &ResourceSpec,
         name: &str,
         attributes: HashMap<QueueAttributeName, String>,
     ) -> Result<String, DriverError> {
-        let mut request = self.client.create_queue().queue_name(name);
+        let what = format!("the SQS queue {name}");
+        if let Some(url) = self.url_of(name).await? {
+            // Ours from an earlier attempt (take it as it is), or refused.
+            if self
+                .holder(&url, &spec.request_id)
+                .await?
+                .for_create(&what)?
+            {
+                return Ok(url);
+            }
+        }
+        let mut request = self
+            .client
+            .create_queue()
+            .queue_name(name)
+            .tags(TAG, &spec.request_id);
         for (k, v) in attributes {
             request = request.attributes(k, v);
         }
-        match request.send().await {
+        let url = match request.send().await {
             Ok(r) => r.queue_url.ok_or_else(|| DriverError::Retryable {
                 code: "Retryable.AwsUnavailable",
                 message: "CreateQueue returned no URL".into(),
-            }),
-            // Ours from an earlier attempt, made with other attributes: take it as it is.
+            })?,
+            // Made meanwhile, with other attributes: whose it is decides below.
             Err(e)
                 if service_code(&e).is_some_and(|c| {
                     c.contains("QueueAlreadyExists") || c.contains("QueueNameExists")
@@ -170,16 +206,38 @@ impl SqsQueueDriver {
                     .ok_or_else(|| DriverError::Retryable {
                         code: "Retryable.AwsUnavailable",
                         message: format!("{name} exists but has no URL yet"),
-                    })
+                    })?
             }
-            Err(e) => Err(classify("CreateQueue", e)),
+            Err(e) => Err(classify("CreateQueue", e))?,
+        };
+        // CreateQueue answers an existing queue with the same attributes with its URL, tags
+        // or not: only the tag says whose it is.
+        if self
+            .holder(&url, &spec.request_id)
+            .await?
+            .for_create(&what)?
+        {
+            Ok(url)
+        } else {
+            Err(DriverError::Retryable {
+                code: "Retryable.AwsUnavailable",
+                message: format!("{name} was created but is not visible yet"),
+            })
         }
     }
 
-    async fn remove(&self, name: &str) -> Result<(), DriverError> {
+    async fn remove(&self, spec: &ResourceSpec, name: &str) -> Result<(), DriverError> {
         let Some(url) = self.url_of(name).await? else {
             return Ok(());
         };
+        let what = format!("the SQS queue {name}");
+        if !self
+            .holder(&url, &spec.request_id)
+            .await?
+            .for_removal(&what)?
+        {
+            return Ok(());
+        }
         match self.client.delete_queue().queue_url(url).send().await {
             Ok(_) => Ok(()),
             Err(e) if service_code(&e).is_some_and(|c| c.contains("NonExistentQueue")) => Ok(()),
@@ -240,7 +298,7 @@ impl Driver for SqsQueueDriver {
                     QueueAttributeName::MessageRetentionPeriod,
                     (14 * 86_400).to_string(),
                 );
-                let url = self.create(&dlq, attrs).await?;
+                let url = self.create(spec, &dlq, attrs).await?;
                 let arn = self.arn_of(&url).await?;
                 Ok(json!({"deadLetterQueueUrl": url, "deadLetterQueueArn": arn}))
             }
@@ -263,7 +321,7 @@ impl Driver for SqsQueueDriver {
                     QueueAttributeName::RedrivePolicy,
                     json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": param_u64(spec, "max_receive_count", 5)}).to_string(),
                 );
-                let url = self.create(&queue, attrs).await?;
+                let url = self.create(spec, &queue, attrs).await?;
                 let arn = self.arn_of(&url).await?;
                 Ok(json!({"queueUrl": url, "queueArn": arn, "deadLetterQueueUrl": dlq_url}))
             }
@@ -279,18 +337,19 @@ impl Driver for SqsQueueDriver {
     async fn undo(&self, spec: &ResourceSpec, step: &str) -> Result<(), DriverError> {
         let (queue, dlq) = Self::names(spec);
         match step {
-            "queue" => self.remove(&queue).await,
-            "dlq" => self.remove(&dlq).await,
+            "queue" => self.remove(spec, &queue).await,
+            "dlq" => self.remove(spec, &dlq).await,
             _ => Ok(()),
         }
     }
 
     async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError> {
         let (queue, _) = Self::names(spec);
-        Ok(self
-            .url_of(&queue)
-            .await?
-            .map(|url| json!({"queueUrl": url})))
+        let Some(url) = self.url_of(&queue).await? else {
+            return Ok(None);
+        };
+        let ours = self.holder(&url, &spec.request_id).await? == Holder::Ours;
+        Ok(ours.then(|| json!({"queueUrl": url})))
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {
@@ -321,6 +380,47 @@ impl DynamoTableDriver {
             Err(e) if service_code(&e) == Some("ResourceNotFoundException") => Ok(None),
             Err(e) => Err(classify("DescribeTable", e)),
         }
+    }
+
+    /// Who made the table, by its `paved:request-id` tag.
+    async fn holder(
+        &self,
+        table: Option<&aws_sdk_dynamodb::types::TableDescription>,
+        request_id: &str,
+    ) -> Result<Holder, DriverError> {
+        let Some(arn) = table.and_then(|t| t.table_arn()) else {
+            return Ok(if table.is_some() {
+                Holder::Other(None)
+            } else {
+                Holder::Absent
+            });
+        };
+        let mut tag = None;
+        let mut next: Option<String> = None;
+        loop {
+            let page = match self
+                .client
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .set_next_token(next.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if service_code(&e) == Some("ResourceNotFoundException") => {
+                    return Ok(Holder::Absent);
+                }
+                Err(e) => return Err(classify("ListTagsOfResource", e)),
+            };
+            if let Some(t) = page.tags().iter().find(|t| t.key() == TAG) {
+                tag = Some(t.value().to_owned());
+            }
+            match page.next_token {
+                Some(token) if tag.is_none() => next = Some(token),
+                _ => break,
+            }
+        }
+        Ok(Holder::of(Some(tag), request_id))
     }
 
     fn key(
@@ -395,12 +495,27 @@ impl Driver for DynamoTableDriver {
                 code: "NonRetryable.InvalidParameters",
                 message: "partition_key is required".into(),
             })?;
-        if self.describe(&name).await?.is_none() {
+        let what = format!("the DynamoDB table {name}");
+        let existing = self.describe(&name).await?;
+        let ours = self
+            .holder(existing.as_ref(), &spec.request_id)
+            .await?
+            .for_create(&what)?;
+        if !ours {
             let (pk_schema, pk_attr) = Self::key(partition, KeyType::Hash)?;
+            let tag = aws_sdk_dynamodb::types::Tag::builder()
+                .key(TAG)
+                .value(&spec.request_id)
+                .build()
+                .map_err(|e| DriverError::NonRetryable {
+                    code: "NonRetryable.InvalidParameters",
+                    message: e.to_string(),
+                })?;
             let mut request = self
                 .client
                 .create_table()
                 .table_name(&name)
+                .tags(tag)
                 .key_schema(pk_schema)
                 .attribute_definitions(pk_attr);
             if let Some(sort) = spec.parameters.get("sort_key").and_then(Value::as_str) {
@@ -429,7 +544,7 @@ impl Driver for DynamoTableDriver {
                 };
             match request.send().await {
                 Ok(_) => {}
-                // A concurrent or earlier attempt made it: carry on with it.
+                // Made meanwhile: whose it is decides below.
                 Err(e) if service_code(&e) == Some("ResourceInUseException") => {}
                 Err(e) => return Err(classify("CreateTable", e)),
             }
@@ -441,6 +556,11 @@ impl Driver for DynamoTableDriver {
                 code: "Retryable.InProgress",
                 message: format!("{name} is not visible yet"),
             })?;
+        if !ours {
+            self.holder(Some(&table), &spec.request_id)
+                .await?
+                .for_create(&what)?;
+        }
         if table.table_status != Some(TableStatus::Active) {
             // CREATING on AWS for a few seconds: Step Functions retries with backoff.
             return Err(DriverError::Retryable {
@@ -467,13 +587,16 @@ impl Driver for DynamoTableDriver {
     }
 
     async fn undo(&self, spec: &ResourceSpec, _step: &str) -> Result<(), DriverError> {
-        match self
-            .client
-            .delete_table()
-            .table_name(aws_name(spec))
-            .send()
-            .await
+        let name = aws_name(spec);
+        let table = self.describe(&name).await?;
+        if !self
+            .holder(table.as_ref(), &spec.request_id)
+            .await?
+            .for_removal(&format!("the DynamoDB table {name}"))?
         {
+            return Ok(());
+        }
+        match self.client.delete_table().table_name(&name).send().await {
             Ok(_) => Ok(()),
             Err(e) if service_code(&e) == Some("ResourceNotFoundException") => Ok(()),
             Err(e) => Err(classify("DeleteTable", e)),
@@ -481,7 +604,11 @@ impl Driver for DynamoTableDriver {
     }
 
     async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError> {
-        Ok(self.describe(&aws_name(spec)).await?.map(|t| json!({"tableName": t.table_name, "status": t.table_status.map(|s| s.as_str().to_owned())})))
+        let table = self.describe(&aws_name(spec)).await?;
+        if self.holder(table.as_ref(), &spec.request_id).await? != Holder::Ours {
+            return Ok(None);
+        }
+        Ok(table.map(|t| json!({"tableName": t.table_name, "status": t.table_status.map(|s| s.as_str().to_owned())})))
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

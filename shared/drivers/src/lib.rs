@@ -4,5 +4,6 @@
 pub mod aws;
 pub mod config;
 pub mod names;
+pub mod ownership;
 pub mod postgres;
 pub mod service;

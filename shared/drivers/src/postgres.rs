@@ -6,25 +6,63 @@
 //! TEMPORARY on the database, USAGE and CREATE on its `public` schema, nothing else; then the
 //! requested extensions, created by the admin account).
 //!
+//! Ownership ([`crate::ownership`]): the database and the role carry a comment naming the
+//! request that made them, and are adopted, undone or deleted only by that request. The role
+//! is created with its comment in one transaction; CREATE DATABASE cannot run in one, so the
+//! database is made under a name of the request's own (`pavedtmp_<token>`), commented, and
+//! only then renamed to its real name: nothing under a real name is ever unmarked.
+//!
 //! SQL never carries input as text: PostgreSQL cannot bind identifiers or utility-statement
-//! literals, so identifiers are built by [`names::identifier`] (only `[a-z0-9_]`) and quoted, and
-//! the password is generated from `[A-Za-z0-9]`; lookups use bound parameters.
+//! literals, so identifiers are built by [`names::identifier`] (only `[a-z0-9_]`) and quoted,
+//! the password is generated from `[A-Za-z0-9]`, the ownership comment is quoted by
+//! postgres-protocol's literal escaping; lookups use bound parameters.
+//!
+//! The connection honours `sslmode`/`sslrootcert` ([`tls`]), and every connection and statement
+//! is bounded ([`Timeouts`]): `statement_timeout` on the server, and the same bound (plus a
+//! margin) on the client, for a server that stops answering altogether.
 
+mod tls;
+
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use paved_core::provisioning::{
     Driver, DriverError, PlannedStep, Planner, ResourceSpec, SecretStore,
 };
+use postgres_protocol::escape::escape_literal;
 use rand::Rng;
 use serde_json::{Value, json};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::names;
+use crate::ownership::{self, Holder};
+
+pub use tls::{Roots, TlsSettings, Verify};
 
 pub const RESOURCE_TYPE: &str = "postgres-database";
 const STEPS: [&str; 3] = ["database", "role", "grants"];
 const DEFAULT_CONNECTION_LIMIT: i64 = 20;
+
+/// How long the driver waits on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting: TCP, TLS and authentication together.
+    pub connect: Duration,
+    /// One statement (`statement_timeout` on the server, and on the client with a margin).
+    pub statement: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            statement: Duration::from_secs(30),
+        }
+    }
+}
 
 /// What a request would create, and where: needs the server's address only, never a
 /// connection.
@@ -36,7 +74,7 @@ pub struct PostgresPlanner {
 impl PostgresPlanner {
     /// `url` as for [`PostgresDriver::new`]; only its host and port are kept.
     pub fn new(url: &str) -> Result<Self, String> {
-        Ok(Self::of(&parse_url(url)?))
+        Ok(Self::of(&tls::parse(url)?.0))
     }
 
     fn of(admin: &Config) -> Self {
@@ -49,14 +87,11 @@ impl PostgresPlanner {
     }
 }
 
-fn parse_url(url: &str) -> Result<Config, String> {
-    url.parse()
-        .map_err(|e| format!("PAVED_POSTGRES_URL is not a PostgreSQL connection string: {e}"))
-}
-
 pub struct PostgresDriver {
     /// The admin account's settings, to derive per-database admin connections.
     admin: Config,
+    tls: MakeRustlsConnect,
+    timeouts: Timeouts,
     planner: PostgresPlanner,
     secrets: Arc<dyn SecretStore>,
 }
@@ -65,6 +100,10 @@ pub struct PostgresDriver {
 struct Names {
     database: String,
     role: String,
+    /// Where the database is made and marked before it takes its real name: this request's
+    /// alone (no real name starts with `pavedtmp_`).
+    pending: String,
+    /// Per request: a later request with the same name never reads or removes this one's.
     secret: String,
 }
 
@@ -72,7 +111,11 @@ fn names_of(spec: &ResourceSpec) -> Names {
     let database = names::identifier(&spec.environment, &spec.name, 63);
     let role = names::identifier(&spec.environment, &format!("{}-app", spec.name), 63);
     Names {
-        secret: format!("postgres/{database}/{role}"),
+        secret: format!(
+            "postgres/{database}/{role}/{}",
+            ownership::request_token(&spec.request_id)
+        ),
+        pending: format!("pavedtmp_{}", ownership::request_token(&spec.request_id)),
         database,
         role,
     }
@@ -81,10 +124,22 @@ fn names_of(spec: &ResourceSpec) -> Names {
 fn retryable(e: &tokio_postgres::Error) -> DriverError {
     DriverError::Retryable {
         code: "Retryable.PostgresUnavailable",
-        message: e.to_string(),
+        message: describe(e),
     }
 }
 
+/// The error with its causes ("db error" alone says nothing: the server's message, or the
+/// TLS handshake's reason, is in its source).
+fn describe(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
 /// The extensions the request asks for, each a plain lower-case identifier (the template's
 /// schema says so; this re-checks, since the name goes into SQL as an identifier).
 fn extensions(spec: &ResourceSpec) -> Result<Vec<String>, DriverError> {
@@ -150,16 +205,40 @@ fn password() -> String {
         .collect()
 }
 
+/// The comment that marks what this request made.
+fn marker_sql(object: &str, identifier: &str, request_id: &str) -> String {
+    format!(
+        "COMMENT ON {object} {} IS {}",
+        quote(identifier),
+        escape_literal(&ownership::marker(request_id))
+    )
+}
+
+fn secret_error(e: paved_core::ports::StoreError) -> DriverError {
+    DriverError::Retryable {
+        code: "Retryable.SecretStore",
+        message: e.to_string(),
+    }
+}
+
 impl PostgresDriver {
     /// `url` is a `postgresql://` URL or key=value string for an account that may create
-    /// databases and roles.
+    /// databases and roles, with libpq's `sslmode` and `sslrootcert` ([`tls`]).
     pub fn new(url: &str, secrets: Arc<dyn SecretStore>) -> Result<Self, String> {
-        let admin = parse_url(url)?;
+        let (admin, settings) = tls::parse(url)?;
         Ok(Self {
             planner: PostgresPlanner::of(&admin),
+            tls: tls::connector(&settings)?,
             admin,
+            timeouts: Timeouts::default(),
             secrets,
         })
+    }
+
+    /// Other bounds than [`Timeouts::default`].
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
     }
 
     async fn connect(&self, database: Option<&str>) -> Result<Client, DriverError> {
@@ -167,7 +246,37 @@ impl PostgresDriver {
         if let Some(db) = database {
             config.dbname(db);
         }
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| retryable(&e))?;
+        config.connect_timeout(self.timeouts.connect);
+        let options = config.get_options().unwrap_or_default().to_owned();
+        if !options.contains("statement_timeout") {
+            config.options(format!(
+                "{options} -c statement_timeout={}",
+                self.timeouts.statement.as_millis()
+            ));
+        }
+        let where_ = format!("{}:{}", self.planner.host, self.planner.port);
+        let (client, connection) =
+            match tokio::time::timeout(self.timeouts.connect, config.connect(self.tls.clone()))
+                .await
+            {
+                Ok(Ok(connected)) => connected,
+                Ok(Err(e)) if tls::is_tls_refusal(&e) => {
+                    return Err(DriverError::NonRetryable {
+                        code: "NonRetryable.PostgresTls",
+                        message: format!("PostgreSQL at {where_}: {}", describe(&e)),
+                    });
+                }
+                Ok(Err(e)) => return Err(retryable(&e)),
+                Err(_) => {
+                    return Err(DriverError::Retryable {
+                        code: "Retryable.PostgresUnavailable",
+                        message: format!(
+                            "connecting to PostgreSQL at {where_} did not finish within {:?}",
+                            self.timeouts.connect
+                        ),
+                    });
+                }
+            };
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "postgres connection closed");
@@ -176,20 +285,94 @@ impl PostgresDriver {
         Ok(client)
     }
 
-    async fn database_exists(&self, client: &Client, name: &str) -> Result<bool, DriverError> {
-        let rows = client
-            .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+    /// A statement's future, bounded on the client too (the server's `statement_timeout`
+    /// cannot fire when the server or the network is gone).
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<Result<T, tokio_postgres::Error>, DriverError> {
+        let limit = self.timeouts.statement + Duration::from_secs(5);
+        tokio::time::timeout(limit, statement)
             .await
-            .map_err(classify)?;
-        Ok(!rows.is_empty())
+            .map_err(|_| DriverError::Retryable {
+                code: "Retryable.PostgresUnavailable",
+                message: format!("{what}: PostgreSQL did not answer within {limit:?}"),
+            })
     }
 
-    async fn role_exists(&self, client: &Client, name: &str) -> Result<bool, DriverError> {
-        let rows = client
-            .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
-            .await
+    async fn execute(&self, client: &Client, sql: &str) -> Result<(), DriverError> {
+        self.bounded(sql, client.batch_execute(sql))
+            .await?
+            .map_err(classify)
+    }
+
+    /// Whether the database exists, and the request its comment names.
+    async fn database_marker(
+        &self,
+        client: &Client,
+        name: &str,
+    ) -> Result<Option<Option<String>>, DriverError> {
+        self.marker(
+            client,
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+            name,
+        )
+        .await
+    }
+
+    /// Whether the role exists, and the request its comment names.
+    async fn role_marker(
+        &self,
+        client: &Client,
+        name: &str,
+    ) -> Result<Option<Option<String>>, DriverError> {
+        self.marker(
+            client,
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+            name,
+        )
+        .await
+    }
+
+    async fn marker(
+        &self,
+        client: &Client,
+        sql: &str,
+        name: &str,
+    ) -> Result<Option<Option<String>>, DriverError> {
+        let rows = self
+            .bounded(sql, client.query(sql, &[&name]))
+            .await?
             .map_err(classify)?;
-        Ok(!rows.is_empty())
+        Ok(rows.first().map(|row| {
+            row.get::<_, Option<String>>(0)
+                .and_then(|text| ownership::parse(&text).map(str::to_owned))
+        }))
+    }
+
+    async fn database_holder(
+        &self,
+        client: &Client,
+        spec: &ResourceSpec,
+        n: &Names,
+    ) -> Result<Holder, DriverError> {
+        Ok(Holder::of(
+            self.database_marker(client, &n.database).await?,
+            &spec.request_id,
+        ))
+    }
+
+    async fn role_holder(
+        &self,
+        client: &Client,
+        spec: &ResourceSpec,
+        n: &Names,
+    ) -> Result<Holder, DriverError> {
+        Ok(Holder::of(
+            self.role_marker(client, &n.role).await?,
+            &spec.request_id,
+        ))
     }
 
     fn outputs(&self, n: &Names) -> Value {
@@ -197,6 +380,80 @@ impl PostgresDriver {
             "host": self.planner.host, "port": self.planner.port, "database": n.database, "user": n.role,
             "passwordSecret": format!("secret:{}", n.secret),
         })
+    }
+
+    /// The database under its real name, made and marked under the pending name first.
+    async fn create_database(
+        &self,
+        client: &Client,
+        spec: &ResourceSpec,
+        n: &Names,
+    ) -> Result<(), DriverError> {
+        let what = format!("the database {}", n.database);
+        if self
+            .database_holder(client, spec, n)
+            .await?
+            .for_create(&what)?
+        {
+            return Ok(());
+        }
+        if self.database_marker(client, &n.pending).await?.is_none() {
+            // CREATE DATABASE takes no IF NOT EXISTS; a concurrent twin loses with 42P04.
+            let sql = format!("CREATE DATABASE {}", quote(&n.pending));
+            match self.bounded(&sql, client.batch_execute(&sql)).await? {
+                Ok(()) => {}
+                Err(e) if e.code().is_some_and(|c| c.code() == "42P04") => {}
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        // The pending name is this request's own: marking it again is harmless.
+        self.execute(
+            client,
+            &marker_sql("DATABASE", &n.pending, &spec.request_id),
+        )
+        .await?;
+        let sql = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote(&n.pending),
+            quote(&n.database)
+        );
+        match self.bounded(&sql, client.batch_execute(&sql)).await? {
+            Ok(()) => Ok(()),
+            // The real name appeared meanwhile: ours (a twin attempt) or someone else's.
+            Err(e) if e.code().is_some_and(|c| c.code() == "42P04") => {
+                self.drop_pending(client, spec, n).await?;
+                self.database_holder(client, spec, n)
+                    .await?
+                    .for_create(&what)
+                    .map(|_| ())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// Removes this request's pending database, if one is left (a crashed attempt). Its name
+    /// is the request's own, so one without a comment (the crash fell between CREATE and
+    /// COMMENT) is this request's too.
+    async fn drop_pending(
+        &self,
+        client: &Client,
+        spec: &ResourceSpec,
+        n: &Names,
+    ) -> Result<(), DriverError> {
+        match self.database_marker(client, &n.pending).await? {
+            None => Ok(()),
+            Some(Some(id)) if id != spec.request_id => Err(ownership::not_owned(format!(
+                "the database {} was made by request {id}; it is left alone",
+                n.pending
+            ))),
+            Some(_) => {
+                self.execute(
+                    client,
+                    &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote(&n.pending)),
+                )
+                .await
+            }
+        }
     }
 }
 
@@ -250,82 +507,98 @@ impl Driver for PostgresDriver {
         match step {
             "database" => {
                 let client = self.connect(None).await?;
-                if !self.database_exists(&client, &n.database).await? {
-                    // CREATE DATABASE takes no IF NOT EXISTS; a concurrent twin loses with 42P04.
-                    match client
-                        .batch_execute(&format!("CREATE DATABASE {}", quote(&n.database)))
-                        .await
-                    {
-                        Ok(()) => {}
-                        Err(e) if e.code().is_some_and(|c| c.code() == "42P04") => {}
-                        Err(e) => return Err(classify(e)),
-                    }
-                }
-                client
-                    .batch_execute(&format!(
-                        "REVOKE ALL ON DATABASE {} FROM PUBLIC",
-                        quote(&n.database)
-                    ))
-                    .await
-                    .map_err(classify)?;
+                self.create_database(&client, spec, &n).await?;
+                self.execute(
+                    &client,
+                    &format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", quote(&n.database)),
+                )
+                .await?;
                 Ok(json!({"database": n.database}))
             }
             "role" => {
                 let client = self.connect(None).await?;
+                let what = format!("the role {}", n.role);
+                let ours = self
+                    .role_holder(&client, spec, &n)
+                    .await?
+                    .for_create(&what)?;
                 // The first attempt's password wins; a retry reuses it.
                 let password = self
                     .secrets
                     .put_if_absent(&n.secret, &password())
                     .await
-                    .map_err(|e| DriverError::Retryable {
-                        code: "Retryable.SecretStore",
-                        message: e.to_string(),
-                    })?;
+                    .map_err(secret_error)?;
                 let limit = spec
                     .parameters
                     .get("max_connections")
                     .and_then(Value::as_i64)
                     .unwrap_or(DEFAULT_CONNECTION_LIMIT);
-                let verb = if self.role_exists(&client, &n.role).await? {
-                    "ALTER"
-                } else {
-                    "CREATE"
-                };
-                let sql = format!(
-                    "{verb} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT {limit} PASSWORD '{password}'",
+                let settings = format!(
+                    "ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT {limit} PASSWORD '{password}'",
                     quote(&n.role)
                 );
-                match client.batch_execute(&sql).await {
-                    Ok(()) => {}
-                    Err(e) if e.code().is_some_and(|c| c.code() == "42710") => {
-                        // Created concurrently: set the password the secret holds.
-                        let sql = sql.replacen("CREATE ROLE", "ALTER ROLE", 1);
-                        client.batch_execute(&sql).await.map_err(classify)?;
+                if ours {
+                    self.execute(&client, &format!("ALTER {settings}")).await?;
+                } else {
+                    // One implicit transaction: the role never exists without its marker.
+                    let sql = format!(
+                        "CREATE {settings}; {}",
+                        marker_sql("ROLE", &n.role, &spec.request_id)
+                    );
+                    match self
+                        .bounded("CREATE ROLE", client.batch_execute(&sql))
+                        .await?
+                    {
+                        Ok(()) => {}
+                        Err(e) if e.code().is_some_and(|c| c.code() == "42710") => {
+                            // Created concurrently: by a twin attempt (set the password the
+                            // secret holds) or by someone else (left alone).
+                            self.role_holder(&client, spec, &n)
+                                .await?
+                                .for_create(&what)?;
+                            self.execute(&client, &format!("ALTER {settings}")).await?;
+                        }
+                        Err(e) => return Err(classify(e)),
                     }
-                    Err(e) => return Err(classify(e)),
                 }
                 Ok(json!({"user": n.role, "passwordSecret": format!("secret:{}", n.secret)}))
             }
             "grants" => {
                 let client = self.connect(Some(&n.database)).await?;
-                client
-                    .batch_execute(&format!(
+                for (holder, what) in [
+                    (
+                        self.database_holder(&client, spec, &n).await?,
+                        format!("the database {}", n.database),
+                    ),
+                    (
+                        self.role_holder(&client, spec, &n).await?,
+                        format!("the role {}", n.role),
+                    ),
+                ] {
+                    if !holder.for_create(&what)? {
+                        return Err(DriverError::NonRetryable {
+                            code: "NonRetryable.MissingDependency",
+                            message: format!("{what} does not exist; its step must run first"),
+                        });
+                    }
+                }
+                self.execute(
+                    &client,
+                    &format!(
                         "GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {role}; \
                          REVOKE ALL ON SCHEMA public FROM PUBLIC; \
                          GRANT USAGE, CREATE ON SCHEMA public TO {role};",
                         db = quote(&n.database),
                         role = quote(&n.role)
-                    ))
-                    .await
-                    .map_err(classify)?;
+                    ),
+                )
+                .await?;
                 for extension in extensions(spec)? {
-                    client
-                        .batch_execute(&format!(
-                            "CREATE EXTENSION IF NOT EXISTS {}",
-                            quote(&extension)
-                        ))
-                        .await
-                        .map_err(classify)?;
+                    self.execute(
+                        &client,
+                        &format!("CREATE EXTENSION IF NOT EXISTS {}", quote(&extension)),
+                    )
+                    .await?;
                 }
                 Ok(self.outputs(&n))
             }
@@ -346,35 +619,40 @@ impl Driver for PostgresDriver {
             "grants" => Ok(()),
             "role" => {
                 let client = self.connect(None).await?;
-                if self.role_exists(&client, &n.role).await? {
-                    // What the role owns in its database must go before the role can.
-                    if let Ok(db) = self.connect(Some(&n.database)).await {
-                        db.batch_execute(&format!("DROP OWNED BY {}", quote(&n.role)))
-                            .await
-                            .map_err(classify)?;
-                    }
-                    client
-                        .batch_execute(&format!("DROP ROLE IF EXISTS {}", quote(&n.role)))
-                        .await
-                        .map_err(classify)?;
+                // The secret is this request's alone, whoever holds the role's name.
+                let role = self.role_holder(&client, spec, &n).await;
+                self.secrets.delete(&n.secret).await.map_err(secret_error)?;
+                if !role?.for_removal(&format!("the role {}", n.role))? {
+                    return Ok(());
                 }
-                self.secrets
-                    .delete(&n.secret)
+                // What the role owns in its database must go before the role can; only in
+                // this request's own database.
+                if self.database_holder(&client, spec, &n).await? == Holder::Ours {
+                    let db = self.connect(Some(&n.database)).await?;
+                    self.execute(&db, &format!("DROP OWNED BY {}", quote(&n.role)))
+                        .await?;
+                }
+                self.execute(&client, &format!("DROP ROLE IF EXISTS {}", quote(&n.role)))
                     .await
-                    .map_err(|e| DriverError::Retryable {
-                        code: "Retryable.SecretStore",
-                        message: e.to_string(),
-                    })
             }
             "database" => {
                 let client = self.connect(None).await?;
-                client
-                    .batch_execute(&format!(
+                self.drop_pending(&client, spec, &n).await?;
+                if !self
+                    .database_holder(&client, spec, &n)
+                    .await?
+                    .for_removal(&format!("the database {}", n.database))?
+                {
+                    return Ok(());
+                }
+                self.execute(
+                    &client,
+                    &format!(
                         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                         quote(&n.database)
-                    ))
-                    .await
-                    .map_err(classify)
+                    ),
+                )
+                .await
             }
             other => Err(DriverError::NonRetryable {
                 code: "NonRetryable.UnknownStep",
@@ -386,9 +664,9 @@ impl Driver for PostgresDriver {
     async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError> {
         let n = names_of(spec);
         let client = self.connect(None).await?;
-        let exists = self.database_exists(&client, &n.database).await?
-            && self.role_exists(&client, &n.role).await?;
-        Ok(exists.then(|| self.outputs(&n)))
+        let ours = self.database_holder(&client, spec, &n).await? == Holder::Ours
+            && self.role_holder(&client, spec, &n).await? == Holder::Ours;
+        Ok(ours.then(|| self.outputs(&n)))
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

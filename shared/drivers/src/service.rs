@@ -5,11 +5,18 @@
 //! Steps: `render` (the skeleton into `<git root>/.staging/<name>`), `repository`
 //! (`<git root>/<name>.git`, main branch pushed once), `register` (the catalog-info.yaml
 //! entity, annotated with the request id). git runs as a program with arguments, never
-//! through a shell.
+//! through a shell, on tokio's processes (never blocking the runtime), each run bounded by a
+//! timeout that kills git and what it started.
+//!
+//! Ownership ([`crate::ownership`]): the bare repository carries `paved.requestId` in its
+//! git config. It is made under a path of the request's own
+//! (`<git root>/.staging/<name>.<token>.git`), marked and pushed there, and only then renamed
+//! to `<git root>/<name>.git`. A repository there without this request's marker is
+//! `NonRetryable.NameTaken` and is never adopted, undone or deleted.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use minijinja::Environment;
@@ -19,9 +26,15 @@ use paved_core::catalog::{
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
 
+use crate::ownership::Holder;
+
 pub const RESOURCE_TYPE: &str = "service";
 const STEPS: [&str; 3] = ["render", "repository", "register"];
 const REQUEST_ANNOTATION: &str = "paved.dev/request-id";
+/// The git config entry that names the request a bare repository was made for.
+const MARKER_KEY: &str = "paved.requestId";
+/// How long one git command may run (a local push of a skeleton takes well under a second).
+pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `(path in the new repository, template source)` per skeleton.
 fn skeleton(language: &str) -> Option<Vec<(&'static str, &'static str)>> {
@@ -122,6 +135,8 @@ fn checked_inputs(spec: &ResourceSpec) -> Result<CheckedInputs<'_>, DriverError>
 pub struct ServiceDriver {
     planner: ServicePlanner,
     catalog: Arc<CatalogRepository>,
+    git_program: PathBuf,
+    git_timeout: Duration,
 }
 
 fn permanent(code: &'static str, message: impl Into<String>) -> DriverError {
@@ -138,19 +153,62 @@ fn io(e: std::io::Error) -> DriverError {
     }
 }
 
-/// Runs git with arguments (no shell), failing with its stderr.
-fn git(dir: &Path, args: &[&str]) -> Result<String, DriverError> {
-    let out = Command::new("git")
+/// Runs `program` (git) with arguments (no shell) in `dir`, failing with its stderr. It runs in
+/// a process group of its own: past `timeout` the whole group (git and the helpers and hooks
+/// it started) is killed and the run is a retryable failure.
+async fn run_git(
+    program: &Path,
+    dir: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<std::process::Output, DriverError> {
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(args)
         .current_dir(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(|e| {
-            permanent(
-                "NonRetryable.GitMissing",
-                format!("git could not be run: {e}"),
-            )
-        })?;
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = command.spawn().map_err(|e| {
+        permanent(
+            "NonRetryable.GitMissing",
+            format!("git could not be run: {e}"),
+        )
+    })?;
+    let group = child.id().and_then(|id| i32::try_from(id).ok());
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(e)) => Err(io(e)),
+        Err(_) => {
+            // Dropping the future killed git itself (kill_on_drop); its group goes too.
+            if let Some(pid) = group
+                .filter(|&p| p > 1)
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+            Err(DriverError::Retryable {
+                code: "Retryable.Filesystem",
+                message: format!(
+                    "git {} did not finish within {timeout:?} and was killed",
+                    args.join(" ")
+                ),
+            })
+        }
+    }
+}
+
+/// Runs git, failing with its stderr unless it succeeds.
+async fn git(
+    program: &Path,
+    dir: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<String, DriverError> {
+    let out = run_git(program, dir, args, timeout).await?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
@@ -170,15 +228,171 @@ impl ServiceDriver {
         Self {
             planner: ServicePlanner::new(git_root),
             catalog,
+            git_program: PathBuf::from("git"),
+            git_timeout: DEFAULT_GIT_TIMEOUT,
         }
     }
 
+    /// Another bound on each git command than [`DEFAULT_GIT_TIMEOUT`].
+    pub fn with_git_timeout(mut self, timeout: Duration) -> Self {
+        self.git_timeout = timeout;
+        self
+    }
+
+    async fn git(&self, dir: &Path, args: &[&str]) -> Result<String, DriverError> {
+        git(&self.git_program, dir, args, self.git_timeout).await
+    }
+
+    /// The rendered skeleton's work tree: this request's own.
     fn staging(&self, spec: &ResourceSpec) -> PathBuf {
-        self.planner.git_root.join(".staging").join(&spec.name)
+        self.planner.git_root.join(".staging").join(format!(
+            "{}.{}",
+            spec.name,
+            crate::ownership::request_token(&spec.request_id)
+        ))
+    }
+
+    /// Where the bare repository is made and marked before it takes its real path.
+    fn pending(&self, spec: &ResourceSpec) -> PathBuf {
+        self.planner.git_root.join(".staging").join(format!(
+            "{}.{}.git",
+            spec.name,
+            crate::ownership::request_token(&spec.request_id)
+        ))
     }
 
     fn repository(&self, spec: &ResourceSpec) -> PathBuf {
         self.planner.repository(spec)
+    }
+
+    /// Who made the repository at `bare`: absent, this request, or someone else (another
+    /// request's marker, or none: not a repository paved made). Reads only the repository's
+    /// own config file, with no includes followed and nothing of the repository run.
+    async fn holder(&self, bare: &Path, request_id: &str) -> Result<Holder, DriverError> {
+        match std::fs::symlink_metadata(bare) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Holder::Absent),
+            Err(e) => return Err(io(e)),
+            Ok(meta) if !meta.is_dir() => return Ok(Holder::Other(None)),
+            Ok(_) => {}
+        }
+        let config = bare.join("config");
+        if !std::fs::symlink_metadata(&config).is_ok_and(|m| m.is_file()) {
+            return Ok(Holder::Other(None));
+        }
+        let config = config.to_string_lossy().into_owned();
+        let out = run_git(
+            &self.git_program,
+            &self.planner.git_root,
+            &["config", "--file", &config, "--get", MARKER_KEY],
+            self.git_timeout,
+        )
+        .await?;
+        let marker = match out.status.code() {
+            Some(0) => Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
+            // 1: the key is not there.
+            Some(1) => None,
+            _ => {
+                return Err(permanent(
+                    "NonRetryable.GitFailed",
+                    format!(
+                        "git config --file {config}: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                ));
+            }
+        };
+        Ok(Holder::of(Some(marker), request_id))
+    }
+
+    /// The bare repository under its real path, made, marked and pushed under the pending
+    /// path first; returns its path.
+    async fn create_repository(&self, spec: &ResourceSpec) -> Result<PathBuf, DriverError> {
+        let bare = self.repository(spec);
+        let what = format!("the repository {}", bare.display());
+        let ours = self
+            .holder(&bare, &spec.request_id)
+            .await?
+            .for_create(&what)?;
+        let target = if ours {
+            bare.clone()
+        } else {
+            let pending = self.pending(spec);
+            if self.holder(&pending, &spec.request_id).await? != Holder::Ours {
+                // Left by a crash of this request's before its marker was written.
+                remove_dir(&pending)?;
+                std::fs::create_dir_all(&pending).map_err(io)?;
+                self.git(
+                    &pending,
+                    &["init", "--quiet", "--bare", "--initial-branch=main"],
+                )
+                .await?;
+                self.git(
+                    &pending,
+                    &["config", "--local", MARKER_KEY, &spec.request_id],
+                )
+                .await?;
+            }
+            pending
+        };
+        self.push(spec, &target).await?;
+        if target != bare {
+            match self
+                .holder(&bare, &spec.request_id)
+                .await?
+                .for_create(&what)?
+            {
+                // A twin attempt got there first.
+                true => remove_dir(&target)?,
+                false => std::fs::rename(&target, &bare).map_err(io)?,
+            }
+        }
+        Ok(bare)
+    }
+
+    /// Pushes the rendered skeleton to `bare` unless main is there already (a retried step).
+    async fn push(&self, spec: &ResourceSpec, bare: &Path) -> Result<(), DriverError> {
+        let pushed = self
+            .git(
+                bare,
+                &["rev-parse", "--verify", "--quiet", "refs/heads/main"],
+            )
+            .await
+            .is_ok();
+        if pushed {
+            return Ok(());
+        }
+        let staging = self.staging(spec);
+        if !staging.join("catalog-info.yaml").exists() {
+            return Err(DriverError::Retryable {
+                code: "Retryable.NotRendered",
+                message: "the render step has not run".into(),
+            });
+        }
+        let staging_git = staging.join(".git");
+        if staging_git.exists() {
+            std::fs::remove_dir_all(&staging_git).map_err(io)?;
+        }
+        self.git(&staging, &["init", "--quiet", "--initial-branch=main"])
+            .await?;
+        self.git(&staging, &["add", "--all"]).await?;
+        self.git(
+            &staging,
+            &[
+                "-c",
+                "user.name=paved",
+                "-c",
+                "user.email=paved@localhost",
+                "commit",
+                "--quiet",
+                "-m",
+                "Create the service from the paved golden path",
+            ],
+        )
+        .await?;
+        let target = bare.to_string_lossy().into_owned();
+        self.git(&staging, &["push", "--quiet", &target, "main"])
+            .await?;
+        Ok(())
     }
 
     fn render(&self, spec: &ResourceSpec) -> Result<Vec<(String, String)>, DriverError> {
@@ -289,51 +503,8 @@ impl Driver for ServiceDriver {
                 Ok(json!({"files": files.iter().map(|(p, _)| p).collect::<Vec<_>>()}))
             }
             "repository" => {
-                let bare = self.repository(spec);
-                let staging = self.staging(spec);
-                if !bare.exists() {
-                    std::fs::create_dir_all(&bare).map_err(io)?;
-                    git(
-                        &bare,
-                        &["init", "--quiet", "--bare", "--initial-branch=main"],
-                    )?;
-                }
-                // Pushed already (a retried step): nothing to do.
-                let pushed = git(
-                    &bare,
-                    &["rev-parse", "--verify", "--quiet", "refs/heads/main"],
-                )
-                .is_ok();
-                if !pushed {
-                    if !staging.join("catalog-info.yaml").exists() {
-                        return Err(DriverError::Retryable {
-                            code: "Retryable.NotRendered",
-                            message: "the render step has not run".into(),
-                        });
-                    }
-                    let staging_git = staging.join(".git");
-                    if staging_git.exists() {
-                        std::fs::remove_dir_all(&staging_git).map_err(io)?;
-                    }
-                    git(&staging, &["init", "--quiet", "--initial-branch=main"])?;
-                    git(&staging, &["add", "--all"])?;
-                    git(
-                        &staging,
-                        &[
-                            "-c",
-                            "user.name=paved",
-                            "-c",
-                            "user.email=paved@localhost",
-                            "commit",
-                            "--quiet",
-                            "-m",
-                            "Create the service from the paved golden path",
-                        ],
-                    )?;
-                    let target = bare.to_string_lossy().into_owned();
-                    git(&staging, &["push", "--quiet", &target, "main"])?;
-                }
-                let head = git(&bare, &["rev-parse", "refs/heads/main"])?;
+                let bare = self.create_repository(spec).await?;
+                let head = self.git(&bare, &["rev-parse", "refs/heads/main"]).await?;
                 Ok(json!({"repository": bare.display().to_string(), "commit": head}))
             }
             "register" => {
@@ -392,7 +563,20 @@ impl Driver for ServiceDriver {
                 }
                 Ok(())
             }
-            "repository" => remove_dir(&self.repository(spec)),
+            "repository" => {
+                // The pending path is this request's own.
+                remove_dir(&self.pending(spec))?;
+                let bare = self.repository(spec);
+                let what = format!("the repository {}", bare.display());
+                if self
+                    .holder(&bare, &spec.request_id)
+                    .await?
+                    .for_removal(&what)?
+                {
+                    remove_dir(&bare)?;
+                }
+                Ok(())
+            }
             "render" => remove_dir(&self.staging(spec)),
             other => Err(permanent(
                 "NonRetryable.UnknownStep",
@@ -403,8 +587,13 @@ impl Driver for ServiceDriver {
 
     async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError> {
         let bare = self.repository(spec);
-        let registered = self.catalog.read().get_by_ref(&entity_ref(spec)).is_some();
-        Ok((bare.exists() && registered).then(|| json!({"repository": bare.display().to_string(), "entityRef": entity_ref(spec).to_string()})))
+        let registered = self
+            .catalog
+            .read()
+            .get_by_ref(&entity_ref(spec))
+            .is_some_and(|v| created_by(v, &spec.request_id));
+        let ours = self.holder(&bare, &spec.request_id).await? == Holder::Ours;
+        Ok((ours && registered).then(|| json!({"repository": bare.display().to_string(), "entityRef": entity_ref(spec).to_string()})))
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {
@@ -432,5 +621,73 @@ fn remove_dir(dir: &Path) -> Result<(), DriverError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a process is gone (or only a zombie waiting to be reaped).
+    fn gone(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| {
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z'))
+            })
+            .unwrap_or(true)
+    }
+
+    #[tokio::test]
+    async fn a_git_past_its_timeout_is_killed_with_what_it_started() {
+        let dir = tempfile::tempdir().expect("dir");
+        let pidfile = dir.path().join("pid");
+        // A real git, running a child that would outlive it by a minute.
+        let alias = format!(
+            "alias.hang=!echo $$ > {} && exec sleep 60",
+            pidfile.display()
+        );
+        let started = std::time::Instant::now();
+        let err = run_git(
+            Path::new("git"),
+            dir.path(),
+            &["-c", &alias, "hang"],
+            Duration::from_millis(500),
+        )
+        .await
+        .expect_err("timed out");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(
+                &err,
+                DriverError::Retryable {
+                    code: "Retryable.Filesystem",
+                    message
+                } if message.contains("did not finish within")
+            ),
+            "{err:?}"
+        );
+        let pid = std::fs::read_to_string(&pidfile).expect("the child ran");
+        let pid = pid.trim();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !gone(pid) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone(pid), "git's child {pid} was killed too");
+
+        // A quick one is unaffected.
+        let version = git(
+            Path::new("git"),
+            dir.path(),
+            &["--version"],
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("git runs");
+        assert!(version.starts_with("git version"), "{version}");
     }
 }

@@ -196,3 +196,129 @@ async fn an_unreachable_provider_is_a_retryable_error() {
         .expect_err("unreachable");
     assert!(err.code().starts_with("Retryable."), "{err:?}");
 }
+
+#[tokio::test]
+async fn queues_and_tables_not_made_by_this_request_are_refused_and_left_alone() {
+    let config = sdk(&endpoint()).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let queues = SqsQueueDriver::new(&config);
+    let tables = DynamoTableDriver::new(&config);
+
+    // B's queue and table under the name; A (earlier, freed the name) comes back late.
+    let name = unique("reused");
+    let b = spec(&name, json!({"partition_key": "pk"}));
+    let mut a = b.clone();
+    a.request_id = format!("{}-earlier", b.request_id);
+    queues.apply(&b, "dlq").await.expect("dlq");
+    let queue = queues.apply(&b, "queue").await.expect("queue");
+    let url = queue["queueUrl"].as_str().expect("url").to_owned();
+    let tags = sqs
+        .list_queue_tags()
+        .queue_url(&url)
+        .send()
+        .await
+        .expect("tags");
+    assert_eq!(
+        tags.tags().and_then(|t| t.get("paved:request-id")),
+        Some(&b.request_id),
+        "the queue names the request that made it"
+    );
+    tables.apply(&b, "table").await.expect("table");
+    for err in [
+        queues.undo(&a, "queue").await.expect_err("not A's"),
+        queues.delete(&a).await.expect_err("not A's"),
+        tables.undo(&a, "table").await.expect_err("not A's"),
+        tables.delete(&a).await.expect_err("not A's"),
+    ] {
+        assert_eq!(err.code(), "NonRetryable.NotOwned", "{err}");
+        assert!(err.to_string().contains(&b.request_id), "{err}");
+    }
+    for err in [
+        queues.apply(&a, "dlq").await.expect_err("taken"),
+        tables.apply(&a, "table").await.expect_err("taken"),
+    ] {
+        assert_eq!(err.code(), "NonRetryable.NameTaken", "{err}");
+    }
+    assert!(queues.status(&a).await.expect("status").is_none());
+    assert!(
+        queues
+            .status(&b)
+            .await
+            .expect("B's queue survives")
+            .is_some()
+    );
+    assert!(
+        tables
+            .status(&b)
+            .await
+            .expect("B's table survives")
+            .is_some()
+    );
+    queues.delete(&b).await.expect("B deletes its own");
+    tables.delete(&b).await.expect("B deletes its own");
+    assert!(queues.status(&b).await.expect("status").is_none());
+
+    // Made by hand under paved's names, without the tag: name taken, never touched.
+    let hand = spec(&unique("byhand"), json!({"partition_key": "pk"}));
+    let queue_name = format!("paved-development-{}-dlq", hand.name);
+    sqs.create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .expect("a queue made by hand");
+    let err = queues.apply(&hand, "dlq").await.expect_err("taken");
+    assert_eq!(err.code(), "NonRetryable.NameTaken");
+    assert!(err.to_string().contains("no paved marker"), "{err}");
+    assert_eq!(
+        queues
+            .undo(&hand, "dlq")
+            .await
+            .expect_err("not ours")
+            .code(),
+        "NonRetryable.NotOwned"
+    );
+    let table_name = format!("paved-development-{}", hand.name);
+    ddb.create_table()
+        .table_name(&table_name)
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .expect("attr"),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("a table made by hand");
+    assert_eq!(
+        tables
+            .apply(&hand, "table")
+            .await
+            .expect_err("taken")
+            .code(),
+        "NonRetryable.NameTaken"
+    );
+    assert_eq!(
+        tables.delete(&hand).await.expect_err("not ours").code(),
+        "NonRetryable.NotOwned"
+    );
+    sqs.get_queue_url()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .expect("the hand-made queue is still there");
+    ddb.describe_table()
+        .table_name(&table_name)
+        .send()
+        .await
+        .expect("the hand-made table is still there");
+}

@@ -3,8 +3,12 @@
 
 use std::sync::Arc;
 
-use paved_core::provisioning::{Driver, Planner, ResourceSpec, SecretStore, TableSecretStore};
-use paved_drivers::postgres::PostgresDriver;
+use std::time::{Duration, Instant};
+
+use paved_core::provisioning::{
+    Driver, DriverError, Planner, ResourceSpec, SecretStore, TableSecretStore,
+};
+use paved_drivers::postgres::{PostgresDriver, Timeouts};
 use paved_embedded::SqliteStore;
 use serde_json::json;
 use tokio_postgres::NoTls;
@@ -22,10 +26,14 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_at(&admin_url())
+}
+
+fn fixture_at(url: &str) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(&dir.path().join("paved.db")).expect("open"));
     let secrets: Arc<dyn SecretStore> = Arc::new(TableSecretStore::new(store));
-    let driver = PostgresDriver::new(&admin_url(), Arc::clone(&secrets)).expect("driver");
+    let driver = PostgresDriver::new(url, Arc::clone(&secrets)).expect("driver");
     Fixture {
         _dir: dir,
         secrets,
@@ -34,7 +42,7 @@ fn fixture() -> Fixture {
 }
 
 fn spec(name: &str) -> ResourceSpec {
-    let unique = format!("{name}-{}", std::process::id());
+    let unique = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     ResourceSpec {
         request_id: format!("req-{unique}"),
         name: unique,
@@ -167,4 +175,307 @@ fn base_conninfo() -> String {
         "host={host} port={}",
         config.get_ports().first().copied().unwrap_or(5432)
     )
+}
+
+fn database_of(s: &ResourceSpec) -> String {
+    format!("paved_{}_{}", s.environment, s.name.replace('-', "_"))
+}
+
+fn role_of(s: &ResourceSpec) -> String {
+    format!("{}_app", database_of(s))
+}
+
+const DB: &str = "SELECT 1 FROM pg_database WHERE datname = $1";
+const ROLE: &str = "SELECT 1 FROM pg_roles WHERE rolname = $1";
+
+async fn comment_of_database(name: &str) -> Option<String> {
+    admin()
+        .await
+        .query_one(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .expect("query")
+        .get(0)
+}
+
+async fn provisioned(f: &Fixture, s: &ResourceSpec) {
+    for step in ["database", "role", "grants"] {
+        f.driver
+            .apply(s, step)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn what_another_request_made_under_the_same_name_is_never_undone_or_deleted() {
+    let f = fixture();
+    // B holds the name now (A was cancelled or deleted, and freed it).
+    let b = spec("shared");
+    let mut a = b.clone();
+    a.request_id = format!("{}-earlier", b.request_id);
+    provisioned(&f, &b).await;
+    let (db, role) = (database_of(&b), role_of(&b));
+    assert_eq!(
+        comment_of_database(&db).await.as_deref(),
+        Some(format!("paved:request-id={}", b.request_id).as_str()),
+        "the database names the request that made it"
+    );
+
+    // A's late compensation and a late delete of A's: refused, nothing touched.
+    for step in ["database", "role"] {
+        let err = f.driver.undo(&a, step).await.expect_err("not A's");
+        assert_eq!(err.code(), "NonRetryable.NotOwned", "{step}: {err}");
+        assert!(err.to_string().contains(&b.request_id), "{err}");
+    }
+    assert_eq!(
+        f.driver.delete(&a).await.expect_err("not A's").code(),
+        "NonRetryable.NotOwned"
+    );
+    // A create under the name is refused too, and A sees nothing of its own.
+    for step in ["database", "role"] {
+        let err = f.driver.apply(&a, step).await.expect_err("taken");
+        assert_eq!(err.code(), "NonRetryable.NameTaken", "{step}: {err}");
+    }
+    assert!(f.driver.status(&a).await.expect("status").is_none());
+    assert!(exists(DB, &db).await, "B's database survives");
+    assert!(exists(ROLE, &role).await, "B's role survives");
+    assert!(f.driver.status(&b).await.expect("status").is_some());
+
+    f.driver.delete(&b).await.expect("B deletes its own");
+    assert!(!exists(DB, &db).await && !exists(ROLE, &role).await);
+}
+
+#[tokio::test]
+async fn a_database_and_a_role_paved_did_not_make_are_name_taken_and_left_alone() {
+    let f = fixture();
+    let s = spec("byhand");
+    let (db, role) = (database_of(&s), role_of(&s));
+    let pg = admin().await;
+    pg.batch_execute(&format!("CREATE DATABASE \"{db}\"; "))
+        .await
+        .expect("a database made by hand");
+    let err = f.driver.apply(&s, "database").await.expect_err("taken");
+    assert_eq!(err.code(), "NonRetryable.NameTaken");
+    assert!(err.to_string().contains("no paved marker"), "{err}");
+    let err = f.driver.undo(&s, "database").await.expect_err("not ours");
+    assert_eq!(err.code(), "NonRetryable.NotOwned");
+    assert!(exists(DB, &db).await, "the hand-made database is untouched");
+    assert_eq!(comment_of_database(&db).await, None, "and unmarked");
+
+    pg.batch_execute(&format!("CREATE ROLE \"{role}\""))
+        .await
+        .expect("a role made by hand");
+    assert_eq!(
+        f.driver.apply(&s, "role").await.expect_err("taken").code(),
+        "NonRetryable.NameTaken"
+    );
+    assert_eq!(
+        f.driver
+            .undo(&s, "role")
+            .await
+            .expect_err("not ours")
+            .code(),
+        "NonRetryable.NotOwned"
+    );
+    assert!(exists(ROLE, &role).await, "the hand-made role is untouched");
+    for sql in [
+        format!("DROP DATABASE \"{db}\""),
+        format!("DROP ROLE \"{role}\""),
+    ] {
+        pg.batch_execute(&sql).await.expect("clean up");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_create_and_marker_is_finished_by_the_retry() {
+    let f = fixture();
+    let s = spec("crashed");
+    // The earlier attempt made the pending database and died before marking it.
+    let pending = format!(
+        "pavedtmp_{}",
+        paved_drivers::ownership::request_token(&s.request_id)
+    );
+    admin()
+        .await
+        .batch_execute(&format!("CREATE DATABASE \"{pending}\""))
+        .await
+        .expect("pending");
+    provisioned(&f, &s).await;
+    assert!(!exists(DB, &pending).await, "the pending name is gone");
+    assert!(exists(DB, &database_of(&s)).await);
+    assert!(f.driver.status(&s).await.expect("status").is_some());
+    f.driver.delete(&s).await.expect("delete");
+    assert!(!exists(DB, &database_of(&s)).await);
+}
+
+fn with_query(url: &str, query: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{query}")
+}
+
+fn ca() -> String {
+    std::env::var("PAVED_TEST_POSTGRES_CA").expect(
+        "PAVED_TEST_POSTGRES_CA is not set: run scripts/test.sh, which starts PostgreSQL with a test CA",
+    )
+}
+
+/// The server refuses this account without TLS (scripts/postgres.sh's pg_hba), so what it
+/// does it did over TLS.
+async fn tls_only_url(query: &str) -> String {
+    let pg = admin().await;
+    pg.batch_execute(
+        "DO $$ BEGIN CREATE ROLE paved_tls_only LOGIN SUPERUSER; \
+         EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    )
+    .await
+    .expect("the TLS-only admin");
+    let url = admin_url().replacen("postgres@", "paved_tls_only@", 1);
+    with_query(&url, query)
+}
+
+#[tokio::test]
+async fn sslmode_require_and_verify_full_provision_over_tls() {
+    let plain = tls_only_url("sslmode=disable").await;
+    let err = fixture_at(&plain)
+        .driver
+        .status(&spec("x"))
+        .await
+        .expect_err("refused without TLS");
+    assert!(err.to_string().contains("no encryption"), "{err}");
+
+    for query in [
+        "sslmode=require".to_owned(),
+        format!("sslmode=verify-full&sslrootcert={}", ca()),
+        format!("sslmode=verify-ca&sslrootcert={}", ca()),
+    ] {
+        let f = fixture_at(&tls_only_url(&query).await);
+        let s = spec("tls");
+        provisioned(&f, &s).await;
+        assert!(
+            f.driver.status(&s).await.expect("status").is_some(),
+            "{query}"
+        );
+        f.driver.delete(&s).await.expect("delete");
+        assert!(!exists(DB, &database_of(&s)).await, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn verify_full_without_the_ca_and_require_without_tls_are_refused_clearly() {
+    // No CA named: refused when the driver is built.
+    let err = PostgresDriver::new(
+        &with_query(&admin_url(), "sslmode=verify-full"),
+        Arc::clone(&fixture().secrets),
+    )
+    .err()
+    .expect("no CA");
+    assert!(err.contains("needs sslrootcert"), "{err}");
+
+    // The machine's trust store does not know the test CA: the handshake is refused.
+    let f = fixture_at(&with_query(
+        &admin_url(),
+        "sslmode=verify-full&sslrootcert=system",
+    ));
+    let err = f
+        .driver
+        .apply(&spec("x"), "database")
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            DriverError::NonRetryable {
+                code: "NonRetryable.PostgresTls",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("certificate"), "{err}");
+
+    // sslmode=require against a server that offers no TLS.
+    let plain = std::env::var("PAVED_TEST_POSTGRES_PLAIN_URL").expect(
+        "PAVED_TEST_POSTGRES_PLAIN_URL is not set: run scripts/test.sh, which starts a server without TLS",
+    );
+    let f = fixture_at(&with_query(&plain, "sslmode=require"));
+    let err = f.driver.status(&spec("x")).await.expect_err("refused");
+    assert_eq!(err.code(), "NonRetryable.PostgresTls", "{err}");
+    assert!(err.to_string().contains("does not support TLS"), "{err}");
+    // And the same server with the default (prefer) still works, without TLS.
+    assert!(
+        fixture_at(&plain)
+            .driver
+            .status(&spec("x"))
+            .await
+            .expect("prefer falls back")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_bounded_retryable_failure() {
+    // Accepts the TCP connection (the kernel's backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "postgresql://postgres@127.0.0.1:{}/postgres",
+        silent.local_addr().expect("addr").port()
+    );
+    let f = fixture_at(&url);
+    let driver = f.driver.with_timeouts(Timeouts {
+        connect: Duration::from_millis(300),
+        statement: Duration::from_secs(30),
+    });
+    let started = Instant::now();
+    let err = driver
+        .apply(&spec("x"), "database")
+        .await
+        .expect_err("timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.code(), "Retryable.PostgresUnavailable", "{err}");
+    assert!(err.to_string().contains("did not finish within"), "{err}");
+}
+
+#[tokio::test]
+async fn a_statement_stuck_on_a_lock_is_cancelled_by_the_statement_timeout() {
+    let f = fixture();
+    let s = spec("locked");
+    f.driver.apply(&s, "database").await.expect("database");
+    let driver = fixture().driver.with_timeouts(Timeouts {
+        connect: Duration::from_secs(5),
+        statement: Duration::from_millis(300),
+    });
+    // Another session holds the database's catalog row (an open transaction changing it).
+    let (holder, conn) = tokio_postgres::connect(&admin_url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    holder
+        .batch_execute(&format!(
+            "BEGIN; GRANT TEMPORARY ON DATABASE \"{}\" TO PUBLIC",
+            database_of(&s)
+        ))
+        .await
+        .expect("lock");
+    let started = Instant::now();
+    let err = driver.apply(&s, "database").await.expect_err("timed out");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.code(), "Retryable.PostgresUnavailable", "{err}");
+    assert!(err.to_string().contains("statement timeout"), "{err}");
+    holder.batch_execute("ROLLBACK").await.expect("rollback");
+    f.driver
+        .apply(&s, "database")
+        .await
+        .expect("then it goes through");
+    f.driver.undo(&s, "database").await.expect("undo");
 }

@@ -104,7 +104,8 @@ async fn each_skeleton_becomes_a_repository_and_a_catalog_entity_once() {
         assert_eq!(files, want);
         let info = git(&bare, &["show", "main:catalog-info.yaml"]);
         assert!(
-            info.contains(&format!("name: {name}")) && info.contains("owner: group:default/team-a"),
+            info.contains(&format!("name: \"{name}\""))
+                && info.contains("owner: \"group:default/team-a\""),
             "{info}"
         );
 
@@ -183,4 +184,144 @@ async fn a_service_may_register_components_but_not_golden_paths() {
         .await
         .expect("a component is registered");
     assert_eq!(catalog.read().len(), 1);
+}
+
+fn bare_repository(path: &std::path::Path) {
+    std::fs::create_dir_all(path).expect("dir");
+    git(
+        path,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    );
+}
+
+#[tokio::test]
+async fn a_repository_paved_did_not_make_is_name_taken_and_never_touched() {
+    let (dir, _catalog, driver) = setup().await;
+    let s = spec("adopted", "rust-axum");
+    let bare = dir.path().join("git/adopted.git");
+    bare_repository(&bare);
+    std::fs::write(bare.join("description"), "someone's repository\n").expect("write");
+    driver.apply(&s, "render").await.expect("render");
+    let err = driver.apply(&s, "repository").await.expect_err("taken");
+    assert_eq!(err.code(), "NonRetryable.NameTaken");
+    assert!(err.to_string().contains("no paved marker"), "{err}");
+    let err = driver.undo(&s, "repository").await.expect_err("not ours");
+    assert_eq!(err.code(), "NonRetryable.NotOwned");
+    let err = driver.delete(&s).await.expect_err("not ours");
+    assert_eq!(err.code(), "NonRetryable.NotOwned");
+    assert_eq!(
+        std::fs::read_to_string(bare.join("description")).expect("still there"),
+        "someone's repository\n",
+        "the repository is untouched"
+    );
+    assert!(driver.status(&s).await.expect("status").is_none());
+}
+
+#[tokio::test]
+async fn another_requests_repository_survives_a_late_undo_and_delete() {
+    let (dir, _catalog, driver) = setup().await;
+    let b = spec("reused", "python-fastapi");
+    for step in ["render", "repository", "register"] {
+        driver.apply(&b, step).await.expect("apply");
+    }
+    let bare = dir.path().join("git/reused.git");
+    assert_eq!(
+        git(&bare, &["config", "--get", "paved.requestId"]).trim(),
+        b.request_id,
+        "the repository names the request that made it"
+    );
+    let mut a = b.clone();
+    a.request_id = "req-cancelled-earlier".into();
+    let err = driver.undo(&a, "repository").await.expect_err("not A's");
+    assert_eq!(err.code(), "NonRetryable.NotOwned");
+    assert!(err.to_string().contains(&b.request_id), "{err}");
+    assert_eq!(
+        driver.delete(&a).await.expect_err("not A's").code(),
+        "NonRetryable.NotOwned"
+    );
+    driver
+        .undo(&a, "render")
+        .await
+        .expect("A's own staging only");
+    assert!(bare.join("HEAD").exists(), "B's repository survives");
+    assert!(driver.status(&b).await.expect("status").is_some());
+    // A's late retry of its own create is refused too.
+    driver.apply(&a, "render").await.expect("render");
+    assert_eq!(
+        driver
+            .apply(&a, "repository")
+            .await
+            .expect_err("taken")
+            .code(),
+        "NonRetryable.NameTaken"
+    );
+    driver.delete(&b).await.expect("B deletes its own");
+    assert!(!bare.exists());
+}
+
+/// The path where the driver makes and marks a request's repository before renaming it.
+fn pending_of(dir: &std::path::Path, s: &ResourceSpec) -> std::path::PathBuf {
+    dir.join("git/.staging").join(format!(
+        "{}.{}.git",
+        s.name,
+        paved_drivers::ownership::request_token(&s.request_id)
+    ))
+}
+
+#[tokio::test]
+async fn a_crash_before_the_marker_and_a_hung_git_are_both_retried() {
+    let (dir, _catalog, driver) = setup().await;
+    let driver = driver.with_git_timeout(std::time::Duration::from_millis(1500));
+    let s = spec("hung", "rust-axum");
+    driver.apply(&s, "render").await.expect("render");
+
+    // An earlier attempt made the pending repository and died before marking it.
+    let pending = pending_of(dir.path(), &s);
+    bare_repository(&pending);
+    // And this one's push hangs (a receive hook that never returns).
+    let hook = pending.join("hooks/pre-receive");
+    // Marked ours, so the retry keeps it (and its hook) and pushes to it.
+    git(&pending, &["config", "paved.requestId", &s.request_id]);
+    std::fs::write(&hook, "#!/bin/sh\nexec sleep 60\n").expect("hook");
+    let mut perms = std::fs::metadata(&hook).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&hook, perms).expect("chmod");
+    let started = std::time::Instant::now();
+    let err = driver.apply(&s, "repository").await.expect_err("hung");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.code(), "Retryable.Filesystem", "{err}");
+    assert!(err.to_string().contains("was killed"), "{err}");
+    assert!(
+        !dir.path().join("git/hung.git").exists(),
+        "nothing under the real name yet"
+    );
+
+    std::fs::remove_file(&hook).expect("unhang");
+    let out = driver
+        .apply(&s, "repository")
+        .await
+        .expect("the retry finishes");
+    assert!(dir.path().join("git/hung.git/HEAD").exists(), "{out}");
+    assert!(!pending.exists(), "renamed into place");
+    driver.apply(&s, "register").await.expect("register");
+    assert!(driver.status(&s).await.expect("status").is_some());
+
+    // A pending repository left unmarked (the crash fell before the marker) is remade.
+    let c = spec("crashy", "rust-axum");
+    driver.apply(&c, "render").await.expect("render");
+    let left = pending_of(dir.path(), &c);
+    bare_repository(&left);
+    driver.apply(&c, "repository").await.expect("finished");
+    assert_eq!(
+        git(
+            &dir.path().join("git/crashy.git"),
+            &["config", "--get", "paved.requestId"]
+        )
+        .trim(),
+        c.request_id
+    );
 }
