@@ -13,7 +13,8 @@ pub mod sources;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -22,15 +23,36 @@ use paved_core::Error;
 use paved_core::catalog::CatalogRepository;
 use paved_core::events::{Delivery, EventStore};
 use paved_core::ports::Clock;
-use paved_http::{ApiError, Authenticator, Caller};
+use paved_http::{ApiError, Authenticator, Caller, read_body};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use normalized::{Normalized, Parsed, is_production};
 use signatures::{Refusal, WebhookSecrets};
 
-/// GitHub sends up to 25 MB; nothing paved reads is larger.
-const BODY_LIMIT: usize = 25 * 1024 * 1024;
+/// Each route's body limit, enforced while the body is read: before a signature is computed,
+/// a token checked against it or a byte parsed (the token routes check the token before they
+/// read anything). A larger body is a 413 `payload_too_large`.
+pub mod limits {
+    /// GitHub caps a delivery at 25 MB, and a `push` delivery lists every pushed commit (no
+    /// count cap on webhooks) with up to 5,000 paths in each file list, so pushes are the large
+    /// ones; the other events paved reads carry one object. No delivery over 6 MiB can be
+    /// processed where paved is deployed: Lambda refuses an invocation over 6,291,456 bytes
+    /// (the whole API Gateway event), so nothing larger is worth buffering, here or locally.
+    pub const GITHUB: usize = 6 * 1024 * 1024;
+    /// GitLab's push events list at most the 20 most recent commits; a merge request or issue
+    /// event carries one description, which GitLab caps at 1,048,576 characters.
+    pub const GITLAB: usize = 2 * 1024 * 1024;
+    /// A PagerDuty v3 webhook carries one event about one incident (its documented examples
+    /// are about 2 KB; titles are capped at 1,024 characters).
+    pub const PAGERDUTY: usize = 256 * 1024;
+    /// One CDEvent, a CloudEvent: the CloudEvents spec has intermediaries forward events of
+    /// 64 KiB or less and producers keep to that.
+    pub const CDEVENTS: usize = 64 * 1024;
+    /// paved's batch: at most [`crate::sources::batch::MAX_ROWS`] rows at 800 bytes each (a
+    /// row is 150-400 bytes; a deployment grows by 43 bytes per shipped change).
+    pub const BATCH: usize = 4 * 1024 * 1024;
+}
 
 #[derive(Clone)]
 pub struct IngestState {
@@ -49,12 +71,26 @@ impl FromRef<IngestState> for Arc<Authenticator> {
 
 pub fn router(state: IngestState) -> Router {
     Router::new()
-        .route("/v1/events/github", post(github))
-        .route("/v1/events/gitlab", post(gitlab))
-        .route("/v1/events/pagerduty", post(pagerduty))
-        .route("/v1/events/cdevents", post(cdevents))
-        .route("/v1/events", post(batch))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route(
+            "/v1/events/github",
+            post(github).layer(DefaultBodyLimit::max(limits::GITHUB)),
+        )
+        .route(
+            "/v1/events/gitlab",
+            post(gitlab).layer(DefaultBodyLimit::max(limits::GITLAB)),
+        )
+        .route(
+            "/v1/events/pagerduty",
+            post(pagerduty).layer(DefaultBodyLimit::max(limits::PAGERDUTY)),
+        )
+        .route(
+            "/v1/events/cdevents",
+            post(cdevents).layer(DefaultBodyLimit::max(limits::CDEVENTS)),
+        )
+        .route(
+            "/v1/events",
+            post(batch).layer(DefaultBodyLimit::max(limits::BATCH)),
+        )
         .with_state(state)
 }
 
@@ -146,7 +182,12 @@ impl IngestState {
 }
 
 /// `POST /v1/events/github`.
-async fn github(State(state): State<IngestState>, headers: HeaderMap, body: Bytes) -> Answer {
+async fn github(
+    State(state): State<IngestState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let body = read_body(body, limits::GITHUB)?;
     signatures::github(
         state.secrets.github.as_deref(),
         header(&headers, "x-hub-signature-256"),
@@ -166,18 +207,22 @@ async fn github(State(state): State<IngestState>, headers: HeaderMap, body: Byte
     state.accept("github", delivery, &raw, parsed).await
 }
 
-/// `POST /v1/events/gitlab`.
-async fn gitlab(State(state): State<IngestState>, headers: HeaderMap, body: Bytes) -> Answer {
+/// `POST /v1/events/gitlab`. The token is a header, so it is checked before the body is read.
+async fn gitlab(State(state): State<IngestState>, request: Request) -> Answer {
+    let headers = request.headers();
     signatures::gitlab(
         state.secrets.gitlab.as_deref(),
-        header(&headers, "x-gitlab-token"),
+        header(headers, "x-gitlab-token"),
     )
     .map_err(refused)?;
     // GitLab names each delivery in X-Gitlab-Event-UUID (and Idempotency-Key on retries).
-    let delivery = header(&headers, "x-gitlab-event-uuid")
-        .or_else(|| header(&headers, "idempotency-key"))
-        .or_else(|| header(&headers, "x-gitlab-webhook-uuid"))
-        .ok_or_else(|| malformed("the X-Gitlab-Event-UUID header is missing"))?;
+    let delivery = header(headers, "x-gitlab-event-uuid")
+        .or_else(|| header(headers, "idempotency-key"))
+        .or_else(|| header(headers, "x-gitlab-webhook-uuid"))
+        .ok_or_else(|| malformed("the X-Gitlab-Event-UUID header is missing"))?
+        .to_owned();
+    let delivery = delivery.as_str();
+    let body = read_body(Bytes::from_request(request, &()).await, limits::GITLAB)?;
     let raw: Value =
         serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;
     let parsed = match sources::gitlab::parse(&raw).map_err(malformed)? {
@@ -199,7 +244,12 @@ fn resolve(state: &IngestState, annotation: &str, event: normalized::RepoEvent) 
 }
 
 /// `POST /v1/events/pagerduty` (v3 webhooks).
-async fn pagerduty(State(state): State<IngestState>, headers: HeaderMap, body: Bytes) -> Answer {
+async fn pagerduty(
+    State(state): State<IngestState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let body = read_body(body, limits::PAGERDUTY)?;
     signatures::pagerduty(
         state.secrets.pagerduty.as_deref(),
         header(&headers, "x-pagerduty-signature"),
@@ -230,9 +280,10 @@ async fn pagerduty(State(state): State<IngestState>, headers: HeaderMap, body: B
 async fn cdevents(
     State(state): State<IngestState>,
     Caller(_caller): Caller,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Answer {
     use sources::cdevents::Kind;
+    let body = read_body(body, limits::CDEVENTS)?;
     let raw: Value =
         serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;
     let reading = sources::cdevents::parse(&body).map_err(malformed)?;
@@ -281,8 +332,9 @@ async fn batch(
     State(state): State<IngestState>,
     Caller(caller): Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Answer {
+    let body = read_body(body, limits::BATCH)?;
     let rows = sources::batch::parse(&body).map_err(malformed)?;
     let raw: Value =
         serde_json::from_slice(&body).map_err(|e| malformed(format!("not JSON: {e}")))?;

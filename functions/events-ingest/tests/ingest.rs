@@ -708,3 +708,162 @@ async fn a_delivery_that_fails_midway_is_processed_on_the_senders_retry() {
         push["commits"].as_array().map_or(0, Vec::len)
     );
 }
+
+/// A JSON body of exactly `n` bytes.
+fn padded(n: usize) -> Vec<u8> {
+    let frame = br#"{"pad":""}"#.len();
+    let mut body = br#"{"pad":""#.to_vec();
+    body.resize(n - 2, b'a');
+    body.extend_from_slice(br#""}"#);
+    assert_eq!(body.len(), n.max(frame));
+    body
+}
+
+/// The status, the content type and the body of an answer.
+async fn send_raw(app: &axum::Router, request: Request<Body>) -> (StatusCode, String, Value) {
+    let response = app.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        content_type,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn assert_too_large(answer: &(StatusCode, String, Value), limit: usize, route: &str) {
+    let (status, content_type, problem) = answer;
+    assert_eq!(*status, StatusCode::PAYLOAD_TOO_LARGE, "{route}: {problem}");
+    assert_eq!(content_type, "application/problem+json", "{route}");
+    assert_eq!(problem["code"], "payload_too_large", "{route}: {problem}");
+    assert_eq!(problem["status"], 413, "{route}: {problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&limit.to_string())),
+        "{route}: {problem}"
+    );
+}
+
+#[tokio::test]
+async fn each_route_bounds_its_body_before_any_signature_or_parse() {
+    use events_ingest::limits;
+    let h = harness(configured()).await;
+    let token = mint_token(JWT_SECRET, "ci-bot", &[], 600).expect("token");
+
+    // GitHub: the body is bounded before the signature is computed, so an oversized one is a
+    // 413 signed, unsigned or wrongly signed; at the limit it is read and verified.
+    let over = padded(limits::GITHUB + 1);
+    for signature in [
+        Some(format!("sha256={}", hmac_hex(GITHUB_SECRET, &over))),
+        None,
+        Some(format!("sha256={}", "0".repeat(64))),
+    ] {
+        let answer = send_raw(&h.app, github_request("push", "big-1", &over, signature)).await;
+        assert_too_large(&answer, limits::GITHUB, "github");
+    }
+    let at = padded(limits::GITHUB);
+    let (status, _, body) = send_raw(&h.app, github_request("ping", "big-2", &at, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let signed = format!("sha256={}", hmac_hex(GITHUB_SECRET, &at));
+    let (status, _, body) =
+        send_raw(&h.app, github_request("ping", "big-3", &at, Some(signed))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // Streamed without a Content-Length: cut off at the limit all the same.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..=limits::GITHUB / (64 * 1024))
+        .map(|_| Ok(vec![b' '; 64 * 1024]))
+        .collect();
+    let streamed = Request::post("/v1/events/github")
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "big-4")
+        .header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .expect("request");
+    assert_too_large(&send_raw(&h.app, streamed).await, limits::GITHUB, "github");
+
+    // GitLab: the token is a header, checked before anything is read.
+    let gitlab_request = |token: &str, body: Vec<u8>| {
+        Request::post("/v1/events/gitlab")
+            .header("x-gitlab-token", token)
+            .header("x-gitlab-event-uuid", "big-5")
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let (status, _, _) = send_raw(
+        &h.app,
+        gitlab_request("wrong-token", padded(limits::GITLAB + 1)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let answer = send_raw(
+        &h.app,
+        gitlab_request("gitlab-token", padded(limits::GITLAB + 1)),
+    )
+    .await;
+    assert_too_large(&answer, limits::GITLAB, "gitlab");
+    let (status, _, body) = send_raw(
+        &h.app,
+        gitlab_request("gitlab-token", padded(limits::GITLAB)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "malformed_payload");
+
+    // PagerDuty: as GitHub, bounded before the signature.
+    let pagerduty_request = |body: Vec<u8>| {
+        let signature = format!("v1={}", hmac_hex(PAGERDUTY_SECRET, &body));
+        Request::post("/v1/events/pagerduty")
+            .header("x-pagerduty-signature", signature)
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let answer = send_raw(&h.app, pagerduty_request(padded(limits::PAGERDUTY + 1))).await;
+    assert_too_large(&answer, limits::PAGERDUTY, "pagerduty");
+    let unsigned = Request::post("/v1/events/pagerduty")
+        .body(Body::from(padded(limits::PAGERDUTY + 1)))
+        .expect("request");
+    assert_too_large(
+        &send_raw(&h.app, unsigned).await,
+        limits::PAGERDUTY,
+        "pagerduty",
+    );
+    let (status, _, body) = send_raw(&h.app, pagerduty_request(padded(limits::PAGERDUTY))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // CDEvents and the batch: the token first (nothing is read without one), then the bound.
+    for (route, limit) in [
+        ("/v1/events/cdevents", limits::CDEVENTS),
+        ("/v1/events", limits::BATCH),
+    ] {
+        let request = |auth: bool, body: Vec<u8>| {
+            let mut r = Request::post(route).header("content-type", "application/json");
+            if auth {
+                r = r.header("authorization", format!("Bearer {token}"));
+            }
+            r.body(Body::from(body)).expect("request")
+        };
+        let (status, _, _) = send_raw(&h.app, request(false, padded(limit + 1))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{route}");
+        assert_too_large(
+            &send_raw(&h.app, request(true, padded(limit + 1))).await,
+            limit,
+            route,
+        );
+        let (status, _, body) = send_raw(&h.app, request(true, padded(limit))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{route}: {body}");
+        assert_eq!(body["code"], "malformed_payload", "{route}");
+    }
+    // Nothing of the refused bodies was kept.
+    assert_eq!(h.events.load().await.expect("load").changes.len(), 0);
+    for id in ["big-1", "big-4"] {
+        assert_eq!(h.events.delivery("github", id).await.expect("get"), None);
+    }
+}

@@ -4,12 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Query, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use paved_core::Error;
 use paved_core::events::EventStore;
-use paved_http::{ApiError, Authenticator, Caller};
+use paved_http::{ApiError, Authenticator, Caller, read_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -25,11 +28,31 @@ impl FromRef<MetricsState> for Arc<Authenticator> {
     }
 }
 
+/// The routes are GETs, which carry no body; a kilobyte is room for a client that sends an
+/// empty JSON object all the same. A larger body is a 413 `payload_too_large`.
+pub const BODY_LIMIT: usize = 1024;
+
 pub fn router(state: MetricsState) -> Router {
     Router::new()
         .route("/v1/metrics/dora", get(dora))
         .route("/v1/metrics/adoption", get(adoption))
+        .layer(middleware::from_fn(bounded_body))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// Reads the body (the handlers never do) up to [`BODY_LIMIT`], so that a GET with a large
+/// body is refused rather than ignored.
+async fn bounded_body(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let read = Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await;
+    match read_body(read, BODY_LIMIT) {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(refused) => refused.into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

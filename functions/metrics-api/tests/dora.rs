@@ -171,3 +171,60 @@ async fn the_job_stores_the_report_and_the_api_serves_each_scope() {
     let (_, org) = get(&app, "/v1/metrics/dora?scope=org", true).await;
     assert_eq!(org["window"]["to"], "2026-11-30T00:00:00Z", "{org}");
 }
+
+#[tokio::test]
+async fn a_request_with_a_body_over_the_limit_is_a_413_problem() {
+    let dir = tempfile::tempdir().expect("dir");
+    let table: Arc<dyn Table> =
+        Arc::new(paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
+    let app = router(MetricsState {
+        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        auth: Arc::new(Authenticator::hs256(SECRET)),
+    });
+    let token = mint_token(SECRET, "lead", &["leaders".into()], 600).expect("token");
+    let send = |body: Body| {
+        let app = app.clone();
+        let token = token.clone();
+        async move {
+            let response = app
+                .oneshot(
+                    Request::get("/v1/metrics/dora")
+                        .header("authorization", format!("Bearer {token}"))
+                        .body(body)
+                        .expect("request"),
+                )
+                .await
+                .expect("response");
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            (
+                status,
+                content_type,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    for body in [
+        Body::from(vec![b'x'; metrics_api::BODY_LIMIT + 1]),
+        Body::from(vec![b'x'; 10 * 1024 * 1024]),
+    ] {
+        let (status, content_type, problem) = send(body).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(problem["code"], "payload_too_large", "{problem}");
+    }
+    // Up to the limit the body is ignored as before: no report has been computed yet.
+    let (status, _, problem) = send(Body::from(vec![b'x'; metrics_api::BODY_LIMIT])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    let (status, _, problem) = send(Body::empty()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert_eq!(problem["code"], "not_found", "{problem}");
+}
