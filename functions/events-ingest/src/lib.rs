@@ -1,6 +1,8 @@
-//! Deployment event ingestion. Every sender's deliveries are verified, de-duplicated by
-//! delivery id (a conditional put that also keeps the raw payload for replay), normalised into
-//! the metrics spec's rows and written to the event store.
+//! Deployment event ingestion. Every sender's deliveries are verified, normalised into the
+//! metrics spec's rows, written to the event store, and then de-duplicated by delivery id (a
+//! conditional put, the delivery's last write, that also keeps the raw payload for replay).
+//! The row writes are idempotent, so a crash before the id is recorded loses nothing: the
+//! sender's redelivery writes the same rows again to the same end.
 //!
 //! Answers: 401 for a missing or wrong signature or an unconfigured source, 400 for a payload
 //! that cannot be read, 202 with a reason for an event paved does not use, 202 with what was
@@ -117,30 +119,34 @@ fn ignored(delivery: &str, reason: String) -> Answer {
 }
 
 impl IngestState {
-    /// Records the delivery once, then its rows; a failure forgets the delivery so that the
-    /// sender's retry is processed, and rows already written are idempotent on replay.
+    /// Writes the delivery's rows, then records its id (with the raw payload). Every row write
+    /// is idempotent, so a crash (or an error) before the id is recorded loses nothing: the
+    /// sender's redelivery finds no id and writes the same rows to the same end. A delivery
+    /// whose id is recorded is a duplicate.
     async fn accept(&self, source: &str, delivery: &str, raw: &Value, parsed: Parsed) -> Answer {
-        let received = self.clock.now();
-        if self
-            .events
-            .record_delivery(source, delivery, raw, received)
-            .await?
-            == Delivery::Duplicate
-        {
-            return Ok((
+        let duplicate = || {
+            Ok((
                 StatusCode::OK,
                 Json(json!({"status": "duplicate", "delivery": delivery})),
-            ));
+            ))
+        };
+        if self.events.is_recorded(source, delivery).await? {
+            return duplicate();
         }
         let rows = match parsed {
-            Parsed::Ignore(reason) => return ignored(delivery, reason),
+            Parsed::Ignore(reason) => {
+                // Kept for replay all the same: paved may use the event one day.
+                if self.record(source, delivery, raw).await? == Delivery::Duplicate {
+                    return duplicate();
+                }
+                return ignored(delivery, reason);
+            }
             Parsed::Use(rows) => rows,
         };
-        if let Err(error) = self.write(&rows).await {
-            if let Err(forget) = self.events.forget_delivery(source, delivery).await {
-                tracing::error!(error = %forget, delivery, "could not forget a failed delivery");
-            }
-            return Err(error.into());
+        self.write(&rows).await?;
+        if self.record(source, delivery, raw).await? == Delivery::Duplicate {
+            // A copy of it finished first; the rows were written to the same end twice.
+            return duplicate();
         }
         let pushed: usize = rows.pushes.iter().map(|(_, commits)| commits.len()).sum();
         Ok((
@@ -155,6 +161,13 @@ impl IngestState {
                 },
             })),
         ))
+    }
+
+    /// Records the delivery id: the last write of a delivery.
+    async fn record(&self, source: &str, delivery: &str, raw: &Value) -> Result<Delivery, Error> {
+        self.events
+            .record_delivery(source, delivery, raw, self.clock.now())
+            .await
     }
 
     async fn write(&self, rows: &Normalized) -> Result<(), Error> {

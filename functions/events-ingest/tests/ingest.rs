@@ -864,6 +864,139 @@ async fn each_route_bounds_its_body_before_any_signature_or_parse() {
     // Nothing of the refused bodies was kept.
     assert_eq!(h.events.load().await.expect("load").changes.len(), 0);
     for id in ["big-1", "big-4"] {
-        assert_eq!(h.events.delivery("github", id).await.expect("get"), None);
+        assert!(!h.events.is_recorded("github", id).await.expect("get"));
     }
+}
+
+/// A table on which the process "crashes" after a delivery's rows and before its id: the
+/// next `fail` puts of a delivery id fail (nothing after them in the request runs).
+struct CrashBeforeTheId {
+    inner: Arc<dyn Table>,
+    fail: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Table for CrashBeforeTheId {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        if item.key.pk.starts_with("EVENTS#DELIVERY#")
+            && self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(StoreError::Backend("the process died here".into()));
+        }
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(
+        &self,
+        pk: &str,
+        range: &SortKeyRange,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.inner.query(pk, range, after, limit).await
+    }
+    async fn transact(&self, ops: Vec<TransactOp>) -> Result<(), StoreError> {
+        self.inner.transact(ops).await
+    }
+    fn max_transaction_ops(&self) -> usize {
+        self.inner.max_transaction_ops()
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_the_rows_and_the_delivery_id_loses_nothing_and_counts_once() {
+    let h = harness(configured()).await;
+    let table: Arc<dyn Table> =
+        Arc::new(paved_embedded::SqliteStore::open(&h._dir.path().join("paved.db")).expect("db"));
+    let crashing = Arc::new(CrashBeforeTheId {
+        inner: Arc::clone(&table),
+        fail: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let crashing_table: Arc<dyn Table> = crashing.clone();
+    let events = Arc::new(EventStore::new(Arc::clone(&crashing_table)));
+    let app = router(IngestState {
+        events: Arc::clone(&events),
+        catalog: Arc::new(
+            CatalogRepository::load(Arc::clone(&table))
+                .await
+                .expect("catalog"),
+        ),
+        secrets: configured(),
+        auth: Arc::new(Authenticator::hs256(JWT_SECRET)),
+        clock: Arc::new(SystemClock),
+    });
+    let push = example("push", |e| e["ref"] == "refs/heads/master");
+    let pushed: Vec<String> = push["commits"]
+        .as_array()
+        .expect("commits")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert!(!pushed.is_empty());
+    let deployed = example("deployment_status", |e| {
+        e["deployment_status"]["state"] == "success"
+    });
+
+    // The push's rows are written, then the process dies before its id is recorded.
+    crashing.fail.store(1, Ordering::SeqCst);
+    let (status, _) = github(&app, "push", "p-1", &push).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!events.is_recorded("github", "p-1").await.expect("get"));
+    // The same for the production deployment that ships the commits.
+    crashing.fail.store(1, Ordering::SeqCst);
+    let (status, _) = github(&app, "deployment_status", "ds-1", &deployed).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let stored = events.load().await.expect("load");
+    assert_eq!(stored.deployments.len(), 1);
+    assert_eq!(stored.deployments[0].changes, pushed);
+
+    // Both are redelivered (the deployment first): processed, to the same end.
+    let (status, body) = github(&app, "deployment_status", "ds-1", &deployed).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, body) = github(&app, "push", "p-1", &push).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let stored = events.load().await.expect("load");
+    assert_eq!(stored.deployments.len(), 1);
+    // The replayed deployment did not lose the commits it shipped.
+    assert_eq!(stored.deployments[0].changes, pushed);
+    let mut shas: Vec<&str> = stored.changes.iter().map(|c| c.sha.as_str()).collect();
+    shas.sort_unstable();
+    let mut expected: Vec<&str> = pushed.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(shas, expected, "each pushed commit is one change row");
+    // Now recorded: a third copy of either is a duplicate.
+    for (event, id, payload) in [
+        ("push", "p-1", &push),
+        ("deployment_status", "ds-1", &deployed),
+    ] {
+        let (status, body) = github(&app, event, id, payload).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("duplicate"))
+        );
+    }
+
+    // The replayed push did not make the shipped commits pending again: the next production
+    // deployment ships nothing.
+    let mut next = deployed.clone();
+    next["deployment"]["id"] = json!(424242);
+    next["deployment_status"]["created_at"] = json!("2030-01-01T00:00:00Z");
+    let (status, body) = github(&app, "deployment_status", "ds-2", &next).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let stored = events.load().await.expect("load");
+    assert_eq!(stored.deployments.len(), 2);
+    let later = stored
+        .deployments
+        .iter()
+        .find(|d| d.deploy_id == "github-424242")
+        .expect("the next deployment");
+    assert!(later.changes.is_empty(), "{:?}", later.changes);
 }

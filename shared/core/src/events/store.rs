@@ -2,7 +2,10 @@
 //! incidents, each service's commits pushed but not yet deployed, and the latest DORA report.
 //!
 //! Layout (one table, no GSIs):
-//! - `EVENTS#DELIVERY#{source}` / `{delivery id}`: the raw payload, written once (`Absent`).
+//! - `EVENTS#DELIVERY#{source}` / `{delivery id}`: the raw payload, written once (`Absent`),
+//!   after the delivery's rows: every row write below is idempotent (keyed by what the
+//!   delivery names, merged so that writing it again changes nothing), so a crash before the
+//!   id is recorded leaves rows that the sender's redelivery writes again to the same end.
 //! - `EVENTS#DEPLOYMENT#{shard}` / `{service}#{deploy_id}`: a later `finished_at` replaces an
 //!   earlier one (R1 keeps the latest).
 //! - `EVENTS#CHANGE#{shard}` / `{service}#{sha}`: an earlier `authored_at` replaces a later one
@@ -10,7 +13,8 @@
 //! - `EVENTS#INCIDENT#{shard}` / `{incident id}`: merged field by field (a resolution arrives
 //!   after the trigger), under a version check.
 //! - `EVENTS#PENDING` / `{service}`: commits pushed since the service's last production
-//!   deployment, in push order, under a version check.
+//!   deployment, in push order, and the latest shipped ones (so a replayed push does not make
+//!   them pending again), under a version check.
 //! - `METRICS#DORA` / `LATEST`, `ACTIVITY`, `ADOPTION`: the DORA job's latest results, each
 //!   replaced only by a result computed as of a later instant.
 //!
@@ -47,6 +51,24 @@ pub enum Delivery {
 struct PendingCommit {
     sha: String,
     authored_at: DateTime<Utc>,
+}
+
+/// How many shipped shas a service's pending item remembers (about 45 KB of DynamoDB's
+/// 400 KB item): far more than a sender redelivers after a crash.
+const SHIPPED_KEPT: usize = 1_000;
+
+/// A service's pending item: the commits waiting, and the latest shipped.
+#[derive(Debug, Default)]
+struct Pending {
+    commits: Vec<PendingCommit>,
+    shipped: Vec<String>,
+}
+
+/// One read-modify-write of the pending item: done, or its version (or the deployment
+/// written with it) changed meanwhile.
+enum Attempt {
+    Done(Option<DeploymentRecord>),
+    Conflict,
 }
 
 pub struct EventStore {
@@ -98,6 +120,12 @@ impl EventStore {
             Err(StoreError::ConditionFailed { .. }) => Ok(Delivery::Duplicate),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Whether a delivery was recorded (its rows are all written: they are written first).
+    pub async fn is_recorded(&self, source: &str, delivery_id: &str) -> Result<bool, Error> {
+        let key = Key::new(format!("EVENTS#DELIVERY#{source}"), delivery_id);
+        Ok(self.table.get(&key).await?.is_some())
     }
 
     /// Forgets a delivery whose processing failed, so the sender's retry is processed.
@@ -245,8 +273,12 @@ impl EventStore {
         }
         self.update_pending(service, |pending| {
             for commit in commits {
-                if !pending.iter().any(|p| p.sha == commit.sha) {
-                    pending.push(PendingCommit {
+                // Shipped already: a redelivered push (or a commit pushed again) is not pending.
+                if pending.shipped.contains(&commit.sha) {
+                    continue;
+                }
+                if !pending.commits.iter().any(|p| p.sha == commit.sha) {
+                    pending.commits.push(PendingCommit {
                         sha: commit.sha.clone(),
                         authored_at: commit.authored_at,
                     });
@@ -261,99 +293,167 @@ impl EventStore {
     /// Stores a production deployment whose change set is the service's pending commits: those
     /// up to and including `commit_sha` when it is pending, else all of them. Commits pushed
     /// after it stay pending. Both writes happen in one transaction, so a crash loses nothing.
-    pub async fn ship_pending(
-        &self,
-        mut deployment: DeploymentRecord,
-    ) -> Result<Vec<String>, Error> {
+    ///
+    /// Idempotent: when this deployment (or a later finish of it) is stored already, as after
+    /// a crash before its delivery was recorded, its stored change set is the answer and the
+    /// commits pushed since stay pending. A later finish of a stored deployment keeps the
+    /// changes the earlier one shipped.
+    pub async fn ship_pending(&self, deployment: DeploymentRecord) -> Result<Vec<String>, Error> {
         let service = deployment.service.clone();
         let head = deployment.commit_sha.clone();
-        let outcome = self
-            .update_pending(&service, |pending| {
-                let upto = head
-                    .as_ref()
-                    .and_then(|h| pending.iter().position(|p| &p.sha == h))
-                    .map_or(pending.len(), |i| i + 1);
-                let mut with_changes = deployment.clone();
-                for commit in pending.drain(..upto) {
-                    if !with_changes.changes.contains(&commit.sha) {
-                        with_changes.changes.push(commit.sha);
-                    }
-                }
-                Some(with_changes)
-            })
-            .await?;
-        if let Some(stored) = outcome {
-            deployment = stored;
-        }
-        Ok(deployment.changes)
-    }
-
-    /// Read-modify-write of a service's pending list under a version check. When `change`
-    /// returns a deployment, it is written in the same transaction.
-    async fn update_pending(
-        &self,
-        service: &str,
-        mut change: impl FnMut(&mut Vec<PendingCommit>) -> Option<DeploymentRecord>,
-    ) -> Result<Option<DeploymentRecord>, Error> {
-        let key = Key::new(PENDING, service);
+        let stored_key = Self::deployment_item(&deployment)?.key;
         for _ in 0..ATTEMPTS {
-            let current = self.table.get(&key).await?;
-            let (mut pending, version) = match &current {
-                None => (Vec::new(), 0),
-                Some(item) => (
-                    from_item::<Vec<PendingCommit>>(item, "commits")?,
-                    item.attrs
-                        .get("version")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0),
-                ),
-            };
-            let deployment = change(&mut pending);
-            let condition = if current.is_none() {
-                Condition::Absent
-            } else {
-                Condition::AttrEquals {
-                    name: "version".into(),
-                    value: json!(version),
+            let stored = self.table.get(&stored_key).await?;
+            let stored_us = stored
+                .as_ref()
+                .and_then(|i| i.attrs.get("finished_us").and_then(Value::as_i64));
+            let earlier = match (&stored, stored_us) {
+                (None, _) => None,
+                (Some(item), Some(us)) if us < deployment.finished_at.timestamp_micros() => {
+                    Some((from_item::<DeploymentRecord>(item, "record")?, us))
+                }
+                (Some(item), _) => {
+                    let recorded: DeploymentRecord = from_item(item, "record")?;
+                    return Ok(recorded.changes);
                 }
             };
-            let mut map = Map::new();
-            map.insert(
-                "commits".into(),
-                serde_json::to_value(&pending).unwrap_or_default(),
-            );
-            map.insert("version".into(), json!(version + 1));
-            let pending_item = Item::new(key.clone(), map);
-            let result = match &deployment {
-                None => self.table.put(pending_item, condition).await,
-                Some(d) => {
-                    self.table
-                        .transact(vec![
-                            TransactOp::Put {
-                                item: pending_item,
-                                condition,
-                            },
-                            TransactOp::Put {
-                                item: Self::deployment_item(d)?,
-                                condition: Condition::Always,
-                            },
-                        ])
-                        .await
-                }
+            // The deployment must still be as read when the transaction commits.
+            let unchanged = match &earlier {
+                None => Condition::Absent,
+                Some((_, us)) => Condition::AttrEquals {
+                    name: "finished_us".into(),
+                    value: json!(us),
+                },
             };
-            match result {
-                Ok(()) => return Ok(deployment),
-                Err(
-                    StoreError::ConditionFailed { .. } | StoreError::TransactionCancelled { .. },
-                ) => {
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+            let attempt = self
+                .pending_attempt(
+                    &service,
+                    &mut |pending: &mut Pending| {
+                        let upto = head
+                            .as_ref()
+                            .and_then(|h| pending.commits.iter().position(|p| &p.sha == h))
+                            .map_or(pending.commits.len(), |i| i + 1);
+                        let mut with_changes = deployment.clone();
+                        if let Some((before, _)) = &earlier {
+                            for sha in &before.changes {
+                                if !with_changes.changes.contains(sha) {
+                                    with_changes.changes.push(sha.clone());
+                                }
+                            }
+                        }
+                        for commit in pending.commits.drain(..upto) {
+                            if !pending.shipped.contains(&commit.sha) {
+                                pending.shipped.push(commit.sha.clone());
+                            }
+                            if !with_changes.changes.contains(&commit.sha) {
+                                with_changes.changes.push(commit.sha);
+                            }
+                        }
+                        let over = pending.shipped.len().saturating_sub(SHIPPED_KEPT);
+                        pending.shipped.drain(..over);
+                        Some(with_changes)
+                    },
+                    unchanged,
+                )
+                .await?;
+            match attempt {
+                Attempt::Done(Some(stored)) => return Ok(stored.changes),
+                Attempt::Done(None) => return Ok(deployment.changes),
+                Attempt::Conflict => continue,
             }
         }
         Err(Error::Conflict(format!(
             "the pending commits of {service} kept changing"
         )))
+    }
+
+    /// Read-modify-write of a service's pending list under a version check.
+    async fn update_pending(
+        &self,
+        service: &str,
+        mut change: impl FnMut(&mut Pending) -> Option<DeploymentRecord> + Send,
+    ) -> Result<Option<DeploymentRecord>, Error> {
+        for _ in 0..ATTEMPTS {
+            match self
+                .pending_attempt(service, &mut change, Condition::Always)
+                .await?
+            {
+                Attempt::Done(deployment) => return Ok(deployment),
+                Attempt::Conflict => continue,
+            }
+        }
+        Err(Error::Conflict(format!(
+            "the pending commits of {service} kept changing"
+        )))
+    }
+
+    /// One read-modify-write of the pending item. When `change` returns a deployment, it is
+    /// written in the same transaction, on `deployment_condition`.
+    async fn pending_attempt(
+        &self,
+        service: &str,
+        change: &mut (dyn FnMut(&mut Pending) -> Option<DeploymentRecord> + Send),
+        deployment_condition: Condition,
+    ) -> Result<Attempt, Error> {
+        let key = Key::new(PENDING, service);
+        let current = self.table.get(&key).await?;
+        let (mut pending, version) = match &current {
+            None => (Pending::default(), 0),
+            Some(item) => (
+                Pending {
+                    commits: from_item(item, "commits")?,
+                    shipped: match item.attrs.get("shipped") {
+                        None => Vec::new(),
+                        Some(_) => from_item(item, "shipped")?,
+                    },
+                },
+                item.attrs
+                    .get("version")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+            ),
+        };
+        let deployment = change(&mut pending);
+        let condition = if current.is_none() {
+            Condition::Absent
+        } else {
+            Condition::AttrEquals {
+                name: "version".into(),
+                value: json!(version),
+            }
+        };
+        let mut map = Map::new();
+        map.insert(
+            "commits".into(),
+            serde_json::to_value(&pending.commits).unwrap_or_default(),
+        );
+        map.insert("shipped".into(), json!(pending.shipped));
+        map.insert("version".into(), json!(version + 1));
+        let pending_item = Item::new(key, map);
+        let result = match &deployment {
+            None => self.table.put(pending_item, condition).await,
+            Some(d) => {
+                self.table
+                    .transact(vec![
+                        TransactOp::Put {
+                            item: pending_item,
+                            condition,
+                        },
+                        TransactOp::Put {
+                            item: Self::deployment_item(d)?,
+                            condition: deployment_condition,
+                        },
+                    ])
+                    .await
+            }
+        };
+        match result {
+            Ok(()) => Ok(Attempt::Done(deployment)),
+            Err(StoreError::ConditionFailed { .. } | StoreError::TransactionCancelled { .. }) => {
+                Ok(Attempt::Conflict)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Every stored deployment, change and incident (services come from the catalog).
