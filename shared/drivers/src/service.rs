@@ -21,7 +21,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use minijinja::Environment;
 use paved_core::catalog::{
-    CatalogRepository, EntityRef, EntityView, PlatformWriter, RefDefaults, parse_documents,
+    CatalogRepository, EntityRef, EntityView, PlatformWriter, RefDefaults, ServiceComponent,
+    parse_documents,
 };
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
@@ -524,10 +525,17 @@ impl Driver for ServiceDriver {
                 }
                 let documents = parse_documents(&text)
                     .map_err(|e| permanent("NonRetryable.TemplateError", e.to_string()))?;
+                let owner = checked_inputs(spec)?.owner;
+                let expected = ServiceComponent {
+                    entity_ref: &entity_ref,
+                    owner: &owner,
+                    request_annotation: REQUEST_ANNOTATION,
+                    request_id: &spec.request_id,
+                };
                 self.catalog
-                    .import_service_entities(documents, &PlatformWriter)
+                    .register_service_component(documents, &expected)
                     .await
-                    .map_err(|e| permanent("NonRetryable.CatalogRefused", e.to_string()))?;
+                    .map_err(|e| permanent("NonRetryable.CatalogRefused", catalog_refusal(&e)))?;
                 Ok(json!({"entityRef": entity_ref.to_string()}))
             }
             other => Err(permanent(
@@ -605,6 +613,18 @@ impl Driver for ServiceDriver {
 }
 
 /// Whether a catalog entity is the one this request registered (by its annotation).
+/// The catalog's refusal with the reason of each refused document, for the step's error.
+fn catalog_refusal(e: &paved_core::Error) -> String {
+    match e {
+        paved_core::Error::ImportRejected(reports) => reports
+            .iter()
+            .flat_map(|r| r.errors.iter().map(|v| v.message.clone()))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
 fn created_by(view: &EntityView, request_id: &str) -> bool {
     serde_json::from_slice::<Value>(&view.json)
         .ok()

@@ -3,11 +3,11 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use paved_core::catalog::CatalogRepository;
+use paved_core::catalog::{CatalogRepository, EntityRef, ServiceComponent};
 use paved_core::provisioning::{Driver, Planner, ResourceSpec};
 use paved_drivers::service::ServiceDriver;
 use paved_embedded::SqliteStore;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn setup() -> (tempfile::TempDir, Arc<CatalogRepository>, ServiceDriver) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -159,31 +159,108 @@ async fn a_name_someone_else_registered_is_refused_and_unknown_skeletons_fail_pe
 }
 
 #[tokio::test]
-async fn a_service_may_register_components_but_not_golden_paths() {
+async fn the_register_step_writes_exactly_its_own_component() {
     let (_dir, catalog, _driver) = setup().await;
-    let templates = paved_core::catalog::parse_documents(paved_core::catalog::DEFAULT_TEMPLATES)
-        .expect("the shipped templates parse");
-    let err = catalog
-        .import_service_entities(templates, &paved_core::catalog::PlatformWriter)
-        .await
-        .expect_err("templates refused");
-    assert!(
-        err.to_string().contains("may not declare a Template")
-            || format!("{err:?}").contains("may not declare a Template"),
-        "{err:?}"
+    let (me, owner) = (
+        EntityRef::new("component", "default", "orders"),
+        EntityRef::new("group", "default", "team-a"),
     );
-    assert_eq!(catalog.read().len(), 0, "nothing half-written");
-
+    let expected = ServiceComponent {
+        entity_ref: &me,
+        owner: &owner,
+        request_annotation: "paved.dev/request-id",
+        request_id: "req-orders",
+    };
     let component = json!({
         "apiVersion": "backstage.io/v1alpha1", "kind": "Component",
-        "metadata": {"name": "orders"},
+        "metadata": {"name": "orders", "annotations": {"paved.dev/request-id": "req-orders"}},
         "spec": {"type": "service", "lifecycle": "experimental", "owner": "group:default/team-a"},
     });
+    let admin_user = json!({
+        "apiVersion": "backstage.io/v1alpha1", "kind": "User",
+        "metadata": {"name": "mallory", "annotations": {"slack.com/user-id": "U0MALLORY"}},
+        "spec": {"memberOf": ["platform-admins"]},
+    });
+    let templates = paved_core::catalog::parse_documents(paved_core::catalog::DEFAULT_TEMPLATES)
+        .expect("the shipped templates parse");
+    let with = |patch: &dyn Fn(&mut Value)| {
+        let mut c = component.clone();
+        patch(&mut c);
+        c
+    };
+    let refused: Vec<(&str, Vec<Value>)> = vec![
+        (
+            "a second document",
+            vec![component.clone(), admin_user.clone()],
+        ),
+        ("a User instead", vec![admin_user.clone()]),
+        ("golden paths", templates),
+        (
+            "another name",
+            vec![with(&|c| c["metadata"]["name"] = json!("payments"))],
+        ),
+        (
+            "another owner",
+            vec![with(&|c| c["spec"]["owner"] = json!("team-b"))],
+        ),
+        (
+            "no request id",
+            vec![with(&|c| c["metadata"]["annotations"] = json!({}))],
+        ),
+        ("nothing", vec![]),
+    ];
+    for (why, documents) in refused {
+        let err = catalog
+            .register_service_component(documents, &expected)
+            .await
+            .expect_err(why);
+        assert!(
+            matches!(err.code(), "not_the_service_component" | "invalid_entity"),
+            "{why}: {err:?}"
+        );
+        assert_eq!(catalog.read().len(), 0, "{why}: nothing written");
+    }
     catalog
-        .import_service_entities(vec![component], &paved_core::catalog::PlatformWriter)
+        .register_service_component(vec![component], &expected)
         .await
-        .expect("a component is registered");
+        .expect("its own component is registered");
     assert_eq!(catalog.read().len(), 1);
+}
+
+#[tokio::test]
+async fn parameters_cannot_inject_documents_into_the_rendered_catalog_info() {
+    let (_dir, catalog, driver) = setup().await;
+    let user = "\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: mallory\n  annotations: {slack.com/user-id: U0MALLORY}\nspec: {memberOf: [platform-admins]}";
+    let mallory = EntityRef::new("user", "default", "mallory");
+
+    // Free text stays one value of the Component, whatever it holds.
+    let mut s = spec("described", "rust-axum");
+    s.parameters["description"] = json!(format!("Takes orders{user}"));
+    driver.apply(&s, "render").await.expect("render");
+    driver.apply(&s, "register").await.expect("register");
+    {
+        let index = catalog.read();
+        assert_eq!(index.len(), 1, "only the Component was written");
+        let view = index
+            .get_by_ref(&EntityRef::new("component", "default", "described"))
+            .expect("the component");
+        let entity: Value = serde_json::from_slice(&view.json).expect("json");
+        assert_eq!(
+            entity["metadata"]["description"],
+            json!(format!("Takes orders{user}"))
+        );
+        assert!(index.get_by_ref(&mallory).is_none());
+    }
+
+    // A reference is one value too: not a valid ref, so the register step refuses it whole.
+    let mut s = spec("injected", "rust-axum");
+    s.parameters["system"] = json!(format!("shop{user}"));
+    driver.apply(&s, "render").await.expect("render");
+    let err = driver.apply(&s, "register").await.expect_err("refused");
+    assert_eq!(err.code(), "NonRetryable.CatalogRefused", "{err}");
+    let index = catalog.read();
+    assert_eq!(index.len(), 1, "nothing more was written");
+    assert!(index.get_by_ref(&mallory).is_none());
 }
 
 fn bare_repository(path: &std::path::Path) {

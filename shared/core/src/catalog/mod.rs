@@ -24,6 +24,6 @@ pub use query::{
 pub use relations::{Relation, RelationType};
 pub use repository::{
     CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity, PlatformWriter,
-    UpsertOutcome, WriteGuard, WriteStatus,
+    ServiceComponent, UpsertOutcome, WriteGuard, WriteStatus,
 };
 pub use template::{DEFAULT_TEMPLATES, validate_parameters};

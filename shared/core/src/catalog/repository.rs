@@ -195,15 +195,67 @@ impl CatalogRepository {
         self.import_checked(documents, guard, validate_entity).await
     }
 
-    /// [`Self::import`] for the entities a provisioned service declares (its
-    /// catalog-info.yaml), which may not include a Template.
-    pub async fn import_service_entities(
+    /// Registers the one Component a provisioned service's catalog-info.yaml declares, as the
+    /// platform. The file was rendered from a request's parameters, so it is held to exactly
+    /// what the request asked for: one document, a Component with the expected name and
+    /// owner, carrying the request's id. Anything else (a second document, a User, a
+    /// Template, another team's owner) is refused and nothing is written.
+    pub async fn register_service_component(
         &self,
         documents: Vec<Value>,
-        guard: &dyn WriteGuard,
+        expected: &ServiceComponent<'_>,
     ) -> Result<ImportOutcome, Error> {
-        self.import_checked(documents, guard, validate_entity_except_templates)
-            .await
+        let refuse = |field: &str, message: String| Error::Invalid {
+            code: "not_the_service_component",
+            message: format!("the service's catalog-info.yaml is refused: {message}"),
+            violations: vec![Violation::new(field, message)],
+        };
+        let count = documents.len();
+        let Ok([document]) = <[Value; 1]>::try_from(documents) else {
+            return Err(refuse(
+                "",
+                format!(
+                    "it declares {count} documents; a new service registers exactly its own Component"
+                ),
+            ));
+        };
+        let valid = validate_entity_except_templates(document.clone())?;
+        if valid.kind != Kind::Component || valid.entity_ref.key() != expected.entity_ref.key() {
+            return Err(refuse(
+                "metadata.name",
+                format!(
+                    "it declares {}, not {}",
+                    valid.entity_ref, expected.entity_ref
+                ),
+            ));
+        }
+        if valid.owner.as_ref().map(EntityRef::key) != Some(expected.owner.key()) {
+            return Err(refuse(
+                "spec.owner",
+                format!("its owner is not the request's owner {}", expected.owner),
+            ));
+        }
+        let stamped = valid
+            .body
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get(expected.request_annotation))
+            .and_then(Value::as_str);
+        if stamped != Some(expected.request_id) {
+            return Err(refuse(
+                "metadata.annotations",
+                format!(
+                    "it does not carry {}: {}",
+                    expected.request_annotation, expected.request_id
+                ),
+            ));
+        }
+        self.import_checked(
+            vec![document],
+            &PlatformWriter,
+            validate_entity_except_templates,
+        )
+        .await
     }
 
     async fn import_checked(
@@ -455,6 +507,16 @@ impl CatalogRepository {
             Some(Err(_)) | None => index.apply(Vec::new(), std::slice::from_ref(entity_ref)),
         }
     }
+}
+
+/// What a new service's register step may write: its own Component, as the request made it.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceComponent<'a> {
+    pub entity_ref: &'a EntityRef,
+    pub owner: &'a EntityRef,
+    /// The annotation that carries the request id, and the id.
+    pub request_annotation: &'a str,
+    pub request_id: &'a str,
 }
 
 fn check_if_match(
