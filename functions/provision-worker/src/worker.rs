@@ -405,7 +405,12 @@ impl ProvisionWorker {
     }
 
     /// Adds an event to the request's log, changing nothing else.
-    async fn log(&self, task: &TaskMessage, event: &str, message: String) -> Result<(), WorkerError> {
+    async fn log(
+        &self,
+        task: &TaskMessage,
+        event: &str,
+        message: String,
+    ) -> Result<(), WorkerError> {
         self.requests
             .update_retrying(&task.spec.request_id, |r, now| {
                 r.log(now, event, message.clone());

@@ -207,6 +207,76 @@ impl App {
         tasks && notes
     }
 
+    /// Runs, by hand, the task messages `pick` accepts (and every notification) until request
+    /// `id` satisfies `until`; the other task messages stay queued, hidden meanwhile, and are
+    /// visible again afterwards. Lets a test order two requests' tasks as a race would.
+    pub async fn pump_only(
+        &self,
+        pick: impl Fn(&Value) -> bool,
+        id: &str,
+        until: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let queue = self.queue();
+        let notes = QueueBinding {
+            retry_after: Duration::ZERO,
+            ..QueueBinding::new(NOTIFICATION_QUEUE, NOTIFICATION_DEAD_LETTER_QUEUE, 5)
+        };
+        let mut held = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let finished = loop {
+            for m in queue
+                .receive(TASK_QUEUE, 10, Duration::from_secs(600))
+                .await
+                .expect("receive")
+            {
+                let body: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
+                if !pick(&body) {
+                    held.push(m.receipt_handle);
+                    continue;
+                }
+                let delivery = provision_worker::Delivery {
+                    message_id: m.message_id.clone(),
+                    body: m.body.clone(),
+                    receive_count: 1,
+                };
+                if self
+                    .platform
+                    .worker
+                    .handle_batch(&[delivery])
+                    .await
+                    .is_empty()
+                {
+                    queue
+                        .delete(TASK_QUEUE, &m.receipt_handle)
+                        .await
+                        .expect("delete");
+                } else {
+                    queue
+                        .change_visibility(TASK_QUEUE, &m.receipt_handle, Duration::ZERO)
+                        .await
+                        .expect("retry");
+                }
+            }
+            poll_once(queue.as_ref(), &self.platform.worker, &notes).await;
+            let (_, r) = self.get(&format!("/v1/requests/{id}"), &admin()).await;
+            if until(&r) {
+                break r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "request {id} did not get there: {r:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        for handle in held {
+            queue
+                .change_visibility(TASK_QUEUE, &handle, Duration::ZERO)
+                .await
+                .expect("release");
+        }
+        finished
+    }
+
     pub async fn dead_letters(&self) -> Vec<String> {
         self.queue()
             // A peek: visible again at once.
