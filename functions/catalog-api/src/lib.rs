@@ -3,7 +3,7 @@
 //! serves the same router locally. Scorecards over the catalog are [`scorecards::router`].
 
 pub mod config;
-mod openapi;
+pub mod openapi;
 mod params;
 mod read;
 pub mod scorecards;

@@ -19,7 +19,7 @@ use paved_core::Error;
 use paved_core::catalog::{CatalogRepository, EntityRef, RefDefaults};
 use paved_core::events::EventStore;
 use paved_core::scorecards::{self, MetricsSnapshot, Scorecard, ScorecardSet, export};
-use paved_http::{ApiError, Authenticator, Caller};
+use paved_http::{ApiError, Authenticator, BodyLimit, Caller, bounded_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -37,12 +37,19 @@ impl FromRef<ScorecardsState> for Arc<Authenticator> {
     }
 }
 
+/// The routes are GETs; a body past a kilobyte is refused (413) rather than read and ignored.
+pub const BODY_LIMIT: usize = 1024;
+
 pub fn router(state: ScorecardsState) -> Router {
     Router::new()
         .route("/v1/scorecards", get(distribution))
         .route("/v1/scorecards/{*entity_ref}", get(one))
         .route("/v1/scorecard-definitions", get(definitions))
         .route("/v1/scorecard-definitions/{id}", get(definition))
+        .layer(axum::middleware::from_fn_with_state(
+            BodyLimit(BODY_LIMIT),
+            bounded_body,
+        ))
         .with_state(state)
 }
 
@@ -67,6 +74,18 @@ fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
 }
 
 /// One entity's scorecard.
+#[utoipa::path(get, path = "/v1/scorecards/{entityRef}", tag = "scorecards",
+    params(
+        ("entityRef" = String, Path, description = "payments, component:payments or component:default/payments"),
+        ("scorecard" = Option<String>, Query, description = "A definition's id; the default scorecard otherwise"),
+    ),
+    responses(
+        (status = 200, description = "The entity's level and every rule's result"),
+        (status = 400, description = "A ref or query that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 404, description = "No such entity or scorecard", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn one(
     State(s): State<ScorecardsState>,
     Caller(_who): Caller,
@@ -95,6 +114,18 @@ pub async fn one(
 }
 
 /// The level distribution of a team (or the organisation).
+#[utoipa::path(get, path = "/v1/scorecards", tag = "scorecards",
+    params(
+        ("team" = Option<String>, Query, description = "team-a or group:default/team-a; the organisation otherwise"),
+        ("scorecard" = Option<String>, Query, description = "A definition's id; the default scorecard otherwise"),
+    ),
+    responses(
+        (status = 200, description = "How many entities hold each level, and the rules failing most often"),
+        (status = 400, description = "A query that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 404, description = "No such team or scorecard", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn distribution(
     State(s): State<ScorecardsState>,
     Caller(_who): Caller,
@@ -129,6 +160,13 @@ pub async fn distribution(
     Ok(Json(serde_json::to_value(d).unwrap_or(Value::Null)))
 }
 
+/// Every scorecard definition.
+#[utoipa::path(get, path = "/v1/scorecard-definitions", tag = "scorecards",
+    responses(
+        (status = 200, description = "{items: [definition]}"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn definitions(State(s): State<ScorecardsState>, Caller(_who): Caller) -> Json<Value> {
     Json(json!({"items": s.cards.cards}))
 }
@@ -140,6 +178,18 @@ pub struct ExportQuery {
 }
 
 /// One definition: as paved keeps it (JSON), or exported for Port (JSON) or Cortex (YAML).
+#[utoipa::path(get, path = "/v1/scorecard-definitions/{id}", tag = "scorecards",
+    params(
+        ("id" = String, Path),
+        ("format" = Option<String>, Query, description = "paved (default), port or cortex"),
+    ),
+    responses(
+        (status = 200, description = "The definition (application/yaml for cortex)"),
+        (status = 400, description = "An unknown format", content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 404, description = "No such scorecard", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn definition(
     State(s): State<ScorecardsState>,
     Caller(_who): Caller,

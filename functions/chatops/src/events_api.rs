@@ -54,6 +54,18 @@ fn command_text(text: &str) -> String {
         .join(" ")
 }
 
+#[utoipa::path(post, path = "/v1/chatops/slack/events", tag = "chatops",
+    params(
+        ("X-Slack-Request-Timestamp" = String, Header),
+        ("X-Slack-Signature" = String, Header, description = "v0=<HMAC-SHA256 of v0:timestamp:body>"),
+    ),
+    request_body(content = Object, description = "An Events API callback (url_verification, app_mention)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Acknowledged (the challenge for url_verification)"),
+        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "Not signed by Slack within five minutes", content_type = "application/problem+json"),
+        (status = 413, description = "Over 64 KiB", content_type = "application/problem+json"),
+    ))]
 pub async fn events(
     State(state): State<ChatopsState>,
     headers: HeaderMap,

@@ -92,6 +92,19 @@ fn verified(state: &ChatopsState, headers: &HeaderMap, body: &[u8]) -> Result<()
     })
 }
 
+/// A Slack slash command or a button click (interactivity), signed by Slack.
+#[utoipa::path(post, path = "/v1/chatops/slack", tag = "chatops",
+    params(
+        ("X-Slack-Request-Timestamp" = String, Header),
+        ("X-Slack-Signature" = String, Header, description = "v0=<HMAC-SHA256 of v0:timestamp:body>"),
+    ),
+    request_body(content = String, description = "Slack's form post", content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An ephemeral Block Kit reply"),
+        (status = 400, description = "A post that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "Not signed by Slack within five minutes", content_type = "application/problem+json"),
+        (status = 413, description = "Over 64 KiB", content_type = "application/problem+json"),
+    ))]
 async fn slack_post(
     State(state): State<ChatopsState>,
     headers: HeaderMap,
@@ -297,4 +310,16 @@ pub fn slack_event_log(
         "slack-events",
         std::time::Duration::from_secs(24 * 3600),
     )
+}
+
+/// This function's operations, for paved's OpenAPI document (`tests/openapi.rs`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(
+        paths(slack_post, events_api::events),
+        tags((name = "chatops", description = "Slack: slash commands, buttons and mentions"))
+    )]
+    struct ChatopsDoc;
+    ChatopsDoc::openapi()
 }

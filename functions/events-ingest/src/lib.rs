@@ -195,6 +195,17 @@ impl IngestState {
 }
 
 /// `POST /v1/events/github`.
+/// A GitHub webhook delivery (deployment_status, push, pull_request, ...).
+#[utoipa::path(post, path = "/v1/events/github", tag = "events",
+    params(("X-Hub-Signature-256" = String, Header, description = "sha256=<HMAC of the body>"), ("X-GitHub-Event" = String, Header), ("X-GitHub-Delivery" = String, Header)),
+    request_body(content = Object, description = "The sender's own payload", content_type = "application/json"),
+    responses(
+        (status = 202, description = "Recorded (what was recorded), or ignored with the reason"),
+        (status = 200, description = "A delivery seen before"),
+        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "A missing or wrong signature, or the source is not configured", content_type = "application/problem+json"),
+        (status = 413, description = "Over 6 MiB", content_type = "application/problem+json"),
+    ))]
 async fn github(
     State(state): State<IngestState>,
     headers: HeaderMap,
@@ -221,6 +232,17 @@ async fn github(
 }
 
 /// `POST /v1/events/gitlab`. The token is a header, so it is checked before the body is read.
+/// A GitLab webhook delivery (deployment, push, merge request, issue).
+#[utoipa::path(post, path = "/v1/events/gitlab", tag = "events",
+    params(("X-Gitlab-Token" = String, Header, description = "The secret token"), ("X-Gitlab-Event" = String, Header), ("X-Gitlab-Event-UUID" = String, Header)),
+    request_body(content = Object, description = "The sender's own payload", content_type = "application/json"),
+    responses(
+        (status = 202, description = "Recorded (what was recorded), or ignored with the reason"),
+        (status = 200, description = "A delivery seen before"),
+        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "A missing or wrong signature, or the source is not configured", content_type = "application/problem+json"),
+        (status = 413, description = "Over 2 MiB", content_type = "application/problem+json"),
+    ))]
 async fn gitlab(State(state): State<IngestState>, request: Request) -> Answer {
     let headers = request.headers();
     signatures::gitlab(
@@ -257,6 +279,17 @@ fn resolve(state: &IngestState, annotation: &str, event: normalized::RepoEvent) 
 }
 
 /// `POST /v1/events/pagerduty` (v3 webhooks).
+/// A PagerDuty v3 webhook delivery (incident triggered, resolved).
+#[utoipa::path(post, path = "/v1/events/pagerduty", tag = "events",
+    params(("X-PagerDuty-Signature" = String, Header, description = "v1=<HMAC of the body>")),
+    request_body(content = Object, description = "The sender's own payload", content_type = "application/json"),
+    responses(
+        (status = 202, description = "Recorded (what was recorded), or ignored with the reason"),
+        (status = 200, description = "A delivery seen before"),
+        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "A missing or wrong signature, or the source is not configured", content_type = "application/problem+json"),
+        (status = 413, description = "Over 256 KiB", content_type = "application/problem+json"),
+    ))]
 async fn pagerduty(
     State(state): State<IngestState>,
     headers: HeaderMap,
@@ -290,6 +323,17 @@ async fn pagerduty(
 }
 
 /// `POST /v1/events/cdevents`: CDEvents from any authenticated caller (a CD system's token).
+/// A CDEvents event (service.deployed, change.merged, incident.detected, ...), from an authenticated caller.
+#[utoipa::path(post, path = "/v1/events/cdevents", tag = "events",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Recorded, or ignored with the reason"),
+        (status = 200, description = "A delivery seen before"),
+        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 413, description = "Over 64 KiB", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 async fn cdevents(
     State(state): State<IngestState>,
     Caller(_caller): Caller,
@@ -341,6 +385,17 @@ async fn cdevents(
 
 /// `POST /v1/events`: paved's batch format, for any authenticated caller. The delivery id is
 /// the `Idempotency-Key` header, or else the body's SHA-256.
+/// A batch of normalised rows (deployments, changes, incidents), from an authenticated caller.
+#[utoipa::path(post, path = "/v1/events", tag = "events", params(("Idempotency-Key" = Option<String>, Header, description = "Scoped to the caller")),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Recorded, or ignored with the reason"),
+        (status = 200, description = "A delivery seen before"),
+        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 413, description = "Over 4 MiB", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 async fn batch(
     State(state): State<IngestState>,
     Caller(caller): Caller,
@@ -358,4 +413,16 @@ async fn batch(
     state
         .accept("batch", &delivery, &raw, Parsed::Use(rows))
         .await
+}
+
+/// This function's operations, for paved's OpenAPI document (`tests/openapi.rs`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(
+        paths(github, gitlab, pagerduty, cdevents, batch),
+        tags((name = "events", description = "Deployment, change and incident events for the DORA metrics"))
+    )]
+    struct EventsDoc;
+    EventsDoc::openapi()
 }

@@ -4,15 +4,13 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Query, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{FromRef, Query, State};
+use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
 use paved_core::Error;
 use paved_core::events::EventStore;
-use paved_http::{ApiError, Authenticator, Caller, read_body};
+use paved_http::{ApiError, Authenticator, BodyLimit, Caller, bounded_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -36,23 +34,11 @@ pub fn router(state: MetricsState) -> Router {
     Router::new()
         .route("/v1/metrics/dora", get(dora))
         .route("/v1/metrics/adoption", get(adoption))
-        .layer(middleware::from_fn(bounded_body))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            BodyLimit(BODY_LIMIT),
+            bounded_body,
+        ))
         .with_state(state)
-}
-
-/// Reads the body (the handlers never do) up to [`BODY_LIMIT`], so that a GET with a large
-/// body is refused rather than ignored.
-async fn bounded_body(request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let read = Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await;
-    match read_body(read, BODY_LIMIT) {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Err(refused) => refused.into_response(),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +68,17 @@ impl<'a> Scope<'a> {
     }
 }
 
+/// The latest DORA report, whole or for one scope.
+#[utoipa::path(get, path = "/v1/metrics/dora", tag = "metrics",
+    params(("scope" = Option<String>, Query, description = "org, team:<name> or service:<name>")),
+    responses(
+        (status = 200, description = "The figures"),
+        (status = 400, description = "A scope that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 404, description = "No report yet, or no such scope", content_type = "application/problem+json"),
+        (status = 413, description = "A body over 1 KiB", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 async fn dora(
     State(state): State<MetricsState>,
     Caller(_caller): Caller,
@@ -131,6 +128,17 @@ fn find(report: &Value, list: &str, field: &str, name: &str) -> Option<Value> {
 
 /// `GET /v1/metrics/adoption?scope=org|team:X`: the platform adoption figures the DORA job
 /// stored (whole without a scope).
+/// Golden-path adoption, whole or for one scope.
+#[utoipa::path(get, path = "/v1/metrics/adoption", tag = "metrics",
+    params(("scope" = Option<String>, Query, description = "org, team:<name> or service:<name>")),
+    responses(
+        (status = 200, description = "The figures"),
+        (status = 400, description = "A scope that cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 404, description = "No report yet, or no such scope", content_type = "application/problem+json"),
+        (status = 413, description = "A body over 1 KiB", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 async fn adoption(
     State(state): State<MetricsState>,
     Caller(_caller): Caller,
@@ -172,4 +180,16 @@ async fn adoption(
         "computed_at": computed_at,
         "figures": figures,
     })))
+}
+
+/// This function's operations, for paved's OpenAPI document (`tests/openapi.rs`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(
+        paths(dora, adoption),
+        tags((name = "metrics", description = "DORA metrics and adoption"))
+    )]
+    struct MetricsDoc;
+    MetricsDoc::openapi()
 }

@@ -69,6 +69,17 @@ fn waiting(r: &ProvisioningRequest) -> Result<(), Error> {
     }
 }
 
+/// Approves a request that waits for an approval (approvers only, never the requester).
+#[utoipa::path(post, path = "/v1/requests/{id}/approve", tag = "requests",
+    params(("id" = String, Path, description = "The request id (req-...)")),
+    responses(
+        (status = 200, description = "The request: status, steps, conditions and events"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to act on it", content_type = "application/problem+json"),
+        (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
+        (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn approve(
     State(s): State<RequestsState>,
     Caller(who): Caller,
@@ -79,6 +90,17 @@ pub async fn approve(
     Ok(ok(&r, StatusCode::OK))
 }
 
+/// Rejects a request that waits for an approval.
+#[utoipa::path(post, path = "/v1/requests/{id}/reject", tag = "requests",
+    params(("id" = String, Path, description = "The request id (req-...)")),
+    responses(
+        (status = 200, description = "The request: status, steps, conditions and events"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to act on it", content_type = "application/problem+json"),
+        (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
+        (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn reject(
     State(s): State<RequestsState>,
     Caller(who): Caller,
@@ -120,6 +142,17 @@ async fn decide(
     Ok(r)
 }
 
+/// Cancels a request before it is provisioned (owners, the requester, admins).
+#[utoipa::path(post, path = "/v1/requests/{id}/cancel", tag = "requests",
+    params(("id" = String, Path, description = "The request id (req-...)")),
+    responses(
+        (status = 200, description = "The request: status, steps, conditions and events"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to act on it", content_type = "application/problem+json"),
+        (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
+        (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn cancel(
     State(s): State<RequestsState>,
     Caller(who): Caller,
@@ -139,6 +172,17 @@ pub async fn cancel(
 
 /// Removes what a READY request made. Repeating the call while it is DEPROVISIONING re-queues
 /// the same task (the worker runs it once in effect).
+/// Deprovisions what a READY request made: DEPROVISIONING, then DELETED or DELETE_FAILED.
+#[utoipa::path(delete, path = "/v1/resources/{id}", tag = "requests",
+    params(("id" = String, Path, description = "The request id (req-...)")),
+    responses(
+        (status = 200, description = "The request: status, steps, conditions and events"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to act on it", content_type = "application/problem+json"),
+        (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
+        (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn deprovision(
     State(s): State<RequestsState>,
     Caller(who): Caller,

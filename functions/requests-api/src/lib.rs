@@ -8,6 +8,7 @@
 
 mod cursor;
 mod decide;
+pub mod openapi;
 mod submit;
 mod views;
 
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
@@ -24,7 +25,7 @@ use paved_core::policy::PolicyEngine;
 use paved_core::ports::{Queue, Workflow};
 use paved_core::provisioning::Planner;
 use paved_core::requests::RequestRepository;
-use paved_http::Authenticator;
+use paved_http::{Authenticator, BodyLimit, bounded_body};
 
 pub use submit::resume_queued;
 
@@ -158,6 +159,10 @@ pub fn router(state: RequestsState) -> Router {
         .route("/v1/requests/{id}/reject", post(decide::reject))
         .route("/v1/requests/{id}/cancel", post(decide::cancel))
         .route("/v1/resources/{id}", delete(decide::deprovision))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Every route, those that read no body too: a body past the limit is a 413.
+        .layer(axum::middleware::from_fn_with_state(
+            BodyLimit(BODY_LIMIT),
+            bounded_body,
+        ))
         .with_state(state)
 }

@@ -29,14 +29,19 @@ use crate::views::request_view;
 use crate::BODY_LIMIT;
 
 /// The body of `POST /v1/requests`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
+    /// A golden path's name (`GET /v1/templates`).
     pub template: String,
+    /// The resource's name, as the guardrails' naming rule allows.
     pub name: String,
+    /// The owning Group (or User): `team-a` or `group:default/team-a`.
     pub owner: String,
     pub environment: String,
+    /// The template's parameters, checked against its JSON Schema.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub parameters: Option<Value>,
 }
 
@@ -54,6 +59,25 @@ struct Checked {
     violations: Vec<PolicyViolation>,
 }
 
+/// Asks for a resource from a golden path: 202 with the request (or 200 with the plan and the
+/// guardrails' verdicts for a dry run).
+#[utoipa::path(post, path = "/v1/requests", tag = "requests",
+    params(
+        ("dryRun" = Option<bool>, Query, description = "Check and plan only; nothing is recorded"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the same request"),
+    ),
+    request_body(content = CreateRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The request, recorded and queued (or waiting for an approval)"),
+        (status = 200, description = "A dry run's verdict and plan"),
+        (status = 400, description = "The body or a header cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of the owner", content_type = "application/problem+json"),
+        (status = 409, description = "The same Idempotency-Key is still being submitted", content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 64 KiB", content_type = "application/problem+json"),
+        (status = 422, description = "Unknown template or owner, bad parameters, a guardrail refuses, the name is taken", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(s): State<RequestsState>,
     Caller(who): Caller,

@@ -81,6 +81,15 @@ pub(crate) async fn visible(
     }
 }
 
+/// One request, if the caller may see it.
+#[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests",
+    params(("id" = String, Path, description = "The request id (req-...)")),
+    responses(
+        (status = 200, description = "The request: status, steps, conditions and events"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn one(
     State(s): State<RequestsState>,
     Caller(who): Caller,
@@ -108,6 +117,23 @@ fn hundred() -> usize {
     100
 }
 
+/// The requests the caller may see, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/requests", tag = "requests",
+    params(
+        ("status" = Option<String>, Query, description = "SUBMITTED, WAITING_FOR_APPROVAL, QUEUED, PROVISIONING, READY, FAILED, REJECTED, CANCELLED, DEPROVISIONING, DELETED or DELETE_FAILED"),
+        ("owner" = Option<String>, Query, description = "An owner ref (team-a or group:default/team-a)"),
+        ("template" = Option<String>, Query),
+        ("environment" = Option<String>, Query),
+        ("requester" = Option<String>, Query, description = "A user ref"),
+        ("limit" = Option<usize>, Query, description = "1-1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "nextCursor of the previous page, with the same filters"),
+    ),
+    responses(
+        (status = 200, description = "{items: [...], total, nextCursor?}"),
+        (status = 400, description = "A filter or cursor cannot be read", content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(s): State<RequestsState>,
     Caller(who): Caller,

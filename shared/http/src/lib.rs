@@ -15,6 +15,6 @@ mod request_context;
 pub use auth::{Authenticator, Caller, GatewayClaims, RefusedClaims, parse_gateway_list};
 #[cfg(feature = "bearer-tokens")]
 pub use bearer::{TokenClaims, mint_token};
-pub use body::read_body;
+pub use body::{BodyLimit, bounded_body, read_body};
 pub use problem::{ApiError, route_not_found};
 pub use request_context::{X_REQUEST_ID, request_context};

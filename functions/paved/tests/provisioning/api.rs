@@ -529,3 +529,75 @@ async fn sqs_and_dynamodb_requests_make_real_resources_on_the_aws_emulator() {
         "DELETED"
     );
 }
+
+#[tokio::test]
+async fn every_router_refuses_a_body_over_its_limit_with_a_413_problem() {
+    let app = start(Vec::new()).await;
+    let token = alice();
+    // (method, path, content type, the router's limit): one byte over each.
+    let routes: [(&str, &str, &str, usize); 8] = [
+        (
+            "POST",
+            "/v1/requests",
+            "application/json",
+            requests_api::BODY_LIMIT,
+        ),
+        (
+            "POST",
+            "/v1/requests/req-x/approve",
+            "application/json",
+            requests_api::BODY_LIMIT,
+        ),
+        (
+            "DELETE",
+            "/v1/resources/req-x",
+            "application/json",
+            requests_api::BODY_LIMIT,
+        ),
+        (
+            "GET",
+            "/v1/scorecards",
+            "application/json",
+            catalog_api::scorecards::BODY_LIMIT,
+        ),
+        (
+            "GET",
+            "/v1/scorecard-definitions",
+            "application/json",
+            catalog_api::scorecards::BODY_LIMIT,
+        ),
+        (
+            "GET",
+            "/v1/metrics/dora",
+            "application/json",
+            metrics_api::BODY_LIMIT,
+        ),
+        ("POST", "/v1/entities", "application/json", 1024 * 1024),
+        (
+            "POST",
+            "/api/catalog/entities/by-refs",
+            "application/json",
+            1024 * 1024,
+        ),
+    ];
+    for (method, path, content_type, limit) in routes {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let r = app
+            .http
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(vec![b' '; limit + 1])
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 413, "{method} {path}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{method} {path}"
+        );
+        let problem: Value = r.json().await.expect("problem");
+        assert_eq!(problem["code"], "payload_too_large", "{method} {path}");
+    }
+}

@@ -1,0 +1,26 @@
+//! The requests function's part of paved's OpenAPI document, generated from the handlers'
+//! `#[utoipa::path]` annotations (the whole document is checked in beside the catalog function,
+//! which serves it; `tests/openapi.rs` keeps the two equal).
+
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        crate::submit::create,
+        crate::views::list,
+        crate::views::one,
+        crate::decide::approve,
+        crate::decide::reject,
+        crate::decide::cancel,
+        crate::decide::deprovision,
+    ),
+    components(schemas(crate::submit::CreateRequest)),
+    tags((name = "requests", description = "Self-service requests and the resources they make"))
+)]
+struct RequestsDoc;
+
+/// This function's operations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    RequestsDoc::openapi()
+}
