@@ -43,3 +43,6 @@ export AWS_ENDPOINT_URL=$PAVED_TEST_AWS_ENDPOINT AWS_REGION=us-east-1 AWS_ACCESS
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked "$@"
+
+echo "==> fuzzing every public route with schemathesis (scripts/fuzz-api.sh): no 5xx"
+scripts/fuzz-api.sh
