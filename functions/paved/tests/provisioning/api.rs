@@ -601,3 +601,50 @@ async fn every_router_refuses_a_body_over_its_limit_with_a_413_problem() {
         assert_eq!(problem["code"], "payload_too_large", "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn the_team_quota_counts_every_spelling_of_the_owner() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = crate::harness::config(dir.path());
+    c.extra_drivers = vec![TestDriver::new(
+        "widget",
+        &["one"],
+        &[("one", Behaviour::Succeed)],
+    )];
+    // A quota of one resource per team.
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).expect("dir");
+    let mut data: Value =
+        serde_json::from_str(paved_core::policy::DEFAULT_CONFIG).expect("default config");
+    data["paved"]["config"]["quota_per_team"] = json!(1);
+    std::fs::write(policies.join("config.json"), data.to_string()).expect("write");
+    c.policies = Some(paved::host::PolicySource {
+        dir: policies,
+        replace_default: false,
+    });
+    let app = crate::harness::start_with(dir, c, true).await;
+    assert_eq!(app.import(&template("widget", &["one"])).await.0, 200);
+
+    let ask = |name: &str, owner: &str| {
+        json!({"template": "widget", "name": name, "owner": owner,
+               "environment": "development", "parameters": {"size": 1}})
+    };
+    let first = app.submit(ask("w-first", "team-a")).await;
+    app.wait_for(&first, &["READY"], SLOW).await;
+    for owner in [
+        "Team-A",
+        "TEAM-A",
+        "group:default/Team-A",
+        "group:DEFAULT/team-A",
+    ] {
+        let (status, r) = app
+            .post("/v1/requests", &alice(), &ask("w-second", owner), None)
+            .await;
+        assert_eq!(status, 422, "{owner}: {r}");
+        assert_eq!(r["code"], "policy_violation", "{owner}: {r}");
+        assert!(
+            r["violations"].to_string().contains("quota.team"),
+            "{owner}: {r}"
+        );
+    }
+}
