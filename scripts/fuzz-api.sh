@@ -50,6 +50,7 @@ status=0
   --workers 2 \
   --request-timeout 20 \
   --no-color \
+  --generation-database none \
   --report-dir "$DATA/report" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "==> paved's log (errors)" >&2
