@@ -5,7 +5,7 @@
 //! They travel on the notifications queue as [`ChatNotification`]s; the worker delivers each
 //! once ([`crate::notify`] only sends). A failed post is an error, so the queue retries it.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -214,6 +214,44 @@ fn routable(ip: IpAddr) -> bool {
     }
 }
 
+/// Resolves host names to the addresses [`routable`] allows, only: a `reply_to` whose name
+/// resolves to the metadata service (or any link-local address) is refused at connect time,
+/// which [`reply_url`], reading only what the URL says, cannot see.
+struct RoutableOnly;
+
+impl reqwest::dns::Resolve for RoutableOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept = keep_routable(&host, found)?;
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The addresses of `host` that may be posted to; none is an error naming the host.
+fn keep_routable(host: &str, addresses: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+    let kept: Vec<SocketAddr> = addresses
+        .into_iter()
+        .filter(|a| {
+            let ip = match a.ip() {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+                v4 => v4,
+            };
+            routable(ip)
+        })
+        .collect();
+    if kept.is_empty() {
+        Err(format!(
+            "{host} resolves to no address paved may post to (link-local, metadata, unspecified, broadcast or multicast only)"
+        ))
+    } else {
+        Ok(kept)
+    }
+}
+
 /// What a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivered {
@@ -248,6 +286,8 @@ impl SlackNotifier {
                     // A redirect would take a post checked for one host to another (a
                     // `reply_to` that answers 307 to the metadata service): never followed.
                     .redirect(Policy::none())
+                    // And a name that resolves to one is refused the same way.
+                    .dns_resolver(RoutableOnly)
                     .connect_timeout(Duration::from_secs(3))
                     .timeout(Duration::from_secs(10))
                     .build()
@@ -410,6 +450,45 @@ mod tests {
             o.live_response_url(at + chrono::Duration::minutes(31))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn names_that_resolve_to_metadata_or_link_local_addresses_are_refused() {
+        let at = |ip: &str| SocketAddr::new(ip.parse().expect("ip"), 443);
+        for only_bad in [
+            vec![at("169.254.169.254")],
+            vec![at("fd00:ec2::254")],
+            vec![at("::ffff:169.254.169.254"), at("fe80::1")],
+            vec![at("0.0.0.0"), at("224.0.0.1")],
+        ] {
+            let err = keep_routable("evil.example", only_bad.clone()).expect_err("refused");
+            assert!(err.contains("evil.example"), "{err}");
+        }
+        // A name with a usable address keeps only those.
+        assert_eq!(
+            keep_routable(
+                "mixed.example",
+                vec![at("169.254.169.254"), at("93.184.215.14")]
+            ),
+            Ok(vec![at("93.184.215.14")])
+        );
+        assert_eq!(
+            keep_routable("localhost", vec![at("127.0.0.1"), at("::1")]),
+            Ok(vec![at("127.0.0.1"), at("::1")])
+        );
+    }
+
+    #[tokio::test]
+    async fn the_resolver_keeps_what_the_system_resolves_for_a_usable_name() {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = "localhost".parse().expect("name");
+        let found: Vec<SocketAddr> = RoutableOnly
+            .resolve(name)
+            .await
+            .expect("resolves")
+            .collect();
+        assert!(!found.is_empty());
+        assert!(found.iter().all(|a| a.ip().is_loopback()), "{found:?}");
     }
 
     #[test]
