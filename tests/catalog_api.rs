@@ -916,3 +916,53 @@ async fn cold_starts_racing_to_install_the_golden_paths_both_succeed() {
     ra.expect("a");
     rb.expect("b");
 }
+
+#[tokio::test]
+async fn a_stored_entity_that_does_not_decode_is_left_out_not_fatal() {
+    use std::sync::Arc;
+
+    use paved_core::catalog::{CatalogRepository, ENTITY_PARTITION};
+    use paved_core::ports::{Condition, Item, Key, Table};
+    use paved_embedded::SqliteStore;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("paved.db")).expect("open"));
+    let good = CatalogRepository::load(Arc::clone(&store) as _)
+        .await
+        .expect("load");
+    good.upsert(
+        component("good", "team-a"),
+        None,
+        &paved_core::catalog::PlatformWriter,
+    )
+    .await
+    .expect("write");
+    for (sk, entity) in [
+        ("component:default/not-json", json!("{not json")),
+        (
+            "component:default/no-kind",
+            json!(r#"{"metadata":{"name":"x"}}"#),
+        ),
+    ] {
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("entity".into(), entity);
+        store
+            .put(
+                Item::new(Key::new(ENTITY_PARTITION, sk), attrs),
+                Condition::Always,
+            )
+            .await
+            .expect("put");
+    }
+    // A restart serves what still reads back, and leaves the corrupt items alone in the table.
+    let reloaded = CatalogRepository::load(Arc::clone(&store) as _)
+        .await
+        .expect("a corrupt item does not take the catalog down");
+    assert_eq!(reloaded.read().len(), 1);
+    assert!(
+        reloaded
+            .read()
+            .get_by_key("component:default/good")
+            .is_some()
+    );
+}

@@ -225,8 +225,8 @@ pub async fn deprovision(
             parameters: r.parameters.clone(),
         },
     };
-    let body =
-        serde_json::to_string(&task).map_err(|e| Error::bad_request("encode", e.to_string()))?;
+    let body = serde_json::to_string(&task)
+        .map_err(|e| Error::Internal(format!("encoding a task message: {e}")))?;
     s.tasks.send(&s.task_queue, QueueMessage::new(body)).await?;
     tracing::info!(request_id = %id, user = %by, "deprovisioning queued");
     Ok(ok(&r, StatusCode::ACCEPTED))

@@ -188,20 +188,25 @@ pub struct RequestRepository {
 }
 
 fn encode(request: &ProvisioningRequest) -> Result<Item, Error> {
-    let Value::Object(attrs) =
-        serde_json::to_value(request).map_err(|e| Error::bad_request("encode", e.to_string()))?
+    let Value::Object(attrs) = serde_json::to_value(request)
+        .map_err(|e| Error::Internal(format!("encoding request {}: {e}", request.id)))?
     else {
-        return Err(Error::bad_request(
-            "encode",
-            "a request must serialise to an object",
-        ));
+        return Err(Error::Internal(format!(
+            "encoding request {}: a request must serialise to an object",
+            request.id
+        )));
     };
     Ok(Item::new(Key::new(REQUEST_PARTITION, &request.id), attrs))
 }
 
+/// A stored request that does not read back is the server's fault (a 500, logged with its
+/// key), never the caller's.
 fn decode(item: Item) -> Result<ProvisioningRequest, Error> {
-    serde_json::from_value(Value::Object(item.attrs))
-        .map_err(|e| Error::bad_request("corrupt_request", e.to_string()))
+    let key = format!("{}/{}", item.key.pk, item.key.sk);
+    serde_json::from_value(Value::Object(item.attrs)).map_err(|e| {
+        tracing::error!(%key, error = %e, "a stored request does not decode");
+        Error::Internal(format!("the stored request {key} is corrupt: {e}"))
+    })
 }
 
 impl RequestRepository {

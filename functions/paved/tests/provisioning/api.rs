@@ -648,3 +648,28 @@ async fn the_team_quota_counts_every_spelling_of_the_owner() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_stored_request_that_does_not_decode_is_a_500_not_the_callers_fault() {
+    use paved_core::ports::{Condition, Item, Key};
+    let app = start(Vec::new()).await;
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("id".into(), json!("req-corrupt"));
+    attrs.insert("status".into(), json!("NOT_A_STATUS"));
+    app.platform
+        .backend
+        .table
+        .put(
+            Item::new(Key::new("REQUEST", "req-corrupt"), attrs),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    let (status, problem) = app.get("/v1/requests/req-corrupt", &admin()).await;
+    assert_eq!(status, 500, "{problem}");
+    assert_eq!(problem["code"], "internal", "{problem}");
+    assert!(
+        !problem["detail"].to_string().contains("NOT_A_STATUS"),
+        "the cause is logged, not answered: {problem}"
+    );
+}

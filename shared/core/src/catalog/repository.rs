@@ -570,13 +570,20 @@ fn encode(stored: &StoredEntity) -> Item {
     )
 }
 
+/// A stored entity that does not read back is the server's fault, never a caller's (`load`
+/// logs it and leaves it out of the read model).
 fn decode(item: &Item) -> Result<StoredEntity, Error> {
+    let corrupt = |why: String| {
+        Error::Internal(format!(
+            "the stored entity {}/{} is corrupt: {why}",
+            item.key.pk, item.key.sk
+        ))
+    };
     let entity = item
         .str_attr("entity")
-        .ok_or_else(|| Error::bad_request("corrupt_item", "no entity attribute"))?;
-    let entity: Value = serde_json::from_str(entity)
-        .map_err(|e| Error::bad_request("corrupt_item", e.to_string()))?;
-    let valid = validate_stored_entity(entity)?;
+        .ok_or_else(|| corrupt("no entity attribute".into()))?;
+    let entity: Value = serde_json::from_str(entity).map_err(|e| corrupt(e.to_string()))?;
+    let valid = validate_stored_entity(entity).map_err(|e| corrupt(e.to_string()))?;
     Ok(StoredEntity {
         valid,
         uid: item.str_attr("uid").unwrap_or_default().to_owned(),
