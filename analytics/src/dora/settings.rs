@@ -19,7 +19,10 @@ impl DoraSettings {
     pub fn new(window: ReportWindow) -> Self {
         Self {
             window,
-            production_envs: vec!["production".to_owned(), "prod".to_owned()],
+            production_envs: paved_core::environment::PRODUCTION_ENVIRONMENTS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
             attribution_window: Duration::days(7),
             rollback_window: Duration::hours(24),
         }

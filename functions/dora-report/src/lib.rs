@@ -205,7 +205,9 @@ impl DoraJob {
         let deploys: Vec<DeployFacts> = records
             .deployments
             .iter()
-            .filter(|d| d.environment == "production" && d.status == "success")
+            .filter(|d| {
+                paved_core::environment::is_production(&d.environment) && d.status == "success"
+            })
             .map(|d| DeployFacts {
                 service: d.service.clone(),
                 at: d.finished_at,

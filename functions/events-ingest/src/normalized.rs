@@ -71,13 +71,8 @@ pub fn on_default_branch(git_ref: &str, default_branch: Option<&str>) -> Result<
     }
 }
 
-/// The spec's default production environments (R1).
-pub fn is_production(environment: &str) -> bool {
-    matches!(
-        environment.to_ascii_lowercase().as_str(),
-        "production" | "prod"
-    )
-}
+/// The spec's default production environments (R1), the rule every part of paved uses.
+pub use paved_core::environment::is_production;
 
 /// `normal`, `rollback` or `hotfix` from a free-form hint; anything else is normal.
 pub fn kind_hint(hint: Option<&str>) -> Option<String> {

@@ -5,6 +5,7 @@ pub mod adoption;
 pub mod auth;
 pub mod catalog;
 pub mod circuit;
+pub mod environment;
 pub mod error;
 pub mod events;
 pub mod idempotency;

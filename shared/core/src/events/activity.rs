@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::DeploymentRecord;
+use crate::environment::is_production;
 
 /// How far back "recently" reaches.
 pub const RECENT_DAYS: i64 = 30;
@@ -27,7 +28,7 @@ pub fn service_activity(
     let since = now - Duration::days(RECENT_DAYS);
     let mut out: BTreeMap<String, ServiceActivity> = BTreeMap::new();
     for d in deployments {
-        if d.environment != "production" || d.status != "success" || d.finished_at > now {
+        if !is_production(&d.environment) || d.status != "success" || d.finished_at > now {
             continue;
         }
         let a = out.entry(d.service.clone()).or_default();
@@ -91,5 +92,19 @@ mod tests {
             !a.contains_key("web"),
             "staging only is not production activity"
         );
+    }
+
+    #[test]
+    fn a_team_deploying_to_prod_is_active_as_it_is_in_dora() {
+        let now = Utc::now();
+        let a = service_activity(
+            &[
+                deploy("api", "prod", "success", 1, now),
+                deploy("web", "PRODUCTION", "success", 2, now),
+            ],
+            now,
+        );
+        assert_eq!(a["api"].production_deployments_30d, 1);
+        assert_eq!(a["web"].production_deployments_30d, 1);
     }
 }
