@@ -27,7 +27,8 @@ impl CatalogConfig {
         }
         Ok(Self {
             backend,
-            admin_group: get("PAVED_ADMIN_GROUP").unwrap_or_else(|| "platform-admins".into()),
+            admin_group: get("PAVED_ADMIN_GROUP")
+                .unwrap_or_else(|| paved_core::auth::DEFAULT_ADMIN_GROUP.into()),
             limits,
         })
     }

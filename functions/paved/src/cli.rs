@@ -92,7 +92,7 @@ pub struct UpArgs {
     #[command(flatten)]
     pub data: DataDir,
     /// Members of this group may change any entity.
-    #[arg(long, env = "PAVED_ADMIN_GROUP", default_value = "platform-admins")]
+    #[arg(long, env = "PAVED_ADMIN_GROUP", default_value = paved_core::auth::DEFAULT_ADMIN_GROUP)]
     pub admin_group: String,
     /// Largest accepted import body, in bytes.
     #[arg(long, env = "PAVED_MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -147,7 +147,7 @@ pub struct Remote {
     /// secret (so this works against your own `paved up`).
     #[arg(long, env = "PAVED_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    #[arg(long, env = "PAVED_ADMIN_GROUP", default_value = "platform-admins")]
+    #[arg(long, env = "PAVED_ADMIN_GROUP", default_value = paved_core::auth::DEFAULT_ADMIN_GROUP)]
     pub admin_group: String,
     #[command(flatten)]
     pub data: DataDir,

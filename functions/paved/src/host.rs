@@ -78,7 +78,7 @@ impl HostConfig {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             jwt_secret: None,
-            admin_group: "platform-admins".into(),
+            admin_group: paved_core::auth::DEFAULT_ADMIN_GROUP.into(),
             limits: Limits::default(),
             drivers: DriverConfig {
                 postgres_url: None,

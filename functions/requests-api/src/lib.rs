@@ -120,8 +120,8 @@ impl RequestsState {
             .into_iter()
             .filter_map(|(t, a)| a.err().map(|why| (t.to_owned(), why)))
             .collect::<HashMap<_, _>>();
-        let admins =
-            std::env::var("PAVED_ADMIN_GROUP").unwrap_or_else(|_| "platform-admins".into());
+        let admins = std::env::var("PAVED_ADMIN_GROUP")
+            .unwrap_or_else(|_| paved_core::auth::DEFAULT_ADMIN_GROUP.into());
         Ok(Self::on_backend(
             backend,
             catalog,

@@ -95,6 +95,9 @@ impl Identity {
     }
 }
 
+/// The platform-admin group when `PAVED_ADMIN_GROUP` does not name another.
+pub const DEFAULT_ADMIN_GROUP: &str = "platform-admins";
+
 /// Who may do what, beyond ownership.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessPolicy {
