@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 CARGO_LAMBDA_VERSION=1.9.2
 VENV=${PAVED_CARGO_LAMBDA_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/paved/cargo-lambda-$CARGO_LAMBDA_VERSION}
 # PAVED_FUNCTIONS="catalog-api chatops" builds only those (dora-report alone takes most of the time).
-read -r -a FUNCTIONS <<<"${PAVED_FUNCTIONS:-catalog-api requests-api provision-worker metrics-api events-ingest chatops chatops-invoke dora-report}"
+read -r -a FUNCTIONS <<<"${PAVED_FUNCTIONS:-catalog-api requests-api requests-sweeper provision-worker metrics-api events-ingest chatops chatops-invoke dora-report}"
 ARCHES=("$@"); [ ${#ARCHES[@]} -eq 0 ] && ARCHES=(arm64 x86_64)
 
 pinned_tool "$VENV" "cargo-lambda==$CARGO_LAMBDA_VERSION" cargo-lambda

@@ -32,6 +32,7 @@ const SECRET: &[u8] = b"conformance-secret-that-is-long-enough";
 struct Stack {
     backend: Backend,
     router: Router,
+    requests: RequestsState,
     worker: Arc<ProvisionWorker>,
     _dir: tempfile::TempDir,
 }
@@ -119,7 +120,7 @@ async fn stack_on(config: BackendConfig, dir: tempfile::TempDir) -> Stack {
             limits: Limits::default(),
             auth,
         }))
-        .merge(requests_api::router(requests));
+        .merge(requests_api::router(requests.clone()));
     let worker = Arc::new(ProvisionWorker::on_backend(
         &backend,
         drivers,
@@ -129,6 +130,7 @@ async fn stack_on(config: BackendConfig, dir: tempfile::TempDir) -> Stack {
     Stack {
         backend,
         router,
+        requests,
         worker,
         _dir: dir,
     }
@@ -367,7 +369,69 @@ async fn a_request_is_provisioned_then_a_failing_one_is_compensated(s: Stack) {
     }
 }
 
+/// A request recorded QUEUED whose execution never started (StartExecution failed after the
+/// record was written) is started by the sweeper: `paved up`'s background loop locally, the
+/// `requests-sweeper` function's schedule on AWS; both call `resume_queued`.
+async fn a_request_left_queued_is_started_by_the_sweeper(s: Stack) {
+    let admin = token("admin", &["platform-admins"]);
+    let (status, r) = call(
+        &s,
+        "POST",
+        "/v1/entities/import",
+        &admin,
+        Some("apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-a}\nspec: {type: team, children: []}\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    let alice = token("alice", &["team-a"]);
+    let id = format!("req-{}", uuid::Uuid::new_v4().simple());
+    s.requests
+        .requests
+        .create(paved_core::requests::NewRequest {
+            id: id.clone(),
+            template: "postgres-database".into(),
+            resource_type: "postgres-database".into(),
+            name: unique("swept-"),
+            owner: "group:default/team-a".into(),
+            environment: "development".into(),
+            parameters: json!({"storage_gb": 5}),
+            requester: "user:default/alice".into(),
+            steps: vec!["database".into(), "role".into(), "grants".into()],
+            needs_approval: false,
+        })
+        .await
+        .expect("recorded");
+    s.requests
+        .requests
+        .transition(
+            &id,
+            paved_core::requests::RequestStatus::Queued,
+            "no approval needed",
+        )
+        .await
+        .expect("queued");
+    // Nothing runs it: no execution was started.
+    assert_eq!(invoke_from(&s, &s.backend.queues.tasks).await, 0);
+
+    let started = requests_api::resume_queued(&s.requests)
+        .await
+        .expect("sweep");
+    assert!(started >= 1, "{started}");
+    let r = until_settled(&s, &id, &alice).await;
+    assert_eq!(r["status"], "READY", "{r:#}");
+    // A second sweep finds nothing QUEUED and starts nothing twice.
+    requests_api::resume_queued(&s.requests)
+        .await
+        .expect("sweep");
+    assert_eq!(invoke_from(&s, &s.backend.queues.tasks).await, 0);
+}
+
 mod embedded {
+    #[tokio::test]
+    async fn a_request_left_queued_is_started_by_the_sweeper() {
+        super::a_request_left_queued_is_started_by_the_sweeper(super::embedded_stack().await).await;
+    }
+
     #[tokio::test]
     async fn a_request_is_provisioned_then_a_failing_one_is_compensated() {
         super::a_request_is_provisioned_then_a_failing_one_is_compensated(
@@ -378,6 +442,11 @@ mod embedded {
 }
 
 mod aws {
+    #[tokio::test]
+    async fn a_request_left_queued_is_started_by_the_sweeper() {
+        super::a_request_left_queued_is_started_by_the_sweeper(super::aws_stack().await).await;
+    }
+
     #[tokio::test]
     async fn a_request_is_provisioned_then_a_failing_one_is_compensated() {
         super::a_request_is_provisioned_then_a_failing_one_is_compensated(super::aws_stack().await)

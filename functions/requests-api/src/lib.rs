@@ -134,6 +134,23 @@ impl RequestsState {
     }
 }
 
+/// The state the requests functions run with on Lambda (the API and the QUEUED sweeper):
+/// the backend from the environment, the catalog loaded from it, identity from API Gateway's
+/// authorizer, and the default guardrails, compiled while the backend opens.
+pub async fn state_from_env() -> Result<RequestsState, Box<dyn std::error::Error + Send + Sync>> {
+    use paved_backend::{Backend, BackendConfig, WorkflowUse};
+    let guardrails = compile_default_guardrails();
+    let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
+    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&backend.table)).await?);
+    let guardrails = guardrails.await??;
+    Ok(RequestsState::from_env(
+        &backend,
+        catalog,
+        Arc::new(Authenticator::Gateway),
+        guardrails,
+    )?)
+}
+
 /// Compiles the default guardrails on a blocking thread: a cold start overlaps it with opening
 /// the backend and reading the catalog, which wait on the network.
 pub fn compile_default_guardrails()

@@ -1,0 +1,23 @@
+//! The QUEUED sweeper on AWS Lambda, on a schedule (EventBridge, every minute): starts the
+//! execution of every request left QUEUED, as `paved up`'s background sweeper does, so a
+//! StartExecution that failed after its request was recorded is retried on AWS too.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    paved_http::lambda::init_tracing();
+    let state = requests_api::state_from_env().await?;
+    lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| {
+        let state = &state;
+        async move {
+            let started = requests_api::resume_queued(state).await?;
+            tracing::info!(started, "QUEUED requests swept");
+            Ok::<_, Error>(serde_json::json!({"started": started}))
+        }
+    }))
+    .await
+}
