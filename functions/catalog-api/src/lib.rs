@@ -99,3 +99,31 @@ pub async fn install_default_templates(repo: &CatalogRepository) -> Result<(), p
     }
     Ok(())
 }
+
+/// The catalog function as it runs on Lambda: its settings from the environment
+/// ([`config::CatalogConfig`]), the catalog loaded and the golden paths installed, identity
+/// from API Gateway's authorizer, the catalog and scorecard routes, and the problem+json
+/// fallback. `main.rs` only adds the authorizer-claim mapping and runs it.
+pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
+    use paved_core::events::EventStore;
+    use paved_core::scorecards::ScorecardSet;
+    let config = config::CatalogConfig::from_env()?;
+    let table = paved_backend::Backend::open_table(&config.backend).await?;
+    let repo = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
+    install_default_templates(&repo).await?;
+    let state = CatalogState {
+        repo,
+        policy: Arc::new(AccessPolicy::new(&config.admin_group)?),
+        limits: config.limits,
+        auth: Arc::new(Authenticator::Gateway),
+    };
+    let scorecards = scorecards::ScorecardsState {
+        catalog: Arc::clone(&state.repo),
+        events: Arc::new(EventStore::new(table)),
+        cards: Arc::new(ScorecardSet::from_env()?),
+        auth: Arc::clone(&state.auth),
+    };
+    Ok(router(state)
+        .merge(scorecards::router(scorecards))
+        .fallback(paved_http::route_not_found))
+}

@@ -426,3 +426,20 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     struct EventsDoc;
     EventsDoc::openapi()
 }
+
+/// The ingestion function as it runs on Lambda: the table from the environment, the catalog
+/// (services' default branches), the webhook secrets, identity from API Gateway's authorizer
+/// for the authenticated routes, and the problem+json fallback.
+pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
+    use paved_backend::{Backend, BackendConfig};
+    let table = Backend::open_table(&BackendConfig::from_env()?).await?;
+    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
+    let state = IngestState {
+        events: Arc::new(EventStore::new(table)),
+        catalog,
+        secrets: signatures::WebhookSecrets::from_env(),
+        auth: Arc::new(Authenticator::Gateway),
+        clock: Arc::new(paved_core::ports::SystemClock),
+    };
+    Ok(router(state).fallback(paved_http::route_not_found))
+}

@@ -13,3 +13,41 @@ mod notifications;
 mod worker;
 
 pub use worker::{Delivery, ProvisionWorker, WorkerConfig};
+
+/// The provision worker as it runs on Lambda: the backend from the environment (answering
+/// task tokens), the drivers its settings configure (the catalog is loaded only for the
+/// service driver), `PAVED_MAX_RECEIVES`, and the Slack targets.
+pub async fn worker_from_env() -> Result<ProvisionWorker, Box<dyn std::error::Error + Send + Sync>>
+{
+    use std::sync::Arc;
+
+    use paved_backend::{Backend, BackendConfig, WorkflowUse};
+    use paved_core::catalog::CatalogRepository;
+    use paved_core::provisioning::TableSecretStore;
+    use paved_drivers::config::DriverConfig;
+
+    let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::AnswersTokens).await?;
+    let table = Arc::clone(&backend.table);
+    let drivers_config = DriverConfig::from_env(backend.data_dir().map(|d| d.join("git")));
+    // Only the service driver reads the catalog; don't pay for loading it otherwise.
+    let catalog = match drivers_config.git_root {
+        Some(_) => Some(Arc::new(CatalogRepository::load(Arc::clone(&table)).await?)),
+        None => None,
+    };
+    let drivers = drivers_config
+        .build(Arc::new(TableSecretStore::new(Arc::clone(&table))), catalog)
+        .await?;
+    let config = WorkerConfig {
+        max_receives: std::env::var("PAVED_MAX_RECEIVES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5),
+        ..WorkerConfig::default()
+    };
+    Ok(ProvisionWorker::on_backend(
+        &backend,
+        drivers,
+        config,
+        paved_chat::notify::SlackTargets::from_env(),
+    ))
+}
