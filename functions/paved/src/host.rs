@@ -308,6 +308,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         dora_report::DoraJobConfig::from_env()?,
     ));
     let router = Router::new()
+        .route("/", get(index))
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
         .merge(catalog_api::router(catalog_state))
         .merge(requests_api::router(requests_state.clone()))
@@ -449,6 +450,33 @@ async fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests and task
 /// batches finish, and returns. Every write is committed before its response is sent, and
 /// workflow state is durable, so nothing is lost; a restarted paved carries on.
+/// `GET /`: what this is and where to go next, rather than a 404.
+async fn index() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "name": "paved",
+        "description": "An internal developer platform: catalog, golden paths, self-service provisioning, scorecards and DORA metrics.",
+        "openapi": "/openapi.json",
+        "health": "/healthz",
+        "authentication": "Authorization: Bearer <token>; `paved token --user <name> --group <group>` prints one",
+        "try": [
+            "GET /v1/templates",
+            "GET /api/catalog/entities/by-query?filter=kind=component",
+            "POST /v1/requests?dryRun=true",
+        ],
+    }))
+}
+
+/// What a person starting `paved up` in a terminal sees first.
+fn banner(addr: SocketAddr, backend: &str, data_dir: &Path) -> String {
+    format!(
+        "\n  paved is up at http://{addr} ({backend} backend, data in {dir})\n\n  \
+         A token:      TOKEN=$(paved token --data {dir} --user alice --group team-a)\n  \
+         Golden paths: curl -s http://{addr}/v1/templates -H \"Authorization: Bearer $TOKEN\"\n  \
+         The API:      http://{addr}/openapi.json\n",
+        dir = data_dir.display()
+    )
+}
+
 pub async fn serve(config: HostConfig) -> Result<()> {
     let platform = build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -463,6 +491,9 @@ pub async fn serve(config: HostConfig) -> Result<()> {
         "embedded"
     };
     tracing::info!(%addr, backend, data_dir = %config.data_dir.display(), entities = platform.catalog.read().len(), drivers = ?types, "paved is up");
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("{}", banner(addr, backend, &config.data_dir));
+    }
     axum::serve(listener, platform.router.clone())
         .with_graceful_shutdown(shutdown_signal())
         .await?;

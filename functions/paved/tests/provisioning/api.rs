@@ -673,3 +673,20 @@ async fn a_stored_request_that_does_not_decode_is_a_500_not_the_callers_fault() 
         "the cause is logged, not answered: {problem}"
     );
 }
+
+#[tokio::test]
+async fn the_root_says_what_paved_is_and_where_to_go() {
+    let app = start(Vec::new()).await;
+    let r = app.http.get(app.url("/")).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    let index: Value = r.json().await.expect("json");
+    assert_eq!(index["name"], "paved");
+    assert_eq!(index["openapi"], "/openapi.json");
+    let r = app
+        .http
+        .get(app.url(index["openapi"].as_str().expect("path")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200, "the link it gives works");
+}
