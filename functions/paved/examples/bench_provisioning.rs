@@ -7,7 +7,7 @@
 //! worker's idempotency records and the request bookkeeping.
 //!
 //! `cargo run --release -p paved --example bench_provisioning -- [REQUESTS] [WORKERS] [full|normal]`
-//! (scripts/bench-provisioning.sh runs it and prints the figures for the README).
+//! (scripts/bench-provisioning.sh runs it and prints the figures for docs/benchmarks.md).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@ use clap::Parser;
 use paved::cli::{Cli, Command};
 
 /// mimalloc: request handling allocates many small, short-lived objects, where it is
-/// markedly cheaper than glibc's allocator (see the catalog benchmark in the README).
+/// markedly cheaper than glibc's allocator (see the catalog benchmark in docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
