@@ -19,7 +19,7 @@ pub struct Paved {
 impl Paved {
     /// Starts `paved up` on a free loopback port and waits until `/healthz` answers.
     pub fn start(data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_paved"))
+        let child = Command::new(env!("CARGO_BIN_EXE_paved"))
             .args(["up", "--bind", "127.0.0.1:0", "--data"])
             .arg(data)
             .env("PAVED_JWT_SECRET", SECRET)
@@ -29,6 +29,27 @@ impl Paved {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start paved");
+        Self::wait_until_up(child, data)
+    }
+
+    /// Starts `paved up` as the README's first command does: in `dir`, with the default data
+    /// directory (`./.paved`) and the secret paved generates there, on a free loopback port.
+    pub fn start_as_newcomer(dir: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_paved"))
+            .args(["up", "--bind", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env_remove("PAVED_JWT_SECRET")
+            .env_remove("PAVED_DATA_DIR")
+            .env("PAVED_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start paved");
+        Self::wait_until_up(child, &dir.join(".paved"))
+    }
+
+    fn wait_until_up(mut child: Child, data: &Path) -> Self {
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -119,6 +140,7 @@ impl Drop for Paved {
     }
 }
 
+#[allow(unused_imports)] // not every test binary that includes this module generates catalogs
 pub use paved_tests::generated_catalog;
 
 /// A GET from a synchronous context, returning the status code (0 when unreachable).
