@@ -70,6 +70,41 @@ async fn a_request_walks_its_lifecycle_and_logs_every_step() {
         r.events[6]
     );
     assert!(r.status.is_finished());
+    // Status changes are data: where they came from, where they went, and when.
+    assert_eq!(
+        (r.events[6].from, r.events[6].to),
+        (
+            Some(RequestStatus::Deprovisioning),
+            Some(RequestStatus::Deleted)
+        )
+    );
+    assert_eq!(r.reached_at(RequestStatus::Ready), Some(r.events[4].at));
+    assert_eq!(r.reached_at(RequestStatus::Failed), None);
+}
+
+#[test]
+fn reached_at_reads_the_status_change_not_its_wording() {
+    let mut r: paved_core::requests::ProvisioningRequest = serde_json::from_value(json!({
+        "id": "r", "template": "t", "resourceType": "x", "name": "n",
+        "owner": "group:default/team-a", "environment": "development", "parameters": {},
+        "requester": "user:default/alice", "status": "PROVISIONING", "needsApproval": false,
+        "steps": [], "createdAt": "2026-12-01T00:00:00Z", "updatedAt": "2026-12-01T00:00:00Z",
+        "version": 1, "decision": null, "failure": null, "outputs": null,
+        "events": [
+            // Stored before status changes carried `to`: read from the message.
+            {"at": "2026-12-01T00:01:00Z", "event": "status_changed", "message": "Queued → Provisioning: go"},
+        ],
+    }))
+    .expect("a stored request");
+    assert!(r.reached_at(RequestStatus::Provisioning).is_some());
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:02:00Z")
+        .expect("at")
+        .with_timezone(&chrono::Utc);
+    // A reason that happens to contain another status's wording is not that status.
+    r.advance(RequestStatus::Ready, "→ Failed: was expected, but", at)
+        .expect("advance");
+    assert_eq!(r.reached_at(RequestStatus::Ready), Some(at));
+    assert_eq!(r.reached_at(RequestStatus::Failed), None);
 }
 
 #[tokio::test]

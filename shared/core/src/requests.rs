@@ -92,6 +92,12 @@ pub struct RequestEvent {
     /// A stable event name: `submitted`, `status_changed`, `step_started`, ...
     pub event: String,
     pub message: String,
+    /// For `status_changed`: the status left and the status reached, as data, so that
+    /// metrics ("when did it become READY") read them rather than the message's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<RequestStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<RequestStatus>,
 }
 
 /// Why a request failed: a stable code and a message for a person.
@@ -249,6 +255,8 @@ impl RequestRepository {
                 at: now,
                 event: "submitted".into(),
                 message: format!("submitted by {}", new.requester),
+                from: None,
+                to: None,
             }],
             created_at: now,
             updated_at: now,
@@ -439,22 +447,31 @@ impl ProvisioningRequest {
                 violations: Vec::new(),
             });
         }
-        self.log(
-            now,
-            "status_changed",
-            format!("{:?} → {:?}: {why}", self.status, next),
-        );
+        self.events.push(RequestEvent {
+            at: now,
+            event: "status_changed".into(),
+            message: format!("{:?} → {:?}: {why}", self.status, next),
+            from: Some(self.status),
+            to: Some(next),
+        });
         self.status = next;
         Ok(())
     }
 
-    /// When the request last became `status` (from its event log), if it did.
+    /// When the request last became `status` (from its event log's `to`), if it did. Events
+    /// stored before `to` existed are read from their message, the one place that still does.
     pub fn reached_at(&self, status: RequestStatus) -> Option<DateTime<Utc>> {
-        let marker = format!("→ {status:?}:");
+        let legacy = format!("→ {status:?}:");
         self.events
             .iter()
             .rev()
-            .find(|e| e.event == "status_changed" && e.message.contains(&marker))
+            .find(|e| {
+                e.event == "status_changed"
+                    && match e.to {
+                        Some(to) => to == status,
+                        None => e.message.contains(&legacy),
+                    }
+            })
             .map(|e| e.at)
     }
 
@@ -463,6 +480,8 @@ impl ProvisioningRequest {
             at,
             event: event.to_owned(),
             message: message.into(),
+            from: None,
+            to: None,
         });
     }
 
