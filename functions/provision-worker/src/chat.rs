@@ -75,9 +75,7 @@ impl ProvisionWorker {
         Ok(())
     }
 
-    pub(crate) async fn handle_chat(&self, body: Value) -> Result<(), WorkerError> {
-        let note: ChatNotification = serde_json::from_value(body)
-            .map_err(|e| WorkerError::Poison(format!("the chat notification is malformed: {e}")))?;
+    pub(crate) async fn handle_chat(&self, note: ChatNotification) -> Result<(), WorkerError> {
         let Some(chat) = &self.chat else {
             tracing::info!(request_id = %note.request_id, "chat is not configured; notification dropped");
             return Ok(());

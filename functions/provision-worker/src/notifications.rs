@@ -2,25 +2,14 @@
 //! twice changes nothing (a finished request stays as it is).
 
 use paved_core::Error;
+use paved_core::messages::{ExecutionOutcome, Outcome};
 use paved_core::requests::{Failure, RequestStatus, StepStatus};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::worker::{ProvisionWorker, WorkerError};
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Notification {
-    request_id: String,
-    status: String,
-    #[serde(default)]
-    execution_id: Option<String>,
-}
-
 impl ProvisionWorker {
-    pub(crate) async fn handle_notification(&self, body: Value) -> Result<(), WorkerError> {
-        let n: Notification = serde_json::from_value(body)
-            .map_err(|e| WorkerError::Poison(format!("the notification is malformed: {e}")))?;
+    pub(crate) async fn handle_notification(&self, n: ExecutionOutcome) -> Result<(), WorkerError> {
         let current = self.requests.get(&n.request_id).await?;
         if current.status.is_finished() {
             // A redelivery: queue the chat notification again in case the first handling died
@@ -28,15 +17,7 @@ impl ProvisionWorker {
             return self.queue_chat_notification(&current).await;
         }
         let execution = n.execution_id.unwrap_or_default();
-        let ready = match n.status.as_str() {
-            "READY" => true,
-            "FAILED" => false,
-            other => {
-                return Err(WorkerError::Poison(format!(
-                    "unknown notification status {other}"
-                )));
-            }
-        };
+        let ready = n.status == Outcome::Ready;
         self.requests
             .update_retrying(&n.request_id, |r, now| {
                 if r.status.is_finished() {

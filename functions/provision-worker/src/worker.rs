@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use paved_core::Error;
 use paved_core::circuit::{CircuitBreakers, Permit};
+use paved_core::messages::WorkerMessage;
 use paved_core::ports::{Clock, Workflow, WorkflowError};
 use paved_core::provisioning::{DriverError, codes as ownership};
 use paved_core::requests::{Failure, RequestRepository, RequestStatus, StepStatus};
@@ -164,26 +165,21 @@ impl ProvisionWorker {
     }
 
     async fn handle(&self, d: &Delivery) -> Result<(), WorkerError> {
-        let value: Value = serde_json::from_str(&d.body)
-            .map_err(|e| WorkerError::Poison(format!("the body is not JSON: {e}")))?;
-        if value.get("kind").and_then(Value::as_str) == Some("chat") {
-            return self.handle_chat(value).await;
-        }
-        if value.get("taskId").is_none() && value.get("requestId").is_some() {
-            return self.handle_notification(value).await;
-        }
-        let token = value
-            .get("taskToken")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let task: TaskMessage = match serde_json::from_value(value) {
-            Ok(t) => t,
-            Err(e) => {
-                let reason = format!("the task message is malformed: {e}");
+        let task = match WorkerMessage::parse(&d.body) {
+            Ok(WorkerMessage::Task(task)) => task,
+            Ok(WorkerMessage::Outcome(outcome)) => return self.handle_notification(outcome).await,
+            Ok(WorkerMessage::Chat(note)) => return self.handle_chat(note).await,
+            Err(why) => {
+                // A task the state machine waits on: retrying cannot fix it, so fail the step
+                // now rather than after N receives.
+                let token = serde_json::from_str::<Value>(&d.body).ok().and_then(|v| {
+                    v.get("taskToken")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                });
                 return match token {
-                    // Retrying cannot fix it: fail the step now rather than after N receives.
-                    Some(t) => self.answer(&t, Err((codes::MALFORMED_TASK, reason))).await,
-                    None => Err(WorkerError::Poison(reason)),
+                    Some(t) => self.answer(&t, Err((codes::MALFORMED_TASK, why))).await,
+                    None => Err(WorkerError::Poison(why)),
                 };
             }
         };

@@ -225,8 +225,7 @@ pub async fn deprovision(
             parameters: r.parameters.clone(),
         },
     };
-    let body = serde_json::to_string(&task)
-        .map_err(|e| Error::Internal(format!("encoding a task message: {e}")))?;
+    let body = paved_core::messages::WorkerMessage::Task(task).to_json();
     s.tasks.send(&s.task_queue, QueueMessage::new(body)).await?;
     tracing::info!(request_id = %id, user = %by, "deprovisioning queued");
     Ok(ok(&r, StatusCode::ACCEPTED))

@@ -12,67 +12,15 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::redirect::Policy;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::blocks::{ephemeral, section};
 use crate::messages::request_blocks;
 use crate::origins::ChatOrigin;
 
-/// What happened to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChatEvent {
-    ApprovalNeeded,
-    Ready,
-    Failed,
-}
-
-impl ChatEvent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ApprovalNeeded => "approval_needed",
-            Self::Ready => "ready",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// The queue message: `{"kind": "chat", "requestId": ..., "event": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatNotification {
-    pub kind: ChatKind,
-    pub request_id: String,
-    pub event: ChatEvent,
-}
-
-/// The tag that tells a chat notification from the state machine's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChatKind {
-    Chat,
-}
-
-impl ChatNotification {
-    pub fn new(request_id: impl Into<String>, event: ChatEvent) -> Self {
-        Self {
-            kind: ChatKind::Chat,
-            request_id: request_id.into(),
-            event,
-        }
-    }
-
-    /// The message body.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// The key that makes its delivery happen once.
-    pub fn delivery_key(&self) -> String {
-        format!("{}#{}", self.request_id, self.event.as_str())
-    }
-}
+/// The queue message and what happened, defined with the other worker messages in
+/// `paved_core::messages` (the worker reads every queue body into one tagged enum).
+pub use paved_core::messages::{ChatEvent, ChatNotification};
 
 /// Where Slack notifications go, from the environment:
 /// - `PAVED_SLACK_APPROVALS_WEBHOOK`: an incoming webhook of the approvers' channel;

@@ -9,6 +9,7 @@ pub mod environment;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod messages;
 pub mod policy;
 pub mod ports;
 pub mod provisioning;
