@@ -249,7 +249,7 @@ pub async fn invoke(state: &ChatopsState, payload: Value) -> Value {
 /// catalog, and the requests and metrics routers trusting the claims set per call.
 pub async fn state_from_env() -> Result<ChatopsState, String> {
     use paved_backend::{Backend, BackendConfig, WorkflowUse};
-    let guardrails = requests_api::compile_default_guardrails();
+    let guardrails = requests_api::compile_guardrails_from_env();
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
     let catalog = Arc::new(
         CatalogRepository::load(Arc::clone(&backend.table))

@@ -20,7 +20,6 @@ use paved_backend::{Backend, BackendConfig, WorkflowUse};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_core::events::EventStore;
-use paved_core::policy::{DEFAULT_CONFIG, DEFAULT_POLICIES, PolicyEngine};
 use paved_core::ports::{Queue, Table};
 use paved_core::provisioning::{Driver, TableSecretStore};
 use paved_core::requests::RequestRepository;
@@ -159,56 +158,6 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     }
 }
 
-/// Loads the guardrails: the default bundle, a platform team's `.rego` files, or both.
-fn guardrails(source: Option<&PolicySource>) -> Result<PolicyEngine> {
-    let mut sources: Vec<(String, String)> = Vec::new();
-    let mut data = DEFAULT_CONFIG.to_owned();
-    if source.is_none_or(|s| !s.replace_default) {
-        sources.extend(
-            DEFAULT_POLICIES
-                .iter()
-                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned())),
-        );
-    }
-    if let Some(s) = source {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&s.dir)
-            .with_context(|| format!("reading the policy directory {}", s.dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "rego"))
-            .collect();
-        files.sort();
-        for f in files {
-            let text =
-                std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
-            sources.push((f.display().to_string(), text));
-        }
-        let config = s.dir.join("config.json");
-        if config.exists() {
-            data = std::fs::read_to_string(&config)
-                .with_context(|| format!("reading {}", config.display()))?;
-        }
-    }
-    let custom_data = data != DEFAULT_CONFIG;
-    let engine = PolicyEngine::new(sources, &data)?;
-    let failed: Vec<String> = engine
-        .run_tests()
-        .into_iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| n)
-        .collect();
-    if !failed.is_empty() {
-        // The default bundle's tests pin the default data's values; with a team's own data
-        // they may rightly fail, so that is a warning. With the default data it is a bug.
-        anyhow::ensure!(
-            custom_data,
-            "the guardrails' own tests fail: {}",
-            failed.join(", ")
-        );
-        tracing::warn!(tests = ?failed, "guardrail tests fail against this policy data");
-    }
-    Ok(engine)
-}
-
 /// Opens the data directory (creating it on first run), loads the catalog and builds every
 /// function: the routers, the provision worker and the workflow engine.
 pub async fn build(config: &HostConfig) -> Result<Platform> {
@@ -252,7 +201,12 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
     let requests_state = RequestsState::on_backend(
         &backend,
         Arc::clone(&catalog),
-        guardrails(config.policies.as_ref())?,
+        requests_api::guardrails::load(
+            config
+                .policies
+                .as_ref()
+                .map(|p| (p.dir.as_path(), p.replace_default)),
+        )?,
         Arc::clone(&access),
         Arc::clone(&auth),
         &paved_core::provisioning::planners_of(&drivers),

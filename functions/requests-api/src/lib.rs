@@ -8,6 +8,7 @@
 
 mod cursor;
 mod decide;
+pub mod guardrails;
 pub mod openapi;
 mod submit;
 mod views;
@@ -139,7 +140,7 @@ impl RequestsState {
 /// authorizer, and the default guardrails, compiled while the backend opens.
 pub async fn state_from_env() -> Result<RequestsState, Box<dyn std::error::Error + Send + Sync>> {
     use paved_backend::{Backend, BackendConfig, WorkflowUse};
-    let guardrails = compile_default_guardrails();
+    let guardrails = compile_guardrails_from_env();
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&backend.table)).await?);
     let guardrails = guardrails.await??;
@@ -151,11 +152,19 @@ pub async fn state_from_env() -> Result<RequestsState, Box<dyn std::error::Error
     )?)
 }
 
-/// Compiles the default guardrails on a blocking thread: a cold start overlaps it with opening
-/// the backend and reading the catalog, which wait on the network.
-pub fn compile_default_guardrails()
+/// Compiles the guardrails `PAVED_POLICY_DIR` names (the default bundle without it) on a
+/// blocking thread: a cold start overlaps it with opening the backend and reading the
+/// catalog, which wait on the network.
+pub fn compile_guardrails_from_env()
 -> tokio::task::JoinHandle<Result<PolicyEngine, paved_core::Error>> {
-    tokio::task::spawn_blocking(PolicyEngine::default_bundle)
+    tokio::task::spawn_blocking(|| {
+        let source = guardrails::source_from_env();
+        guardrails::load(
+            source
+                .as_ref()
+                .map(|(dir, replace)| (dir.as_path(), *replace)),
+        )
+    })
 }
 
 impl FromRef<RequestsState> for Arc<Authenticator> {
