@@ -17,7 +17,7 @@ use paved_core::idempotency::NextAction;
 use paved_core::policy::PolicyViolation;
 use paved_core::ports::{QueueMessage, WorkflowError};
 use paved_core::provisioning::{PlannedStep, ResourceSpec};
-use paved_core::requests::{NewRequest, ProvisioningRequest, RequestStatus};
+use paved_core::requests::{NewRequest, ProvisioningRequest, RequestId, RequestStatus};
 use paved_http::{ApiError, Caller, read_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -114,16 +114,13 @@ pub async fn create(
     }
 
     let Some(key) = key else {
-        let id = format!("req-{}", uuid::Uuid::new_v4().simple());
+        let id = RequestId::random().to_string();
         let request = submit(&s, &who, &input, &id).await?;
         return Ok(accepted(&request, false));
     };
     // Keys are per caller, so one user's key never collides with another's.
     let scoped = format!("{}#{key}", who.user().key());
-    let id = format!(
-        "req-{}",
-        &hex::encode(Sha256::digest(scoped.as_bytes()))[..24]
-    );
+    let id = RequestId::for_digest(&hex::encode(Sha256::digest(scoped.as_bytes()))).to_string();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match s

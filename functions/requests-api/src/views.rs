@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use paved_core::Error;
 use paved_core::auth::Identity;
 use paved_core::catalog::{EntityRef, OwnerRef, RefDefaults};
-use paved_core::requests::{ProvisioningRequest, RequestStatus};
+use paved_core::requests::{ProvisioningRequest, RequestId, RequestStatus};
 use paved_http::{ApiError, Caller};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -72,7 +72,10 @@ pub(crate) async fn visible(
     who: &Identity,
     id: &str,
 ) -> Result<ProvisioningRequest, Error> {
-    let r = s.requests.get(id).await?;
+    let Some(id) = RequestId::parse(id) else {
+        return Err(Error::NotFound(format!("request {id}")));
+    };
+    let r = s.requests.get(id.as_str()).await?;
     if may_see(s, who, &r) {
         Ok(r)
     } else {

@@ -149,6 +149,44 @@ pub struct ProvisioningRequest {
     pub version: u64,
 }
 
+/// A request's id as the API hands it out: `req-` and 24 to 32 lower-case hex digits (a
+/// random UUID, or the digest of a caller's `Idempotency-Key`). Parsed at the edge, so that
+/// anything else is a 404 without a read of the store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// A fresh id.
+    pub fn random() -> Self {
+        Self(format!("req-{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// The id a caller's scoped idempotency key stands for (the first 24 hex digits of its
+    /// SHA-256), so a retried POST names the same request.
+    pub fn for_digest(digest_hex: &str) -> Self {
+        Self(format!("req-{}", &digest_hex[..24.min(digest_hex.len())]))
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix("req-")?;
+        ((24..=32).contains(&hex.len())
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// What a new request needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRequest {

@@ -654,18 +654,20 @@ async fn a_stored_request_that_does_not_decode_is_a_500_not_the_callers_fault() 
     use paved_core::ports::{Condition, Item, Key};
     let app = start(Vec::new()).await;
     let mut attrs = serde_json::Map::new();
-    attrs.insert("id".into(), json!("req-corrupt"));
+    attrs.insert("id".into(), json!("req-0123456789abcdef01234567"));
     attrs.insert("status".into(), json!("NOT_A_STATUS"));
     app.platform
         .backend
         .table
         .put(
-            Item::new(Key::new("REQUEST", "req-corrupt"), attrs),
+            Item::new(Key::new("REQUEST", "req-0123456789abcdef01234567"), attrs),
             Condition::Always,
         )
         .await
         .expect("put");
-    let (status, problem) = app.get("/v1/requests/req-corrupt", &admin()).await;
+    let (status, problem) = app
+        .get("/v1/requests/req-0123456789abcdef01234567", &admin())
+        .await;
     assert_eq!(status, 500, "{problem}");
     assert_eq!(problem["code"], "internal", "{problem}");
     assert!(
@@ -689,4 +691,30 @@ async fn the_root_says_what_paved_is_and_where_to_go() {
         .await
         .expect("get");
     assert_eq!(r.status(), 200, "the link it gives works");
+}
+
+#[tokio::test]
+async fn ids_that_are_not_request_ids_are_not_found_before_any_lookup() {
+    let app = start(Vec::new()).await;
+    let long = format!("req-{}", "a".repeat(4000));
+    for id in [
+        "not-an-id",
+        "req-",
+        "req-XYZ0123456789abcdef0123",
+        "req-0123456789ABCDEF01234567",
+        long.as_str(),
+    ] {
+        let (status, problem) = app.get(&format!("/v1/requests/{id}"), &admin()).await;
+        assert_eq!(status, 404, "{id}: {problem}");
+        assert_eq!(problem["code"], "not_found", "{id}");
+        let (status, _) = app
+            .post(
+                &format!("/v1/requests/{id}/cancel"),
+                &admin(),
+                &json!({}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{id}");
+    }
 }
