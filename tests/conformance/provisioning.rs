@@ -20,6 +20,7 @@ use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_core::policy::PolicyEngine;
 use paved_core::provisioning::TableSecretStore;
+use paved_core::services::RequestsService;
 use paved_drivers::config::DriverConfig;
 use provision_worker::lambda::handle_event;
 use provision_worker::{ProvisionWorker, WorkerConfig};
@@ -32,7 +33,7 @@ const SECRET: &[u8] = b"conformance-secret-that-is-long-enough";
 struct Stack {
     backend: Backend,
     router: Router,
-    requests: RequestsState,
+    requests: Arc<RequestsService>,
     worker: Arc<ProvisionWorker>,
     _dir: tempfile::TempDir,
 }
@@ -104,23 +105,25 @@ async fn stack_on(config: BackendConfig, dir: tempfile::TempDir) -> Stack {
         .expect("drivers");
     let access = Arc::new(AccessPolicy::new("platform-admins").expect("access"));
     let auth = Arc::new(paved_http::Authenticator::hs256(SECRET));
-    let requests = RequestsState::on_backend(
-        &backend,
+    let requests = Arc::new(RequestsService::new(
+        backend.requests_ports(),
         Arc::clone(&catalog),
         PolicyEngine::default_bundle().expect("guardrails"),
         Arc::clone(&access),
-        Arc::clone(&auth),
         &paved_core::provisioning::planners_of(&drivers),
         HashMap::new(),
-    );
+    ));
     let router = Router::new()
         .merge(catalog_api::router(CatalogState {
             repo: catalog,
             policy: access,
             limits: Limits::default(),
-            auth,
+            auth: Arc::clone(&auth),
         }))
-        .merge(requests_api::router(requests.clone()));
+        .merge(requests_api::router(RequestsState {
+            service: Arc::clone(&requests),
+            auth,
+        }));
     let worker = Arc::new(ProvisionWorker::on_backend(
         &backend,
         drivers,
@@ -386,7 +389,7 @@ async fn a_request_left_queued_is_started_by_the_sweeper(s: Stack) {
     let alice = token("alice", &["team-a"]);
     let id = format!("req-{}", uuid::Uuid::new_v4().simple());
     s.requests
-        .requests
+        .repository()
         .create(paved_core::requests::NewRequest {
             id: id.clone(),
             template: "postgres-database".into(),
@@ -402,7 +405,7 @@ async fn a_request_left_queued_is_started_by_the_sweeper(s: Stack) {
         .await
         .expect("recorded");
     s.requests
-        .requests
+        .repository()
         .transition(
             &id,
             paved_core::requests::RequestStatus::Queued,
@@ -413,16 +416,12 @@ async fn a_request_left_queued_is_started_by_the_sweeper(s: Stack) {
     // Nothing runs it: no execution was started.
     assert_eq!(invoke_from(&s, &s.backend.queues.tasks).await, 0);
 
-    let started = requests_api::resume_queued(&s.requests)
-        .await
-        .expect("sweep");
+    let started = s.requests.resume_queued().await.expect("sweep");
     assert!(started >= 1, "{started}");
     let r = until_settled(&s, &id, &alice).await;
     assert_eq!(r["status"], "READY", "{r:#}");
     // A second sweep finds nothing QUEUED and starts nothing twice.
-    requests_api::resume_queued(&s.requests)
-        .await
-        .expect("sweep");
+    s.requests.resume_queued().await.expect("sweep");
     assert_eq!(invoke_from(&s, &s.backend.queues.tasks).await, 0);
 }
 

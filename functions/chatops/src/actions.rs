@@ -1,16 +1,21 @@
 //! Carrying out a [`Command`] for a paved [`Identity`]. Requests, decisions and metrics go
-//! through the requests and metrics routers in process, as the caller: the same validation,
-//! guardrails, approvals, idempotency and ownership checks as the HTTP API, nothing
-//! re-implemented. Each answer is a [`Reply`]: Block Kit for Slack and JSON data for bots.
+//! through the same use-case services as the HTTP API ([`RequestsService`], [`Reports`]), as
+//! the caller: the same validation, guardrails, approvals, idempotency and ownership checks,
+//! nothing re-implemented. Each answer is a [`Reply`]: Block Kit for Slack and JSON data for
+//! bots.
+//!
+//! [`RequestsService`]: paved_core::services::RequestsService
+//! [`Reports`]: paved_core::services::Reports
 
-use axum::Router;
-use axum::body::Body;
-use http::{Method, Request, StatusCode};
+use paved_core::Error;
 use paved_core::auth::Identity;
 use paved_core::catalog::{EntityQuery, EntityRef, FullTextFilter, PageRequest, RefDefaults};
-use paved_http::GatewayClaims;
+use paved_core::idempotency::IdempotencyKey;
+use paved_core::requests::ProvisioningRequest;
+use paved_core::services::requests::request_view;
+use paved_core::services::{ReportScope, RequestForm};
+use paved_http::ApiError;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 use crate::ChatopsState;
 use crate::command::{Command, USAGE};
@@ -107,101 +112,40 @@ pub async fn run(
                     "a request needs owner=<group>: you are in no catalog group",
                 ));
             };
-            let body = json!({
-                "template": template, "name": name, "owner": owner,
-                "environment": environment, "parameters": Value::Object(parameters),
-            });
-            let answer = call(
-                &state.requests,
-                who,
-                Method::POST,
-                "/v1/requests".into(),
-                Some(body),
-                idempotency_key,
-            )
-            .await;
-            request_reply(answer, "submitted")
+            let form = RequestForm {
+                template,
+                name,
+                owner,
+                environment,
+                parameters: Some(Value::Object(parameters)),
+            };
+            let submitted = async {
+                let key = idempotency_key.map(IdempotencyKey::parse).transpose()?;
+                state.requests.submit(who, &form, key.as_ref()).await
+            };
+            request_reply(submitted.await.map(|s| s.request), "submitted")
         }
-        Command::Status { id } => on_request(state, who, Method::GET, &id, "", "status").await,
+        Command::Status { id } => request_reply(state.requests.get(who, &id).await, "status"),
         Command::Approve { id } => {
-            on_request(state, who, Method::POST, &id, "/approve", "approved").await
+            request_reply(state.requests.approve(who, &id).await, "approved")
         }
-        Command::Reject { id } => {
-            on_request(state, who, Method::POST, &id, "/reject", "rejected").await
-        }
+        Command::Reject { id } => request_reply(state.requests.reject(who, &id).await, "rejected"),
         Command::Scorecard { reference } => scorecard(state, &reference).await,
         Command::Dora { team } => {
-            let scope = team.map_or_else(|| "org".to_owned(), |t| format!("team:{t}"));
-            let path = format!(
-                "/v1/metrics/dora?scope={}",
-                form_urlencoded::byte_serialize(scope.as_bytes()).collect::<String>()
-            );
-            let answer = call(&state.metrics, who, Method::GET, path, None, None).await;
-            dora_reply(answer)
+            let scope = team.map_or(ReportScope::Org, ReportScope::Team);
+            dora_reply(state.reports.dora(Some(&scope)).await)
         }
     }
 }
 
-/// `GET /v1/requests/{id}` or `POST /v1/requests/{id}{action}`, as `who`, as a reply.
-async fn on_request(
-    state: &ChatopsState,
-    who: &Identity,
-    method: Method,
-    id: &str,
-    action: &str,
-    verb: &str,
-) -> Reply {
-    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    let path = format!("/v1/requests/{id}{action}");
-    let answer = call(&state.requests, who, method, path, None, None).await;
-    request_reply(answer, verb)
-}
-
-/// One in-process call of a paved router as `who` (the claims API Gateway's authorizer would
-/// have put there).
-async fn call(
-    router: &Router,
-    who: &Identity,
-    method: Method,
-    path: String,
-    body: Option<Value>,
-    idempotency_key: Option<&str>,
-) -> Result<(StatusCode, Value), String> {
-    let mut request = Request::builder().method(method).uri(path);
-    if body.is_some() {
-        request = request.header(http::header::CONTENT_TYPE, "application/json");
+/// An error as a failed reply: its message, with the problem+json body the HTTP API would
+/// have answered as the data. A server fault is logged with its cause, as the API logs it.
+fn problem(error: Error) -> Reply {
+    let answer = ApiError(error);
+    if answer.status().is_server_error() {
+        tracing::error!(error = %answer.0, code = answer.0.code(), "a chat command failed");
     }
-    if let Some(key) = idempotency_key {
-        request = request.header("idempotency-key", key);
-    }
-    let mut request = request
-        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
-        .map_err(|e| format!("building the call: {e}"))?;
-    request.extensions_mut().insert(GatewayClaims {
-        sub: who.user().to_string(),
-        groups: who.groups().iter().map(ToString::to_string).collect(),
-    });
-    let response = router
-        .clone()
-        .oneshot(request)
-        .await
-        .map_err(|e| format!("calling paved: {e}"))?;
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 4 * 1024 * 1024)
-        .await
-        .map_err(|e| format!("reading paved's answer: {e}"))?;
-    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Ok((status, value))
-}
-
-/// A problem+json answer as a failed reply (its `detail`, or its title).
-fn problem(status: StatusCode, body: Value) -> Reply {
-    let detail = body
-        .get("detail")
-        .or_else(|| body.get("title"))
-        .and_then(Value::as_str)
-        .map_or_else(|| format!("paved answered {status}"), str::to_owned);
-    Reply::failed(detail, body)
+    Reply::failed(answer.0.to_string(), answer.body())
 }
 
 fn search(state: &ChatopsState, term: &str) -> Reply {
@@ -384,22 +328,21 @@ async fn scorecard(state: &ChatopsState, reference: &str) -> Reply {
     )
 }
 
-fn request_reply(answer: Result<(StatusCode, Value), String>, verb: &str) -> Reply {
+fn request_reply(answer: Result<ProvisioningRequest, Error>, verb: &str) -> Reply {
     match answer {
-        Ok((status, body)) if status.is_success() => {
+        Ok(request) => {
+            let body = request_view(&request);
             let (text, blocks) = paved_chat::messages::request_blocks(&body, verb);
             Reply::ok(text, blocks, body)
         }
-        Ok((status, body)) => problem(status, body),
-        Err(e) => Reply::failed(e, Value::Null),
+        Err(e) => problem(e),
     }
 }
 
-fn dora_reply(answer: Result<(StatusCode, Value), String>) -> Reply {
+fn dora_reply(answer: Result<Value, Error>) -> Reply {
     let body = match answer {
-        Ok((status, body)) if status.is_success() => body,
-        Ok((status, body)) => return problem(status, body),
-        Err(e) => return Reply::failed(e, Value::Null),
+        Ok(body) => body,
+        Err(e) => return problem(e),
     };
     let m = &body["metrics"];
     let scope = str_at(&body, "/scope").unwrap_or("org");

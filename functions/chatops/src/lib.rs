@@ -7,8 +7,8 @@
 //! - [`invoke`]: the direct-invocation envelope `{command, args, actor, idempotency_key?}` for
 //!   other bots, whose caller IAM has already authorized (`lambda:InvokeFunction`).
 //!
-//! Commands act through the requests and metrics routers in process, as the mapped user, so
-//! chat gets exactly the HTTP API's checks.
+//! Commands call the same use-case services as the HTTP API, as the mapped user, so chat gets
+//! exactly the API's checks.
 
 pub mod actions;
 pub mod command;
@@ -47,10 +47,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct ChatopsState {
     pub catalog: Arc<CatalogRepository>,
-    /// The requests API's router, trusting [`paved_http::GatewayClaims`] (set per call).
-    pub requests: Router,
-    /// The metrics API's router, the same way.
-    pub metrics: Router,
+    /// The request use cases (submit, status, approve, reject).
+    pub requests: Arc<paved_core::services::RequestsService>,
+    /// The stored DORA report (`/paved dora`).
+    pub reports: paved_core::services::Reports,
     pub signing_secret: Option<SigningSecret>,
     pub clock: Arc<dyn Clock>,
     /// Where each request made from Slack came from, for its READY/FAILED notification.
@@ -246,37 +246,27 @@ pub async fn invoke(state: &ChatopsState, payload: Value) -> Value {
 }
 
 /// The state both Lambda entry points run with: the backend from the environment, the
-/// catalog, and the requests and metrics routers trusting the claims set per call.
+/// catalog, the request use cases (with the guardrails `PAVED_POLICY_DIR` names) and the
+/// stored reports.
 pub async fn state_from_env() -> Result<ChatopsState, String> {
     use paved_backend::{Backend, BackendConfig, WorkflowUse};
-    let guardrails = requests_api::compile_guardrails_from_env();
+    let guardrails = paved_backend::guardrails::compile_from_env();
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
     let catalog = Arc::new(
         CatalogRepository::load(Arc::clone(&backend.table))
             .await
             .map_err(|e| e.to_string())?,
     );
-    let gateway = Arc::new(paved_http::Authenticator::Gateway);
     let guardrails = guardrails
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let requests = requests_api::RequestsState::from_env(
-        &backend,
-        Arc::clone(&catalog),
-        Arc::clone(&gateway),
-        guardrails,
-    )?;
-    let metrics = metrics_api::MetricsState {
-        events: Arc::new(paved_core::events::EventStore::new(Arc::clone(
-            &backend.table,
-        ))),
-        auth: gateway,
-    };
+    let requests =
+        paved_backend::requests_service_from_env(&backend, Arc::clone(&catalog), guardrails)?;
     Ok(ChatopsState {
         catalog,
-        requests: requests_api::router(requests),
-        metrics: metrics_api::router(metrics),
+        requests: Arc::new(requests),
+        reports: backend.reports(),
         signing_secret: SigningSecret::from_env(),
         clock: Arc::new(paved_core::ports::SystemClock),
         origins: Arc::new(ChatOrigins::new(Arc::clone(&backend.table))),

@@ -1,6 +1,7 @@
 //! The chat-ops router and the direct-invocation envelope in process: body limits, Slack
 //! timestamps at the extremes, and the `reply_to` rules (parsed, exact hosts, no redirects).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -9,10 +10,12 @@ use chatops::slack::signature::SigningSecret;
 use chatops::{BODY_LIMIT, ChatopsState, invoke, router};
 use http::{Request, StatusCode};
 use paved_chat::origins::ChatOrigins;
+use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_core::events::EventStore;
 use paved_core::ports::{SystemClock, Table};
 use paved_core::scorecards::ScorecardSet;
+use paved_core::services::{Reports, RequestsPorts, RequestsService};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -25,8 +28,8 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().expect("dir");
-    let table: Arc<dyn Table> =
-        Arc::new(paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
+    let store = paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db");
+    let table: Arc<dyn Table> = Arc::new(store.clone());
     let catalog = Arc::new(
         CatalogRepository::load(Arc::clone(&table))
             .await
@@ -43,10 +46,26 @@ async fn harness() -> Harness {
         .await
         .expect("seed");
     let state = ChatopsState {
-        catalog,
+        catalog: Arc::clone(&catalog),
         // Neither is reached by what these tests send (help, refusals, limits).
-        requests: axum::Router::new(),
-        metrics: axum::Router::new(),
+        requests: Arc::new(RequestsService::new(
+            RequestsPorts {
+                table: Arc::clone(&table),
+                clock: Arc::new(SystemClock),
+                workflow: Arc::new(
+                    paved_embedded::WorkflowEngine::provisioning(store.clone()).expect("engine"),
+                ),
+                queue: Arc::new(store),
+                task_queue: "tasks".into(),
+                notification_queue: "notifications".into(),
+            },
+            Arc::clone(&catalog),
+            paved_backend::guardrails::load(None).expect("guardrails"),
+            Arc::new(AccessPolicy::new("platform-admins").expect("admins")),
+            &[],
+            HashMap::new(),
+        )),
+        reports: Reports::new(Arc::new(EventStore::new(Arc::clone(&table)))),
         signing_secret: SigningSecret::new(SECRET),
         clock: Arc::new(SystemClock),
         origins: Arc::new(ChatOrigins::new(Arc::clone(&table))),

@@ -108,7 +108,7 @@ async fn the_job_stores_the_report_and_the_api_serves_each_scope() {
         .expect("incident");
 
     let app = router(MetricsState {
-        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        reports: paved_core::services::Reports::new(Arc::new(EventStore::new(Arc::clone(&table)))),
         auth: Arc::new(Authenticator::hs256(SECRET)),
     });
     let (status, body) = get(&app, "/v1/metrics/dora?scope=org", true).await;
@@ -178,7 +178,7 @@ async fn a_request_with_a_body_over_the_limit_is_a_413_problem() {
     let table: Arc<dyn Table> =
         Arc::new(paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
     let app = router(MetricsState {
-        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        reports: paved_core::services::Reports::new(Arc::new(EventStore::new(Arc::clone(&table)))),
         auth: Arc::new(Authenticator::hs256(SECRET)),
     });
     let token = mint_token(SECRET, "lead", &["leaders".into()], 600).expect("token");

@@ -23,6 +23,7 @@ use paved_core::events::EventStore;
 use paved_core::ports::{Queue, Table};
 use paved_core::provisioning::{Driver, TableSecretStore};
 use paved_core::requests::RequestRepository;
+use paved_core::services::RequestsService;
 use paved_drivers::config::DriverConfig;
 use paved_embedded::Durability;
 use paved_http::Authenticator;
@@ -198,21 +199,24 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         config.worker.clone(),
         config.slack_targets.clone(),
     ));
-    let requests_state = RequestsState::on_backend(
-        &backend,
+    let requests_service = Arc::new(RequestsService::new(
+        backend.requests_ports(),
         Arc::clone(&catalog),
-        requests_api::guardrails::load(
+        paved_backend::guardrails::load(
             config
                 .policies
                 .as_ref()
                 .map(|p| (p.dir.as_path(), p.replace_default)),
         )?,
         Arc::clone(&access),
-        Arc::clone(&auth),
         &paved_core::provisioning::planners_of(&drivers),
         unavailable,
-    );
-    let requests = Arc::clone(&requests_state.requests);
+    ));
+    let requests_state = RequestsState {
+        service: Arc::clone(&requests_service),
+        auth: Arc::clone(&auth),
+    };
+    let requests = Arc::clone(requests_service.repository());
     let catalog_state = CatalogState {
         repo: Arc::clone(&catalog),
         policy: access,
@@ -227,7 +231,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         clock: Arc::new(paved_core::ports::SystemClock),
     };
     let metrics_state = metrics_api::MetricsState {
-        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        reports: backend.reports(),
         auth: Arc::clone(&catalog_state.auth),
     };
     let scorecards_state = catalog_api::scorecards::ScorecardsState {
@@ -236,19 +240,11 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         cards: Arc::new(config.scorecards.clone()),
         auth: Arc::clone(&catalog_state.auth),
     };
-    // Chat-ops acts through the same requests and metrics state, trusting the claims it sets
-    // per call for the Slack user it verified (as API Gateway's authorizer does on AWS).
-    let gateway = Arc::new(Authenticator::Gateway);
+    // Chat-ops calls the same services, as the Slack user it verified.
     let chatops_state = chatops::ChatopsState {
         catalog: Arc::clone(&catalog),
-        requests: requests_api::router(RequestsState {
-            auth: Arc::clone(&gateway),
-            ..requests_state.clone()
-        }),
-        metrics: metrics_api::router(metrics_api::MetricsState {
-            auth: gateway,
-            ..metrics_state.clone()
-        }),
+        requests: Arc::clone(&requests_service),
+        reports: backend.reports(),
         signing_secret: config.slack_signing_secret.clone(),
         clock: Arc::new(paved_core::ports::SystemClock),
         origins: Arc::new(paved_chat::origins::ChatOrigins::new(Arc::clone(&table))),
@@ -349,11 +345,11 @@ impl Platform {
                 }
             }));
         }
-        let state = self.requests_state.clone();
+        let service = Arc::clone(&self.requests_state.service);
         let mut until = Box::pin(stopped(rx));
         tasks.push(tokio::spawn(async move {
             loop {
-                match requests_api::resume_queued(&state).await {
+                match service.resume_queued().await {
                     Ok(0) => {}
                     Ok(n) => {
                         tracing::info!(requests = n, "started the executions of queued requests")
@@ -438,7 +434,7 @@ pub async fn serve(config: HostConfig) -> Result<()> {
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
     let background = platform.start_background();
-    let types: Vec<String> = platform.requests_state.planners.keys().cloned().collect();
+    let types = platform.requests_state.service.resource_types();
     let backend = if config.aws.is_some() {
         "aws"
     } else {

@@ -10,7 +10,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
-    let state = requests_api::state_from_env().await?;
+    let state = requests_api::RequestsState {
+        service: requests_api::service_from_env().await?,
+        auth: std::sync::Arc::new(paved_http::Authenticator::Gateway),
+    };
     let app = ServiceBuilder::new()
         .map_request(copy_authorizer_claims)
         .service(requests_api::router(state).fallback(paved_http::route_not_found));

@@ -5,6 +5,12 @@
 //!
 //! The embedded backend is the `embedded` feature (on by default). The functions' Lambda builds
 //! leave it out, and such a build refuses `PAVED_BACKEND=embedded` with a clear message.
+//!
+//! The use-case services are built here too ([`requests_service_from_env`]), on the ports and
+//! with the settings every function honours, so the functions and `paved up` share them.
+
+pub mod guardrails;
+mod services;
 
 #[cfg(feature = "embedded")]
 use std::path::PathBuf;
@@ -18,6 +24,8 @@ use paved_embedded::workflow::{
 };
 #[cfg(feature = "embedded")]
 use paved_embedded::{Durability, SqliteStore, WorkflowEngine};
+
+pub use services::requests_service_from_env;
 
 /// Whether this build has the embedded backend (the `embedded` feature).
 pub const HAS_EMBEDDED: bool = cfg!(feature = "embedded");

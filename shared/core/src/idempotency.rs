@@ -45,6 +45,33 @@ impl Lease {
     }
 }
 
+/// A client's `Idempotency-Key` (or a chat trigger's id): 1-255 visible ASCII characters,
+/// spaces allowed inside, trimmed. Parsed at the edge: 400 `invalid_idempotency_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const MAX_LEN: usize = 255;
+
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let key = text.trim();
+        if key.is_empty()
+            || key.len() > Self::MAX_LEN
+            || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        {
+            return Err(Error::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            ));
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What the caller should do with a payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextAction {
@@ -322,6 +349,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn idempotency_keys_are_bounded_visible_ascii() {
+        assert_eq!(
+            IdempotencyKey::parse("  trigger 1.2  ")
+                .expect("ok")
+                .as_str(),
+            "trigger 1.2"
+        );
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        for bad in ["", "   ", "tab\there", "caf\u{e9}", "new\nline"] {
+            let e = IdempotencyKey::parse(bad).expect_err(bad);
+            assert_eq!(e.code(), "invalid_idempotency_key", "{bad:?}");
+        }
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+    }
 
     #[test]
     fn canonical_json_ignores_key_order() {

@@ -15,6 +15,7 @@ pub mod ports;
 pub mod provisioning;
 pub mod requests;
 pub mod scorecards;
+pub mod services;
 pub mod tasks;
 
 pub use error::{Error, Violation};

@@ -187,6 +187,49 @@ impl std::fmt::Display for RequestId {
     }
 }
 
+/// The name a request gives its resource, as drivers can carry it into every provider's
+/// naming (a PostgreSQL identifier, an SQS queue, a DynamoDB table, a repository): 1-63 ASCII
+/// letters, digits, `-` and `_`, starting with a letter. This is the floor that holds with any
+/// guardrails; the default guardrails' naming rule is stricter (3-40, lower-case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResourceName(String);
+
+impl ResourceName {
+    pub const MAX_LEN: usize = 63;
+
+    /// 422 `invalid_name` for anything else.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let ok = (1..=Self::MAX_LEN).contains(&text.len())
+            && text.starts_with(|c: char| c.is_ascii_alphabetic())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Error::Invalid {
+                code: "invalid_name",
+                message: format!(
+                    "name {:?} must be 1-{} ASCII letters, digits, '-' and '_', starting with a letter",
+                    text.chars().take(80).collect::<String>(),
+                    Self::MAX_LEN
+                ),
+                violations: Vec::new(),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ResourceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// What a new request needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRequest {
@@ -468,6 +511,17 @@ impl RequestRepository {
 }
 
 impl ProvisioningRequest {
+    /// What the drivers are given for this request's resource.
+    pub fn spec(&self) -> crate::provisioning::ResourceSpec {
+        crate::provisioning::ResourceSpec {
+            request_id: self.id.clone(),
+            name: self.name.clone(),
+            owner: self.owner.clone(),
+            environment: self.environment.clone(),
+            parameters: self.parameters.clone(),
+        }
+    }
+
     /// Moves along the lifecycle (refusing edges it lacks) and logs the change.
     pub fn advance(
         &mut self,

@@ -10,11 +10,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
-    let state = requests_api::state_from_env().await?;
+    let service = requests_api::service_from_env().await?;
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| {
-        let state = &state;
+        let service = &service;
         async move {
-            let started = requests_api::resume_queued(state).await?;
+            let started = service.resume_queued().await?;
             tracing::info!(started, "QUEUED requests swept");
             Ok::<_, Error>(serde_json::json!({"started": started}))
         }

@@ -26,4 +26,4 @@ pub use repository::{
     CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity, PlatformWriter,
     ServiceComponent, UpsertOutcome, WriteGuard, WriteStatus,
 };
-pub use template::{DEFAULT_TEMPLATES, validate_parameters};
+pub use template::{DEFAULT_TEMPLATES, Template, validate_parameters};

@@ -127,11 +127,121 @@ pub(crate) fn check_parameter_schemas<const COMPILE: bool>(
     }
 }
 
+/// A golden path as a request reads it, parsed once from the template entity's JSON: the
+/// resource type a driver provisions, the steps in order, the environments it allows (for the
+/// guardrails) and the parameter schemas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    name: String,
+    resource_type: String,
+    steps: Vec<String>,
+    environments: Value,
+    parameters: Value,
+}
+
+impl Template {
+    /// The template in `entity` (its JSON as the catalog serves it). A template without a
+    /// resource type or without steps cannot serve a request: 422 `invalid_template`.
+    pub fn from_entity(entity: &Value) -> Result<Self, Error> {
+        let invalid = |message: String| Error::Invalid {
+            code: "invalid_template",
+            message,
+            violations: Vec::new(),
+        };
+        let name = entity
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let resource_type = entity
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid(format!("template {name} has no spec.type")))?
+            .to_owned();
+        let steps: Vec<String> = entity
+            .pointer("/spec/steps")
+            .and_then(Value::as_array)
+            .map(|steps| {
+                steps
+                    .iter()
+                    .filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if steps.is_empty() {
+            return Err(invalid(format!("template {name} has no steps")));
+        }
+        Ok(Self {
+            name,
+            resource_type,
+            steps,
+            environments: entity
+                .pointer("/spec/environments")
+                .cloned()
+                .unwrap_or_else(|| Value::Array(Vec::new())),
+            parameters: entity
+                .pointer("/spec/parameters")
+                .cloned()
+                .unwrap_or(Value::Null),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The resource type a driver provisions (`spec.type`).
+    pub fn resource_type(&self) -> &str {
+        &self.resource_type
+    }
+
+    /// The provisioning steps' ids, in order.
+    pub fn steps(&self) -> &[String] {
+        &self.steps
+    }
+
+    /// `spec.environments` as written (empty: the guardrails' defaults apply).
+    pub fn environments(&self) -> &Value {
+        &self.environments
+    }
+
+    /// `parameters` with the `default` of each top-level property they leave out.
+    pub fn with_defaults(&self, mut parameters: Value) -> Value {
+        if let Value::Object(params) = &mut parameters {
+            for page in schemas(&self.parameters) {
+                if let Some(Value::Object(props)) = page.get("properties") {
+                    for (name, schema) in props {
+                        if let Some(default) = schema.get("default") {
+                            params
+                                .entry(name.clone())
+                                .or_insert_with(|| default.clone());
+                        }
+                    }
+                }
+            }
+        }
+        parameters
+    }
+
+    /// Checks `parameters` against every parameter schema (see [`validate_parameters`]).
+    pub fn validate(&self, parameters: &Value) -> Result<(), Error> {
+        validate_against(&self.parameters, parameters)
+    }
+}
+
 /// Checks a request's parameters against every parameter schema of a template entity (its
 /// JSON as the catalog serves it). Each violation names the parameter's JSON pointer.
 pub fn validate_parameters(template: &Value, parameters: &Value) -> Result<(), Error> {
+    validate_against(
+        template.pointer("/spec/parameters").unwrap_or(&Value::Null),
+        parameters,
+    )
+}
+
+fn validate_against(schema_list: &Value, parameters: &Value) -> Result<(), Error> {
     let mut violations = Vec::new();
-    for schema in schemas(template.pointer("/spec/parameters").unwrap_or(&Value::Null)) {
+    for schema in schemas(schema_list) {
         let compiled = CompiledSchema::compile(schema).map_err(|e| Error::Invalid {
             code: "invalid_template",
             message: format!("the template's parameter schema does not compile: {e}"),

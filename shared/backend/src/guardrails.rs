@@ -70,6 +70,20 @@ pub fn source_from_env() -> Option<(PathBuf, bool)> {
     Some((PathBuf::from(dir), replace))
 }
 
+/// Compiles the guardrails `PAVED_POLICY_DIR` names (the default bundle without it) on a
+/// blocking thread: a cold start overlaps it with opening the backend and reading the
+/// catalog, which wait on the network.
+pub fn compile_from_env() -> tokio::task::JoinHandle<Result<PolicyEngine, Error>> {
+    tokio::task::spawn_blocking(|| {
+        let source = source_from_env();
+        load(
+            source
+                .as_ref()
+                .map(|(dir, replace)| (dir.as_path(), *replace)),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,10 @@
 //! issued for. A cursor that does not decode, has another version, or comes back with other
 //! filters is refused with 400 `invalid_cursor`, never silently misread.
 
+use crate::Error;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use paved_core::Error;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
