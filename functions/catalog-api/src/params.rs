@@ -2,6 +2,7 @@
 //! and refuses keys it does not know, so a typo is an error rather than a silent no-op.
 
 use paved_core::Error;
+use paved_core::ErrorCode;
 use paved_core::catalog::{
     EntityQuery, FilterSet, FullTextFilter, OrderField, PageRequest, decode_cursor,
 };
@@ -16,7 +17,7 @@ impl Params {
             .collect();
         if let Some((key, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
             return Err(Error::bad_request(
-                "unknown_query_parameter",
+                ErrorCode::UnknownQueryParameter,
                 format!(
                     "unknown query parameter '{key}'; this endpoint takes {}",
                     allowed.join(", ")
@@ -39,7 +40,7 @@ impl Params {
             [] => Ok(None),
             [one] => Ok(Some(one)),
             _ => Err(Error::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("'{key}' may be given once"),
             )),
         }
@@ -51,13 +52,13 @@ impl Params {
         };
         let n: usize = raw.trim().parse().map_err(|_| {
             Error::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("'{key}' must be a whole number, not '{raw}'"),
             )
         })?;
         if n > max {
             return Err(Error::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("'{key}' may be at most {max}"),
             ));
         }
@@ -124,7 +125,7 @@ pub fn by_query(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
         ] {
             if !params.all(key).is_empty() {
                 return Err(Error::bad_request(
-                    "invalid_query",
+                    ErrorCode::InvalidQuery,
                     format!(
                         "'{key}' cannot be combined with 'cursor': the cursor already carries the query"
                     ),

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use paved_core::Error;
+use paved_core::ErrorCode;
 use paved_core::catalog::{
     CatalogIndex, EntityQuery, EntityRef, EntityView, FilterSet, OrderField, PageRequest,
     RefDefaults, project_fields,
@@ -218,13 +219,13 @@ pub async fn entities_by_refs(
     let filter = params.filter()?;
     let request: ByRefsBody = serde_json::from_slice(&body).map_err(|e| {
         Error::bad_request(
-            "malformed_json",
+            ErrorCode::MalformedJson,
             format!("the body must be {{\"entityRefs\": [...], \"fields\"?: [...]}}: {e}"),
         )
     })?;
     if request.entity_refs.len() > MAX_BY_REFS {
         return Err(Error::bad_request(
-            "too_many_refs",
+            ErrorCode::TooManyRefs,
             format!(
                 "{} refs were asked for; one call takes at most {MAX_BY_REFS}",
                 request.entity_refs.len()
@@ -245,7 +246,7 @@ pub async fn entities_by_refs(
             )
         })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|m| Error::bad_request("invalid_ref", m))?;
+        .map_err(|m| Error::bad_request(ErrorCode::InvalidRef, m))?;
     let fields = request.fields.filter(|f| !f.is_empty());
     let index = state.repo.read();
     // Bounded before anything is copied: one large entity asked for many times must not
@@ -257,7 +258,7 @@ pub async fn entities_by_refs(
         .sum();
     if answer_size > MAX_BY_REFS_ANSWER {
         return Err(Error::Invalid {
-            code: "answer_too_large",
+            code: ErrorCode::AnswerTooLarge,
             message: format!(
                 "the {} entities asked for are {answer_size} bytes together, more than the {MAX_BY_REFS_ANSWER} one answer may carry; ask for fewer refs at a time",
                 refs.len()
@@ -302,7 +303,7 @@ pub async fn entity_facets(
     let facets: Vec<String> = params.all("facet").into_iter().map(str::to_owned).collect();
     if facets.is_empty() {
         return Err(Error::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "name at least one facet, e.g. ?facet=spec.owner",
         )
         .into());

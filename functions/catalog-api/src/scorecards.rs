@@ -8,6 +8,7 @@
 //! - `GET /v1/scorecard-definitions` and `GET /v1/scorecard-definitions/{id}?format=paved|port|cortex`:
 //!   the definitions, and their export to Port's and Cortex's formats.
 
+use paved_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, Path, Query, State};
@@ -70,7 +71,7 @@ fn card<'a>(cards: &'a ScorecardSet, id: Option<&str>) -> Result<&'a Scorecard, 
 }
 
 fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
-    Error::bad_request("invalid_query", e.body_text()).into()
+    Error::bad_request(ErrorCode::InvalidQuery, e.body_text()).into()
 }
 
 /// One entity's scorecard.
@@ -101,7 +102,7 @@ pub async fn one(
             namespace: "default",
         },
     )
-    .map_err(|m| Error::bad_request("invalid_entity_ref", m))?;
+    .map_err(|m| Error::bad_request(ErrorCode::InvalidEntityRef, m))?;
     let metrics = MetricsSnapshot::load(&s.events).await?;
     let index = s.catalog.read();
     let view = index
@@ -146,7 +147,7 @@ pub async fn distribution(
                     namespace: "default",
                 },
             )
-            .map_err(|m| Error::bad_request("invalid_query", format!("team: {m}")))
+            .map_err(|m| Error::bad_request(ErrorCode::InvalidQuery, format!("team: {m}")))
         })
         .transpose()?;
     let metrics = MetricsSnapshot::load(&s.events).await?;
@@ -208,7 +209,7 @@ pub async fn definition(
             .into_response(),
         other => {
             return Err(Error::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("format {other:?} is not one of paved, port, cortex"),
             )
             .into());

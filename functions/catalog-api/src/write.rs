@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use paved_core::Error;
+use paved_core::ErrorCode;
 use paved_core::catalog::{WriteStatus, parse_documents};
 use paved_http::{ApiError, Caller, read_body};
 use serde_json::Value;
@@ -26,25 +27,28 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 fn utf8(body: &Bytes) -> Result<&str, Error> {
     std::str::from_utf8(body)
-        .map_err(|_| Error::bad_request("malformed_body", "the body is not UTF-8 text"))
+        .map_err(|_| Error::bad_request(ErrorCode::MalformedBody, "the body is not UTF-8 text"))
 }
 
 /// Reads one entity from a JSON or YAML body.
 fn one_entity(headers: &HeaderMap, body: &Bytes) -> Result<Value, Error> {
     if is_json(headers) {
         return serde_json::from_slice(body).map_err(|e| {
-            Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+            Error::bad_request(
+                ErrorCode::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            )
         });
     }
     let mut docs = parse_documents(utf8(body)?)?;
     match docs.len() {
         1 => Ok(docs.remove(0)),
         0 => Err(Error::bad_request(
-            "malformed_body",
+            ErrorCode::MalformedBody,
             "the body holds no entity",
         )),
         n => Err(Error::bad_request(
-            "malformed_body",
+            ErrorCode::MalformedBody,
             format!("the body holds {n} entities; POST /v1/entities/import takes many"),
         )),
     }
@@ -73,7 +77,7 @@ pub async fn upsert_entity(
         .get(header::IF_MATCH)
         .map(|v| {
             v.to_str()
-                .map_err(|_| Error::bad_request("invalid_header", "If-Match is not text"))
+                .map_err(|_| Error::bad_request(ErrorCode::InvalidHeader, "If-Match is not text"))
         })
         .transpose()?;
     let outcome = state
@@ -103,7 +107,10 @@ pub async fn import_entities(
     let body = read_body(body, state.limits.import_body)?;
     let documents = if is_json(&headers) {
         match serde_json::from_slice::<Value>(&body).map_err(|e| {
-            Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+            Error::bad_request(
+                ErrorCode::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            )
         })? {
             Value::Array(items) => items,
             other => vec![other],
@@ -112,7 +119,9 @@ pub async fn import_entities(
         parse_documents(utf8(&body)?)?
     };
     if documents.is_empty() {
-        return Err(Error::bad_request("malformed_body", "the body holds no entity").into());
+        return Err(
+            Error::bad_request(ErrorCode::MalformedBody, "the body holds no entity").into(),
+        );
     }
     let outcome = state
         .repo

@@ -3,6 +3,7 @@
 //! bot. Slack retries an event it got no 2xx for within 3 s (`X-Slack-Retry-Num`), so each
 //! `event_id` is handled once: a retry of one in progress or done is acknowledged and dropped.
 
+use paved_core::ErrorCode;
 use std::time::Duration;
 
 use axum::Json;
@@ -75,14 +76,17 @@ pub async fn events(
     verified(&state, &headers, &body)?;
     let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
         Error::bad_request(
-            "malformed_payload",
+            ErrorCode::MalformedPayload,
             format!("not a Slack Events API body: {e}"),
         )
     })?;
     match envelope.kind.as_str() {
         "url_verification" => {
             let challenge = envelope.challenge.ok_or_else(|| {
-                Error::bad_request("malformed_payload", "url_verification without a challenge")
+                Error::bad_request(
+                    ErrorCode::MalformedPayload,
+                    "url_verification without a challenge",
+                )
             })?;
             return Ok(Json(json!({"challenge": challenge})));
         }
@@ -97,18 +101,22 @@ pub async fn events(
         .event_id
         .filter(|id| !id.is_empty())
         .ok_or_else(|| {
-            Error::bad_request("malformed_payload", "event_callback without event_id")
+            Error::bad_request(
+                ErrorCode::MalformedPayload,
+                "event_callback without event_id",
+            )
         })?;
-    let event = envelope
-        .event
-        .ok_or_else(|| Error::bad_request("malformed_payload", "event_callback without event"))?;
+    let event = envelope.event.ok_or_else(|| {
+        Error::bad_request(ErrorCode::MalformedPayload, "event_callback without event")
+    })?;
     if event.get("type").and_then(Value::as_str) != Some("app_mention") {
         return Ok(Json(
             json!({"ok": true, "ignored": "only app_mention events are used"}),
         ));
     }
-    let mention: Mention = serde_json::from_value(event)
-        .map_err(|e| Error::bad_request("malformed_payload", format!("app_mention: {e}")))?;
+    let mention: Mention = serde_json::from_value(event).map_err(|e| {
+        Error::bad_request(ErrorCode::MalformedPayload, format!("app_mention: {e}"))
+    })?;
     debug_assert_eq!(mention.kind, "app_mention");
     let retry = header(&headers, "x-slack-retry-num").unwrap_or("0");
     let payload = json!({"event_id": event_id});

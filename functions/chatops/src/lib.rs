@@ -16,6 +16,7 @@ pub mod events_api;
 pub mod identity;
 pub mod slack;
 
+use paved_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
@@ -112,7 +113,8 @@ async fn slack_post(
 ) -> Result<Json<Value>, ApiError> {
     let body = read_body(body, BODY_LIMIT)?;
     verified(&state, &headers, &body)?;
-    let post = payloads::parse(&body).map_err(|m| Error::bad_request("malformed_payload", m))?;
+    let post =
+        payloads::parse(&body).map_err(|m| Error::bad_request(ErrorCode::MalformedPayload, m))?;
     let mut response_url = None;
     let (user_id, command, idempotency_key, replace) = match post {
         SlackPost::Command(c) => {

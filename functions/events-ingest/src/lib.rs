@@ -13,6 +13,7 @@ pub mod services;
 pub mod signatures;
 pub mod sources;
 
+use paved_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
@@ -107,7 +108,7 @@ fn refused(refusal: Refusal) -> ApiError {
 }
 
 fn malformed(message: impl Into<String>) -> ApiError {
-    Error::bad_request("malformed_payload", message).into()
+    Error::bad_request(ErrorCode::MalformedPayload, message).into()
 }
 
 fn ignored(delivery: &str, reason: String) -> Answer {

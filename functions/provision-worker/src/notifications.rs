@@ -2,9 +2,7 @@
 //! twice changes nothing (a finished request stays as it is).
 
 use paved_core::Error;
-use paved_core::messages::{ExecutionOutcome, Outcome};
-use paved_core::requests::{Failure, RequestStatus, StepStatus};
-use serde_json::{Map, Value};
+use paved_core::messages::ExecutionOutcome;
 
 use crate::worker::{ProvisionWorker, WorkerError};
 
@@ -17,37 +15,8 @@ impl ProvisionWorker {
             return self.queue_chat_notification(&current).await;
         }
         let execution = n.execution_id.unwrap_or_default();
-        let ready = n.status == Outcome::Ready;
         self.requests
-            .update_retrying(&n.request_id, |r, now| {
-                if r.status.is_finished() {
-                    return Ok(());
-                }
-                if r.status == RequestStatus::Queued {
-                    r.advance(RequestStatus::Provisioning, "the execution started", now)?;
-                }
-                if ready {
-                    let mut outputs = Map::new();
-                    for s in r.steps.iter().filter(|s| s.status == StepStatus::Succeeded) {
-                        if let Value::Object(o) = &s.outputs {
-                            outputs.extend(o.clone());
-                        }
-                    }
-                    r.outputs = Value::Object(outputs);
-                    r.advance(
-                        RequestStatus::Ready,
-                        &format!("every step succeeded ({execution})"),
-                        now,
-                    )
-                } else {
-                    let failure = r.failure.clone().unwrap_or_else(|| Failure {
-                        code: "NonRetryable.ProvisioningFailed".into(),
-                        message: "a step failed and the applied steps were undone".into(),
-                    });
-                    r.failure = Some(failure.clone());
-                    r.advance(RequestStatus::Failed, &failure.message, now)
-                }
-            })
+            .update_retrying(&n.request_id, |r, now| r.finish(n.status, &execution, now))
             .await
             .map_err(|e: Error| WorkerError::Domain(e))?;
         let finished = self.requests.get(&n.request_id).await?;

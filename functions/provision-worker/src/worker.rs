@@ -9,10 +9,13 @@ use paved_core::circuit::{CircuitBreakers, Permit};
 use paved_core::messages::WorkerMessage;
 use paved_core::ports::{Clock, Workflow, WorkflowError};
 use paved_core::provisioning::{DriverError, codes as ownership};
-use paved_core::requests::{Failure, RequestRepository, RequestStatus, StepStatus};
+use paved_core::requests::{Failure, RequestRepository, RequestStatus, StepStart};
 use paved_core::tasks::{TaskAction, TaskMessage, TaskOutcome, TaskRunner, codes};
 use serde_json::Value;
 use tracing::Instrument;
+
+/// Stops a step's start when its request was cancelled meanwhile.
+const CANCELLED: &str = "cancelled";
 
 /// One received message, whatever queue it came from.
 #[derive(Debug, Clone)]
@@ -418,94 +421,40 @@ impl ProvisionWorker {
 
     /// Marks the step running; `false` when the request was cancelled meanwhile.
     async fn start_step(&self, task: &TaskMessage) -> Result<bool, WorkerError> {
-        let step = task.step.clone();
         let result = self
             .requests
             .update_retrying(&task.spec.request_id, |r, now| {
-                if r.status == RequestStatus::Cancelled {
-                    return Err(Error::Conflict("cancelled".into()));
+                match r.start_step(&task.step, now)? {
+                    StepStart::Started { .. } => Ok(()),
+                    // Nothing to write: the error only stops the update.
+                    StepStart::Cancelled => Err(Error::Conflict(CANCELLED.into())),
                 }
-                if r.status == RequestStatus::Queued {
-                    r.advance(RequestStatus::Provisioning, "the first step started", now)?;
-                }
-                let s = r.step_mut(&step).ok_or_else(|| {
-                    Error::bad_request("unknown_step", format!("the request has no step {step}"))
-                })?;
-                s.status = StepStatus::Running;
-                s.attempts += 1;
-                s.started_at.get_or_insert(now);
-                let attempts = s.attempts;
-                r.log(now, "step_started", format!("{step}: attempt {attempts}"));
-                Ok(())
             })
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(Error::Conflict(m)) if m == "cancelled" => Ok(false),
+            Err(Error::Conflict(m)) if m == CANCELLED => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
 
     async fn record_success(&self, task: &TaskMessage, outputs: &Value) -> Result<(), WorkerError> {
-        let (step, action, outputs) = (task.step.clone(), task.action, outputs.clone());
         self.requests
             .update_retrying(&task.spec.request_id, |r, now| {
-                match action {
-                    TaskAction::Delete => {
-                        if r.status == RequestStatus::Deprovisioning {
-                            r.advance(RequestStatus::Deleted, "every resource was removed", now)?;
-                        }
-                        return Ok(());
-                    }
-                    TaskAction::Apply | TaskAction::Undo => {}
-                }
-                if let Some(s) = r.step_mut(&step) {
-                    s.finished_at = Some(now);
-                    if action == TaskAction::Apply {
-                        s.status = StepStatus::Succeeded;
-                        s.outputs = outputs.clone();
-                        s.error = None;
-                    } else {
-                        s.status = StepStatus::Undone;
-                    }
-                }
-                let verb = if action == TaskAction::Apply {
-                    "step_succeeded"
-                } else {
-                    "step_undone"
-                };
-                r.log(now, verb, step.clone());
-                Ok(())
+                r.record_step_success(&task.step, task.action, outputs, now)
             })
             .await?;
         Ok(())
     }
 
     async fn record_failure(&self, task: &TaskMessage, e: &DriverError) -> Result<(), WorkerError> {
-        let (step, action) = (task.step.clone(), task.action);
         let failure = Failure {
             code: e.code().to_owned(),
             message: e.to_string(),
         };
         self.requests
             .update_retrying(&task.spec.request_id, |r, now| {
-                if action == TaskAction::Delete {
-                    r.failure = Some(failure.clone());
-                    if r.status == RequestStatus::Deprovisioning {
-                        r.advance(RequestStatus::DeleteFailed, &failure.message, now)?;
-                    }
-                    return Ok(());
-                }
-                if let Some(s) = r.step_mut(&step) {
-                    s.status = StepStatus::Failed;
-                    s.error = Some(failure.message.clone());
-                    s.finished_at = Some(now);
-                }
-                if r.failure.is_none() {
-                    r.failure = Some(failure.clone());
-                }
-                r.log(now, "step_failed", format!("{step}: {}", failure.message));
-                Ok(())
+                r.record_step_failure(&task.step, task.action, &failure, now)
             })
             .await?;
         Ok(())

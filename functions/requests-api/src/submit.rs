@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use paved_core::Error;
+use paved_core::ErrorCode;
 use paved_core::idempotency::IdempotencyKey;
 use paved_core::services::requests::request_view;
 use paved_core::services::{RequestForm, Submission};
@@ -78,13 +79,17 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
+    let Query(query) =
+        query.map_err(|e| Error::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
     let body = read_body(body, BODY_LIMIT)?;
     let raw: Value = serde_json::from_slice(&body).map_err(|e| {
-        Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        Error::bad_request(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
     let form: CreateRequest = serde_json::from_value(raw).map_err(|e| Error::Invalid {
-        code: "invalid_request",
+        code: ErrorCode::InvalidRequest,
         message: format!(
             "the request body does not fit {{template, name, owner, environment, parameters}}: {e}"
         ),

@@ -3,6 +3,7 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use paved_core::Error;
+use paved_core::ErrorCode;
 use paved_core::services::RequestListing;
 use paved_core::services::requests::request_view;
 use paved_http::{ApiError, Caller};
@@ -49,7 +50,8 @@ pub async fn list(
     Caller(who): Caller,
     query: Result<Query<RequestListing>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(listing) = query.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
+    let Query(listing) =
+        query.map_err(|e| Error::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
     let page = s.service.list(&who, &listing).await?;
     Ok(axum::Json(page.to_json()).into_response())
 }

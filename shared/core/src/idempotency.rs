@@ -8,6 +8,7 @@
 //! (who holds an in-progress lock: renew, release and complete name it, so a holder whose
 //! lock lapsed and was taken over cannot extend, drop or overwrite its successor's).
 
+use crate::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,7 +61,7 @@ impl IdempotencyKey {
             || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
         {
             return Err(Error::bad_request(
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1-255 visible ASCII characters",
             ));
         }
@@ -214,7 +215,7 @@ impl IdempotencyStore {
         };
         if current.str_attr("validation") != Some(validation.as_str()) {
             return Err(Error::Invalid {
-                code: "idempotency_key_reused",
+                code: ErrorCode::IdempotencyKeyReused,
                 message: "this Idempotency-Key was used with a different request body".into(),
                 violations: Vec::new(),
             });

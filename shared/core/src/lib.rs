@@ -18,4 +18,4 @@ pub mod scorecards;
 pub mod services;
 pub mod tasks;
 
-pub use error::{Error, Violation};
+pub use error::{Error, ErrorCode, Violation};

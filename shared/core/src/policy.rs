@@ -2,6 +2,7 @@
 //! default bundle (`shared/core/policies`); platform teams extend or replace it with their own
 //! `.rego` files in the `paved.guardrails` package and their own `data.paved.config`.
 
+use crate::ErrorCode;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -66,7 +67,7 @@ fn test_rules(source: &str) -> Vec<String> {
 
 fn policy_error(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Invalid {
-        code: "invalid_policy",
+        code: ErrorCode::InvalidPolicy,
         message: format!("{what}: {e}"),
         violations: Vec::new(),
     }

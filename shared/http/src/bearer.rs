@@ -2,6 +2,7 @@
 //! secret. The Lambda functions leave this out (paved-http's `bearer-tokens` feature): API
 //! Gateway's JWT authorizer has verified the token before they see the request.
 
+use paved_core::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -146,7 +147,7 @@ pub fn mint_token(
         &claims,
         &EncodingKey::from_secret(secret),
     )
-    .map_err(|e| Error::bad_request("token_error", e.to_string()))
+    .map_err(|e| Error::bad_request(ErrorCode::TokenError, e.to_string()))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use paved_core::Error;
+use paved_core::ErrorCode;
 
 use crate::ApiError;
 
@@ -18,7 +19,7 @@ pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<By
             Err(ApiError(Error::PayloadTooLarge { limit }))
         }
         Err(rejection) => Err(ApiError(Error::bad_request(
-            "unreadable_body",
+            ErrorCode::UnreadableBody,
             rejection.body_text(),
         ))),
     }
@@ -44,7 +45,9 @@ pub async fn bounded_body(
                 .await
         }
         Err(e) if is_length_limit(&e) => ApiError(Error::PayloadTooLarge { limit }).into_response(),
-        Err(e) => ApiError(Error::bad_request("unreadable_body", e.to_string())).into_response(),
+        Err(e) => {
+            ApiError(Error::bad_request(ErrorCode::UnreadableBody, e.to_string())).into_response()
+        }
     }
 }
 

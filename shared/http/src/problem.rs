@@ -1,6 +1,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use paved_core::Error;
+use paved_core::ErrorCode;
 use serde_json::{Value, json};
 
 /// The one place where domain errors become HTTP responses: RFC 9457 problem+json with a
@@ -17,9 +18,14 @@ impl<E: Into<Error>> From<E> for ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match &self.0 {
-            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::ImportRejected(reports) if reports.iter().all(|r| r.code == "forbidden") => {
+            // The code says its status (`ErrorCode`): 400 for what cannot be read, 422 for
+            // what breaks a rule.
+            Error::BadRequest { code, .. } | Error::Invalid { code, .. } => {
+                StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Error::ImportRejected(reports)
+                if reports.iter().all(|r| r.code == ErrorCode::Forbidden) =>
+            {
                 StatusCode::FORBIDDEN
             }
             Error::ImportRejected(_) | Error::PolicyDenied(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -105,13 +111,13 @@ mod tests {
     fn every_error_has_a_status_code_and_problem_body() {
         let cases = [
             (
-                Error::bad_request("malformed_json", "x"),
+                Error::bad_request(ErrorCode::MalformedJson, "x"),
                 400,
                 "malformed_json",
             ),
             (
                 Error::Invalid {
-                    code: "invalid_entity",
+                    code: ErrorCode::InvalidEntity,
                     message: "m".into(),
                     violations: vec![Violation::new("f", "m")],
                 },
@@ -143,7 +149,7 @@ mod tests {
         let forbidden_only = ApiError(Error::ImportRejected(vec![DocumentReport {
             document: 0,
             entity_ref: None,
-            code: "forbidden",
+            code: ErrorCode::Forbidden,
             errors: vec![],
         }]));
         assert_eq!(forbidden_only.status(), StatusCode::FORBIDDEN);

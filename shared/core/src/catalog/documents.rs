@@ -5,6 +5,7 @@
 //! built against a budget proportional to the body's size, and a body that expands past it is
 //! refused before the nodes exist. Honest documents, aliases or not, stay far below it.
 
+use crate::ErrorCode;
 use std::cell::Cell;
 use std::fmt;
 
@@ -30,7 +31,7 @@ pub fn parse_documents(body: &str) -> Result<Vec<Value>, Error> {
         let value = (&budget).deserialize(document).map_err(|e| {
             if budget.exhausted.get() {
                 Error::bad_request(
-                    "yaml_too_large_expanded",
+                    ErrorCode::YamlTooLargeExpanded,
                     format!(
                         "document {i} expands (through YAML aliases) to far more than its {} bytes; write the values out instead of aliasing them",
                         body.len()
@@ -38,7 +39,7 @@ pub fn parse_documents(body: &str) -> Result<Vec<Value>, Error> {
                 )
             } else {
                 Error::bad_request(
-                    "malformed_yaml",
+                    ErrorCode::MalformedYaml,
                     format!("document {i} is not valid YAML: {e}"),
                 )
             }

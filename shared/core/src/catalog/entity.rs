@@ -10,7 +10,7 @@ use super::names::{
     is_valid_metadata_key, is_valid_object_name, is_valid_tag,
 };
 use super::relations::{Relation, RelationType};
-use crate::error::{Error, Violation};
+use crate::error::{Error, ErrorCode, Violation};
 
 /// The apiVersions the built-in kinds are defined under.
 pub const API_VERSIONS: [&str; 2] = ["backstage.io/v1alpha1", "backstage.io/v1beta1"];
@@ -209,7 +209,7 @@ pub(crate) fn validate_entity_except_templates(value: Value) -> Result<ValidEnti
     let valid = validate::<false>(value)?;
     if valid.kind == Kind::Template {
         return Err(invalid(
-            "invalid_entity",
+            ErrorCode::InvalidEntity,
             vec![Violation::new(
                 "kind",
                 "a service's catalog-info.yaml may not declare a Template; golden paths are registered through the catalog API",
@@ -225,7 +225,7 @@ fn validate<const COMPILE_SCHEMAS: bool>(value: Value) -> Result<ValidEntity, Er
     let mut v = Vec::new();
     let Value::Object(mut body) = value else {
         return Err(invalid(
-            "invalid_entity",
+            ErrorCode::InvalidEntity,
             vec![Violation::new("", "an entity must be an object")],
         ));
     };
@@ -241,7 +241,7 @@ fn validate<const COMPILE_SCHEMAS: bool>(value: Value) -> Result<ValidEntity, Er
             None => {
                 let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
                 return Err(invalid(
-                    "unknown_kind",
+                    ErrorCode::UnknownKind,
                     vec![Violation::new(
                         "kind",
                         format!("unknown kind '{s}'; paved accepts {}", known.join(", ")),
@@ -310,11 +310,11 @@ fn validate<const COMPILE_SCHEMAS: bool>(value: Value) -> Result<ValidEntity, Er
                 content_hash,
             })
         }
-        _ => Err(invalid("invalid_entity", v)),
+        _ => Err(invalid(ErrorCode::InvalidEntity, v)),
     }
 }
 
-fn invalid(code: &'static str, violations: Vec<Violation>) -> Error {
+fn invalid(code: ErrorCode, violations: Vec<Violation>) -> Error {
     let message = match violations.as_slice() {
         [one] => format!(
             "{}: {}",
@@ -609,7 +609,7 @@ mod tests {
             Err(Error::Invalid {
                 code, violations, ..
             }) => (
-                code.to_owned(),
+                code.to_string(),
                 violations.into_iter().map(|v| v.field).collect(),
             ),
             other => panic!("expected a rejection, got {other:?}"),

@@ -2,6 +2,7 @@
 //! and opaque keyset cursors that carry the query, so that a client can page with the cursor
 //! alone (as `@backstage/catalog-client` does).
 
+use crate::ErrorCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -44,7 +45,7 @@ impl FilterSet {
                 };
                 if key.is_empty() {
                     return Err(Error::bad_request(
-                        "invalid_filter",
+                        ErrorCode::InvalidFilter,
                         format!(
                             "filter '{}' has an empty key; write key=value or key, joined by commas",
                             param.as_ref()
@@ -97,14 +98,14 @@ impl OrderField {
             "desc" => true,
             other => {
                 return Err(Error::bad_request(
-                    "invalid_order",
+                    ErrorCode::InvalidOrder,
                     format!("orderField '{param}' has order '{other}'; use asc or desc"),
                 ));
             }
         };
         if !is_valid_field_path(field) {
             return Err(Error::bad_request(
-                "invalid_order",
+                ErrorCode::InvalidOrder,
                 format!("orderField '{param}' does not name a field"),
             ));
         }
@@ -150,7 +151,7 @@ impl FullTextFilter {
         };
         if let Some(bad) = fields.iter().find(|f| !is_valid_field_path(f)) {
             return Err(Error::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("fullTextFilterFields names '{bad}', which is not a field path"),
             ));
         }
@@ -237,7 +238,7 @@ pub fn encode_cursor(query: &EntityQuery, anchor: Anchor) -> String {
 pub fn decode_cursor(cursor: &str) -> Result<(EntityQuery, Anchor), Error> {
     let bad = || {
         Error::bad_request(
-            "invalid_cursor",
+            ErrorCode::InvalidCursor,
             "the cursor is not one this catalog issued; start again without it",
         )
     };

@@ -2,6 +2,7 @@
 //! conditional writes and transactions behave alike on every backend, with the in-memory
 //! [`CatalogIndex`] kept in step for reads.
 
+use crate::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -206,7 +207,7 @@ impl CatalogRepository {
         expected: &ServiceComponent<'_>,
     ) -> Result<ImportOutcome, Error> {
         let refuse = |field: &str, message: String| Error::Invalid {
-            code: "not_the_service_component",
+            code: ErrorCode::NotTheServiceComponent,
             message: format!("the service's catalog-info.yaml is refused: {message}"),
             violations: vec![Violation::new(field, message)],
         };
@@ -276,7 +277,7 @@ impl CatalogRepository {
                         reports.push(DocumentReport {
                             document: i,
                             entity_ref: Some(v.entity_ref.to_string()),
-                            code: "duplicate_entity",
+                            code: ErrorCode::DuplicateEntity,
                             errors: vec![Violation::new(
                                 "metadata.name",
                                 format!("{} is also document {first} of this import", v.entity_ref),
@@ -316,7 +317,7 @@ impl CatalogRepository {
                     reports.push(DocumentReport {
                         document: i,
                         entity_ref: Some(v.entity_ref.to_string()),
-                        code: e.code(),
+                        code: e.error_code(),
                         errors: vec![Violation::new("", e.to_string())],
                     });
                     continue;
@@ -349,7 +350,7 @@ impl CatalogRepository {
         let limit = self.table.max_transaction_ops();
         if writes.len() > limit {
             return Err(Error::Invalid {
-                code: "import_too_large",
+                code: ErrorCode::ImportTooLarge,
                 message: format!(
                     "this import changes {} entities; this backend writes at most {limit} in one all-or-nothing import, so split the file",
                     writes.len()

@@ -2,6 +2,7 @@
 //! the resource type paved provisions and whose `spec.parameters` are JSON Schemas (one per
 //! form page) that a request's parameters must satisfy.
 
+use crate::ErrorCode;
 use serde_json::Value;
 
 use crate::error::{Error, Violation};
@@ -144,7 +145,7 @@ impl Template {
     /// resource type or without steps cannot serve a request: 422 `invalid_template`.
     pub fn from_entity(entity: &Value) -> Result<Self, Error> {
         let invalid = |message: String| Error::Invalid {
-            code: "invalid_template",
+            code: ErrorCode::InvalidTemplate,
             message,
             violations: Vec::new(),
         };
@@ -243,7 +244,7 @@ fn validate_against(schema_list: &Value, parameters: &Value) -> Result<(), Error
     let mut violations = Vec::new();
     for schema in schemas(schema_list) {
         let compiled = CompiledSchema::compile(schema).map_err(|e| Error::Invalid {
-            code: "invalid_template",
+            code: ErrorCode::InvalidTemplate,
             message: format!("the template's parameter schema does not compile: {e}"),
             violations: Vec::new(),
         })?;
@@ -260,7 +261,7 @@ fn validate_against(schema_list: &Value, parameters: &Value) -> Result<(), Error
         Ok(())
     } else {
         Err(Error::Invalid {
-            code: "invalid_parameters",
+            code: ErrorCode::InvalidParameters,
             message: format!(
                 "the parameters break the template's schema in {} place(s)",
                 violations.len()

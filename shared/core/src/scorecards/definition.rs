@@ -2,6 +2,7 @@
 //! from a small closed set ([`Check`]) so that it can be evaluated, explained, and exported to
 //! Port's and Cortex's formats. Parsing refuses what cannot be evaluated.
 
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -85,7 +86,7 @@ impl Scorecard {
     /// Parses and checks a definition: known levels, unique rule ids, at least one rule.
     pub fn from_yaml(text: &str) -> Result<Self, Error> {
         let invalid = |message: String| Error::Invalid {
-            code: "invalid_scorecard",
+            code: ErrorCode::InvalidScorecard,
             message,
             violations: Vec::new(),
         };
@@ -146,7 +147,7 @@ impl ScorecardSet {
     pub fn with_dir(dir: &std::path::Path) -> Result<Self, Error> {
         let mut set = Self::default();
         let entries = std::fs::read_dir(dir).map_err(|e| Error::Invalid {
-            code: "invalid_scorecard",
+            code: ErrorCode::InvalidScorecard,
             message: format!("reading {}: {e}", dir.display()),
             violations: Vec::new(),
         })?;
@@ -158,7 +159,7 @@ impl ScorecardSet {
         paths.sort();
         for path in paths {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::Invalid {
-                code: "invalid_scorecard",
+                code: ErrorCode::InvalidScorecard,
                 message: format!("reading {}: {e}", path.display()),
                 violations: Vec::new(),
             })?;

@@ -1,6 +1,7 @@
 //! Reading the figures the scheduled DORA job stored: the DORA report and the adoption
 //! figures, whole or for one scope. The metrics API and chat-ops' `/paved dora` both ask here.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -24,7 +25,7 @@ impl ReportScope {
             Some(("team", name)) if !name.is_empty() => Ok(Self::Team(name.to_owned())),
             Some(("service", name)) if !name.is_empty() => Ok(Self::Service(name.to_owned())),
             _ => Err(Error::bad_request(
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 format!("scope {text:?} must be org, team:<name> or service:<name>"),
             )),
         }
@@ -98,7 +99,7 @@ impl Reports {
             Some(ReportScope::Team(name)) => find(&report, "teams", "team", name),
             Some(ReportScope::Service(_)) => {
                 return Err(Error::bad_request(
-                    "invalid_scope",
+                    ErrorCode::InvalidScope,
                     "adoption is per team or for the org: scope=org or team:<name>",
                 ));
             }

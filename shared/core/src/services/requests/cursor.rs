@@ -4,6 +4,7 @@
 //! filters is refused with 400 `invalid_cursor`, never silently misread.
 
 use crate::Error;
+use crate::ErrorCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -49,7 +50,7 @@ pub fn encode(filters: &str, at: Position) -> String {
 pub fn decode(cursor: &str, filters: &str) -> Result<Position, Error> {
     let bad = |why: &str| {
         Error::bad_request(
-            "invalid_cursor",
+            ErrorCode::InvalidCursor,
             format!("the cursor {why}; start again without it"),
         )
     };

@@ -1,5 +1,6 @@
 //! Acting on a request: approve, reject, cancel, and deprovision what it made.
 
+use crate::ErrorCode;
 use serde_json::json;
 
 use super::RequestsService;
@@ -16,7 +17,7 @@ fn waiting(r: &ProvisioningRequest) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Invalid {
-            code: "invalid_transition",
+            code: ErrorCode::InvalidTransition,
             message: format!(
                 "request {} is {:?}, not waiting for an approval",
                 r.id, r.status

@@ -1,6 +1,7 @@
 //! Reading requests: one, or a filtered page. Callers see the requests of their teams and
 //! their own; admins and approvers see all.
 
+use crate::ErrorCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -59,7 +60,7 @@ impl RequestsService {
         who: &Identity,
         listing: &RequestListing,
     ) -> Result<RequestPage, Error> {
-        let query = |m: String| Error::bad_request("invalid_query", m);
+        let query = |m: String| Error::bad_request(ErrorCode::InvalidQuery, m);
         let status = listing
             .status
             .as_deref()

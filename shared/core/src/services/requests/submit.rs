@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::RequestsService;
-use crate::Error;
 use crate::auth::Identity;
 use crate::catalog::{EntityRef, Kind, OwnerRef, Template};
 use crate::idempotency::{IdempotencyKey, NextAction};
@@ -18,6 +17,7 @@ use crate::policy::PolicyViolation;
 use crate::ports::{QueueMessage, WorkflowError};
 use crate::provisioning::{PlannedStep, ResourceSpec};
 use crate::requests::{NewRequest, ProvisioningRequest, RequestId, RequestStatus, ResourceName};
+use crate::{Error, ErrorCode};
 
 /// How long a second submission with the same key waits for the first to finish.
 const IN_PROGRESS_WAIT: Duration = Duration::from_secs(10);
@@ -66,7 +66,7 @@ struct Checked {
     violations: Vec<PolicyViolation>,
 }
 
-fn invalid(code: &'static str, message: String) -> Error {
+fn invalid(code: ErrorCode, message: String) -> Error {
     Error::Invalid {
         code,
         message,
@@ -175,14 +175,14 @@ impl RequestsService {
                 .unwrap_or_else(|| {
                     format!("paved has no driver for the resource type {resource_type:?}")
                 });
-            return Err(invalid("driver_not_configured", why));
+            return Err(invalid(ErrorCode::DriverNotConfigured, why));
         };
         let parameters =
             template.with_defaults(form.parameters.clone().unwrap_or_else(|| json!({})));
         template.validate(&parameters)?;
 
         let owner = OwnerRef::parse(&form.owner)
-            .map_err(|m| invalid("invalid_owner", format!("owner: {m}")))?;
+            .map_err(|m| invalid(ErrorCode::InvalidOwner, format!("owner: {m}")))?;
         let owner_exists = self
             .catalog
             .read()
@@ -190,7 +190,7 @@ impl RequestsService {
             .is_some_and(|v| matches!(v.kind, Kind::Group | Kind::User));
         if !owner_exists {
             return Err(invalid(
-                "unknown_owner",
+                ErrorCode::UnknownOwner,
                 format!("the owner {owner} is not a group or user in the catalog"),
             ));
         }
@@ -220,7 +220,7 @@ impl RequestsService {
         let plan = if verdict.violations.is_empty() {
             planner
                 .plan(&spec)
-                .map_err(|e| invalid("plan_failed", e.to_string()))?
+                .map_err(|e| invalid(ErrorCode::PlanFailed, e.to_string()))?
         } else {
             Vec::new()
         };
@@ -249,7 +249,7 @@ impl RequestsService {
             .get_by_ref(&EntityRef::new("template", "default", name))
             .ok_or_else(|| {
                 invalid(
-                    "unknown_template",
+                    ErrorCode::UnknownTemplate,
                     format!("there is no template named {name:?}; GET /v1/templates lists them"),
                 )
             })?;

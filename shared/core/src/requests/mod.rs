@@ -3,6 +3,9 @@
 //! CANCELLED; READY → DEPROVISIONING → DELETED | DELETE_FAILED. Every change is a conditional
 //! write on the request's version, and leaves an event in its log.
 
+mod steps;
+
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +14,8 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::ports::{Clock, Condition, Item, Key, SortKeyRange, StoreError, Table, TransactOp};
+
+pub use steps::StepStart;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -208,7 +213,7 @@ impl ResourceName {
             Ok(Self(text.to_owned()))
         } else {
             Err(Error::Invalid {
-                code: "invalid_name",
+                code: ErrorCode::InvalidName,
                 message: format!(
                     "name {:?} must be 1-{} ASCII letters, digits, '-' and '_', starting with a letter",
                     text.chars().take(80).collect::<String>(),
@@ -373,7 +378,7 @@ impl RequestRepository {
                     .and_then(|i| i.str_attr("requestId").map(str::to_owned))
                     .unwrap_or_default();
                 Err(Error::Invalid {
-                    code: "name_taken",
+                    code: ErrorCode::NameTaken,
                     message: format!(
                         "a {} named {} exists already in {} (request {holder}); pick another name or deprovision it",
                         request.resource_type, request.name, request.environment
@@ -531,7 +536,7 @@ impl ProvisioningRequest {
     ) -> Result<(), Error> {
         if !self.status.can_become(next) {
             return Err(Error::Invalid {
-                code: "invalid_transition",
+                code: ErrorCode::InvalidTransition,
                 message: format!(
                     "request {} is {:?} and cannot become {:?}",
                     self.id, self.status, next

@@ -1,7 +1,11 @@
 //! One error enum for the domain. The HTTP edge (`paved-http`) maps it to problem+json in one
 //! place; every variant carries a stable machine-readable `code`.
 
+mod codes;
+
 use serde::Serialize;
+
+pub use codes::{ErrorCode, markdown_summary, markdown_table};
 
 use crate::ports::StoreError;
 
@@ -28,7 +32,7 @@ pub struct DocumentReport {
     pub document: usize,
     #[serde(rename = "entityRef", skip_serializing_if = "Option::is_none")]
     pub entity_ref: Option<String>,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub errors: Vec<Violation>,
 }
 
@@ -36,11 +40,11 @@ pub struct DocumentReport {
 pub enum Error {
     /// The request could not be read at all (bad JSON/YAML, bad query syntax, bad cursor).
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     /// The input was readable but breaks the model's rules.
     #[error("{message}")]
     Invalid {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         violations: Vec<Violation>,
     },
@@ -76,29 +80,45 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    /// A 400 (or whatever `code`'s status is): the input cannot be read.
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::BadRequest {
             code,
             message: message.into(),
         }
     }
 
-    /// The stable machine-readable code clients match on.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::BadRequest { code, .. } | Self::Invalid { code, .. } => code,
-            Self::ImportRejected(_) => "import_rejected",
-            Self::PolicyDenied(_) => "policy_violation",
-            Self::NotFound(_) => "not_found",
-            Self::PreconditionFailed(_) => "precondition_failed",
-            Self::Conflict(_) => "conflict",
-            Self::Unauthenticated(_) => "unauthenticated",
-            Self::Unavailable(_) => "unavailable",
-            Self::Forbidden(_) => "forbidden",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::Storage(_) => "storage_unavailable",
-            Self::Internal(_) => "internal",
+    /// A 422 (or whatever `code`'s status is) without per-field violations: the input was
+    /// readable but breaks a rule.
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+            violations: Vec::new(),
         }
+    }
+
+    /// The stable machine-readable code clients match on.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest { code, .. } | Self::Invalid { code, .. } => *code,
+            Self::ImportRejected(_) => ErrorCode::ImportRejected,
+            Self::PolicyDenied(_) => ErrorCode::PolicyViolation,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::Storage(_) => ErrorCode::StorageUnavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// [`Self::error_code`] as a string.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 
