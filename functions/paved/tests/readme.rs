@@ -40,9 +40,9 @@ fn the_readme_try_it_runs_as_written_without_an_error_answer() {
     let addr = paved.url.trim_start_matches("http://").to_owned();
     let mut script = try_it_blocks();
     for invocation in [
-        "cargo run -q --release -p paved --",
-        "cargo run --release -q -p paved --",
-        "cargo run --release -p paved --",
+        "cargo run -q --profile local -p paved --",
+        "cargo run --profile local -q -p paved --",
+        "cargo run --profile local -p paved --",
     ] {
         script = script.replace(invocation, "\"$PAVED\"");
     }

@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use crate::{BODY_LIMIT, RequestsState};
 
-/// The body of `POST /v1/requests` (the OpenAPI schema of [`RequestForm`]).
+// The wire form (and OpenAPI schema) of `RequestForm`.
+/// The body of `POST /v1/requests`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
