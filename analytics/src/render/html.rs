@@ -9,7 +9,7 @@ use super::format::{band, best_and_worst, duration, per_day, percent, score};
 use crate::dora::{Analysis, Metrics};
 use crate::error::{AnalyticsError, Result};
 
-const TEMPLATE: &str = include_str!("../../templates/dora.html.j2");
+const TEMPLATE: &str = include_str!("dora.html.j2");
 /// Teams charted (the busiest); the table lists them all.
 const CHARTED_TEAMS: usize = 20;
 const RANKED_SERVICES: usize = 10;

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use paved_core::catalog::CatalogRepository;
 use paved_core::provisioning::{Driver, Planner, SecretStore};
 
-use crate::aws::{DynamoTableDriver, DynamoTablePlanner, SqsQueueDriver, SqsQueuePlanner};
+use crate::dynamodb::{DynamoTableDriver, DynamoTablePlanner};
 use crate::postgres::{PostgresDriver, PostgresPlanner};
 use crate::service::{ServiceDriver, ServicePlanner};
+use crate::sqs::{SqsQueueDriver, SqsQueuePlanner};
 
 #[derive(Debug, Clone, Default)]
 pub struct DriverConfig {
@@ -65,14 +66,14 @@ impl DriverConfig {
                 ),
             ),
             (
-                crate::aws::SQS_RESOURCE_TYPE,
+                crate::sqs::SQS_RESOURCE_TYPE,
                 need(
                     self.aws_region.is_some(),
                     "the sqs-queue driver is not configured: set AWS_REGION and AWS credentials (and AWS_ENDPOINT_URL for an emulator)",
                 ),
             ),
             (
-                crate::aws::DYNAMODB_RESOURCE_TYPE,
+                crate::dynamodb::DYNAMODB_RESOURCE_TYPE,
                 need(
                     self.aws_region.is_some(),
                     "the dynamodb-table driver is not configured: set AWS_REGION and AWS credentials (and AWS_ENDPOINT_URL for an emulator)",

@@ -86,7 +86,7 @@ fn leaf_errors(e: &boon::ValidationError<'_, '_>) -> Vec<(String, String)> {
 }
 
 /// The golden paths paved ships; `paved up` adds those missing from the catalog at start-up.
-pub const DEFAULT_TEMPLATES: &str = include_str!("../../templates/golden-paths.yaml");
+pub const DEFAULT_TEMPLATES: &str = include_str!("golden-paths.yaml");
 
 /// The parameter schemas of a template spec's `parameters` (an object, or a list of them).
 fn schemas(parameters: &Value) -> Vec<&Value> {

@@ -3,7 +3,8 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use paved_core::provisioning::{Driver, DriverError, ResourceSpec};
-use paved_drivers::aws::{DynamoTableDriver, SqsQueueDriver};
+use paved_drivers::dynamodb::DynamoTableDriver;
+use paved_drivers::sqs::SqsQueueDriver;
 use serde_json::{Value, json};
 
 fn endpoint() -> String {

@@ -1,0 +1,279 @@
+//! The `dynamodb-table` driver, on the AWS SDK: a table with a string partition key, an
+//! optional sort key and point-in-time recovery, against AWS or an emulator (moto) through
+//! `AWS_ENDPOINT_URL`, with the same code.
+//!
+//! Names are deterministic (`paved-<environment>-<name>`), so a retried step finds the table an
+//! earlier attempt made. Ownership ([`crate::ownership`]): tables are created with the tag
+//! `paved:request-id` in the same call, and are adopted, undone or deleted only by the request
+//! that tag names.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    ProvisionedThroughput, ScalarAttributeType, TableStatus,
+};
+use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
+use serde_json::{Value, json};
+
+use crate::ownership::{Holder, TAG};
+use crate::sdk::{aws_name, classify, param_u64, service_code};
+
+pub const DYNAMODB_RESOURCE_TYPE: &str = "dynamodb-table";
+
+/// A table with a string partition key, an optional string sort key, and point-in-time
+/// recovery on.
+pub struct DynamoTableDriver {
+    client: aws_sdk_dynamodb::Client,
+}
+
+impl DynamoTableDriver {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_dynamodb::Client::new(config),
+        }
+    }
+
+    async fn describe(
+        &self,
+        name: &str,
+    ) -> Result<Option<aws_sdk_dynamodb::types::TableDescription>, DriverError> {
+        match self.client.describe_table().table_name(name).send().await {
+            Ok(r) => Ok(r.table),
+            Err(e) if service_code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(classify("DescribeTable", e)),
+        }
+    }
+
+    /// Who made the table, by its `paved:request-id` tag.
+    async fn holder(
+        &self,
+        table: Option<&aws_sdk_dynamodb::types::TableDescription>,
+        request_id: &str,
+    ) -> Result<Holder, DriverError> {
+        let Some(arn) = table.and_then(|t| t.table_arn()) else {
+            return Ok(if table.is_some() {
+                Holder::Other(None)
+            } else {
+                Holder::Absent
+            });
+        };
+        let mut tag = None;
+        let mut next: Option<String> = None;
+        loop {
+            let page = match self
+                .client
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .set_next_token(next.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if service_code(&e) == Some("ResourceNotFoundException") => {
+                    return Ok(Holder::Absent);
+                }
+                Err(e) => return Err(classify("ListTagsOfResource", e)),
+            };
+            if let Some(t) = page.tags().iter().find(|t| t.key() == TAG) {
+                tag = Some(t.value().to_owned());
+            }
+            match page.next_token {
+                Some(token) if tag.is_none() => next = Some(token),
+                _ => break,
+            }
+        }
+        Ok(Holder::of(Some(tag), request_id))
+    }
+
+    fn key(
+        name: &str,
+        key_type: KeyType,
+    ) -> Result<(KeySchemaElement, AttributeDefinition), DriverError> {
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| DriverError::NonRetryable {
+            code: "NonRetryable.InvalidParameters",
+            message: e.to_string(),
+        };
+        Ok((
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .map_err(invalid)?,
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(invalid)?,
+        ))
+    }
+}
+
+/// The table a request would create; no client needed.
+pub struct DynamoTablePlanner;
+
+impl Planner for DynamoTablePlanner {
+    fn resource_type(&self) -> &'static str {
+        DYNAMODB_RESOURCE_TYPE
+    }
+
+    fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError> {
+        Ok(vec![PlannedStep {
+            step: "table".into(),
+            action: format!(
+                "create the DynamoDB table {} with point-in-time recovery",
+                aws_name(spec)
+            ),
+        }])
+    }
+}
+
+impl Planner for DynamoTableDriver {
+    fn resource_type(&self) -> &'static str {
+        DynamoTablePlanner.resource_type()
+    }
+
+    fn plan(&self, spec: &ResourceSpec) -> Result<Vec<PlannedStep>, DriverError> {
+        DynamoTablePlanner.plan(spec)
+    }
+}
+
+#[async_trait]
+impl Driver for DynamoTableDriver {
+    async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError> {
+        if step != "table" {
+            return Err(DriverError::NonRetryable {
+                code: "NonRetryable.UnknownStep",
+                message: format!(
+                    "{DYNAMODB_RESOURCE_TYPE} has no step '{step}'; its step is table"
+                ),
+            });
+        }
+        let name = aws_name(spec);
+        let partition = spec
+            .parameters
+            .get("partition_key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| DriverError::NonRetryable {
+                code: "NonRetryable.InvalidParameters",
+                message: "partition_key is required".into(),
+            })?;
+        let what = format!("the DynamoDB table {name}");
+        let existing = self.describe(&name).await?;
+        let ours = self
+            .holder(existing.as_ref(), &spec.request_id)
+            .await?
+            .for_create(&what)?;
+        if !ours {
+            let (pk_schema, pk_attr) = Self::key(partition, KeyType::Hash)?;
+            let tag = aws_sdk_dynamodb::types::Tag::builder()
+                .key(TAG)
+                .value(&spec.request_id)
+                .build()
+                .map_err(|e| DriverError::NonRetryable {
+                    code: "NonRetryable.InvalidParameters",
+                    message: e.to_string(),
+                })?;
+            let mut request = self
+                .client
+                .create_table()
+                .table_name(&name)
+                .tags(tag)
+                .key_schema(pk_schema)
+                .attribute_definitions(pk_attr);
+            if let Some(sort) = spec.parameters.get("sort_key").and_then(Value::as_str) {
+                let (sk_schema, sk_attr) = Self::key(sort, KeyType::Range)?;
+                request = request.key_schema(sk_schema).attribute_definitions(sk_attr);
+            }
+            request =
+                if spec.parameters.get("billing").and_then(Value::as_str) == Some("PROVISIONED") {
+                    let throughput = ProvisionedThroughput::builder()
+                        .read_capacity_units(
+                            i64::try_from(param_u64(spec, "read_capacity", 5)).unwrap_or(5),
+                        )
+                        .write_capacity_units(
+                            i64::try_from(param_u64(spec, "write_capacity", 5)).unwrap_or(5),
+                        )
+                        .build()
+                        .map_err(|e| DriverError::NonRetryable {
+                            code: "NonRetryable.InvalidParameters",
+                            message: e.to_string(),
+                        })?;
+                    request
+                        .billing_mode(BillingMode::Provisioned)
+                        .provisioned_throughput(throughput)
+                } else {
+                    request.billing_mode(BillingMode::PayPerRequest)
+                };
+            match request.send().await {
+                Ok(_) => {}
+                // Made meanwhile: whose it is decides below.
+                Err(e) if service_code(&e) == Some("ResourceInUseException") => {}
+                Err(e) => return Err(classify("CreateTable", e)),
+            }
+        }
+        let table = self
+            .describe(&name)
+            .await?
+            .ok_or_else(|| DriverError::Retryable {
+                code: "Retryable.InProgress",
+                message: format!("{name} is not visible yet"),
+            })?;
+        if !ours {
+            self.holder(Some(&table), &spec.request_id)
+                .await?
+                .for_create(&what)?;
+        }
+        if table.table_status != Some(TableStatus::Active) {
+            // CREATING on AWS for a few seconds: Step Functions retries with backoff.
+            return Err(DriverError::Retryable {
+                code: "Retryable.InProgress",
+                message: format!("{name} is {:?}, not ACTIVE yet", table.table_status),
+            });
+        }
+        self.client
+            .update_continuous_backups()
+            .table_name(&name)
+            .point_in_time_recovery_specification(
+                PointInTimeRecoverySpecification::builder()
+                    .point_in_time_recovery_enabled(true)
+                    .build()
+                    .map_err(|e| DriverError::NonRetryable {
+                        code: "NonRetryable.InvalidParameters",
+                        message: e.to_string(),
+                    })?,
+            )
+            .send()
+            .await
+            .map_err(|e| classify("UpdateContinuousBackups", e))?;
+        Ok(json!({"tableName": name, "tableArn": table.table_arn, "pointInTimeRecovery": true}))
+    }
+
+    async fn undo(&self, spec: &ResourceSpec, _step: &str) -> Result<(), DriverError> {
+        let name = aws_name(spec);
+        let table = self.describe(&name).await?;
+        if !self
+            .holder(table.as_ref(), &spec.request_id)
+            .await?
+            .for_removal(&format!("the DynamoDB table {name}"))?
+        {
+            return Ok(());
+        }
+        match self.client.delete_table().table_name(&name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if service_code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(classify("DeleteTable", e)),
+        }
+    }
+
+    async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError> {
+        let table = self.describe(&aws_name(spec)).await?;
+        if self.holder(table.as_ref(), &spec.request_id).await? != Holder::Ours {
+            return Ok(None);
+        }
+        Ok(table.map(|t| json!({"tableName": t.table_name, "status": t.table_status.map(|s| s.as_str().to_owned())})))
+    }
+
+    async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {
+        self.undo(spec, "table").await
+    }
+}

@@ -1,0 +1,84 @@
+//! What the `sqs-queue` and `dynamodb-table` drivers share: deterministic AWS names and the
+//! mapping of SDK errors to stable driver codes (throttling and transport trouble are
+//! `Retryable.*`, refusals `NonRetryable.AwsRefused`).
+
+use std::fmt::Debug;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use paved_core::provisioning::{DriverError, ResourceSpec};
+use serde_json::Value;
+
+/// `paved-<environment>-<name>`, within AWS's name rules (letters, digits, `-`, `_`).
+pub(crate) fn aws_name(spec: &ResourceSpec) -> String {
+    format!("paved-{}-{}", spec.environment, spec.name)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+const THROTTLING: [&str; 6] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+];
+
+/// Maps an SDK error to a driver error with a stable code.
+pub(crate) fn classify<E, R>(what: &str, e: SdkError<E, R>) -> DriverError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug,
+{
+    match &e {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            let code = err.code().unwrap_or("Unknown");
+            let message = format!("{what}: {code}: {}", err.message().unwrap_or_default());
+            if THROTTLING.contains(&code)
+                || code.starts_with("InternalFailure")
+                || code == "ServiceUnavailable"
+            {
+                DriverError::Retryable {
+                    code: "Retryable.Throttled",
+                    message,
+                }
+            } else {
+                DriverError::NonRetryable {
+                    code: "NonRetryable.AwsRefused",
+                    message,
+                }
+            }
+        }
+        // Timeouts, connection failures, unparseable answers: the provider may be back soon.
+        _ => DriverError::Retryable {
+            code: "Retryable.AwsUnavailable",
+            message: format!(
+                "{what}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ),
+        },
+    }
+}
+
+pub(crate) fn service_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    match e {
+        SdkError::ServiceError(s) => s.err().code(),
+        _ => None,
+    }
+}
+
+pub(crate) fn param_u64(spec: &ResourceSpec, name: &str, default: u64) -> u64 {
+    spec.parameters
+        .get(name)
+        .and_then(Value::as_u64)
+        .unwrap_or(default)
+}
