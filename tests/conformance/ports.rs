@@ -506,10 +506,10 @@ fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
 }
 
 async fn event_store_deduplicates_deliveries_and_ships_pending_commits(b: Backend) {
-    use paved_core::events::{
-        ChangeRecord, Delivery, DeploymentRecord, EventStore, IncidentRecord,
+    use paved_core::delivery::{
+        ChangeRecord, Delivery, DeliveryStore, DeploymentRecord, IncidentRecord,
     };
-    let events = EventStore::new(Arc::clone(&b.table));
+    let events = DeliveryStore::new(Arc::clone(&b.table));
     let raw = json!({"zen": "Keep it logically awesome."});
     let now = at("2026-03-01T00:00:00Z");
     assert_eq!(

@@ -6,7 +6,7 @@ mod folder;
 mod frames;
 
 pub use folder::{TableFormat, read_dir, write_dir};
-pub use paved_core::events::{
+pub use paved_core::delivery::{
     ChangeRecord, DeploymentRecord, EventRecords, IncidentRecord, ServiceRecord,
 };
 

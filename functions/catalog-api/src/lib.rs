@@ -105,7 +105,7 @@ pub async fn install_default_templates(repo: &CatalogRepository) -> Result<(), p
 /// from API Gateway's authorizer, the catalog and scorecard routes, and the problem+json
 /// fallback. `main.rs` only adds the authorizer-claim mapping and runs it.
 pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
-    use paved_core::events::EventStore;
+    use paved_core::delivery::DeliveryStore;
     use paved_core::scorecards::ScorecardSet;
     let config = config::CatalogConfig::from_env()?;
     let table = paved_backend::Backend::open_table(&config.backend).await?;
@@ -119,7 +119,7 @@ pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send +
     };
     let scorecards = scorecards::ScorecardsState {
         catalog: Arc::clone(&state.repo),
-        events: Arc::new(EventStore::new(table)),
+        events: Arc::new(DeliveryStore::new(table)),
         cards: Arc::new(ScorecardSet::from_env()?),
         auth: Arc::clone(&state.auth),
     };

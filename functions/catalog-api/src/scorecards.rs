@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use paved_core::Error;
 use paved_core::catalog::{CatalogRepository, EntityRef, RefDefaults};
-use paved_core::events::EventStore;
+use paved_core::delivery::DeliveryStore;
 use paved_core::scorecards::{self, MetricsSnapshot, Scorecard, ScorecardSet, export};
 use paved_http::{ApiError, Authenticator, BodyLimit, Caller, bounded_body};
 use serde::Deserialize;
@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 #[derive(Clone)]
 pub struct ScorecardsState {
     pub catalog: Arc<CatalogRepository>,
-    pub events: Arc<EventStore>,
+    pub events: Arc<DeliveryStore>,
     pub cards: Arc<ScorecardSet>,
     pub auth: Arc<Authenticator>,
 }

@@ -58,7 +58,7 @@ pub struct ChatopsState {
     pub origins: Arc<ChatOrigins>,
     /// For `/paved scorecard`: the definitions and the stored delivery metrics.
     pub scorecards: Arc<paved_core::scorecards::ScorecardSet>,
-    pub events: Arc<paved_core::events::EventStore>,
+    pub events: Arc<paved_core::delivery::DeliveryStore>,
     /// Posts to Slack: as the bot (answers to mentions, with `PAVED_SLACK_BOT_TOKEN`) and to
     /// a direct invocation's `reply_to`.
     pub slack: Arc<paved_chat::notify::SlackNotifier>,
@@ -275,7 +275,7 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
         scorecards: Arc::new(
             paved_core::scorecards::ScorecardSet::from_env().map_err(|e| e.to_string())?,
         ),
-        events: Arc::new(paved_core::events::EventStore::new(Arc::clone(
+        events: Arc::new(paved_core::delivery::DeliveryStore::new(Arc::clone(
             &backend.table,
         ))),
         slack: slack_poster(paved_chat::notify::SlackTargets::from_env()),

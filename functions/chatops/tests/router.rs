@@ -12,7 +12,7 @@ use http::{Request, StatusCode};
 use paved_chat::origins::ChatOrigins;
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
-use paved_core::events::EventStore;
+use paved_core::delivery::DeliveryStore;
 use paved_core::ports::{SystemClock, Table};
 use paved_core::scorecards::ScorecardSet;
 use paved_core::services::{Reports, RequestsPorts, RequestsService};
@@ -65,12 +65,12 @@ async fn harness() -> Harness {
             &[],
             HashMap::new(),
         )),
-        reports: Reports::new(Arc::new(EventStore::new(Arc::clone(&table)))),
+        reports: Reports::new(Arc::new(DeliveryStore::new(Arc::clone(&table)))),
         signing_secret: SigningSecret::new(SECRET),
         clock: Arc::new(SystemClock),
         origins: Arc::new(ChatOrigins::new(Arc::clone(&table))),
         scorecards: Arc::new(ScorecardSet::default()),
-        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        events: Arc::new(DeliveryStore::new(Arc::clone(&table))),
         slack: chatops::slack_poster(None),
         seen_events: Arc::new(chatops::slack_event_log(Arc::clone(&table))),
     };

@@ -10,7 +10,7 @@ use paved_analytics::dora::{self, DoraReport, DoraSettings};
 use paved_analytics::input::{EventRecords, EventTables, ServiceRecord};
 use paved_analytics::window::ReportWindow;
 use paved_core::catalog::{CatalogRepository, Kind};
-use paved_core::events::EventStore;
+use paved_core::delivery::DeliveryStore;
 use paved_core::ports::Table;
 use serde::{Deserialize, Serialize};
 
@@ -48,14 +48,14 @@ pub struct RunSummary {
 
 pub struct DoraJob {
     table: Arc<dyn Table>,
-    events: EventStore,
+    events: DeliveryStore,
     config: DoraJobConfig,
 }
 
 impl DoraJob {
     pub fn new(table: Arc<dyn Table>, config: DoraJobConfig) -> Self {
         Self {
-            events: EventStore::new(Arc::clone(&table)),
+            events: DeliveryStore::new(Arc::clone(&table)),
             table,
             config,
         }
@@ -77,7 +77,7 @@ impl DoraJob {
     pub async fn run(&self, now: DateTime<Utc>) -> anyhow::Result<RunSummary> {
         let catalog = self.load_catalog().await?;
         let records = self.load_records(&catalog).await?;
-        let activity = paved_core::events::service_activity(&records.deployments, now);
+        let activity = paved_core::delivery::service_activity(&records.deployments, now);
         let adoption = self.adoption(&records, &catalog, now).await?;
         let window = ReportWindow::parse(None, None, Some(self.config.timezone.name()), now)?;
         // polars computes on its own threads; keep the async runtime free meanwhile.
@@ -125,7 +125,7 @@ impl DoraJob {
         now: DateTime<Utc>,
     ) -> anyhow::Result<PlatformInputs> {
         Ok(PlatformInputs {
-            activity: paved_core::events::service_activity(&records.deployments, now),
+            activity: paved_core::delivery::service_activity(&records.deployments, now),
             adoption: self.adoption(records, &catalog, now).await?,
             catalog,
             cards: paved_core::scorecards::ScorecardSet::from_env()?,
@@ -235,7 +235,7 @@ fn service_teams(catalog: &CatalogRepository) -> Vec<ServiceRecord> {
 /// See [`DoraJob::platform_inputs`].
 pub struct PlatformInputs {
     catalog: CatalogRepository,
-    activity: std::collections::BTreeMap<String, paved_core::events::ServiceActivity>,
+    activity: std::collections::BTreeMap<String, paved_core::delivery::ServiceActivity>,
     adoption: paved_core::adoption::AdoptionReport,
     cards: paved_core::scorecards::ScorecardSet,
 }

@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use paved_core::Error;
 use paved_core::catalog::CatalogRepository;
-use paved_core::events::{Delivery, EventStore};
+use paved_core::delivery::{Delivery, DeliveryStore};
 use paved_core::ports::Clock;
 use paved_http::{ApiError, Authenticator, Caller, read_body};
 use serde_json::{Value, json};
@@ -59,7 +59,7 @@ pub mod limits {
 
 #[derive(Clone)]
 pub struct IngestState {
-    pub events: Arc<EventStore>,
+    pub events: Arc<DeliveryStore>,
     pub catalog: Arc<CatalogRepository>,
     pub secrets: WebhookSecrets,
     pub auth: Arc<Authenticator>,
@@ -436,7 +436,7 @@ pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send +
     let table = Backend::open_table(&BackendConfig::from_env()?).await?;
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
     let state = IngestState {
-        events: Arc::new(EventStore::new(table)),
+        events: Arc::new(DeliveryStore::new(table)),
         catalog,
         secrets: signatures::WebhookSecrets::from_env(),
         auth: Arc::new(Authenticator::Gateway),

@@ -2,7 +2,7 @@
 //! for the production deployment that ships them.
 
 use chrono::{DateTime, Utc};
-use paved_core::events::{ChangeRecord, DeploymentRecord, IncidentRecord};
+use paved_core::delivery::{ChangeRecord, DeploymentRecord, IncidentRecord};
 use serde::Serialize;
 
 /// The rows one delivery contributes.

@@ -11,7 +11,7 @@ use events_ingest::{IngestState, router};
 use hmac::{Hmac, Mac};
 use http::{Request, StatusCode};
 use paved_core::catalog::CatalogRepository;
-use paved_core::events::EventStore;
+use paved_core::delivery::DeliveryStore;
 use paved_core::ports::{
     Condition, Item, Key, Page, SortKeyRange, StoreError, SystemClock, Table, TransactOp,
 };
@@ -26,7 +26,7 @@ const JWT_SECRET: &[u8] = b"ingest-test-secret-ingest-test-secret-0";
 
 struct Harness {
     app: axum::Router,
-    events: Arc<EventStore>,
+    events: Arc<DeliveryStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -51,7 +51,7 @@ async fn harness(secrets: WebhookSecrets) -> Harness {
         ])
         .await
         .expect("seed");
-    let events = Arc::new(EventStore::new(Arc::clone(&table)));
+    let events = Arc::new(DeliveryStore::new(Arc::clone(&table)));
     let app = router(IngestState {
         events: Arc::clone(&events),
         catalog,
@@ -508,7 +508,7 @@ async fn harness_with_gitlab_project() -> Harness {
                "spec": {"type": "service", "lifecycle": "production", "owner": "octo"}})])
         .await
         .expect("seed");
-    let events = Arc::new(EventStore::new(Arc::clone(&table)));
+    let events = Arc::new(DeliveryStore::new(Arc::clone(&table)));
     let app = router(IngestState {
         events: Arc::clone(&events),
         catalog,
@@ -672,7 +672,7 @@ async fn a_delivery_that_fails_midway_is_processed_on_the_senders_retry() {
         fail_next_transaction: AtomicBool::new(false),
     });
     let failing_table: Arc<dyn Table> = failing.clone();
-    let events = Arc::new(EventStore::new(Arc::clone(&failing_table)));
+    let events = Arc::new(DeliveryStore::new(Arc::clone(&failing_table)));
     let app = router(IngestState {
         events: Arc::clone(&events),
         catalog: Arc::new(
@@ -921,7 +921,7 @@ async fn a_crash_between_the_rows_and_the_delivery_id_loses_nothing_and_counts_o
         fail: std::sync::atomic::AtomicUsize::new(0),
     });
     let crashing_table: Arc<dyn Table> = crashing.clone();
-    let events = Arc::new(EventStore::new(Arc::clone(&crashing_table)));
+    let events = Arc::new(DeliveryStore::new(Arc::clone(&crashing_table)));
     let app = router(IngestState {
         events: Arc::clone(&events),
         catalog: Arc::new(

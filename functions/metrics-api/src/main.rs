@@ -5,7 +5,7 @@ use std::sync::Arc;
 use lambda_http::Error;
 use metrics_api::{MetricsState, router};
 use paved_backend::{Backend, BackendConfig};
-use paved_core::events::EventStore;
+use paved_core::delivery::DeliveryStore;
 use paved_core::services::Reports;
 use paved_http::Authenticator;
 use paved_http::lambda::copy_authorizer_claims;
@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
     let table = Backend::open_table(&BackendConfig::from_env()?).await?;
     let state = MetricsState {
-        reports: Reports::new(Arc::new(EventStore::new(table))),
+        reports: Reports::new(Arc::new(DeliveryStore::new(table))),
         auth: Arc::new(Authenticator::Gateway),
     };
     let app = ServiceBuilder::new()

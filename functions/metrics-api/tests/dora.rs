@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use http::{Request, StatusCode};
 use metrics_api::{MetricsState, router};
 use paved_core::catalog::CatalogRepository;
-use paved_core::events::{ChangeRecord, DeploymentRecord, EventStore, IncidentRecord};
+use paved_core::delivery::{ChangeRecord, DeliveryStore, DeploymentRecord, IncidentRecord};
 use paved_core::ports::Table;
 use paved_http::{Authenticator, mint_token};
 use serde_json::{Value, json};
@@ -61,7 +61,7 @@ async fn the_job_stores_the_report_and_the_api_serves_each_scope() {
         .await
         .expect("seed the catalog");
 
-    let events = EventStore::new(Arc::clone(&table));
+    let events = DeliveryStore::new(Arc::clone(&table));
     let deploy = |id: &str, head: &str, finished: &str| DeploymentRecord {
         deploy_id: id.into(),
         service: "checkout".into(),
@@ -108,7 +108,9 @@ async fn the_job_stores_the_report_and_the_api_serves_each_scope() {
         .expect("incident");
 
     let app = router(MetricsState {
-        reports: paved_core::services::Reports::new(Arc::new(EventStore::new(Arc::clone(&table)))),
+        reports: paved_core::services::Reports::new(Arc::new(DeliveryStore::new(Arc::clone(
+            &table,
+        )))),
         auth: Arc::new(Authenticator::hs256(SECRET)),
     });
     let (status, body) = get(&app, "/v1/metrics/dora?scope=org", true).await;
@@ -178,7 +180,9 @@ async fn a_request_with_a_body_over_the_limit_is_a_413_problem() {
     let table: Arc<dyn Table> =
         Arc::new(paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
     let app = router(MetricsState {
-        reports: paved_core::services::Reports::new(Arc::new(EventStore::new(Arc::clone(&table)))),
+        reports: paved_core::services::Reports::new(Arc::new(DeliveryStore::new(Arc::clone(
+            &table,
+        )))),
         auth: Arc::new(Authenticator::hs256(SECRET)),
     });
     let token = mint_token(SECRET, "lead", &["leaders".into()], 600).expect("token");

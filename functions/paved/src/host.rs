@@ -19,7 +19,7 @@ use paved_aws::AwsSettings;
 use paved_backend::{Backend, BackendConfig, WorkflowUse};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
-use paved_core::events::EventStore;
+use paved_core::delivery::DeliveryStore;
 use paved_core::ports::{Queue, Table};
 use paved_core::provisioning::{Driver, TableSecretStore};
 use paved_core::requests::RequestRepository;
@@ -224,7 +224,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         auth,
     };
     let ingest_state = events_ingest::IngestState {
-        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        events: Arc::new(DeliveryStore::new(Arc::clone(&table))),
         catalog: Arc::clone(&catalog),
         secrets: events_ingest::signatures::WebhookSecrets::from_env(),
         auth: Arc::clone(&catalog_state.auth),
@@ -236,7 +236,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
     };
     let scorecards_state = catalog_api::scorecards::ScorecardsState {
         catalog: Arc::clone(&catalog),
-        events: Arc::new(EventStore::new(Arc::clone(&table))),
+        events: Arc::new(DeliveryStore::new(Arc::clone(&table))),
         cards: Arc::new(config.scorecards.clone()),
         auth: Arc::clone(&catalog_state.auth),
     };

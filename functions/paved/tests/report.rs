@@ -5,7 +5,7 @@ use std::sync::Arc;
 use paved::analytics::{
     DataFormat, DoraArgs, GenerateCommand, GenerateEventsArgs, ReportCommand, ReportFormat,
 };
-use paved_core::events::{DeploymentRecord, EventStore};
+use paved_core::delivery::{DeliveryStore, DeploymentRecord};
 
 fn dora(
     input: Option<std::path::PathBuf>,
@@ -70,7 +70,7 @@ async fn generated_events_report_in_every_format() {
 async fn the_report_reads_the_platforms_store() {
     let dir = tempfile::tempdir().expect("dir");
     let store = paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db");
-    let events = EventStore::new(Arc::new(store));
+    let events = DeliveryStore::new(Arc::new(store));
     events
         .save_deployment(&DeploymentRecord {
             deploy_id: "d-1".into(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use paved_core::auth::{AccessPolicy, DEFAULT_ADMIN_GROUP};
 use paved_core::catalog::CatalogRepository;
-use paved_core::events::EventStore;
+use paved_core::delivery::DeliveryStore;
 use paved_core::policy::PolicyEngine;
 use paved_core::ports::SystemClock;
 use paved_core::services::{Reports, RequestsPorts, RequestsService};
@@ -28,7 +28,7 @@ impl Backend {
 
     /// The stored DORA report and adoption figures.
     pub fn reports(&self) -> Reports {
-        Reports::new(Arc::new(EventStore::new(Arc::clone(&self.table))))
+        Reports::new(Arc::new(DeliveryStore::new(Arc::clone(&self.table))))
     }
 }
 

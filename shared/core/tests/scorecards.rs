@@ -1,7 +1,7 @@
 //! Scorecards: the default definition, levels held only when every lower level holds, the
 //! checks, refused definitions, and the Port and Cortex exports.
 
-use paved_core::events::ServiceActivity;
+use paved_core::delivery::ServiceActivity;
 use paved_core::scorecards::{Scorecard, ServiceMetrics, evaluate, export};
 use serde_json::{Value, json};
 

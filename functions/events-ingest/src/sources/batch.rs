@@ -1,7 +1,7 @@
 //! paved's own batch format: the metrics spec's three tables as JSON,
 //! `{"deployments": [...], "changes": [...], "incidents": [...]}`, rows as in NDJSON input.
 
-use paved_core::events::{ChangeRecord, DeploymentRecord, IncidentRecord};
+use paved_core::delivery::{ChangeRecord, DeploymentRecord, IncidentRecord};
 use serde::Deserialize;
 
 use crate::normalized::Normalized;

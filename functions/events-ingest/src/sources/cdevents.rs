@@ -4,7 +4,7 @@
 //! `github.com/project-slug` or `gitlab.com/project-slug` annotation.
 
 use chrono::{DateTime, Utc};
-use paved_core::events::{ChangeRecord, DeploymentRecord, IncidentRecord};
+use paved_core::delivery::{ChangeRecord, DeploymentRecord, IncidentRecord};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 //! service through the catalog annotation `github.com/project-slug`.
 
 use chrono::{DateTime, Utc};
-use paved_core::events::{DeploymentRecord, IncidentRecord};
+use paved_core::delivery::{DeploymentRecord, IncidentRecord};
 use serde::Deserialize;
 use serde_json::Value;
 

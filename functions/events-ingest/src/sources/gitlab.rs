@@ -3,7 +3,7 @@
 //! through the catalog annotation `gitlab.com/project-slug`.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use paved_core::events::{DeploymentRecord, IncidentRecord};
+use paved_core::delivery::{DeploymentRecord, IncidentRecord};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! an unmapped service still counts, for the org.
 
 use chrono::{DateTime, Utc};
-use paved_core::events::IncidentRecord;
+use paved_core::delivery::IncidentRecord;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::definition::{Band, Check, Rule, Scorecard};
 use crate::catalog::lookup_path;
-use crate::events::ServiceActivity;
+use crate::delivery::ServiceActivity;
 
 /// What is known about a service's delivery.
 #[derive(Debug, Clone, Copy, Default)]

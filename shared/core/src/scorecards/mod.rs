@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::catalog::{CatalogIndex, EntityView, Kind};
-use crate::events::{EventStore, ServiceActivity};
+use crate::delivery::{DeliveryStore, ServiceActivity};
 
 pub use definition::{Band, Check, Rule, Scorecard, ScorecardSet};
 pub use evaluate::{Evaluation, RuleResult, ServiceMetrics, evaluate};
@@ -29,7 +29,7 @@ pub struct MetricsSnapshot {
 }
 
 impl MetricsSnapshot {
-    pub async fn load(events: &EventStore) -> Result<Self, Error> {
+    pub async fn load(events: &DeliveryStore) -> Result<Self, Error> {
         let report = events.latest_report().await?.map(|(r, _)| r);
         let activity = events.latest_activity().await?;
         Ok(Self::new(report, activity))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::events::EventStore;
+use crate::delivery::DeliveryStore;
 
 /// Which part of a report a caller asked for: `org`, `team:<name>` or `service:<name>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl ReportScope {
 /// The stored reports, read.
 #[derive(Clone)]
 pub struct Reports {
-    events: Arc<EventStore>,
+    events: Arc<DeliveryStore>,
 }
 
 impl std::fmt::Debug for Reports {
@@ -53,7 +53,7 @@ impl std::fmt::Debug for Reports {
 }
 
 impl Reports {
-    pub fn new(events: Arc<EventStore>) -> Self {
+    pub fn new(events: Arc<DeliveryStore>) -> Self {
         Self { events }
     }
 

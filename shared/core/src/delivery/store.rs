@@ -71,7 +71,7 @@ enum Attempt {
     Conflict,
 }
 
-pub struct EventStore {
+pub struct DeliveryStore {
     table: Arc<dyn Table>,
 }
 
@@ -98,7 +98,7 @@ fn from_item<T: for<'de> Deserialize<'de>>(item: &Item, field: &str) -> Result<T
     })
 }
 
-impl EventStore {
+impl DeliveryStore {
     pub fn new(table: Arc<dyn Table>) -> Self {
         Self { table }
     }
