@@ -1,6 +1,6 @@
 //! Typed configuration from the environment, read once at start-up.
 
-use paved_backend::BackendConfig;
+use paved_wiring::BackendConfig;
 
 #[derive(Debug, Clone)]
 pub struct CatalogConfig {
@@ -46,7 +46,7 @@ mod tests {
         assert_eq!(c.admin_group, "platform-admins");
         // Unset means embedded, which a Lambda build (no `embedded` feature) refuses clearly.
         let default = CatalogConfig::from_lookup(|_| None);
-        if paved_backend::HAS_EMBEDDED {
+        if paved_wiring::HAS_EMBEDDED {
             assert!(!default.expect("embedded").backend.is_aws());
         } else {
             let err = default.err().map(|e| e.to_string()).unwrap_or_default();

@@ -108,7 +108,7 @@ pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send +
     use paved_core::delivery::DeliveryStore;
     use paved_core::scorecards::ScorecardSet;
     let config = config::CatalogConfig::from_env()?;
-    let table = paved_backend::Backend::open_table(&config.backend).await?;
+    let table = paved_wiring::Backend::open_table(&config.backend).await?;
     let repo = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
     install_default_templates(&repo).await?;
     let state = CatalogState {

@@ -251,8 +251,8 @@ pub async fn invoke(state: &ChatopsState, payload: Value) -> Value {
 /// catalog, the request use cases (with the guardrails `PAVED_POLICY_DIR` names) and the
 /// stored reports.
 pub async fn state_from_env() -> Result<ChatopsState, String> {
-    use paved_backend::{Backend, BackendConfig, WorkflowUse};
-    let guardrails = paved_backend::guardrails::compile_from_env();
+    use paved_wiring::{Backend, BackendConfig, WorkflowUse};
+    let guardrails = paved_wiring::guardrails::compile_from_env();
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
     let catalog = Arc::new(
         CatalogRepository::load(Arc::clone(&backend.table))
@@ -264,7 +264,7 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let requests =
-        paved_backend::requests_service_from_env(&backend, Arc::clone(&catalog), guardrails)?;
+        paved_wiring::requests_service_from_env(&backend, Arc::clone(&catalog), guardrails)?;
     Ok(ChatopsState {
         catalog,
         requests: Arc::new(requests),

@@ -60,7 +60,7 @@ async fn harness() -> Harness {
                 notification_queue: "notifications".into(),
             },
             Arc::clone(&catalog),
-            paved_backend::guardrails::load(None).expect("guardrails"),
+            paved_wiring::guardrails::load(None).expect("guardrails"),
             Arc::new(AccessPolicy::new("platform-admins").expect("admins")),
             &[],
             HashMap::new(),

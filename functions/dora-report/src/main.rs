@@ -1,7 +1,7 @@
 //! The DORA report function on AWS Lambda, run by an EventBridge schedule.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use paved_backend::{Backend, BackendConfig};
+use paved_wiring::{Backend, BackendConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

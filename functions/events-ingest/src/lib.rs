@@ -432,7 +432,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// (services' default branches), the webhook secrets, identity from API Gateway's authorizer
 /// for the authenticated routes, and the problem+json fallback.
 pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
-    use paved_backend::{Backend, BackendConfig};
+    use paved_wiring::{Backend, BackendConfig};
     let table = Backend::open_table(&BackendConfig::from_env()?).await?;
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
     let state = IngestState {

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use lambda_http::Error;
 use metrics_api::{MetricsState, router};
-use paved_backend::{Backend, BackendConfig};
 use paved_core::delivery::DeliveryStore;
 use paved_core::services::Reports;
 use paved_http::Authenticator;
 use paved_http::lambda::copy_authorizer_claims;
+use paved_wiring::{Backend, BackendConfig};
 use tower::ServiceBuilder;
 
 #[global_allocator]

@@ -134,13 +134,13 @@ pub async fn report(command: ReportCommand) -> Result<()> {
         Some(_) => None,
         None => {
             let data = args.data.to_string_lossy().into_owned();
-            let config = paved_backend::BackendConfig::from_lookup(|key| match key {
+            let config = paved_wiring::BackendConfig::from_lookup(|key| match key {
                 "PAVED_DATA_DIR" => Some(data.clone()),
                 _ => std::env::var(key).ok(),
             })
             .map_err(anyhow::Error::msg)?;
             let backend =
-                paved_backend::Backend::open(&config, paved_backend::WorkflowUse::AnswersTokens)
+                paved_wiring::Backend::open(&config, paved_wiring::WorkflowUse::AnswersTokens)
                     .await
                     .map_err(anyhow::Error::msg)?;
             let job =

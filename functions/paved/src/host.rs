@@ -16,7 +16,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use catalog_api::{CatalogState, Limits};
 use paved_aws::AwsSettings;
-use paved_backend::{Backend, BackendConfig, WorkflowUse};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_core::delivery::DeliveryStore;
@@ -27,6 +26,7 @@ use paved_core::services::RequestsService;
 use paved_drivers::config::DriverConfig;
 use paved_embedded::Durability;
 use paved_http::Authenticator;
+use paved_wiring::{Backend, BackendConfig, WorkflowUse};
 use provision_worker::embedded::{QueueBinding, poll};
 use provision_worker::{ProvisionWorker, WorkerConfig};
 use requests_api::RequestsState;
@@ -202,7 +202,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
     let requests_service = Arc::new(RequestsService::new(
         backend.requests_ports(),
         Arc::clone(&catalog),
-        paved_backend::guardrails::load(
+        paved_wiring::guardrails::load(
             config
                 .policies
                 .as_ref()

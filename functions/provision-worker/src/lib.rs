@@ -21,10 +21,10 @@ pub async fn worker_from_env() -> Result<ProvisionWorker, Box<dyn std::error::Er
 {
     use std::sync::Arc;
 
-    use paved_backend::{Backend, BackendConfig, WorkflowUse};
     use paved_core::catalog::CatalogRepository;
     use paved_core::provisioning::TableSecretStore;
     use paved_drivers::config::DriverConfig;
+    use paved_wiring::{Backend, BackendConfig, WorkflowUse};
 
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::AnswersTokens).await?;
     let table = Arc::clone(&backend.table);

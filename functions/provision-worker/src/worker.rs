@@ -112,7 +112,7 @@ impl ProvisionWorker {
     /// The worker over one backend's ports, with this process's drivers: what the Lambda
     /// entry point, `paved up` and the conformance suite all run.
     pub fn on_backend(
-        backend: &paved_backend::Backend,
+        backend: &paved_wiring::Backend,
         drivers: Vec<Arc<dyn paved_core::provisioning::Driver>>,
         config: WorkerConfig,
         slack: Option<paved_chat::notify::SlackTargets>,

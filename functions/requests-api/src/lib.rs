@@ -33,12 +33,12 @@ pub struct RequestsState {
 /// `PAVED_POLICY_DIR` names, compiled while the backend opens.
 pub async fn service_from_env()
 -> Result<Arc<RequestsService>, Box<dyn std::error::Error + Send + Sync>> {
-    use paved_backend::{Backend, BackendConfig, WorkflowUse};
-    let guardrails = paved_backend::guardrails::compile_from_env();
+    use paved_wiring::{Backend, BackendConfig, WorkflowUse};
+    let guardrails = paved_wiring::guardrails::compile_from_env();
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
     let catalog = Arc::new(CatalogRepository::load(Arc::clone(&backend.table)).await?);
     let guardrails = guardrails.await??;
-    Ok(Arc::new(paved_backend::requests_service_from_env(
+    Ok(Arc::new(paved_wiring::requests_service_from_env(
         &backend, catalog, guardrails,
     )?))
 }

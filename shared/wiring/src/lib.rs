@@ -1,4 +1,7 @@
-//! Which adapters sit behind paved's ports, chosen once at start-up from `PAVED_BACKEND`:
+//! The wiring every entry point shares: which adapters sit behind paved's ports, chosen once
+//! at start-up from `PAVED_BACKEND`, and the use-case services built on them.
+//!
+//! `PAVED_BACKEND`:
 //! `embedded` (the default: one SQLite file in `PAVED_DATA_DIR` and the local workflow engine)
 //! or `aws` (DynamoDB, SQS and Step Functions, found through [`AwsSettings`]). Every function's
 //! `main.rs` and `paved up` open their ports here, so they cannot disagree on names.
