@@ -1,4 +1,5 @@
-//! The interpreter: moves executions from state to state inside one SQLite transaction.
+//! The interpreter: moves executions from state to state inside one SQLite transaction (their
+//! records are [`super::execution`], the stateless data flow [`super::data_flow`]).
 //!
 //! Every event (a start, a callback, a timer) loads the execution, runs states until the
 //! execution has to wait (a task token, a retry backoff, a Wait state, a Map's iterations) or
@@ -8,92 +9,19 @@
 
 use std::collections::VecDeque;
 
-use rusqlite::{OptionalExtension, Transaction, params};
-use serde::{Deserialize, Serialize};
+use rusqlite::{Transaction, params};
 use serde_json::{Value, json};
 
-use paved_core::ports::{ExecutionStatus, StoreError, WorkflowError};
+use paved_core::ports::{StoreError, WorkflowError};
 
+use super::data_flow::{
+    apply_path, apply_result_path, matches_error, md5ish, secs_ms, timestamp_ms,
+};
 use super::definition::{Catcher, Compiled, Integration, Machine, Retrier, State};
+use super::execution::{Execution, Position};
 use super::paths::RefPath;
 use crate::db::backend;
 use crate::queue::{enqueue, now_millis};
-
-/// Where an execution is.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "at", rename_all = "camelCase")]
-pub(crate) enum Position {
-    /// About to run `state` (never committed: the interpreter always runs on).
-    Enter {
-        state: String,
-        input: Value,
-        retries: Vec<u32>,
-    },
-    /// Waiting for the task token's answer.
-    #[serde(rename_all = "camelCase")]
-    Task {
-        state: String,
-        input: Value,
-        retries: Vec<u32>,
-        token: String,
-        timeout_at: Option<i64>,
-        heartbeat_at: Option<i64>,
-    },
-    /// Waiting before a retry.
-    Backoff {
-        state: String,
-        input: Value,
-        retries: Vec<u32>,
-        until: i64,
-    },
-    /// In a Wait state.
-    Wait {
-        state: String,
-        output: Value,
-        until: i64,
-    },
-    /// Running a Map state's iterations as child executions.
-    #[serde(rename_all = "camelCase")]
-    Map {
-        state: String,
-        input: Value,
-        effective: Value,
-        retries: Vec<u32>,
-        attempt: u32,
-        items: Vec<Value>,
-    },
-    Done,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Execution {
-    pub name: String,
-    pub arn: String,
-    /// The chain of Map states whose item processor this execution runs (empty: top level).
-    pub machine: Vec<String>,
-    pub parent: Option<String>,
-    pub map_item: Option<(usize, Value)>,
-    pub input: Value,
-    pub start_time: String,
-    pub status: String,
-    pub position: Position,
-    pub output: Option<Value>,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-    pub entered_at: String,
-}
-
-impl Execution {
-    pub(crate) fn status(&self) -> ExecutionStatus {
-        ExecutionStatus {
-            status: self.status.clone(),
-            output: self.output.clone(),
-            error: self.error.clone(),
-            cause: self.cause.clone(),
-        }
-    }
-}
 
 pub(crate) struct Engine<'a> {
     pub root: &'a Machine,
@@ -107,7 +35,7 @@ enum Work {
     Reconcile(String),
 }
 
-fn store(e: impl std::fmt::Display) -> WorkflowError {
+pub(super) fn store(e: impl std::fmt::Display) -> WorkflowError {
     WorkflowError::Store(StoreError::Backend(e.to_string()))
 }
 
@@ -116,7 +44,7 @@ fn now_rfc3339() -> String {
 }
 
 /// A runtime error of the data flow (`States.Runtime`): never retried, never caught.
-const RUNTIME: &str = "States.Runtime";
+pub(super) const RUNTIME: &str = "States.Runtime";
 
 impl<'a> Engine<'a> {
     pub fn new(root: &'a Machine, machine_arn: &'a str, tx: &'a Transaction<'a>) -> Self {
@@ -126,58 +54,6 @@ impl<'a> Engine<'a> {
             tx,
             work: VecDeque::new(),
         }
-    }
-
-    pub fn load(&self, name: &str) -> Result<Option<Execution>, WorkflowError> {
-        let doc: Option<String> = self
-            .tx
-            .prepare_cached("SELECT doc FROM wf_executions WHERE name = ?1")
-            .and_then(|mut s| s.query_row(params![name], |r| r.get(0)).optional())
-            .map_err(backend)?;
-        doc.map(|d| serde_json::from_str(&d).map_err(store))
-            .transpose()
-    }
-
-    pub fn find_by_token(&self, token: &str) -> Result<Option<Execution>, WorkflowError> {
-        let name: Option<String> = self
-            .tx
-            .prepare_cached("SELECT name FROM wf_executions WHERE token = ?1")
-            .and_then(|mut s| s.query_row(params![token], |r| r.get(0)).optional())
-            .map_err(backend)?;
-        match name {
-            Some(n) => self.load(&n),
-            None => Ok(None),
-        }
-    }
-
-    pub fn save(&self, e: &Execution, insert: bool) -> Result<(), WorkflowError> {
-        let (token, wake) = match &e.position {
-            Position::Task {
-                token,
-                timeout_at,
-                heartbeat_at,
-                ..
-            } => (
-                Some(token.as_str()),
-                match (timeout_at, heartbeat_at) {
-                    (Some(a), Some(b)) => Some(*a.min(b)),
-                    (a, b) => a.or(*b),
-                },
-            ),
-            Position::Backoff { until, .. } | Position::Wait { until, .. } => (None, Some(*until)),
-            _ => (None, None),
-        };
-        let doc = serde_json::to_string(e).map_err(store)?;
-        let sql = if insert {
-            "INSERT INTO wf_executions (name, parent, status, doc, wake_at_ms, token) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-        } else {
-            "UPDATE wf_executions SET parent = ?2, status = ?3, doc = ?4, wake_at_ms = ?5, token = ?6 WHERE name = ?1"
-        };
-        self.tx
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute(params![e.name, e.parent, e.status, doc, wake, token]))
-            .map_err(backend)?;
-        Ok(())
     }
 
     /// Creates an execution and runs it until it waits.
@@ -678,16 +554,6 @@ impl<'a> Engine<'a> {
         Ok(due.len())
     }
 
-    /// The earliest timer, if any.
-    pub fn next_timer(&self) -> Result<Option<i64>, WorkflowError> {
-        self.tx
-            .prepare_cached(
-                "SELECT MIN(wake_at_ms) FROM wf_executions WHERE wake_at_ms IS NOT NULL",
-            )
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(|e| backend(e).into())
-    }
-
     /// Brings a Map state up to date with its iterations: starts more, finishes the state
     /// when all succeeded, or fails it (aborting the others) when one failed. Recomputed from
     /// the child rows each time, so a crash between a child's end and this step loses nothing.
@@ -817,74 +683,5 @@ impl<'a> Engine<'a> {
         }
         self.drive(&mut p)?;
         self.save(&p, false)
-    }
-
-    /// Top-level executions that are RUNNING (for tests and operators).
-    pub fn running(&self) -> Result<usize, WorkflowError> {
-        self.tx
-            .prepare_cached(
-                "SELECT COUNT(*) FROM wf_executions WHERE status = 'RUNNING' AND parent IS NULL",
-            )
-            .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
-            .map(|n| usize::try_from(n).unwrap_or(0))
-            .map_err(|e| backend(e).into())
-    }
-}
-
-fn secs_ms(s: u64) -> i64 {
-    i64::try_from(s).unwrap_or(i64::MAX / 4_000) * 1000
-}
-
-fn timestamp_ms(t: &str) -> Result<i64, String> {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(|d| d.timestamp_millis())
-        .map_err(|e| format!("timestamp {t:?}: {e}"))
-}
-
-/// Not MD5 (the engine has no use for it); a stable digest in the same field for shape.
-fn md5ish(body: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut h);
-    format!("{:032x}", h.finish())
-}
-
-/// Error-name matching with Step Functions' wildcards.
-fn matches_error(names: &[String], error: &str) -> bool {
-    names.iter().any(|n| match n.as_str() {
-        "States.ALL" => error != RUNTIME,
-        "States.TaskFailed" => {
-            error != "States.Timeout" && error != "States.HeartbeatTimeout" && error != RUNTIME
-        }
-        // TimeoutSeconds and HeartbeatSeconds both surface as States.Timeout to a retrier that
-        // names only that (AWS's documented behaviour).
-        "States.Timeout" => error == "States.Timeout" || error == "States.HeartbeatTimeout",
-        other => other == error,
-    })
-}
-
-fn apply_path(path: Option<&Option<RefPath>>, value: &Value, ctx: &Value) -> Result<Value, String> {
-    match path {
-        None => Ok(value.clone()),
-        Some(None) => Ok(json!({})),
-        Some(Some(p)) => p
-            .get(value, ctx)
-            .cloned()
-            .ok_or_else(|| "a path (InputPath/OutputPath) matched nothing".to_owned()),
-    }
-}
-
-fn apply_result_path(
-    path: Option<&Option<RefPath>>,
-    mut raw: Value,
-    result: Value,
-) -> Result<Value, String> {
-    match path {
-        None => Ok(result),
-        Some(None) => Ok(raw),
-        Some(Some(p)) => {
-            p.set(&mut raw, result)?;
-            Ok(raw)
-        }
     }
 }

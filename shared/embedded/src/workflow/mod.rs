@@ -9,7 +9,9 @@
 //! are already in the (durable) queue, and timers fire when `run_timers` starts again.
 
 mod choice;
+mod data_flow;
 mod definition;
+mod execution;
 mod interpreter;
 mod paths;
 
@@ -24,7 +26,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 pub use definition::Machine;
-use interpreter::{Engine, Execution, Position};
+use execution::{Execution, Position};
+use interpreter::Engine;
 
 use crate::db::{SqliteStore, backend};
 
