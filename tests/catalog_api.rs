@@ -787,7 +787,7 @@ async fn restarting_reloads_the_catalog_from_the_store() {
     let app = spawn_app().await;
     let t = admin();
     app.import(&t, generated_catalog(12, 2)).await;
-    let store = paved_embedded::SqliteStore::open(&app.dir.path().join("paved.db")).expect("open");
+    let store = paved_sqlite::SqliteStore::open(&app.dir.path().join("paved.db")).expect("open");
     let reloaded = paved_core::catalog::CatalogRepository::load(std::sync::Arc::new(store))
         .await
         .expect("load");
@@ -864,7 +864,7 @@ async fn cold_starts_racing_to_install_the_golden_paths_both_succeed() {
     use std::sync::Arc;
 
     use paved_core::catalog::CatalogRepository;
-    use paved_embedded::SqliteStore;
+    use paved_sqlite::SqliteStore;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(&dir.path().join("paved.db")).expect("open"));
@@ -923,7 +923,7 @@ async fn a_stored_entity_that_does_not_decode_is_left_out_not_fatal() {
 
     use paved_core::catalog::{CatalogRepository, ENTITY_PARTITION};
     use paved_core::ports::{Condition, Item, Key, Table};
-    use paved_embedded::SqliteStore;
+    use paved_sqlite::SqliteStore;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(&dir.path().join("paved.db")).expect("open"));

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use paved_core::idempotency::{IdempotencyStore, Lease, NextAction};
 use paved_core::ports::Clock;
-use paved_embedded::SqliteStore;
+use paved_sqlite::SqliteStore;
 use serde_json::json;
 
 /// A clock the test moves by hand.

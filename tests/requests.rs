@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use paved_core::ports::SystemClock;
 use paved_core::requests::{NewRequest, RequestRepository, RequestStatus};
-use paved_embedded::SqliteStore;
+use paved_sqlite::SqliteStore;
 use serde_json::json;
 
 fn repo() -> (tempfile::TempDir, Arc<RequestRepository>) {

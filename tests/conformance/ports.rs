@@ -11,7 +11,7 @@ use paved_core::ports::{
     TransactOp, Workflow, WorkflowError,
 };
 use paved_core::requests::{NewRequest, RequestRepository, RequestStatus};
-use paved_embedded::SqliteStore;
+use paved_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 struct Backend {
@@ -688,12 +688,12 @@ struct Flow {
 async fn embedded_flow() -> Flow {
     let dir = tempfile::tempdir().expect("dir");
     let store = SqliteStore::open(&dir.path().join("paved.db")).expect("open");
-    let engine = paved_embedded::WorkflowEngine::provisioning(store.clone()).expect("engine");
+    let engine = paved_workflow::WorkflowEngine::provisioning(store.clone()).expect("engine");
     Flow {
         workflow: Arc::new(engine),
         queue: Arc::new(store),
-        tasks: paved_embedded::workflow::TASK_QUEUE.into(),
-        notes: paved_embedded::workflow::NOTIFICATION_QUEUE.into(),
+        tasks: paved_workflow::TASK_QUEUE.into(),
+        notes: paved_workflow::NOTIFICATION_QUEUE.into(),
         reused_tokens_refused: true,
         _dir: Some(dir),
     }

@@ -55,7 +55,7 @@ async fn embedded_stack() -> Stack {
     let dir = tempfile::tempdir().expect("dir");
     let config = BackendConfig::Embedded {
         data_dir: dir.path().to_owned(),
-        durability: paved_embedded::Durability::Normal,
+        durability: paved_sqlite::Durability::Normal,
     };
     stack_on(config, dir).await
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use catalog_api::{CatalogState, Limits};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
-use paved_embedded::SqliteStore;
 use paved_http::{Authenticator, mint_token};
+use paved_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 pub const SECRET: &[u8] = b"test-secret-that-is-long-enough-for-hs256";

@@ -7,9 +7,9 @@ use axum::body::to_bytes;
 use catalog_api::{CatalogState, Limits, router};
 use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
-use paved_embedded::SqliteStore;
 use paved_http::Authenticator;
 use paved_http::lambda::copy_authorizer_claims;
+use paved_sqlite::SqliteStore;
 use serde_json::Value;
 use tower::ServiceExt;
 

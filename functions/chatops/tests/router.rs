@@ -28,7 +28,7 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().expect("dir");
-    let store = paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db");
+    let store = paved_sqlite::SqliteStore::open(&dir.path().join("paved.db")).expect("db");
     let table: Arc<dyn Table> = Arc::new(store.clone());
     let catalog = Arc::new(
         CatalogRepository::load(Arc::clone(&table))
@@ -53,7 +53,7 @@ async fn harness() -> Harness {
                 table: Arc::clone(&table),
                 clock: Arc::new(SystemClock),
                 workflow: Arc::new(
-                    paved_embedded::WorkflowEngine::provisioning(store.clone()).expect("engine"),
+                    paved_workflow::WorkflowEngine::provisioning(store.clone()).expect("engine"),
                 ),
                 queue: Arc::new(store),
                 task_queue: "tasks".into(),

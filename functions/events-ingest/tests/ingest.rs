@@ -33,7 +33,7 @@ struct Harness {
 async fn harness(secrets: WebhookSecrets) -> Harness {
     let dir = tempfile::tempdir().expect("dir");
     let table: Arc<dyn Table> =
-        Arc::new(paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
+        Arc::new(paved_sqlite::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
     let catalog = Arc::new(
         CatalogRepository::load(Arc::clone(&table))
             .await
@@ -496,7 +496,7 @@ async fn gitlab_push_merge_deployment_and_incident() {
 async fn harness_with_gitlab_project() -> Harness {
     let h = harness(configured()).await;
     let dir = h._dir.path().join("paved.db");
-    let table: Arc<dyn Table> = Arc::new(paved_embedded::SqliteStore::open(&dir).expect("db"));
+    let table: Arc<dyn Table> = Arc::new(paved_sqlite::SqliteStore::open(&dir).expect("db"));
     let catalog = Arc::new(
         CatalogRepository::load(Arc::clone(&table))
             .await
@@ -666,7 +666,7 @@ impl Table for FailingOnce {
 async fn a_delivery_that_fails_midway_is_processed_on_the_senders_retry() {
     let h = harness(configured()).await;
     let table: Arc<dyn Table> =
-        Arc::new(paved_embedded::SqliteStore::open(&h._dir.path().join("paved.db")).expect("db"));
+        Arc::new(paved_sqlite::SqliteStore::open(&h._dir.path().join("paved.db")).expect("db"));
     let failing = Arc::new(FailingOnce {
         inner: Arc::clone(&table),
         fail_next_transaction: AtomicBool::new(false),
@@ -915,7 +915,7 @@ impl Table for CrashBeforeTheId {
 async fn a_crash_between_the_rows_and_the_delivery_id_loses_nothing_and_counts_once() {
     let h = harness(configured()).await;
     let table: Arc<dyn Table> =
-        Arc::new(paved_embedded::SqliteStore::open(&h._dir.path().join("paved.db")).expect("db"));
+        Arc::new(paved_sqlite::SqliteStore::open(&h._dir.path().join("paved.db")).expect("db"));
     let crashing = Arc::new(CrashBeforeTheId {
         inner: Arc::clone(&table),
         fail: std::sync::atomic::AtomicUsize::new(0),

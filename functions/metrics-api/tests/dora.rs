@@ -46,7 +46,7 @@ async fn get(app: &axum::Router, uri: &str, authorized: bool) -> (StatusCode, Va
 async fn the_job_stores_the_report_and_the_api_serves_each_scope() {
     let dir = tempfile::tempdir().expect("dir");
     let table: Arc<dyn Table> =
-        Arc::new(paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
+        Arc::new(paved_sqlite::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
     let catalog = CatalogRepository::load(Arc::clone(&table))
         .await
         .expect("catalog");
@@ -178,7 +178,7 @@ async fn the_job_stores_the_report_and_the_api_serves_each_scope() {
 async fn a_request_with_a_body_over_the_limit_is_a_413_problem() {
     let dir = tempfile::tempdir().expect("dir");
     let table: Arc<dyn Table> =
-        Arc::new(paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
+        Arc::new(paved_sqlite::SqliteStore::open(&dir.path().join("paved.db")).expect("db"));
     let app = router(MetricsState {
         reports: paved_core::services::Reports::new(Arc::new(DeliveryStore::new(Arc::clone(
             &table,

@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let requests: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let workers: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(4);
-    let durability: paved_embedded::Durability = args
+    let durability: paved_sqlite::Durability = args
         .next()
         .map(|a| a.parse().map_err(anyhow::Error::msg))
         .transpose()?

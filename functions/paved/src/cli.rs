@@ -117,7 +117,7 @@ pub struct UpArgs {
     /// `full` fsyncs every commit (survives power loss); `normal` survives a crash of paved
     /// but may lose the last commits on power loss, and is faster on slow disks.
     #[arg(long, env = "PAVED_SQLITE_SYNC", default_value = "full")]
-    pub sqlite_sync: paved_embedded::Durability,
+    pub sqlite_sync: paved_sqlite::Durability,
     /// Receives before a task message goes to the dead-letter queue.
     #[arg(long, env = "PAVED_MAX_RECEIVES", default_value_t = 5)]
     pub max_receives: u32,

@@ -24,8 +24,8 @@ use paved_core::provisioning::{Driver, TableSecretStore};
 use paved_core::requests::RequestRepository;
 use paved_core::services::RequestsService;
 use paved_drivers::config::DriverConfig;
-use paved_embedded::Durability;
 use paved_http::Authenticator;
+use paved_sqlite::Durability;
 use paved_wiring::{Backend, BackendConfig, WorkflowUse};
 use provision_worker::embedded::{QueueBinding, poll};
 use provision_worker::{ProvisionWorker, WorkerConfig};
@@ -162,7 +162,7 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 /// Opens the data directory (creating it on first run), loads the catalog and builds every
 /// function: the routers, the provision worker and the workflow engine.
 pub async fn build(config: &HostConfig) -> Result<Platform> {
-    paved_embedded::create_private_dir(&config.data_dir)
+    paved_sqlite::create_private_dir(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let lock = lock_data_dir(&config.data_dir).await?;
     let secret = crate::secret::load_or_create(&config.data_dir, config.jwt_secret.clone())?;

@@ -28,7 +28,7 @@ pub fn load_or_create(data_dir: &Path, from_env: Option<String>) -> Result<Vec<u
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    paved_embedded::create_private_dir(data_dir)
+    paved_sqlite::create_private_dir(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);

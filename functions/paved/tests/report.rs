@@ -69,7 +69,7 @@ async fn generated_events_report_in_every_format() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_report_reads_the_platforms_store() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = paved_embedded::SqliteStore::open(&dir.path().join("paved.db")).expect("db");
+    let store = paved_sqlite::SqliteStore::open(&dir.path().join("paved.db")).expect("db");
     let events = DeliveryStore::new(Arc::new(store));
     events
         .save_deployment(&DeploymentRecord {

@@ -9,7 +9,7 @@ use paved_core::provisioning::{
     Driver, DriverError, Planner, ResourceSpec, SecretStore, TableSecretStore,
 };
 use paved_drivers::postgres::{PostgresDriver, Timeouts};
-use paved_embedded::SqliteStore;
+use paved_sqlite::SqliteStore;
 use serde_json::json;
 use tokio_postgres::NoTls;
 

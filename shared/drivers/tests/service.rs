@@ -6,7 +6,7 @@ use std::sync::Arc;
 use paved_core::catalog::{CatalogRepository, EntityRef, ServiceComponent};
 use paved_core::provisioning::{Driver, Planner, ResourceSpec};
 use paved_drivers::service::ServiceDriver;
-use paved_embedded::SqliteStore;
+use paved_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 async fn setup() -> (tempfile::TempDir, Arc<CatalogRepository>, ServiceDriver) {

@@ -12,7 +12,7 @@ use paved_core::ports::{Clock, Table};
 use paved_core::provisioning::{Driver, ResourceSpec};
 use paved_core::tasks::{TaskAction, TaskMessage, TaskOutcome, TaskRunner};
 use paved_drivers::service::ServiceDriver;
-use paved_embedded::SqliteStore;
+use paved_sqlite::SqliteStore;
 use serde_json::json;
 
 struct ManualClock(Mutex<DateTime<Utc>>);

@@ -22,11 +22,13 @@ use std::sync::Arc;
 use paved_aws::AwsSettings;
 use paved_core::ports::{Queue, Table, Workflow};
 #[cfg(feature = "embedded")]
-use paved_embedded::workflow::{
+use paved_sqlite::{Durability, SqliteStore};
+#[cfg(feature = "embedded")]
+use paved_workflow::WorkflowEngine;
+#[cfg(feature = "embedded")]
+use paved_workflow::{
     NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
 };
-#[cfg(feature = "embedded")]
-use paved_embedded::{Durability, SqliteStore, WorkflowEngine};
 
 pub use services::requests_service_from_env;
 
@@ -198,7 +200,7 @@ impl Backend {
 
 #[cfg(feature = "embedded")]
 fn open_store(data_dir: &std::path::Path, durability: Durability) -> Result<SqliteStore, String> {
-    paved_embedded::create_private_dir(data_dir)
+    paved_sqlite::create_private_dir(data_dir)
         .map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
     SqliteStore::open_with(&data_dir.join("paved.db"), durability)
         .map_err(|e| format!("opening the embedded store: {e}"))

@@ -267,7 +267,7 @@ async fn a_production_request_from_slack_is_approved_by_button_and_provisioned()
     let message = json!({"requestId": id, "status": "READY"}).to_string();
     app.queue()
         .send(
-            paved_embedded::workflow::NOTIFICATION_QUEUE,
+            paved_workflow::NOTIFICATION_QUEUE,
             paved_core::ports::QueueMessage::new(message),
         )
         .await

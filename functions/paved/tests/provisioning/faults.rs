@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paved_core::ports::QueueMessage;
-use paved_embedded::workflow::{NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_QUEUE};
+use paved_workflow::{NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_QUEUE};
 use provision_worker::Delivery;
 use provision_worker::embedded::{QueueBinding, poll_once};
 use serde_json::json;

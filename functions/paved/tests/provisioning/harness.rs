@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use paved::host::{Background, HostConfig, Platform, build};
 use paved_core::ports::Queue;
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
-use paved_embedded::workflow::{
+use paved_workflow::{
     NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
 };
 use provision_worker::embedded::{QueueBinding, poll_once};

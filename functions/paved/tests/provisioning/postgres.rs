@@ -285,7 +285,7 @@ async fn a_late_delete_of_a_deleted_request_leaves_the_next_holders_database_alo
     };
     app.queue()
         .send(
-            paved_embedded::workflow::TASK_QUEUE,
+            paved_workflow::TASK_QUEUE,
             paved_core::ports::QueueMessage::new(serde_json::to_string(&late).expect("json")),
         )
         .await

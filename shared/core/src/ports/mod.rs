@@ -1,4 +1,4 @@
-//! The narrow, DynamoDB-shaped ports every backend implements (`paved-embedded` on SQLite,
+//! The narrow, DynamoDB-shaped ports every backend implements (`paved-sqlite` on SQLite,
 //! `paved-aws` on the AWS SDKs). Repositories are written once over them.
 
 mod clock;

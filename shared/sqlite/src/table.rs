@@ -6,7 +6,7 @@ use paved_core::ports::{Condition, Item, Key, Page, SortKeyRange, StoreError, Ta
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
 
-use crate::db::{SqliteStore, backend};
+use crate::db::{SqliteStore, store_error};
 
 fn read_item(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
     let attrs: Option<String> = conn
@@ -16,7 +16,7 @@ fn read_item(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
             |r| r.get(0),
         )
         .optional()
-        .map_err(backend)?;
+        .map_err(store_error)?;
     attrs
         .map(|a| Ok(Item::new(key.clone(), parse_attrs(&a)?)))
         .transpose()
@@ -35,7 +35,7 @@ fn write_item(conn: &Connection, item: &Item) -> Result<(), StoreError> {
          ON CONFLICT (pk, sk) DO UPDATE SET attrs = excluded.attrs",
         params![item.key.pk, item.key.sk, attrs],
     )
-    .map_err(backend)?;
+    .map_err(store_error)?;
     Ok(())
 }
 
@@ -44,7 +44,7 @@ fn delete_item(conn: &Connection, key: &Key) -> Result<(), StoreError> {
         "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
         params![key.pk, key.sk],
     )
-    .map_err(backend)?;
+    .map_err(store_error)?;
     Ok(())
 }
 
@@ -76,10 +76,10 @@ impl Table for SqliteStore {
         self.run(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
+                .map_err(store_error)?;
             check(&tx, &item.key, &condition)?;
             write_item(&tx, &item)?;
-            tx.commit().map_err(backend)
+            tx.commit().map_err(store_error)
         })
         .await
     }
@@ -89,10 +89,10 @@ impl Table for SqliteStore {
         self.run(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
+                .map_err(store_error)?;
             check(&tx, &key, &condition)?;
             delete_item(&tx, &key)?;
-            tx.commit().map_err(backend)
+            tx.commit().map_err(store_error)
         })
         .await
     }
@@ -121,18 +121,18 @@ impl Table for SqliteStore {
                     lo,
                 ),
             };
-            let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+            let mut stmt = conn.prepare_cached(sql).map_err(store_error)?;
             // One row past the page tells whether more follow.
             let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
             let rows = stmt
                 .query_map(params![pk, from, fetch], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
                 })
-                .map_err(backend)?;
+                .map_err(store_error)?;
             let mut items = Vec::new();
             let mut more = false;
             for row in rows {
-                let (sk, attrs) = row.map_err(backend)?;
+                let (sk, attrs) = row.map_err(store_error)?;
                 if !range.contains(&sk) {
                     break;
                 }
@@ -156,7 +156,7 @@ impl Table for SqliteStore {
         self.run(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
+                .map_err(store_error)?;
             for (i, op) in ops.iter().enumerate() {
                 let (key, condition) = match op {
                     TransactOp::Put { item, condition } => (&item.key, condition),
@@ -176,7 +176,7 @@ impl Table for SqliteStore {
                     TransactOp::Check { .. } => {}
                 }
             }
-            tx.commit().map_err(backend)
+            tx.commit().map_err(store_error)
         })
         .await
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use paved_core::ports::{ExecutionStatus, WorkflowError};
 
 use super::interpreter::{Engine, store};
-use crate::db::backend;
+use paved_sqlite::store_error;
 
 /// Where an execution is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,7 +92,7 @@ impl Engine<'_> {
             .tx
             .prepare_cached("SELECT doc FROM wf_executions WHERE name = ?1")
             .and_then(|mut s| s.query_row(params![name], |r| r.get(0)).optional())
-            .map_err(backend)?;
+            .map_err(store_error)?;
         doc.map(|d| serde_json::from_str(&d).map_err(store))
             .transpose()
     }
@@ -102,7 +102,7 @@ impl Engine<'_> {
             .tx
             .prepare_cached("SELECT name FROM wf_executions WHERE token = ?1")
             .and_then(|mut s| s.query_row(params![token], |r| r.get(0)).optional())
-            .map_err(backend)?;
+            .map_err(store_error)?;
         match name {
             Some(n) => self.load(&n),
             None => Ok(None),
@@ -135,7 +135,7 @@ impl Engine<'_> {
         self.tx
             .prepare_cached(sql)
             .and_then(|mut s| s.execute(params![e.name, e.parent, e.status, doc, wake, token]))
-            .map_err(backend)?;
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -146,7 +146,7 @@ impl Engine<'_> {
                 "SELECT MIN(wake_at_ms) FROM wf_executions WHERE wake_at_ms IS NOT NULL",
             )
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(|e| backend(e).into())
+            .map_err(|e| store_error(e).into())
     }
 
     /// Top-level executions that are RUNNING (for tests and operators).
@@ -157,6 +157,6 @@ impl Engine<'_> {
             )
             .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
             .map(|n| usize::try_from(n).unwrap_or(0))
-            .map_err(|e| backend(e).into())
+            .map_err(|e| store_error(e).into())
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use paved_core::ports::{Queue, QueueMessage, ReceivedMessage, StoreError};
 use rusqlite::{TransactionBehavior, params};
 
-use crate::db::{SqliteStore, backend};
+use crate::db::{SqliteStore, store_error};
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -21,7 +21,7 @@ fn ms(d: Duration) -> i64 {
 
 /// Sends inside the caller's transaction: the workflow engine uses it so that a state change
 /// and the message it sends commit together.
-pub(crate) fn enqueue(
+pub fn enqueue(
     conn: &rusqlite::Connection,
     queue: &str,
     body: &str,
@@ -33,11 +33,12 @@ pub(crate) fn enqueue(
         "INSERT INTO queue_messages (id, queue, body, sent_at_ms, visible_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
     .and_then(|mut s| s.execute(params![id, queue, body, now, now + ms(delay)]))
-    .map_err(backend)?;
+    .map_err(store_error)?;
     Ok(id)
 }
 
-pub(crate) fn now_millis() -> i64 {
+/// Milliseconds since the Unix epoch, as the queue's visibility times count them.
+pub fn now_millis() -> i64 {
     now_ms()
 }
 
@@ -60,7 +61,7 @@ impl Queue for SqliteStore {
     ) -> Result<Vec<ReceivedMessage>, StoreError> {
         let queue = queue.to_owned();
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_error)?;
             let now = now_ms();
             let picked: Vec<(String, String, u32)> = {
                 let mut stmt = tx
@@ -68,12 +69,12 @@ impl Queue for SqliteStore {
                         "SELECT id, body, receive_count FROM queue_messages
                          WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY visible_at_ms, sent_at_ms LIMIT ?3",
                     )
-                    .map_err(backend)?;
+                    .map_err(store_error)?;
                 let limit = i64::try_from(max).unwrap_or(i64::MAX);
                 stmt.query_map(params![queue, now, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .map_err(backend)?
+                    .map_err(store_error)?
                     .collect::<Result<_, _>>()
-                    .map_err(backend)?
+                    .map_err(store_error)?
             };
             let mut out = Vec::with_capacity(picked.len());
             for (id, body, count) in picked {
@@ -82,10 +83,10 @@ impl Queue for SqliteStore {
                     "UPDATE queue_messages SET visible_at_ms = ?1, receive_count = receive_count + 1, receipt = ?2 WHERE id = ?3",
                     params![now + ms(visibility), receipt, id],
                 )
-                .map_err(backend)?;
+                .map_err(store_error)?;
                 out.push(ReceivedMessage { message_id: id, receipt_handle: receipt, body, receive_count: count + 1 });
             }
-            tx.commit().map_err(backend)?;
+            tx.commit().map_err(store_error)?;
             Ok(out)
         })
         .await
@@ -98,16 +99,16 @@ impl Queue for SqliteStore {
     ) -> Result<(), StoreError> {
         let (queue, receipts) = (queue.to_owned(), receipt_handles.to_vec());
         self.run(move |conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = conn.transaction().map_err(store_error)?;
             {
                 let mut stmt = tx
                     .prepare_cached("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2")
-                    .map_err(backend)?;
+                    .map_err(store_error)?;
                 for r in &receipts {
-                    stmt.execute(params![queue, r]).map_err(backend)?;
+                    stmt.execute(params![queue, r]).map_err(store_error)?;
                 }
             }
-            tx.commit().map_err(backend)
+            tx.commit().map_err(store_error)
         })
         .await
     }
@@ -123,7 +124,7 @@ impl Queue for SqliteStore {
                 "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
                 params![queue, receipt],
             )
-            .map_err(backend)?;
+            .map_err(store_error)?;
             Ok(())
         })
         .await
@@ -141,7 +142,7 @@ impl Queue for SqliteStore {
                 "UPDATE queue_messages SET visible_at_ms = ?1 WHERE queue = ?2 AND receipt = ?3",
                 params![now_ms() + ms(visibility), queue, receipt],
             )
-            .map_err(backend)?;
+            .map_err(store_error)?;
             Ok(())
         })
         .await

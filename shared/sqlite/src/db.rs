@@ -81,19 +81,19 @@ impl SqliteStore {
     /// holds every generated credential, so an existing file with wider rights is narrowed.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         restrict_to_owner(path)?;
-        let mut conn = Connection::open(path).map_err(backend)?;
+        let mut conn = Connection::open(path).map_err(store_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
+            .map_err(store_error)?;
         let sync = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync)
-            .map_err(backend)?;
+            .map_err(store_error)?;
         conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(backend)?;
+            .map_err(store_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(backend)?;
+            .map_err(store_error)?;
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -101,8 +101,15 @@ impl SqliteStore {
         })
     }
 
-    /// Runs blocking SQLite work off the async runtime's worker threads.
-    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// Wakes the queue's long polls: messages were sent in a transaction of the caller's own
+    /// (the workflow engine's).
+    pub fn messages_sent(&self) {
+        self.messages_sent.notify_waiters();
+    }
+
+    /// Runs blocking SQLite work off the async runtime's worker threads, on the store's one
+    /// connection (the workflow engine runs its transactions here).
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -161,7 +168,7 @@ fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: usize = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(backend)?;
+        .map_err(store_error)?;
     if version > MIGRATIONS.len() {
         return Err(StoreError::Backend(format!(
             "the data file has schema version {version}, newer than this paved ({}); upgrade paved",
@@ -169,16 +176,18 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction().map_err(backend)?;
-        tx.execute_batch(sql).map_err(backend)?;
+        let tx = conn.transaction().map_err(store_error)?;
+        tx.execute_batch(sql).map_err(store_error)?;
         tx.pragma_update(None, "user_version", i + 1)
-            .map_err(backend)?;
-        tx.commit().map_err(backend)?;
+            .map_err(store_error)?;
+        tx.commit().map_err(store_error)?;
     }
     Ok(())
 }
 
-pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+/// A SQLite error as the ports report it: a busy database is throttling (retry), anything
+/// else a backend failure.
+pub fn store_error(e: rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
             StoreError::Throttled(format!("the database is busy: {f}"))

@@ -5,9 +5,9 @@ use paved_core::ports::{Queue, ReceivedMessage, Workflow, WorkflowError};
 use serde_json::{Value, json};
 
 use super::WorkflowEngine;
-use crate::SqliteStore;
+use paved_sqlite::SqliteStore;
 
-const PROVISION: &str = include_str!("../../../../infra/statemachines/provision.asl.json");
+const PROVISION: &str = include_str!("../../../infra/statemachines/provision.asl.json");
 
 fn subs() -> HashMap<String, String> {
     HashMap::from([

@@ -20,8 +20,8 @@ use super::data_flow::{
 use super::definition::{Catcher, Compiled, Integration, Machine, Retrier, State};
 use super::execution::{Execution, Position};
 use super::paths::RefPath;
-use crate::db::backend;
-use crate::queue::{enqueue, now_millis};
+use paved_sqlite::store_error;
+use paved_sqlite::{enqueue, now_millis};
 
 pub(crate) struct Engine<'a> {
     pub root: &'a Machine,
@@ -487,7 +487,7 @@ impl<'a> Engine<'a> {
             .tx
             .prepare_cached("SELECT name FROM wf_executions WHERE wake_at_ms IS NOT NULL AND wake_at_ms <= ?1 ORDER BY wake_at_ms LIMIT 200")
             .and_then(|mut s| s.query_map(params![now], |r| r.get(0))?.collect::<Result<_, _>>())
-            .map_err(backend)?;
+            .map_err(store_error)?;
         for name in &due {
             let Some(mut e) = self.load(name)? else {
                 continue;
@@ -581,7 +581,7 @@ impl<'a> Engine<'a> {
                     s.query_map(params![parent], |r| r.get(0))?
                         .collect::<Result<_, _>>()
                 })
-                .map_err(backend)?;
+                .map_err(store_error)?;
             let mut all = Vec::new();
             for d in docs {
                 let c: Execution = serde_json::from_str(&d).map_err(store)?;

@@ -29,7 +29,7 @@ pub use definition::Machine;
 use execution::{Execution, Position};
 use interpreter::Engine;
 
-use crate::db::{SqliteStore, backend};
+use paved_sqlite::{SqliteStore, store_error};
 
 /// The embedded queues the provisioning state machine and its worker use.
 pub const TASK_QUEUE: &str = "paved-tasks";
@@ -101,14 +101,14 @@ impl WorkflowEngine {
             .run(move |conn| {
                 let tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(backend)?;
+                    .map_err(store_error)?;
                 let out = {
                     let mut engine = Engine::new(&inner.machine, &inner.machine_arn, &tx);
                     work(&mut engine)
                 };
                 match out {
                     Ok(v) => {
-                        tx.commit().map_err(backend)?;
+                        tx.commit().map_err(store_error)?;
                         Ok(Ok(v))
                     }
                     // Dropping the transaction rolls it back.
@@ -118,7 +118,7 @@ impl WorkflowEngine {
             .await?;
         self.inner.timers_changed.notify_one();
         // The transaction may have sent task or notification messages.
-        self.inner.store.messages_sent.notify_waiters();
+        self.inner.store.messages_sent();
         result
     }
 
@@ -126,7 +126,7 @@ impl WorkflowEngine {
     pub async fn run_timers(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let now = crate::queue::now_millis();
+            let now = paved_sqlite::now_millis();
             let next = self
                 .with_engine(move |e| {
                     e.fire_timers(now)?;
@@ -135,7 +135,7 @@ impl WorkflowEngine {
                 .await;
             let wait = match next {
                 Ok(Some(at)) => Duration::from_millis(
-                    u64::try_from(at - crate::queue::now_millis()).unwrap_or(0),
+                    u64::try_from(at - paved_sqlite::now_millis()).unwrap_or(0),
                 ),
                 Ok(None) => Duration::from_secs(5),
                 Err(e) => {
