@@ -16,6 +16,7 @@ pub const ADMIN_GROUP: &str = "platform-admins";
 /// The golden paths every fresh catalog starts with.
 pub const DEFAULT_TEMPLATES: usize = 4;
 
+#[derive(Debug)]
 pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,

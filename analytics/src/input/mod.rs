@@ -26,6 +26,12 @@ pub struct EventTables {
     pub services: Option<LazyFrame>,
 }
 
+impl std::fmt::Debug for EventTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventTables").finish_non_exhaustive()
+    }
+}
+
 impl EventTables {
     /// Tables built from rows: the store, the tests and the generator use this.
     pub fn from_records(records: &EventRecords) -> crate::Result<Self> {

@@ -8,14 +8,14 @@ use paved_analytics::input::{
 };
 use paved_analytics::window::ReportWindow;
 
-pub fn at(text: &str) -> DateTime<Utc> {
+pub(crate) fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .expect("test instant")
         .with_timezone(&Utc)
 }
 
 /// A successful production deployment.
-pub fn deploy(id: &str, service: &str, finished_at: &str) -> DeploymentRecord {
+pub(crate) fn deploy(id: &str, service: &str, finished_at: &str) -> DeploymentRecord {
     DeploymentRecord {
         deploy_id: id.to_owned(),
         service: service.to_owned(),
@@ -28,7 +28,7 @@ pub fn deploy(id: &str, service: &str, finished_at: &str) -> DeploymentRecord {
     }
 }
 
-pub trait DeploymentExt {
+pub(crate) trait DeploymentExt {
     fn env(self, environment: &str) -> Self;
     fn status(self, status: &str) -> Self;
     fn kind(self, kind: &str) -> Self;
@@ -59,7 +59,7 @@ impl DeploymentExt for DeploymentRecord {
     }
 }
 
-pub fn change(sha: &str, service: &str, authored_at: &str) -> ChangeRecord {
+pub(crate) fn change(sha: &str, service: &str, authored_at: &str) -> ChangeRecord {
     ChangeRecord {
         sha: sha.to_owned(),
         service: service.to_owned(),
@@ -67,7 +67,7 @@ pub fn change(sha: &str, service: &str, authored_at: &str) -> ChangeRecord {
     }
 }
 
-pub fn incident(id: &str, service: Option<&str>, created_at: &str) -> IncidentRecord {
+pub(crate) fn incident(id: &str, service: Option<&str>, created_at: &str) -> IncidentRecord {
     IncidentRecord {
         incident_id: id.to_owned(),
         service: service.map(str::to_owned),
@@ -78,7 +78,7 @@ pub fn incident(id: &str, service: Option<&str>, created_at: &str) -> IncidentRe
     }
 }
 
-pub trait IncidentExt {
+pub(crate) trait IncidentExt {
     fn resolved(self, at: &str) -> Self;
     fn deploy(self, id: &str) -> Self;
     fn commit(self, sha: &str) -> Self;
@@ -99,7 +99,7 @@ impl IncidentExt for IncidentRecord {
     }
 }
 
-pub fn owned_by(pairs: &[(&str, &str)]) -> Option<Vec<ServiceRecord>> {
+pub(crate) fn owned_by(pairs: &[(&str, &str)]) -> Option<Vec<ServiceRecord>> {
     Some(
         pairs
             .iter()
@@ -112,18 +112,23 @@ pub fn owned_by(pairs: &[(&str, &str)]) -> Option<Vec<ServiceRecord>> {
 }
 
 /// The report over `[from, to)` in UTC, with the spec's defaults.
-pub fn report(records: &EventRecords, from: &str, to: &str) -> DoraReport {
+pub(crate) fn report(records: &EventRecords, from: &str, to: &str) -> DoraReport {
     report_in(records, from, to, "UTC")
 }
 
-pub fn report_in(records: &EventRecords, from: &str, to: &str, timezone: &str) -> DoraReport {
+pub(crate) fn report_in(
+    records: &EventRecords,
+    from: &str,
+    to: &str,
+    timezone: &str,
+) -> DoraReport {
     let window =
         ReportWindow::parse(Some(from), Some(to), Some(timezone), Utc::now()).expect("test window");
     let tables = EventTables::from_records(records).expect("tables");
     dora::compute(&tables, &DoraSettings::new(window)).expect("report")
 }
 
-pub fn records(
+pub(crate) fn records(
     deployments: Vec<DeploymentRecord>,
     changes: Vec<ChangeRecord>,
     incidents: Vec<IncidentRecord>,

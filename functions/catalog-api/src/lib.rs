@@ -40,7 +40,7 @@ impl Default for Limits {
 }
 
 /// What the catalog handlers share.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct CatalogState {
     pub repo: Arc<CatalogRepository>,
     pub policy: Arc<AccessPolicy>,

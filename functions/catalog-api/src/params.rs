@@ -8,10 +8,10 @@ use paved_core::catalog::{
 };
 
 /// The raw parameters, in order.
-pub struct Params(Vec<(String, String)>);
+pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
-    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Self, Error> {
+    pub(crate) fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Self, Error> {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
@@ -27,7 +27,7 @@ impl Params {
         Ok(Self(pairs))
     }
 
-    pub fn all(&self, key: &str) -> Vec<&str> {
+    pub(crate) fn all(&self, key: &str) -> Vec<&str> {
         self.0
             .iter()
             .filter(|(k, _)| k == key)
@@ -35,7 +35,7 @@ impl Params {
             .collect()
     }
 
-    pub fn one(&self, key: &str) -> Result<Option<&str>, Error> {
+    pub(crate) fn one(&self, key: &str) -> Result<Option<&str>, Error> {
         match self.all(key).as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one)),
@@ -46,7 +46,7 @@ impl Params {
         }
     }
 
-    pub fn number(&self, key: &str, max: usize) -> Result<Option<usize>, Error> {
+    pub(crate) fn number(&self, key: &str, max: usize) -> Result<Option<usize>, Error> {
         let Some(raw) = self.one(key)? else {
             return Ok(None);
         };
@@ -66,7 +66,7 @@ impl Params {
     }
 
     /// `fields=a,b` (possibly repeated), as Backstage's client sends it.
-    pub fn fields(&self) -> Option<Vec<String>> {
+    pub(crate) fn fields(&self) -> Option<Vec<String>> {
         let fields: Vec<String> = self
             .all("fields")
             .iter()
@@ -77,7 +77,7 @@ impl Params {
         (!fields.is_empty()).then_some(fields)
     }
 
-    pub fn filter(&self) -> Result<FilterSet, Error> {
+    pub(crate) fn filter(&self) -> Result<FilterSet, Error> {
         FilterSet::parse(&self.all("filter"))
     }
 }
@@ -95,10 +95,10 @@ fn resume(cursor: &str, limit: usize) -> Result<(EntityQuery, PageRequest), Erro
     ))
 }
 
-pub const MAX_LIMIT: usize = 10_000;
-pub const DEFAULT_QUERY_LIMIT: usize = 20;
+pub(crate) const MAX_LIMIT: usize = 10_000;
+pub(crate) const DEFAULT_QUERY_LIMIT: usize = 20;
 
-pub const BY_QUERY_PARAMS: &[&str] = &[
+pub(crate) const BY_QUERY_PARAMS: &[&str] = &[
     "filter",
     "fields",
     "limit",
@@ -111,7 +111,7 @@ pub const BY_QUERY_PARAMS: &[&str] = &[
 ];
 
 /// Reads `/entities/by-query` parameters: either a fresh query, or a cursor that carries one.
-pub fn by_query(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
+pub(crate) fn by_query(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
     let limit = params
         .number("limit", MAX_LIMIT)?
         .unwrap_or(DEFAULT_QUERY_LIMIT);
@@ -159,10 +159,10 @@ pub fn by_query(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
     ))
 }
 
-pub const LIST_PARAMS: &[&str] = &["filter", "fields", "limit", "offset", "after", "order"];
+pub(crate) const LIST_PARAMS: &[&str] = &["filter", "fields", "limit", "offset", "after", "order"];
 
 /// Reads the legacy `GET /entities` parameters (`order=asc:field`, `after=<cursor>`).
-pub fn list(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
+pub(crate) fn list(params: &Params) -> Result<(EntityQuery, PageRequest), Error> {
     let limit = params.number("limit", usize::MAX)?.unwrap_or(usize::MAX);
     if let Some(after) = params.one("after")? {
         return resume(after, limit);

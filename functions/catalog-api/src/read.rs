@@ -89,7 +89,7 @@ fn write_entity(out: &mut Vec<u8>, view: &EntityView, fields: Option<&[String]>)
     responses((status = 200, description = "{items, totalItems, pageInfo: {nextCursor?, prevCursor?}}"),
               (status = 400, description = "Bad filter, order, cursor or unknown parameter", content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn query_entities(
+pub(crate) async fn query_entities(
     State(state): State<CatalogState>,
     _caller: Caller,
     RawQuery(raw): RawQuery,
@@ -129,7 +129,7 @@ fn strip_nulls(mut value: Value) -> Value {
            ("order" = Option<Vec<String>>, Query, description = "asc:field or desc:field"),
            ("after" = Option<String>, Query, description = "Cursor from the Link header")),
     responses((status = 200, description = "An array of entities")), security(("bearer" = [])))]
-pub async fn list_entities(
+pub(crate) async fn list_entities(
     State(state): State<CatalogState>,
     _caller: Caller,
     RawQuery(raw): RawQuery,
@@ -158,7 +158,7 @@ pub async fn list_entities(
     responses((status = 200, description = "The entity, with an ETag header"),
               (status = 404, description = "No such entity", content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn entity_by_name(
+pub(crate) async fn entity_by_name(
     State(state): State<CatalogState>,
     _caller: Caller,
     Path((kind, namespace, name)): Path<(String, String, String)>,
@@ -175,7 +175,7 @@ pub async fn entity_by_name(
 #[utoipa::path(get, path = "/api/catalog/entities/by-uid/{uid}", tag = "catalog", params(("uid" = String, Path)),
     responses((status = 200, description = "The entity"), (status = 404, description = "No such entity", content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn entity_by_uid(
+pub(crate) async fn entity_by_uid(
     State(state): State<CatalogState>,
     _caller: Caller,
     Path(uid): Path<String>,
@@ -198,9 +198,9 @@ struct ByRefsBody {
 /// How many refs one `by-refs` call may name; a caller with more asks again. Backstage sets no
 /// bound, and one large entity asked for thousands of times in one call would otherwise build
 /// gigabytes under the catalog's read lock.
-pub const MAX_BY_REFS: usize = 1000;
+pub(crate) const MAX_BY_REFS: usize = 1000;
 /// How large one `by-refs` answer may grow, in bytes of entity JSON.
-pub const MAX_BY_REFS_ANSWER: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_BY_REFS_ANSWER: usize = 16 * 1024 * 1024;
 
 /// Many entities by ref, in the order asked; `null` where none matches.
 #[utoipa::path(post, path = "/api/catalog/entities/by-refs", tag = "catalog",
@@ -208,7 +208,7 @@ pub const MAX_BY_REFS_ANSWER: usize = 16 * 1024 * 1024;
     request_body(content = Object, description = "{entityRefs: [...], fields?: [...]}"),
     responses((status = 200, description = "{items: [entity | null]}"), (status = 400, description = "Malformed body or ref", content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn entities_by_refs(
+pub(crate) async fn entities_by_refs(
     State(state): State<CatalogState>,
     _caller: Caller,
     RawQuery(raw): RawQuery,
@@ -294,7 +294,7 @@ pub async fn entities_by_refs(
 #[utoipa::path(get, path = "/api/catalog/entity-facets", tag = "catalog",
     params(("facet" = Vec<String>, Query, description = "Repeatable field path"), ("filter" = Option<Vec<String>>, Query)),
     responses((status = 200, description = "{facets: {field: [{value, count}]}}")), security(("bearer" = [])))]
-pub async fn entity_facets(
+pub(crate) async fn entity_facets(
     State(state): State<CatalogState>,
     _caller: Caller,
     RawQuery(raw): RawQuery,
@@ -320,7 +320,7 @@ pub async fn entity_facets(
 /// The golden paths: every Template entity, by name.
 #[utoipa::path(get, path = "/v1/templates", tag = "catalog",
     responses((status = 200, description = "{items: [Template entity]}")), security(("bearer" = [])))]
-pub async fn list_templates(
+pub(crate) async fn list_templates(
     State(state): State<CatalogState>,
     _caller: Caller,
 ) -> Result<Response, ApiError> {

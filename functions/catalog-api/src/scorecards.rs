@@ -24,7 +24,7 @@ use paved_http::{ApiError, Authenticator, BodyLimit, Caller, bounded_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ScorecardsState {
     pub catalog: Arc<CatalogRepository>,
     pub events: Arc<DeliveryStore>,

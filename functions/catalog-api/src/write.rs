@@ -65,7 +65,7 @@ fn one_entity(headers: &HeaderMap, body: &Bytes) -> Result<Value, Error> {
               (status = 413, description = "Body over the limit", content_type = "application/problem+json"),
               (status = 422, description = "The entity breaks the model's rules", content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn upsert_entity(
+pub(crate) async fn upsert_entity(
     State(state): State<CatalogState>,
     Caller(who): Caller,
     headers: HeaderMap,
@@ -98,7 +98,7 @@ pub async fn upsert_entity(
     responses((status = 200, description = "{created, updated, unchanged, entities}"),
               (status = 422, description = "Per-document error report; nothing was written", content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn import_entities(
+pub(crate) async fn import_entities(
     State(state): State<CatalogState>,
     Caller(who): Caller,
     headers: HeaderMap,
@@ -136,7 +136,7 @@ pub async fn import_entities(
     responses((status = 204, description = "Deleted"), (status = 403, description = "Not an owner", content_type = "application/problem+json"),
               (status = 404, description = "No such entity", content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn delete_by_uid(
+pub(crate) async fn delete_by_uid(
     State(state): State<CatalogState>,
     Caller(who): Caller,
     Path(uid): Path<String>,

@@ -66,6 +66,12 @@ pub struct ChatopsState {
     pub seen_events: Arc<paved_core::idempotency::IdempotencyStore>,
 }
 
+impl std::fmt::Debug for ChatopsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatopsState").finish_non_exhaustive()
+    }
+}
+
 pub fn router(state: ChatopsState) -> Router {
     Router::new()
         .route("/v1/chatops/slack", post(slack_post))

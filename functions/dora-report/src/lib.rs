@@ -52,6 +52,12 @@ pub struct DoraJob {
     config: DoraJobConfig,
 }
 
+impl std::fmt::Debug for DoraJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DoraJob").finish_non_exhaustive()
+    }
+}
+
 impl DoraJob {
     pub fn new(table: Arc<dyn Table>, config: DoraJobConfig) -> Self {
         Self {
@@ -233,6 +239,7 @@ fn service_teams(catalog: &CatalogRepository) -> Vec<ServiceRecord> {
 }
 
 /// See [`DoraJob::platform_inputs`].
+#[derive(Debug)]
 pub struct PlatformInputs {
     catalog: CatalogRepository,
     activity: std::collections::BTreeMap<String, paved_core::delivery::ServiceActivity>,

@@ -66,6 +66,12 @@ pub struct IngestState {
     pub clock: Arc<dyn Clock>,
 }
 
+impl std::fmt::Debug for IngestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestState").finish_non_exhaustive()
+    }
+}
+
 impl FromRef<IngestState> for Arc<Authenticator> {
     fn from_ref(state: &IngestState) -> Self {
         Arc::clone(&state.auth)

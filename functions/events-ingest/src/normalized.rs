@@ -30,6 +30,12 @@ pub struct RepoEvent {
     pub build: Box<dyn FnOnce(&str) -> Parsed + Send>,
 }
 
+impl std::fmt::Debug for RepoEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoEvent").finish_non_exhaustive()
+    }
+}
+
 impl RepoEvent {
     /// The rows, for the service the repository belongs to.
     pub fn for_service(self, service: &str) -> Parsed {

@@ -14,7 +14,7 @@ use paved_http::{ApiError, Authenticator, BodyLimit, Caller, bounded_body};
 use serde::Deserialize;
 use serde_json::Value;
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct MetricsState {
     pub reports: Reports,
     pub auth: Arc<Authenticator>,

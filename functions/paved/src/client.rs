@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+#[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
     base: String,

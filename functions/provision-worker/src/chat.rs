@@ -30,6 +30,12 @@ pub struct ChatDelivery {
     queue_name: String,
 }
 
+impl std::fmt::Debug for ChatDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatDelivery").finish_non_exhaustive()
+    }
+}
+
 impl ChatDelivery {
     pub fn new(
         targets: SlackTargets,

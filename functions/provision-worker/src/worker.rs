@@ -56,7 +56,7 @@ impl Default for WorkerConfig {
 
 /// Why a message goes back to the queue.
 #[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
+pub(crate) enum WorkerError {
     #[error("unreadable message: {0}")]
     Poison(String),
     #[error("{0}")]
@@ -78,6 +78,12 @@ pub struct ProvisionWorker {
     config: WorkerConfig,
     /// Slack notifications (`None`: not sent).
     pub(crate) chat: Option<crate::chat::ChatDelivery>,
+}
+
+impl std::fmt::Debug for ProvisionWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisionWorker").finish_non_exhaustive()
+    }
 }
 
 impl ProvisionWorker {

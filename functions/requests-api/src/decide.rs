@@ -25,7 +25,7 @@ fn ok(r: &ProvisioningRequest, status: StatusCode) -> Response {
         (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn approve(
+pub(crate) async fn approve(
     State(s): State<RequestsState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -45,7 +45,7 @@ pub async fn approve(
         (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn reject(
+pub(crate) async fn reject(
     State(s): State<RequestsState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -65,7 +65,7 @@ pub async fn reject(
         (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn cancel(
+pub(crate) async fn cancel(
     State(s): State<RequestsState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -85,7 +85,7 @@ pub async fn cancel(
         (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn deprovision(
+pub(crate) async fn deprovision(
     State(s): State<RequestsState>,
     Caller(who): Caller,
     Path(id): Path<String>,

@@ -22,7 +22,7 @@ use paved_core::services::RequestsService;
 use paved_http::{Authenticator, BodyLimit, bounded_body};
 
 /// What the handlers share; cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RequestsState {
     pub service: Arc<RequestsService>,
     pub auth: Arc<Authenticator>,

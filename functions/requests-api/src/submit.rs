@@ -49,7 +49,7 @@ impl From<CreateRequest> for RequestForm {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateQuery {
+pub(crate) struct CreateQuery {
     #[serde(default)]
     dry_run: bool,
 }
@@ -73,7 +73,7 @@ pub struct CreateQuery {
         (status = 422, description = "Unknown template or owner, bad parameters, a guardrail refuses, the name is taken", content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn create(
+pub(crate) async fn create(
     State(s): State<RequestsState>,
     Caller(who): Caller,
     query: Result<Query<CreateQuery>, axum::extract::rejection::QueryRejection>,

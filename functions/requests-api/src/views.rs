@@ -19,7 +19,7 @@ use crate::RequestsState;
         (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn one(
+pub(crate) async fn one(
     State(s): State<RequestsState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -45,7 +45,7 @@ pub async fn one(
         (status = 401, description = "No or bad token", content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn list(
+pub(crate) async fn list(
     State(s): State<RequestsState>,
     Caller(who): Caller,
     query: Result<Query<RequestListing>, axum::extract::rejection::QueryRejection>,

@@ -19,7 +19,7 @@ use crate::errors::{code, store_error};
 const PK: &str = "pk";
 const SK: &str = "sk";
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct DynamoTable {
     client: Client,
     table: String,

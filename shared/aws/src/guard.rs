@@ -23,6 +23,7 @@ pub const THRESHOLD: u32 = 5;
 pub const COOL_DOWN: Duration = Duration::from_secs(10);
 
 /// An adapter behind a breaker named after its service (`dynamodb`, `sqs`, `states`).
+#[derive(Debug)]
 pub struct Guarded<T: ?Sized> {
     inner: Arc<T>,
     breakers: Arc<CircuitBreakers>,

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::errors::{code, store_error};
 
+#[derive(Debug)]
 pub struct StepFunctionsWorkflow {
     client: Client,
     /// Unset in functions that only answer task tokens (the worker).

@@ -11,6 +11,7 @@ use paved_core::ports::{Queue, QueueMessage, ReceivedMessage, StoreError};
 
 use crate::errors::store_error;
 
+#[derive(Debug)]
 pub struct SqsQueue {
     client: Client,
     urls: Mutex<HashMap<String, String>>,

@@ -209,7 +209,7 @@ pub enum Delivered {
 }
 
 /// Sends notifications to Slack over HTTPS (rustls with ring).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SlackNotifier {
     /// Built on the first post, not at start-up: building it reads and parses the system's CA
     /// certificates (4-6 ms here), which a cold start that posts nothing should not pay.

@@ -32,6 +32,12 @@ pub struct ChatOrigins {
     table: Arc<dyn Table>,
 }
 
+impl std::fmt::Debug for ChatOrigins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatOrigins").finish_non_exhaustive()
+    }
+}
+
 fn key(request_id: &str) -> Key {
     Key::new(format!("CHAT#{request_id}"), "ORIGIN")
 }

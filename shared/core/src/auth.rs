@@ -174,6 +174,7 @@ impl AccessPolicy {
 }
 
 /// A caller's write permission on the catalog.
+#[derive(Debug)]
 pub struct CatalogWriter<'a> {
     policy: &'a AccessPolicy,
     who: &'a Identity,

@@ -119,6 +119,12 @@ pub struct IdempotencyStore {
     ttl: Duration,
 }
 
+impl std::fmt::Debug for IdempotencyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdempotencyStore").finish_non_exhaustive()
+    }
+}
+
 impl IdempotencyStore {
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>, scope: &str, ttl: Duration) -> Self {
         Self {

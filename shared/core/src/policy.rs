@@ -37,7 +37,7 @@ pub struct RequestVerdict {
 }
 
 /// Compiled policies, cloned per evaluation (a clone shares the parsed modules).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PolicyEngine {
     engine: regorus::Engine,
     /// `data.<package>.test_<name>` for every test rule of every `*_test` package.
@@ -271,8 +271,7 @@ deny contains {"rule": "acme.no-fridays", "message": "no provisioning named frid
             )],
             DEFAULT_CONFIG,
         )
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert_eq!(err.code(), "invalid_policy");
         assert!(
             PolicyEngine::new(

@@ -111,6 +111,7 @@ const SECRET_PARTITION: &str = "SECRET";
 
 /// Secrets in the platform's table (the embedded backend keeps them in its SQLite file, which
 /// `paved up` creates readable by its owner only).
+#[derive(Debug)]
 pub struct TableSecretStore<T: ?Sized> {
     table: std::sync::Arc<T>,
 }

@@ -105,6 +105,12 @@ pub struct TaskRunner {
     leases: parking_lot::Mutex<HashMap<String, Lease>>,
 }
 
+impl std::fmt::Debug for TaskRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRunner").finish_non_exhaustive()
+    }
+}
+
 impl TaskRunner {
     pub fn new(
         drivers: Vec<Arc<dyn Driver>>,

@@ -22,6 +22,7 @@ pub const DYNAMODB_RESOURCE_TYPE: &str = "dynamodb-table";
 
 /// A table with a string partition key, an optional string sort key, and point-in-time
 /// recovery on.
+#[derive(Debug)]
 pub struct DynamoTableDriver {
     client: aws_sdk_dynamodb::Client,
 }
@@ -109,6 +110,7 @@ impl DynamoTableDriver {
 }
 
 /// The table a request would create; no client needed.
+#[derive(Debug)]
 pub struct DynamoTablePlanner;
 
 impl Planner for DynamoTablePlanner {

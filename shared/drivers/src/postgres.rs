@@ -66,6 +66,7 @@ impl Default for Timeouts {
 
 /// What a request would create, and where: needs the server's address only, never a
 /// connection.
+#[derive(Debug)]
 pub struct PostgresPlanner {
     host: String,
     port: u16,
@@ -94,6 +95,12 @@ pub struct PostgresDriver {
     timeouts: Timeouts,
     planner: PostgresPlanner,
     secrets: Arc<dyn SecretStore>,
+}
+
+impl std::fmt::Debug for PostgresDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresDriver").finish_non_exhaustive()
+    }
 }
 
 /// The names one request maps to.

@@ -82,6 +82,7 @@ fn skeleton(language: &str) -> Option<Vec<(&'static str, &'static str)>> {
 
 /// What a request would create, checked without rendering anything: a known skeleton and a
 /// valid owner. Rendering needs minijinja, and only the worker renders.
+#[derive(Debug)]
 pub struct ServicePlanner {
     git_root: PathBuf,
 }
@@ -133,6 +134,7 @@ fn checked_inputs(spec: &ResourceSpec) -> Result<CheckedInputs<'_>, DriverError>
     })
 }
 
+#[derive(Debug)]
 pub struct ServiceDriver {
     planner: ServicePlanner,
     catalog: Arc<CatalogRepository>,

@@ -19,6 +19,7 @@ use crate::sdk::{aws_name, classify, param_u64, service_code};
 pub const SQS_RESOURCE_TYPE: &str = "sqs-queue";
 
 /// A queue and its dead-letter queue, with a redrive policy between them.
+#[derive(Debug)]
 pub struct SqsQueueDriver {
     client: aws_sdk_sqs::Client,
 }
@@ -163,6 +164,7 @@ impl SqsQueueDriver {
 }
 
 /// The queues a request would create; no client needed.
+#[derive(Debug)]
 pub struct SqsQueuePlanner;
 
 impl Planner for SqsQueuePlanner {

@@ -370,8 +370,7 @@ async fn verify_full_without_the_ca_and_require_without_tls_are_refused_clearly(
         &with_query(&admin_url(), "sslmode=verify-full"),
         Arc::clone(&fixture().secrets),
     )
-    .err()
-    .expect("no CA");
+    .expect_err("no CA");
     assert!(err.contains("needs sslrootcert"), "{err}");
 
     // The machine's trust store does not know the test CA: the handshake is refused.

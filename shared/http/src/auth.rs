@@ -25,6 +25,7 @@ pub struct GatewayClaims {
 pub struct RefusedClaims(pub String);
 
 /// How this host learns who is calling.
+#[derive(Debug)]
 pub enum Authenticator {
     /// Verify `Authorization: Bearer <jwt>` (HS256) with this secret.
     #[cfg(feature = "bearer-tokens")]
@@ -88,6 +89,7 @@ pub fn parse_gateway_list(raw: &str) -> Result<Vec<String>, String> {
 
 /// The authenticated caller, as an axum extractor, for any router state that can hand out
 /// the host's [`Authenticator`].
+#[derive(Debug)]
 pub struct Caller(pub Arc<Identity>);
 
 impl<S> FromRequestParts<S> for Caller

@@ -31,6 +31,7 @@ pub struct TokenClaims {
 /// Verifies HS256 tokens, remembering the ones that verified until they expire, so that a
 /// client's repeated requests pay for the signature check once (as API Gateway caches its
 /// authorizer's answers).
+#[derive(Debug)]
 pub struct Hs256Verifier {
     key: DecodingKey,
     validation: Validation,

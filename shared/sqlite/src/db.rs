@@ -63,7 +63,7 @@ impl std::str::FromStr for Durability {
 }
 
 /// One SQLite database file holding every port's data. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) conn: Arc<Mutex<Connection>>,
     /// Woken whenever a queue message is committed, so pollers need not spin.

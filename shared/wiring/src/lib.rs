@@ -90,7 +90,7 @@ pub struct QueueNames {
 
 /// The embedded backend's own parts: the store, and the engine whose timers `paved up` runs.
 #[cfg(feature = "embedded")]
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Embedded {
     pub store: SqliteStore,
     pub engine: WorkflowEngine,
@@ -116,6 +116,12 @@ pub struct Backend {
     /// `None` on AWS.
     #[cfg(feature = "embedded")]
     pub embedded: Option<Embedded>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
 }
 
 impl Backend {

@@ -87,7 +87,7 @@ impl Execution {
 }
 
 impl Engine<'_> {
-    pub fn load(&self, name: &str) -> Result<Option<Execution>, WorkflowError> {
+    pub(crate) fn load(&self, name: &str) -> Result<Option<Execution>, WorkflowError> {
         let doc: Option<String> = self
             .tx
             .prepare_cached("SELECT doc FROM wf_executions WHERE name = ?1")
@@ -97,7 +97,7 @@ impl Engine<'_> {
             .transpose()
     }
 
-    pub fn find_by_token(&self, token: &str) -> Result<Option<Execution>, WorkflowError> {
+    pub(crate) fn find_by_token(&self, token: &str) -> Result<Option<Execution>, WorkflowError> {
         let name: Option<String> = self
             .tx
             .prepare_cached("SELECT name FROM wf_executions WHERE token = ?1")
@@ -109,7 +109,7 @@ impl Engine<'_> {
         }
     }
 
-    pub fn save(&self, e: &Execution, insert: bool) -> Result<(), WorkflowError> {
+    pub(crate) fn save(&self, e: &Execution, insert: bool) -> Result<(), WorkflowError> {
         let (token, wake) = match &e.position {
             Position::Task {
                 token,
@@ -140,7 +140,7 @@ impl Engine<'_> {
     }
 
     /// The earliest timer, if any.
-    pub fn next_timer(&self) -> Result<Option<i64>, WorkflowError> {
+    pub(crate) fn next_timer(&self) -> Result<Option<i64>, WorkflowError> {
         self.tx
             .prepare_cached(
                 "SELECT MIN(wake_at_ms) FROM wf_executions WHERE wake_at_ms IS NOT NULL",
@@ -150,7 +150,7 @@ impl Engine<'_> {
     }
 
     /// Top-level executions that are RUNNING (for tests and operators).
-    pub fn running(&self) -> Result<usize, WorkflowError> {
+    pub(crate) fn running(&self) -> Result<usize, WorkflowError> {
         self.tx
             .prepare_cached(
                 "SELECT COUNT(*) FROM wf_executions WHERE status = 'RUNNING' AND parent IS NULL",

@@ -47,7 +47,7 @@ fn now_rfc3339() -> String {
 pub(super) const RUNTIME: &str = "States.Runtime";
 
 impl<'a> Engine<'a> {
-    pub fn new(root: &'a Machine, machine_arn: &'a str, tx: &'a Transaction<'a>) -> Self {
+    pub(crate) fn new(root: &'a Machine, machine_arn: &'a str, tx: &'a Transaction<'a>) -> Self {
         Self {
             root,
             machine_arn,
@@ -57,7 +57,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Creates an execution and runs it until it waits.
-    pub fn start(&mut self, execution: Execution) -> Result<(), WorkflowError> {
+    pub(crate) fn start(&mut self, execution: Execution) -> Result<(), WorkflowError> {
         let name = execution.name.clone();
         self.save(&execution, true)?;
         self.work.push_back(Work::Drive(name));
@@ -65,7 +65,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Runs the queued work (drives and Map reconciliations) to quiescence.
-    pub fn finish_work(&mut self) -> Result<(), WorkflowError> {
+    pub(crate) fn finish_work(&mut self) -> Result<(), WorkflowError> {
         while let Some(work) = self.work.pop_front() {
             match work {
                 Work::Drive(name) => {
@@ -423,7 +423,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Continues an execution waiting on `token` with the task's answer.
-    pub fn answer(
+    pub(crate) fn answer(
         &mut self,
         token: &str,
         answer: Result<Value, (String, String)>,
@@ -461,7 +461,7 @@ impl<'a> Engine<'a> {
         self.finish_work()
     }
 
-    pub fn heartbeat(&mut self, token: &str) -> Result<(), WorkflowError> {
+    pub(crate) fn heartbeat(&mut self, token: &str) -> Result<(), WorkflowError> {
         let mut e = self.find_by_token(token)?.ok_or_else(|| {
             WorkflowError::InvalidToken("no task is waiting on this token".into())
         })?;
@@ -482,7 +482,7 @@ impl<'a> Engine<'a> {
 
     /// Fires the timers that are due: task timeouts, heartbeat timeouts, retry backoffs and
     /// Wait states. Returns how many fired.
-    pub fn fire_timers(&mut self, now: i64) -> Result<usize, WorkflowError> {
+    pub(crate) fn fire_timers(&mut self, now: i64) -> Result<usize, WorkflowError> {
         let due: Vec<String> = self
             .tx
             .prepare_cached("SELECT name FROM wf_executions WHERE wake_at_ms IS NOT NULL AND wake_at_ms <= ?1 ORDER BY wake_at_ms LIMIT 200")

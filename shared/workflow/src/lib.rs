@@ -43,6 +43,12 @@ pub struct WorkflowEngine {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for WorkflowEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkflowEngine").finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     store: SqliteStore,
     machine: Machine,

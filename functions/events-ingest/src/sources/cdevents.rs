@@ -30,11 +30,13 @@ struct Subject {
 }
 
 /// A CDEvent, read: its id, and what it says.
+#[derive(Debug)]
 pub struct Reading {
     pub delivery_id: String,
     pub kind: Kind,
 }
 
+#[derive(Debug)]
 pub enum Kind {
     Deployed(DeploymentRecord),
     /// A merged change of a repository, whose service the caller resolves.

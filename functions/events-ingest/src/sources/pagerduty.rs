@@ -35,6 +35,7 @@ struct ServiceReference {
 
 /// A delivery: its id (for de-duplication), the PagerDuty service id, and the incident update
 /// (its `service` filled in by the caller) or why it is not used.
+#[derive(Debug)]
 pub struct PagerDutyEvent {
     pub delivery_id: String,
     pub pagerduty_service: Option<String>,

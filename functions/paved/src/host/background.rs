@@ -10,6 +10,7 @@ use provision_worker::embedded::{QueueBinding, poll};
 use tokio::sync::watch;
 
 /// Stops the background loops of [`Platform::start_background`] when dropped or stopped.
+#[derive(Debug)]
 pub struct Background {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,

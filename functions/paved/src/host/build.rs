@@ -26,6 +26,7 @@ use provision_worker::ProvisionWorker;
 use requests_api::RequestsState;
 
 /// The running platform's parts, ready to serve.
+#[derive(Debug)]
 pub struct Platform {
     pub router: Router,
     pub catalog: Arc<CatalogRepository>,

@@ -52,6 +52,12 @@ pub struct HostConfig {
     pub scorecards: paved_core::scorecards::ScorecardSet,
 }
 
+impl std::fmt::Debug for HostConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostConfig").finish_non_exhaustive()
+    }
+}
+
 impl HostConfig {
     /// Defaults for a data directory: loopback, the local git root, no PostgreSQL.
     pub fn new(data_dir: PathBuf) -> Self {

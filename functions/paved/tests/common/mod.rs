@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const SECRET: &str = "process-test-secret-process-test-secret";
+pub(crate) const SECRET: &str = "process-test-secret-process-test-secret";
 
-pub struct Paved {
+pub(crate) struct Paved {
     pub child: Child,
     pub url: String,
     pub data: PathBuf,
@@ -18,7 +18,7 @@ pub struct Paved {
 
 impl Paved {
     /// Starts `paved up` on a free loopback port and waits until `/healthz` answers.
-    pub fn start(data: &Path) -> Self {
+    pub(crate) fn start(data: &Path) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_paved"))
             .args(["up", "--bind", "127.0.0.1:0", "--data"])
             .arg(data)
@@ -34,7 +34,7 @@ impl Paved {
 
     /// Starts `paved up` as the README's first command does: in `dir`, with the default data
     /// directory (`./.paved`) and the secret paved generates there, on a free loopback port.
-    pub fn start_as_newcomer(dir: &Path) -> Self {
+    pub(crate) fn start_as_newcomer(dir: &Path) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_paved"))
             .args(["up", "--bind", "127.0.0.1:0"])
             .current_dir(dir)
@@ -78,7 +78,7 @@ impl Paved {
         paved
     }
 
-    pub fn token(&self, user: &str, groups: &[&str]) -> String {
+    pub(crate) fn token(&self, user: &str, groups: &[&str]) -> String {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_paved"));
         cmd.args(["token", "--user", user, "--data"])
             .arg(&self.data)
@@ -98,11 +98,11 @@ impl Paved {
             .to_owned()
     }
 
-    pub fn admin(&self) -> String {
+    pub(crate) fn admin(&self) -> String {
         self.token("root", &["platform-admins"])
     }
 
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
@@ -111,14 +111,14 @@ impl Paved {
     }
 
     /// Waits for the process to exit and returns whether it exited cleanly.
-    pub fn wait(mut self) -> bool {
+    pub(crate) fn wait(mut self) -> bool {
         let status = self.child.wait().expect("wait");
         std::mem::forget(self);
         status.success()
     }
 
     /// How many Components and Groups the catalog holds (the golden paths are always there).
-    pub async fn entity_count(&self, token: &str) -> u64 {
+    pub(crate) async fn entity_count(&self, token: &str) -> u64 {
         let r = reqwest::Client::new()
             .get(format!(
                 "{}/api/catalog/entities/by-query?limit=0&filter=kind=component&filter=kind=group",
@@ -141,7 +141,7 @@ impl Drop for Paved {
 }
 
 #[allow(unused_imports)] // not every test binary that includes this module generates catalogs
-pub use paved_tests::generated_catalog;
+pub(crate) use paved_tests::generated_catalog;
 
 /// A GET from a synchronous context, returning the status code (0 when unreachable).
 fn http_status(url: &str) -> u16 {

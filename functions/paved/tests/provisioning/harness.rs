@@ -20,9 +20,9 @@ use paved_workflow::{
 use provision_worker::embedded::{QueueBinding, poll_once};
 use serde_json::{Value, json};
 
-pub const SECRET: &str = "provisioning-test-secret-0123456789abcdef";
+pub(crate) const SECRET: &str = "provisioning-test-secret-0123456789abcdef";
 
-pub struct App {
+pub(crate) struct App {
     pub dir: tempfile::TempDir,
     pub platform: Platform,
     pub background: Option<Background>,
@@ -31,7 +31,7 @@ pub struct App {
     server: tokio::task::JoinHandle<()>,
 }
 
-pub fn config(dir: &std::path::Path) -> HostConfig {
+pub(crate) fn config(dir: &std::path::Path) -> HostConfig {
     let mut c = HostConfig::new(dir.to_path_buf());
     c.jwt_secret = Some(SECRET.into());
     c.retry_after = Duration::from_millis(200);
@@ -39,7 +39,11 @@ pub fn config(dir: &std::path::Path) -> HostConfig {
 }
 
 /// Builds and serves the platform; `background` starts the worker pollers and timers.
-pub async fn start_with(dir: tempfile::TempDir, config: HostConfig, background: bool) -> App {
+pub(crate) async fn start_with(
+    dir: tempfile::TempDir,
+    config: HostConfig,
+    background: bool,
+) -> App {
     let platform = build(&config).await.expect("build the platform");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -62,30 +66,30 @@ pub async fn start_with(dir: tempfile::TempDir, config: HostConfig, background: 
     app
 }
 
-pub async fn start(extra: Vec<Arc<dyn Driver>>) -> App {
+pub(crate) async fn start(extra: Vec<Arc<dyn Driver>>) -> App {
     let dir = tempfile::tempdir().expect("dir");
     let mut c = config(dir.path());
     c.extra_drivers = extra;
     start_with(dir, c, true).await
 }
 
-pub fn token(user: &str, groups: &[&str]) -> String {
+pub(crate) fn token(user: &str, groups: &[&str]) -> String {
     let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
     paved_http::mint_token(SECRET.as_bytes(), user, &groups, 3600).expect("token")
 }
 
-pub fn admin() -> String {
+pub(crate) fn admin() -> String {
     token("root", &["platform-admins"])
 }
-pub fn alice() -> String {
+pub(crate) fn alice() -> String {
     token("alice", &["team-a"])
 }
-pub fn bob_approver() -> String {
+pub(crate) fn bob_approver() -> String {
     token("bob", &["team-b", "platform-approvers"])
 }
 
 /// A template for a test driver's resource type.
-pub fn template(resource_type: &str, steps: &[&str]) -> String {
+pub(crate) fn template(resource_type: &str, steps: &[&str]) -> String {
     let steps: Vec<String> = steps
         .iter()
         .map(|s| format!("    - {{id: {s}, name: {s}, action: 'test:{s}'}}"))
@@ -97,7 +101,7 @@ pub fn template(resource_type: &str, steps: &[&str]) -> String {
 }
 
 impl App {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
@@ -107,7 +111,7 @@ impl App {
         assert_eq!(status, 200, "{body}");
     }
 
-    pub async fn import(&self, yaml: &str) -> (u16, Value) {
+    pub(crate) async fn import(&self, yaml: &str) -> (u16, Value) {
         let r = self
             .http
             .post(self.url("/v1/entities/import"))
@@ -120,7 +124,7 @@ impl App {
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         token: &str,
@@ -135,7 +139,7 @@ impl App {
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let r = self
             .http
             .get(self.url(path))
@@ -146,7 +150,7 @@ impl App {
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
         let r = self
             .http
             .delete(self.url(path))
@@ -158,14 +162,14 @@ impl App {
     }
 
     /// Submits a request as alice and returns its id (asserting 202).
-    pub async fn submit(&self, body: Value) -> String {
+    pub(crate) async fn submit(&self, body: Value) -> String {
         let (status, r) = self.post("/v1/requests", &alice(), &body, None).await;
         assert_eq!(status, 202, "{r}");
         r["id"].as_str().expect("id").to_owned()
     }
 
     /// Waits until the request reaches one of `statuses`.
-    pub async fn wait_for(&self, id: &str, statuses: &[&str], within: Duration) -> Value {
+    pub(crate) async fn wait_for(&self, id: &str, statuses: &[&str], within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let (status, r) = self.get(&format!("/v1/requests/{id}"), &admin()).await;
@@ -181,12 +185,12 @@ impl App {
         }
     }
 
-    pub fn queue(&self) -> Arc<dyn Queue> {
+    pub(crate) fn queue(&self) -> Arc<dyn Queue> {
         Arc::clone(&self.platform.backend.queue)
     }
 
     /// Drives the worker by hand (no background pollers): one poll of each queue.
-    pub async fn pump_once(&self) -> bool {
+    pub(crate) async fn pump_once(&self) -> bool {
         let q = self.queue();
         let fast = |queue, dlq| QueueBinding {
             retry_after: Duration::ZERO,
@@ -210,7 +214,7 @@ impl App {
     /// Runs, by hand, the task messages `pick` accepts (and every notification) until request
     /// `id` satisfies `until`; the other task messages stay queued, hidden meanwhile, and are
     /// visible again afterwards. Lets a test order two requests' tasks as a race would.
-    pub async fn pump_only(
+    pub(crate) async fn pump_only(
         &self,
         pick: impl Fn(&Value) -> bool,
         id: &str,
@@ -277,7 +281,7 @@ impl App {
         finished
     }
 
-    pub async fn dead_letters(&self) -> Vec<String> {
+    pub(crate) async fn dead_letters(&self) -> Vec<String> {
         self.queue()
             // A peek: visible again at once.
             .receive(TASK_DEAD_LETTER_QUEUE, 10, Duration::ZERO)
@@ -291,7 +295,7 @@ impl App {
 
 /// What a test driver should do on each call of one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Behaviour {
+pub(crate) enum Behaviour {
     Succeed,
     /// Fail with a retryable error this many times, then succeed.
     Transient(u32),
@@ -305,7 +309,7 @@ pub enum Behaviour {
 
 /// A driver that keeps its "resources" in memory: a set of created names, with a count of
 /// side effects per step, so tests can check that nothing was made twice.
-pub struct TestDriver {
+pub(crate) struct TestDriver {
     pub kind: &'static str,
     pub steps: Vec<&'static str>,
     pub behaviour: HashMap<&'static str, Behaviour>,
@@ -319,7 +323,7 @@ pub struct TestDriver {
 }
 
 impl TestDriver {
-    pub fn new(
+    pub(crate) fn new(
         kind: &'static str,
         steps: &[&'static str],
         behaviour: &[(&'static str, Behaviour)],
@@ -337,7 +341,7 @@ impl TestDriver {
     }
 
     /// How many times `apply` ran for `step` of `name`.
-    pub fn applies(&self, name: &str, step: &str) -> u32 {
+    pub(crate) fn applies(&self, name: &str, step: &str) -> u32 {
         self.applies
             .lock()
             .get(&format!("{name}/{step}"))
@@ -346,7 +350,7 @@ impl TestDriver {
     }
 
     /// How many copies of `step`'s resource exist for `name` (1 is right, never 2).
-    pub fn copies(&self, name: &str, step: &str) -> u32 {
+    pub(crate) fn copies(&self, name: &str, step: &str) -> u32 {
         self.created
             .lock()
             .get(&format!("{name}/{step}"))
@@ -355,7 +359,7 @@ impl TestDriver {
     }
 
     /// How many resources exist in all.
-    pub fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.created.lock().len()
     }
 }
@@ -446,6 +450,6 @@ impl Driver for TestDriver {
 }
 
 /// A request body for a test type.
-pub fn request(template: &str, name: &str, environment: &str) -> Value {
+pub(crate) fn request(template: &str, name: &str, environment: &str) -> Value {
     json!({"template": template, "name": name, "owner": "team-a", "environment": environment, "parameters": {}})
 }

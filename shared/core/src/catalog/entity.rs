@@ -13,7 +13,7 @@ use super::relations::{Relation, RelationType};
 use crate::error::{Error, ErrorCode, Violation};
 
 /// The apiVersions the built-in kinds are defined under.
-pub const API_VERSIONS: [&str; 2] = ["backstage.io/v1alpha1", "backstage.io/v1beta1"];
+pub(super) const API_VERSIONS: [&str; 2] = ["backstage.io/v1alpha1", "backstage.io/v1beta1"];
 
 /// Fields the catalog sets itself; what a client sends in them is ignored.
 const SERVER_METADATA: [&str; 3] = ["uid", "etag", "generation"];

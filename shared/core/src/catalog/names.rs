@@ -32,28 +32,28 @@ pub fn is_valid_dns_label(s: &str) -> bool {
 }
 
 /// A DNS subdomain: dot-separated DNS labels, at most 253 characters.
-pub fn is_valid_dns_subdomain(s: &str) -> bool {
+pub(super) fn is_valid_dns_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_valid_dns_label)
 }
 
 /// `apiVersion`: `prefix/version`, the prefix a DNS subdomain.
-pub fn is_valid_api_version(s: &str) -> bool {
+pub(super) fn is_valid_api_version(s: &str) -> bool {
     prefix_and_or_suffix(s, is_valid_dns_subdomain, |n| {
         !n.is_empty() && n.len() <= 63 && n.bytes().all(is_alnum)
     })
 }
 
 /// A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain.
-pub fn is_valid_metadata_key(s: &str) -> bool {
+pub(super) fn is_valid_metadata_key(s: &str) -> bool {
     prefix_and_or_suffix(s, is_valid_dns_subdomain, is_valid_object_name)
 }
 
-pub fn is_valid_label_value(s: &str) -> bool {
+pub(super) fn is_valid_label_value(s: &str) -> bool {
     s.is_empty() || is_valid_object_name(s)
 }
 
 /// A tag: 1–63 of `[a-z0-9:+#]`, dash-separated.
-pub fn is_valid_tag(s: &str) -> bool {
+pub(super) fn is_valid_tag(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.split('-').all(|part| {
@@ -65,7 +65,7 @@ pub fn is_valid_tag(s: &str) -> bool {
 }
 
 /// A kind as it may appear in a reference: a letter, then letters and digits, at most 63.
-pub fn is_valid_kind_name(s: &str) -> bool {
+pub(super) fn is_valid_kind_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty() && b.len() <= 63 && b[0].is_ascii_alphabetic() && b.iter().all(|&c| is_alnum(c))
 }

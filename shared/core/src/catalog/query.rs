@@ -125,7 +125,7 @@ pub struct FullTextFilter {
 
 /// The fields a full-text term searches when the client names none. Backstage searches the
 /// sort field (or `metadata.uid`), which finds nothing useful; paved searches what people type.
-pub const DEFAULT_FULL_TEXT_FIELDS: [&str; 4] = [
+pub(super) const DEFAULT_FULL_TEXT_FIELDS: [&str; 4] = [
     "metadata.name",
     "metadata.title",
     "metadata.description",
@@ -160,7 +160,7 @@ impl FullTextFilter {
 }
 
 /// A field path as the query contract writes it: dot-separated, no empty parts.
-pub fn is_valid_field_path(path: &str) -> bool {
+pub(super) fn is_valid_field_path(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('.')
         && !path.ends_with('.')
@@ -225,7 +225,7 @@ impl PageRequest {
 }
 
 /// Encodes a cursor that resumes `query` at `anchor`.
-pub fn encode_cursor(query: &EntityQuery, anchor: Anchor) -> String {
+pub(super) fn encode_cursor(query: &EntityQuery, anchor: Anchor) -> String {
     let cursor = Cursor {
         version: CURSOR_VERSION,
         query: query.clone(),

@@ -25,6 +25,7 @@ const LOAD_PAGE: usize = 1000;
 
 /// The platform itself writing (installing its golden paths, registering what it provisioned):
 /// there is no caller to authorize.
+#[derive(Debug)]
 pub struct PlatformWriter;
 
 impl WriteGuard for PlatformWriter {
@@ -85,6 +86,12 @@ pub struct CatalogRepository {
     index: RwLock<CatalogIndex>,
     /// Serialises this process's writes so that the index applies them in the table's order.
     writes: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for CatalogRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogRepository").finish_non_exhaustive()
+    }
 }
 
 impl CatalogRepository {

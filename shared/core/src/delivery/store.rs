@@ -75,6 +75,12 @@ pub struct DeliveryStore {
     table: Arc<dyn Table>,
 }
 
+impl std::fmt::Debug for DeliveryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryStore").finish_non_exhaustive()
+    }
+}
+
 fn shard(text: &str) -> u8 {
     Sha256::digest(text.as_bytes())[0] % SHARDS
 }

@@ -279,6 +279,12 @@ pub struct RequestRepository {
     clock: Arc<dyn Clock>,
 }
 
+impl std::fmt::Debug for RequestRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestRepository").finish_non_exhaustive()
+    }
+}
+
 fn encode(request: &ProvisioningRequest) -> Result<Item, Error> {
     let Value::Object(attrs) = serde_json::to_value(request)
         .map_err(|e| Error::Internal(format!("encoding request {}: {e}", request.id)))?

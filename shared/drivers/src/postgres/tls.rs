@@ -55,7 +55,7 @@ pub struct TlsSettings {
 
 /// Parses a `postgresql://` URL or a key=value string, with `sslmode` (all five of libpq's
 /// that paved supports) and `sslrootcert`.
-pub fn parse(url: &str) -> Result<(Config, TlsSettings), String> {
+pub(super) fn parse(url: &str) -> Result<(Config, TlsSettings), String> {
     let (rest, sslmode, sslrootcert) = extract(url)?;
     let mut config: Config = rest
         .parse()
@@ -100,7 +100,7 @@ pub fn parse(url: &str) -> Result<(Config, TlsSettings), String> {
 
 /// The connector for these settings: reads the CA file (or the system's store) now, so a
 /// missing or unreadable one is refused when the driver is built, not at the first request.
-pub fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, String> {
+pub(super) fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -250,7 +250,7 @@ impl ServerCertVerifier for ChainOnly {
 
 /// Whether a connection failed on TLS itself (a certificate refused, a server without
 /// TLS when it is required): a setting to fix, not worth retrying.
-pub fn is_tls_refusal(e: &tokio_postgres::Error) -> bool {
+pub(super) fn is_tls_refusal(e: &tokio_postgres::Error) -> bool {
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
         if c.downcast_ref::<rustls::Error>().is_some()

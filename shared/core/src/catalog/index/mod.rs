@@ -79,6 +79,12 @@ pub struct CatalogIndex {
     text_columns: Mutex<HashMap<Arc<str>, Arc<TextColumn>>>,
 }
 
+impl std::fmt::Debug for CatalogIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogIndex").finish_non_exhaustive()
+    }
+}
+
 impl CatalogIndex {
     pub fn len(&self) -> usize {
         self.by_ref.len()

@@ -15,7 +15,7 @@ const VERSION: u8 = 1;
 
 /// Where the next page starts: after this request in newest-first order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
+pub(super) struct Position {
     pub created_at: DateTime<Utc>,
     pub id: String,
 }
@@ -29,7 +29,7 @@ struct Cursor {
 }
 
 /// A short fingerprint of the filters (as normalised strings, in a fixed order).
-pub fn fingerprint(filters: &[Option<&str>]) -> String {
+pub(super) fn fingerprint(filters: &[Option<&str>]) -> String {
     let mut h = Sha256::new();
     for f in filters {
         h.update(f.unwrap_or("\u{0}").as_bytes());
@@ -38,7 +38,7 @@ pub fn fingerprint(filters: &[Option<&str>]) -> String {
     hex::encode(h.finalize())[..16].to_owned()
 }
 
-pub fn encode(filters: &str, at: Position) -> String {
+pub(super) fn encode(filters: &str, at: Position) -> String {
     let c = Cursor {
         v: VERSION,
         f: filters.to_owned(),
@@ -47,7 +47,7 @@ pub fn encode(filters: &str, at: Position) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
 }
 
-pub fn decode(cursor: &str, filters: &str) -> Result<Position, Error> {
+pub(super) fn decode(cursor: &str, filters: &str) -> Result<Position, Error> {
     let bad = |why: &str| {
         Error::bad_request(
             ErrorCode::InvalidCursor,

@@ -44,6 +44,12 @@ pub struct RequestsPorts {
     pub notification_queue: String,
 }
 
+impl std::fmt::Debug for RequestsPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestsPorts").finish_non_exhaustive()
+    }
+}
+
 /// The request use cases over one backend's ports; cheap to share behind an `Arc`.
 pub struct RequestsService {
     requests: Arc<RequestRepository>,
