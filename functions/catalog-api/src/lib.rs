@@ -102,8 +102,8 @@ pub async fn install_default_templates(repo: &CatalogRepository) -> Result<(), p
 
 /// The catalog function as it runs on Lambda: its settings from the environment
 /// ([`config::CatalogConfig`]), the catalog loaded and the golden paths installed, identity
-/// from API Gateway's authorizer, the catalog and scorecard routes, and the problem+json
-/// fallback. `main.rs` only adds the authorizer-claim mapping and runs it.
+/// from API Gateway's authorizer, and the catalog and scorecard routes. `main.rs` runs it
+/// inside the shared edge ([`paved_http::lambda::run`]).
 pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
     use paved_core::delivery::DeliveryStore;
     use paved_core::scorecards::ScorecardSet;
@@ -123,7 +123,5 @@ pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send +
         cards: Arc::new(ScorecardSet::from_env()?),
         auth: Arc::clone(&state.auth),
     };
-    Ok(router(state)
-        .merge(scorecards::router(scorecards))
-        .fallback(paved_http::route_not_found))
+    Ok(router(state).merge(scorecards::router(scorecards)))
 }

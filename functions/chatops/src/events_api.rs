@@ -64,8 +64,7 @@ fn command_text(text: &str) -> String {
     responses(
         (status = 200, description = "Acknowledged (the challenge for url_verification)"),
         (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
-        (status = 401, description = "Not signed by Slack within five minutes", content_type = "application/problem+json"),
-        (status = 413, description = "Over 64 KiB", content_type = "application/problem+json"),
+        crate::SlackAnswers,
     ))]
 pub async fn events(
     State(state): State<ChatopsState>,

@@ -44,6 +44,14 @@ use slack::signature::{self, SigningSecret};
 /// `payload_too_large`.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+paved_http::shared_answers! {
+    /// What a post from Slack answers when it is not Slack's or is too large.
+    pub(crate) SlackAnswers = [
+        (401, "Not signed by Slack within five minutes"),
+        (413, "Over 64 KiB"),
+    ]
+}
+
 /// Everything the handlers share; cheap to clone.
 #[derive(Clone)]
 pub struct ChatopsState {
@@ -109,8 +117,7 @@ fn verified(state: &ChatopsState, headers: &HeaderMap, body: &[u8]) -> Result<()
     responses(
         (status = 200, description = "An ephemeral Block Kit reply"),
         (status = 400, description = "A post that cannot be read", content_type = "application/problem+json"),
-        (status = 401, description = "Not signed by Slack within five minutes", content_type = "application/problem+json"),
-        (status = 413, description = "Over 64 KiB", content_type = "application/problem+json"),
+        crate::SlackAnswers,
     ))]
 async fn slack_post(
     State(state): State<ChatopsState>,

@@ -201,16 +201,33 @@ impl IngestState {
     }
 }
 
+paved_http::shared_answers! {
+    /// What a signed webhook delivery answers, besides its size limit.
+    WebhookAnswers = [
+        (202, "Recorded (what was recorded), or ignored with the reason"),
+        (200, "A delivery seen before"),
+        (400, "A payload that cannot be read"),
+        (401, "A missing or wrong signature, or the source is not configured"),
+    ]
+}
+
+paved_http::shared_answers! {
+    /// What an authenticated event post answers, besides its size limit.
+    BatchAnswers = [
+        (202, "Recorded, or ignored with the reason"),
+        (200, "A delivery seen before"),
+        (400, "A payload that cannot be read"),
+        (401, "No or bad token"),
+    ]
+}
+
 /// `POST /v1/events/github`.
 /// A GitHub webhook delivery (deployment_status, push, pull_request, ...).
 #[utoipa::path(post, path = "/v1/events/github", tag = "events",
     params(("X-Hub-Signature-256" = String, Header, description = "sha256=<HMAC of the body>"), ("X-GitHub-Event" = String, Header), ("X-GitHub-Delivery" = String, Header)),
     request_body(content = Object, description = "The sender's own payload", content_type = "application/json"),
     responses(
-        (status = 202, description = "Recorded (what was recorded), or ignored with the reason"),
-        (status = 200, description = "A delivery seen before"),
-        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
-        (status = 401, description = "A missing or wrong signature, or the source is not configured", content_type = "application/problem+json"),
+        WebhookAnswers,
         (status = 413, description = "Over 6 MiB", content_type = "application/problem+json"),
     ))]
 async fn github(
@@ -244,10 +261,7 @@ async fn github(
     params(("X-Gitlab-Token" = String, Header, description = "The secret token"), ("X-Gitlab-Event" = String, Header), ("X-Gitlab-Event-UUID" = String, Header)),
     request_body(content = Object, description = "The sender's own payload", content_type = "application/json"),
     responses(
-        (status = 202, description = "Recorded (what was recorded), or ignored with the reason"),
-        (status = 200, description = "A delivery seen before"),
-        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
-        (status = 401, description = "A missing or wrong signature, or the source is not configured", content_type = "application/problem+json"),
+        WebhookAnswers,
         (status = 413, description = "Over 2 MiB", content_type = "application/problem+json"),
     ))]
 async fn gitlab(State(state): State<IngestState>, request: Request) -> Answer {
@@ -291,10 +305,7 @@ fn resolve(state: &IngestState, annotation: &str, event: normalized::RepoEvent) 
     params(("X-PagerDuty-Signature" = String, Header, description = "v1=<HMAC of the body>")),
     request_body(content = Object, description = "The sender's own payload", content_type = "application/json"),
     responses(
-        (status = 202, description = "Recorded (what was recorded), or ignored with the reason"),
-        (status = 200, description = "A delivery seen before"),
-        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
-        (status = 401, description = "A missing or wrong signature, or the source is not configured", content_type = "application/problem+json"),
+        WebhookAnswers,
         (status = 413, description = "Over 256 KiB", content_type = "application/problem+json"),
     ))]
 async fn pagerduty(
@@ -334,10 +345,7 @@ async fn pagerduty(
 #[utoipa::path(post, path = "/v1/events/cdevents", tag = "events",
     request_body(content = Object, content_type = "application/json"),
     responses(
-        (status = 202, description = "Recorded, or ignored with the reason"),
-        (status = 200, description = "A delivery seen before"),
-        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        BatchAnswers,
         (status = 413, description = "Over 64 KiB", content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -396,10 +404,7 @@ async fn cdevents(
 #[utoipa::path(post, path = "/v1/events", tag = "events", params(("Idempotency-Key" = Option<String>, Header, description = "Scoped to the caller")),
     request_body(content = Object, content_type = "application/json"),
     responses(
-        (status = 202, description = "Recorded, or ignored with the reason"),
-        (status = 200, description = "A delivery seen before"),
-        (status = 400, description = "A payload that cannot be read", content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
+        BatchAnswers,
         (status = 413, description = "Over 4 MiB", content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -436,7 +441,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The ingestion function as it runs on Lambda: the table from the environment, the catalog
 /// (services' default branches), the webhook secrets, identity from API Gateway's authorizer
-/// for the authenticated routes, and the problem+json fallback.
+/// for the authenticated routes. `main.rs` runs it inside the shared edge.
 pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
     use paved_wiring::{Backend, BackendConfig};
     let table = Backend::open_table(&BackendConfig::from_env()?).await?;
@@ -448,5 +453,5 @@ pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send +
         auth: Arc::new(Authenticator::Gateway),
         clock: Arc::new(paved_core::ports::SystemClock),
     };
-    Ok(router(state).fallback(paved_http::route_not_found))
+    Ok(router(state))
 }

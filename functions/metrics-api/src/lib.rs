@@ -41,6 +41,16 @@ pub fn router(state: MetricsState) -> Router {
         .with_state(state)
 }
 
+paved_http::shared_answers! {
+    /// What reading a stored report answers besides its figures.
+    ReportAnswers = [
+        (400, "A scope that cannot be read"),
+        (401, "No or bad token"),
+        (404, "No report yet, or no such scope"),
+        (413, "A body over 1 KiB"),
+    ]
+}
+
 #[derive(Debug, Deserialize)]
 pub struct DoraQuery {
     /// `org`, `team:<name>` or `service:<name>`; absent for the whole report.
@@ -56,13 +66,7 @@ impl DoraQuery {
 /// The latest DORA report, whole or for one scope.
 #[utoipa::path(get, path = "/v1/metrics/dora", tag = "metrics",
     params(("scope" = Option<String>, Query, description = "org, team:<name> or service:<name>")),
-    responses(
-        (status = 200, description = "The figures"),
-        (status = 400, description = "A scope that cannot be read", content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
-        (status = 404, description = "No report yet, or no such scope", content_type = "application/problem+json"),
-        (status = 413, description = "A body over 1 KiB", content_type = "application/problem+json"),
-    ),
+    responses((status = 200, description = "The figures"), ReportAnswers),
     security(("bearer" = [])))]
 async fn dora(
     State(state): State<MetricsState>,
@@ -75,13 +79,7 @@ async fn dora(
 /// Golden-path adoption, whole or for one scope.
 #[utoipa::path(get, path = "/v1/metrics/adoption", tag = "metrics",
     params(("scope" = Option<String>, Query, description = "org, team:<name> or service:<name>")),
-    responses(
-        (status = 200, description = "The figures"),
-        (status = 400, description = "A scope that cannot be read", content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
-        (status = 404, description = "No report yet, or no such scope", content_type = "application/problem+json"),
-        (status = 413, description = "A body over 1 KiB", content_type = "application/problem+json"),
-    ),
+    responses((status = 200, description = "The figures"), ReportAnswers),
     security(("bearer" = [])))]
 async fn adoption(
     State(state): State<MetricsState>,
@@ -89,6 +87,17 @@ async fn adoption(
     Query(query): Query<DoraQuery>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(state.reports.adoption(query.scope()?.as_ref()).await?))
+}
+
+/// The state the metrics function runs with on Lambda: the stored reports on the table from
+/// the environment, identity from API Gateway's authorizer.
+pub async fn state_from_env() -> Result<MetricsState, Box<dyn std::error::Error + Send + Sync>> {
+    use paved_wiring::{Backend, BackendConfig};
+    let table = Backend::open_table(&BackendConfig::from_env()?).await?;
+    Ok(MetricsState {
+        reports: Reports::new(Arc::new(paved_core::delivery::DeliveryStore::new(table))),
+        auth: Arc::new(Authenticator::Gateway),
+    })
 }
 
 /// This function's operations, for paved's OpenAPI document (`tests/openapi.rs`).

@@ -10,6 +10,16 @@ use paved_http::{ApiError, Caller};
 
 use crate::RequestsState;
 
+paved_http::shared_answers! {
+    /// What an action on one request answers besides its success.
+    ActionAnswers = [
+        (401, "No or bad token"),
+        (403, "Not allowed to act on it"),
+        (404, "No such request visible to the caller"),
+        (422, "The request's status does not allow this"),
+    ]
+}
+
 fn ok(r: &ProvisioningRequest, status: StatusCode) -> Response {
     (status, axum::Json(request_view(r))).into_response()
 }
@@ -17,13 +27,7 @@ fn ok(r: &ProvisioningRequest, status: StatusCode) -> Response {
 /// Approves a request that waits for an approval (approvers only, never the requester).
 #[utoipa::path(post, path = "/v1/requests/{id}/approve", tag = "requests",
     params(("id" = String, Path, description = "The request id (req-...)")),
-    responses(
-        (status = 200, description = "The request: status, steps, conditions and events"),
-        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed to act on it", content_type = "application/problem+json"),
-        (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
-        (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
-    ),
+    responses((status = 200, description = "The request: status, steps, conditions and events"), ActionAnswers),
     security(("bearer" = [])))]
 pub(crate) async fn approve(
     State(s): State<RequestsState>,
@@ -37,13 +41,7 @@ pub(crate) async fn approve(
 /// Rejects a request that waits for an approval.
 #[utoipa::path(post, path = "/v1/requests/{id}/reject", tag = "requests",
     params(("id" = String, Path, description = "The request id (req-...)")),
-    responses(
-        (status = 200, description = "The request: status, steps, conditions and events"),
-        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed to act on it", content_type = "application/problem+json"),
-        (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
-        (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
-    ),
+    responses((status = 200, description = "The request: status, steps, conditions and events"), ActionAnswers),
     security(("bearer" = [])))]
 pub(crate) async fn reject(
     State(s): State<RequestsState>,
@@ -57,13 +55,7 @@ pub(crate) async fn reject(
 /// Cancels a request before it is provisioned (owners, the requester, admins).
 #[utoipa::path(post, path = "/v1/requests/{id}/cancel", tag = "requests",
     params(("id" = String, Path, description = "The request id (req-...)")),
-    responses(
-        (status = 200, description = "The request: status, steps, conditions and events"),
-        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed to act on it", content_type = "application/problem+json"),
-        (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
-        (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
-    ),
+    responses((status = 200, description = "The request: status, steps, conditions and events"), ActionAnswers),
     security(("bearer" = [])))]
 pub(crate) async fn cancel(
     State(s): State<RequestsState>,
@@ -77,13 +69,7 @@ pub(crate) async fn cancel(
 /// Deprovisions what a READY request made: DEPROVISIONING, then DELETED or DELETE_FAILED.
 #[utoipa::path(delete, path = "/v1/resources/{id}", tag = "requests",
     params(("id" = String, Path, description = "The request id (req-...)")),
-    responses(
-        (status = 200, description = "The request: status, steps, conditions and events"),
-        (status = 401, description = "No or bad token", content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed to act on it", content_type = "application/problem+json"),
-        (status = 404, description = "No such request visible to the caller", content_type = "application/problem+json"),
-        (status = 422, description = "The request's status does not allow this", content_type = "application/problem+json"),
-    ),
+    responses((status = 200, description = "The request: status, steps, conditions and events"), ActionAnswers),
     security(("bearer" = [])))]
 pub(crate) async fn deprovision(
     State(s): State<RequestsState>,

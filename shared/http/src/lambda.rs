@@ -37,6 +37,16 @@ pub fn copy_authorizer_claims(mut request: Request) -> Request {
     request
 }
 
+/// Serves `routes` on Lambda behind API Gateway: inside the shared [`edge`](crate::edge), with
+/// the claims API Gateway's authorizer verified copied in (routes without an authorizer, such
+/// as the signed webhooks and Slack's posts, carry none, and their handlers verify signatures).
+pub async fn run(routes: axum::Router) -> Result<(), lambda_http::Error> {
+    let app = tower::ServiceBuilder::new()
+        .map_request(copy_authorizer_claims)
+        .service(crate::edge(routes));
+    lambda_http::run(app).await
+}
+
 /// JSON logs without timestamps (CloudWatch adds them), filtered by `RUST_LOG`: the same
 /// set-up for every function.
 ///

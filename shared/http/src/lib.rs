@@ -6,9 +6,11 @@ mod auth;
 #[cfg(feature = "bearer-tokens")]
 mod bearer;
 mod body;
+mod edge;
 #[cfg(feature = "bearer-tokens")]
 mod hs256;
 pub mod lambda;
+pub mod openapi;
 mod problem;
 mod request_context;
 
@@ -16,5 +18,6 @@ pub use auth::{Authenticator, Caller, GatewayClaims, RefusedClaims, parse_gatewa
 #[cfg(feature = "bearer-tokens")]
 pub use bearer::{TokenClaims, mint_token};
 pub use body::{BodyLimit, bounded_body, read_body};
+pub use edge::edge;
 pub use problem::{ApiError, route_not_found};
 pub use request_context::{X_REQUEST_ID, request_context};

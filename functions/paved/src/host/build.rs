@@ -152,9 +152,8 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .merge(metrics_api::router(metrics_state))
         .merge(events_ingest::router(ingest_state))
         .merge(chatops::router(chatops_state.clone()))
-        .merge(catalog_api::scorecards::router(scorecards_state))
-        .fallback(paved_http::route_not_found)
-        .layer(axum::middleware::from_fn(paved_http::request_context));
+        .merge(catalog_api::scorecards::router(scorecards_state));
+    let router = paved_http::edge(router);
     Ok(Platform {
         router,
         catalog,
