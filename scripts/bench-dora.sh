@@ -24,8 +24,8 @@ VENV=${VENV:-.venv-bench-dora}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
-echo "==> cargo build --release -p paved"
-cargo build --release --locked -p paved
+echo "==> cargo build --release -p paved --features analytics"
+cargo build --release --locked -p paved --features analytics
 BIN=$TARGET/release/paved
 
 if [ ! -f "$VENV/.installed" ]; then

@@ -42,7 +42,7 @@ export PAVED_TEST_AWS_ENDPOINT
 export AWS_ENDPOINT_URL=$PAVED_TEST_AWS_ENDPOINT AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 
 echo "==> cargo test --workspace"
-cargo test --workspace --locked "$@"
+cargo test --workspace --all-features --locked "$@"
 
 echo "==> fuzzing every public route with schemathesis (scripts/fuzz-api.sh): no 5xx"
 scripts/fuzz-api.sh

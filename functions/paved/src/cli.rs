@@ -33,10 +33,12 @@ pub enum Command {
     /// Talk to a running paved's catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
-    /// Reports for leaders, computed from event tables.
+    /// Reports for leaders, computed from event tables (with `--features analytics`).
+    #[cfg(feature = "analytics")]
     #[command(subcommand)]
     Report(crate::analytics::ReportCommand),
-    /// Synthetic data for demos and benchmarks.
+    /// Synthetic data for demos and benchmarks (with `--features analytics`).
+    #[cfg(feature = "analytics")]
     #[command(subcommand)]
     Generate(crate::analytics::GenerateCommand),
 }
@@ -80,7 +82,8 @@ pub enum AwsCommand {
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Recompute the DORA report (`GET /v1/metrics/dora`) at start and then every this many
-    /// hours, as the schedule does on AWS; 0 turns it off.
+    /// hours, as the schedule does on AWS; 0 turns it off. Needs a build with
+    /// `--features analytics`.
     #[arg(long, env = "PAVED_DORA_EVERY_HOURS", default_value_t = 24)]
     pub dora_every_hours: u64,
     /// Where state lives.

@@ -20,7 +20,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Catalog(command) => paved::cli::catalog(command).await,
         Command::Aws(command) => paved::cli::aws(command).await,
+        #[cfg(feature = "analytics")]
         Command::Report(command) => paved::analytics::report(command).await,
+        #[cfg(feature = "analytics")]
         Command::Generate(command) => paved::analytics::generate_events(command),
     }
 }

@@ -79,6 +79,13 @@ impl Platform {
             let until = stopped(rx.clone());
             tasks.push(tokio::spawn(async move { engine.run_timers(until).await }));
         }
+        #[cfg(not(feature = "analytics"))]
+        if self.dora_every.is_some() {
+            tracing::info!(
+                "DORA reports are not in this build of paved; build it with --features analytics"
+            );
+        }
+        #[cfg(feature = "analytics")]
         if let Some(every) = self.dora_every {
             let job = Arc::clone(&self.dora);
             let mut until = Box::pin(stopped(rx.clone()));

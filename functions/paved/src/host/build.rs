@@ -35,6 +35,7 @@ pub struct Platform {
     pub backend: Backend,
     pub(super) requests_state: RequestsState,
     /// The DORA report job (a schedule on AWS, a periodic task here).
+    #[cfg(feature = "analytics")]
     pub dora: Arc<dora_report::DoraJob>,
     /// Chat-ops, for the direct-invocation envelope (`chatops::invoke`).
     pub chatops: chatops::ChatopsState,
@@ -140,6 +141,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         slack: chatops::slack_poster(config.slack_targets.clone()),
         seen_events: Arc::new(chatops::slack_event_log(Arc::clone(&table))),
     };
+    #[cfg(feature = "analytics")]
     let dora = Arc::new(dora_report::DoraJob::new(
         Arc::clone(&table),
         dora_report::DoraJobConfig::from_env()?,
@@ -161,6 +163,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         worker,
         backend,
         requests_state,
+        #[cfg(feature = "analytics")]
         dora,
         chatops: chatops_state,
         dora_every: config.dora_every,

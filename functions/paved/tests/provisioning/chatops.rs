@@ -364,6 +364,7 @@ async fn unknown_commands_get_help_and_malformed_posts_get_400() {
     );
 }
 
+#[cfg(feature = "analytics")]
 #[tokio::test]
 async fn search_service_and_dora_answer_from_the_catalog_and_the_metrics() {
     let app = app_with_slack().await;
@@ -464,8 +465,10 @@ async fn other_bots_use_the_envelope_as_a_catalog_user() {
     }
 }
 
+#[cfg(feature = "analytics")]
 const SERVICES: &str = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: payments\n  description: Takes the money\n  annotations: {pagerduty.com/service-id: P123, paved.dev/template: service}\n  links: [{url: 'https://docs.example.com/payments', title: Docs, type: docs}]\nspec: {type: service, lifecycle: production, owner: team-a}\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: legacy}\nspec: {type: service, lifecycle: deprecated, owner: team-a}\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: orphan, description: Nobody's}\nspec: {type: service, lifecycle: production, owner: nobody}\n";
 
+#[cfg(feature = "analytics")]
 #[tokio::test]
 async fn scorecards_score_the_catalog_with_the_metrics_over_http_and_chat() {
     let app = app_with_slack().await;
