@@ -320,3 +320,40 @@ pub async fn aws(command: AwsCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs one command of the CLI.
+pub async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Up(args) => crate::host::serve(args.config()?).await,
+        Command::Token(args) => {
+            println!("{}", token(args)?);
+            Ok(())
+        }
+        Command::Catalog(command) => catalog(command).await,
+        Command::Aws(command) => aws(command).await,
+        #[cfg(feature = "analytics")]
+        Command::Report(command) => crate::analytics::report(command).await,
+        #[cfg(feature = "analytics")]
+        Command::Generate(command) => crate::analytics::generate_events(command),
+    }
+}
+
+/// JSON logs, one object per line (`PAVED_LOG_FORMAT=text` for people), filtered by
+/// `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let text = match std::env::var("PAVED_LOG_FORMAT").as_deref() {
+        Ok("text") => true,
+        Ok(_) => false,
+        Err(_) => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if text {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
