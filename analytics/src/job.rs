@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use crate::dora::{self, DoraReport, DoraSettings};
+use crate::input::{EventRecords, EventTables, ServiceRecord};
+use crate::window::ReportWindow;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use paved_analytics::dora::{self, DoraReport, DoraSettings};
-use paved_analytics::input::{EventRecords, EventTables, ServiceRecord};
-use paved_analytics::window::ReportWindow;
 use paved_core::catalog::{CatalogRepository, Kind};
 use paved_core::delivery::DeliveryStore;
 use paved_core::ports::Table;
@@ -249,16 +249,13 @@ pub struct PlatformInputs {
 
 impl PlatformInputs {
     /// The section, once the DORA report (whose bands the scorecards read) is computed.
-    pub fn section(
-        self,
-        report: &DoraReport,
-    ) -> anyhow::Result<paved_analytics::platform::PlatformSection> {
+    pub fn section(self, report: &DoraReport) -> anyhow::Result<crate::platform::PlatformSection> {
         use paved_core::scorecards::{MetricsSnapshot, distribution, distribution_by_team};
         let report = serde_json::to_value(report)?;
         let metrics = MetricsSnapshot::new(Some(report), self.activity);
         let card = self.cards.default_card();
         let index = self.catalog.read();
-        Ok(paved_analytics::platform::PlatformSection {
+        Ok(crate::platform::PlatformSection {
             scorecard: card.title.clone(),
             levels: card.levels.clone(),
             org: distribution(card, &index, &metrics, None),
@@ -266,16 +263,4 @@ impl PlatformInputs {
             adoption: self.adoption,
         })
     }
-}
-
-/// The Lambda handler: an EventBridge schedule event, or a direct invoke with an optional
-/// `{"now": RFC 3339}` to compute as of another day.
-pub async fn handle(job: &DoraJob, payload: serde_json::Value) -> anyhow::Result<RunSummary> {
-    let now = match payload.get("now").and_then(|v| v.as_str()) {
-        Some(text) => DateTime::parse_from_rfc3339(text)
-            .map_err(|e| anyhow::anyhow!("\"now\" must be an RFC 3339 instant: {e}"))?
-            .with_timezone(&Utc),
-        None => Utc::now(),
-    };
-    job.run(now).await
 }

@@ -5,6 +5,7 @@ pub mod dora;
 pub mod error;
 pub mod generate;
 pub mod input;
+pub mod job;
 pub mod platform;
 pub mod render;
 pub mod window;

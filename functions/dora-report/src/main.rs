@@ -10,9 +10,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     paved_http::lambda::init_tracing();
     let backend_config = BackendConfig::from_env()?;
-    let config = dora_report::DoraJobConfig::from_env()?;
+    let config = paved_analytics::job::DoraJobConfig::from_env()?;
     let table = Backend::open_table(&backend_config).await?;
-    let job = dora_report::DoraJob::new(table, config);
+    let job = paved_analytics::job::DoraJob::new(table, config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let job = &job;
         async move {

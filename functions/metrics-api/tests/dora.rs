@@ -116,13 +116,14 @@ async fn the_job_stores_the_report_and_the_api_serves_each_scope() {
     let (status, body) = get(&app, "/v1/metrics/dora?scope=org", true).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
-    let job = dora_report::DoraJob::new(
+    let job = paved_analytics::job::DoraJob::new(
         Arc::clone(&table),
-        dora_report::DoraJobConfig {
+        paved_analytics::job::DoraJobConfig {
             timezone: chrono_tz::Tz::UTC,
         },
     );
-    let summary = dora_report::handle(&job, json!({"now": "2026-11-23T06:00:00Z"}))
+    let summary = job
+        .run("2026-11-23T06:00:00Z".parse().expect("instant"))
         .await
         .expect("run");
     assert_eq!(summary.deployments, 2);
@@ -160,13 +161,15 @@ async fn the_job_stores_the_report_and_the_api_serves_each_scope() {
 
     // A run as of an earlier instant that finishes later (an overlapping or back-dated run)
     // keeps the newer report; a run as of a later instant replaces it.
-    let older = dora_report::handle(&job, json!({"now": "2026-11-16T06:00:00Z"}))
+    let older = job
+        .run("2026-11-16T06:00:00Z".parse().expect("instant"))
         .await
         .expect("older run");
     assert!(!older.stored);
     let (_, org) = get(&app, "/v1/metrics/dora?scope=org", true).await;
     assert_eq!(org["window"]["to"], "2026-11-23T00:00:00Z", "{org}");
-    let newer = dora_report::handle(&job, json!({"now": "2026-11-30T06:00:00Z"}))
+    let newer = job
+        .run("2026-11-30T06:00:00Z".parse().expect("instant"))
         .await
         .expect("newer run");
     assert!(newer.stored);

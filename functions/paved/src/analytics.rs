@@ -143,8 +143,10 @@ pub async fn report(command: ReportCommand) -> Result<()> {
                 paved_wiring::Backend::open(&config, paved_wiring::WorkflowUse::AnswersTokens)
                     .await
                     .map_err(anyhow::Error::msg)?;
-            let job =
-                dora_report::DoraJob::new(backend.table, dora_report::DoraJobConfig::from_env()?);
+            let job = paved_analytics::job::DoraJob::new(
+                backend.table,
+                paved_analytics::job::DoraJobConfig::from_env()?,
+            );
             let catalog = job.load_catalog().await?;
             let records = job.load_records(&catalog).await?;
             let platform = job

@@ -36,7 +36,7 @@ pub struct Platform {
     pub(super) requests_state: RequestsState,
     /// The DORA report job (a schedule on AWS, a periodic task here).
     #[cfg(feature = "analytics")]
-    pub dora: Arc<dora_report::DoraJob>,
+    pub dora: Arc<paved_analytics::job::DoraJob>,
     /// Chat-ops, for the direct-invocation envelope (`chatops::invoke`).
     pub chatops: chatops::ChatopsState,
     pub(super) dora_every: Option<Duration>,
@@ -142,9 +142,9 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         seen_events: Arc::new(chatops::slack_event_log(Arc::clone(&table))),
     };
     #[cfg(feature = "analytics")]
-    let dora = Arc::new(dora_report::DoraJob::new(
+    let dora = Arc::new(paved_analytics::job::DoraJob::new(
         Arc::clone(&table),
-        dora_report::DoraJobConfig::from_env()?,
+        paved_analytics::job::DoraJobConfig::from_env()?,
     ));
     let router = Router::new()
         .route("/", get(index))
