@@ -292,24 +292,17 @@ pub async fn aws(command: AwsCommand) -> Result<()> {
                         .all(|c| c.is_ascii_alphanumeric() || c == '-'),
                 "--prefix may hold letters, digits and '-' only"
             );
+            // First: on moto, turning execution on swaps in another Step Functions backend,
+            // so a state machine created before the switch is gone after it.
+            if enable_moto_execution(&endpoint).await {
+                eprintln!("moto: turned on state machine execution (/moto-api/config)");
+            }
             let spec = paved_aws::stack::StackSpec::shipped().map_err(anyhow::Error::msg)?;
             let config = paved_aws::config::for_emulator(&endpoint).await;
             let stack = paved_aws::bootstrap::bootstrap(&config, &spec, &prefix)
                 .await
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("bootstrapping on {endpoint}"))?;
-            // moto runs state machines only when told to; other emulators have no such switch.
-            let moto = reqwest::Client::new()
-                .post(format!(
-                    "{}/moto-api/config",
-                    endpoint.trim_end_matches('/')
-                ))
-                .json(&serde_json::json!({"stepfunctions": {"execute_state_machine": true}}))
-                .send()
-                .await;
-            if moto.is_ok_and(|r| r.status().is_success()) {
-                eprintln!("moto: turned on state machine execution (/moto-api/config)");
-            }
             eprintln!("created the paved stack on {endpoint}; run it with:");
             println!("export AWS_ENDPOINT_URL={endpoint}");
             for (k, v) in stack.environment() {
@@ -319,6 +312,21 @@ pub async fn aws(command: AwsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Asks moto to run state machines (`/moto-api/config`); whether it did. Other emulators have
+/// no such switch and say no. Posting it again changes nothing.
+async fn enable_moto_execution(endpoint: &str) -> bool {
+    reqwest::Client::new()
+        .post(format!(
+            "{}/moto-api/config",
+            endpoint.trim_end_matches('/')
+        ))
+        .json(&serde_json::json!({"stepfunctions": {"execute_state_machine": true}}))
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
 }
 
 /// Runs one command of the CLI.

@@ -1,7 +1,9 @@
 //! `paved aws bootstrap`: the stack's table, queues and state machine on an AWS emulator,
 //! created from [`StackSpec`] (the SAM template) and named with [`physical_name`]. Running it
 //! twice changes nothing: existing resources are kept, and the state machine's definition is
-//! brought up to date.
+//! brought up to date. A resource that is missing is created, so running it again repairs a
+//! stack that lost one: moto keeps two Step Functions backends and switches to the other when
+//! execution is turned on (`/moto-api/config`), so turn that on before bootstrapping.
 
 use std::collections::BTreeMap;
 
@@ -206,6 +208,8 @@ pub async fn create_table(
     Ok(name)
 }
 
+/// Updates the state machine `name`, or creates it when the emulator has none by that name
+/// (a fresh one, or one whose Step Functions backend was swapped since).
 async fn create_state_machine(
     config: &aws_config::SdkConfig,
     name: &str,
