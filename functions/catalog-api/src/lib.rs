@@ -87,6 +87,10 @@ pub fn router(state: CatalogState) -> Router {
         .route("/v1/entities/by-uid/{uid}", delete(write::delete_by_uid))
         .route("/v1/templates", get(read::list_templates))
         .route("/openapi.json", get(openapi::serve))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.repo),
+            paved_http::fresh_catalog,
+        ))
         .with_state(state)
 }
 

@@ -51,6 +51,10 @@ pub fn router(state: ScorecardsState) -> Router {
             BodyLimit(BODY_LIMIT),
             bounded_body,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.catalog),
+            paved_http::fresh_catalog,
+        ))
         .with_state(state)
 }
 

@@ -85,6 +85,10 @@ pub fn router(state: ChatopsState) -> Router {
         .route("/v1/chatops/slack", post(slack_post))
         .route("/v1/chatops/slack/events", post(events_api::events))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.catalog),
+            paved_http::fresh_catalog,
+        ))
         .with_state(state)
 }
 

@@ -100,6 +100,10 @@ pub fn router(state: IngestState) -> Router {
             "/v1/events",
             post(batch).layer(DefaultBodyLimit::max(limits::BATCH)),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.catalog),
+            paved_http::fresh_catalog,
+        ))
         .with_state(state)
 }
 

@@ -66,5 +66,9 @@ pub fn router(state: RequestsState) -> Router {
             BodyLimit(BODY_LIMIT),
             bounded_body,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state.service.catalog()),
+            paved_http::fresh_catalog,
+        ))
         .with_state(state)
 }

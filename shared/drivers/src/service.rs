@@ -149,6 +149,14 @@ fn permanent(code: &'static str, message: impl Into<String>) -> DriverError {
     }
 }
 
+/// The catalog's read model could not catch up with its change log (the store failed).
+fn catalog_unreadable(e: paved_core::Error) -> DriverError {
+    DriverError::Retryable {
+        code: "Retryable.Catalog",
+        message: e.to_string(),
+    }
+}
+
 fn io(e: std::io::Error) -> DriverError {
     DriverError::Retryable {
         code: "Retryable.Filesystem",
@@ -516,7 +524,9 @@ impl Driver for ServiceDriver {
                 let entity_ref = entity_ref(spec);
                 let taken = self
                     .catalog
-                    .read()
+                    .fresh()
+                    .await
+                    .map_err(catalog_unreadable)?
                     .get_by_ref(&entity_ref)
                     .is_some_and(|existing| !created_by(existing, &spec.request_id));
                 if taken {
@@ -554,7 +564,7 @@ impl Driver for ServiceDriver {
         match step {
             "register" => {
                 let uid = {
-                    let index = self.catalog.read();
+                    let index = self.catalog.fresh().await.map_err(catalog_unreadable)?;
                     index
                         .get_by_ref(&entity_ref(spec))
                         .filter(|v| created_by(v, &spec.request_id))
@@ -599,7 +609,9 @@ impl Driver for ServiceDriver {
         let bare = self.repository(spec);
         let registered = self
             .catalog
-            .read()
+            .fresh()
+            .await
+            .map_err(catalog_unreadable)?
             .get_by_ref(&entity_ref(spec))
             .is_some_and(|v| created_by(v, &spec.request_id));
         let ours = self.holder(&bare, &spec.request_id).await? == Holder::Ours;

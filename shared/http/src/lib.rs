@@ -7,6 +7,7 @@ mod auth;
 mod bearer;
 mod body;
 mod edge;
+mod fresh_catalog;
 #[cfg(feature = "bearer-tokens")]
 mod hs256;
 pub mod lambda;
@@ -19,5 +20,6 @@ pub use auth::{Authenticator, Caller, GatewayClaims, RefusedClaims, parse_gatewa
 pub use bearer::{TokenClaims, mint_token};
 pub use body::{BodyLimit, bounded_body, read_body};
 pub use edge::edge;
+pub use fresh_catalog::fresh_catalog;
 pub use problem::{ApiError, route_not_found};
 pub use request_context::{X_REQUEST_ID, request_context};

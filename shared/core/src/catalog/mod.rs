@@ -2,6 +2,7 @@
 //! the in-memory read model that answers Backstage's queries, and the repository that keeps
 //! the read model and the [`Table`](crate::ports::Table) in step.
 
+mod changelog;
 mod documents;
 mod entity;
 mod index;
@@ -23,7 +24,7 @@ pub use query::{
 };
 pub use relations::{Relation, RelationType};
 pub use repository::{
-    CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity, PlatformWriter,
+    CatalogOptions, CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity, PlatformWriter,
     ServiceComponent, UpsertOutcome, WriteGuard, WriteStatus,
 };
 pub use template::{DEFAULT_TEMPLATES, Template, validate_parameters};

@@ -3,23 +3,28 @@
 //! [`CatalogIndex`] kept in step for reads.
 
 use crate::ErrorCode;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::changelog::chunks::ReadError;
+use super::changelog::{self, Append, ChangeSet, Encoded, TailError, snapshot};
 use super::entity::{
     ValidEntity, validate_entity, validate_entity_except_templates, validate_stored_entity,
 };
 use super::index::{CatalogIndex, EntityView, StoredEntity};
 use super::kind::Kind;
-use super::names::{EntityRef, RefDefaults};
+use super::names::EntityRef;
 use crate::error::{DocumentReport, Error, Violation};
-use crate::ports::{Condition, Item, Key, SortKeyRange, StoreError, Table, TransactOp};
+use crate::ports::{Item, SortKeyRange, Table};
 
-/// The partition that holds every entity, keyed by its lower-case ref.
+/// The partition where versions before the change log kept every entity, keyed by its
+/// lower-case ref; read until the first snapshot includes them.
 pub const ENTITY_PARTITION: &str = "CATALOG#ENTITY";
 const LOAD_PAGE: usize = 1000;
 
@@ -83,9 +88,63 @@ pub struct ImportOutcome {
 
 pub struct CatalogRepository {
     table: Arc<dyn Table>,
+    options: CatalogOptions,
     index: RwLock<CatalogIndex>,
-    /// Serialises this process's writes so that the index applies them in the table's order.
-    writes: tokio::sync::Mutex<()>,
+    /// Where this process's read model stands in the change log. Writers and catch-ups hold
+    /// it, so the index applies records in the log's order.
+    sync: tokio::sync::Mutex<SyncState>,
+    /// When the read model was last known to match the log (the start of the last catch-up).
+    synced_at: Mutex<Option<Instant>>,
+    snapshotting: AtomicBool,
+}
+
+/// How a process follows the catalog that other processes write.
+#[derive(Debug, Clone)]
+pub struct CatalogOptions {
+    /// Readers ([`CatalogRepository::fresh`]) catch up with the change log when their read
+    /// model is older than this. Writers always catch up first.
+    pub max_staleness: Duration,
+    /// A snapshot is written after this many records since the last one...
+    pub snapshot_after_records: u64,
+    /// ...or once this many entities, or half the catalog if more, changed since.
+    pub snapshot_after_entities: usize,
+}
+
+impl Default for CatalogOptions {
+    fn default() -> Self {
+        Self {
+            max_staleness: Duration::from_secs(1),
+            snapshot_after_records: 200,
+            snapshot_after_entities: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    seq: u64,
+    /// The snapshot this process knows of, and what was committed after it.
+    snapshot_seq: u64,
+    records_since_snapshot: u64,
+    entities_since_snapshot: usize,
+}
+
+impl SyncState {
+    fn record(&mut self, seq: u64, entities: usize) {
+        self.seq = seq;
+        self.records_since_snapshot += 1;
+        self.entities_since_snapshot += entities;
+    }
+}
+
+/// What a catch-up saw.
+#[derive(Debug, Default)]
+struct CaughtUp {
+    /// The ref keys the records applied touched.
+    touched: HashSet<String>,
+    /// The read model was rebuilt (it had fallen behind a collected log): assume anything
+    /// changed.
+    reloaded: bool,
 }
 
 impl std::fmt::Debug for CatalogRepository {
@@ -94,46 +153,244 @@ impl std::fmt::Debug for CatalogRepository {
     }
 }
 
+/// Attempts at a write that keeps losing its log position to other writers.
+const WRITE_ATTEMPTS: usize = 8;
+
 impl CatalogRepository {
-    /// Loads every entity from the table into the read model.
+    /// Loads the catalog (its snapshot and the change log after it) with the default options.
     pub async fn load(table: Arc<dyn Table>) -> Result<Self, Error> {
-        let mut stored = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = table
-                .query(
-                    ENTITY_PARTITION,
-                    &SortKeyRange::All,
-                    after.as_deref(),
-                    LOAD_PAGE,
-                )
-                .await?;
-            for item in page.items {
-                match decode(&item) {
-                    Ok(entity) => stored.push(entity),
-                    Err(e) => {
-                        tracing::error!(key = ?item.key, error = %e, "a stored entity no longer passes validation; it is left in the table but not served")
-                    }
-                }
-            }
-            match page.last_sk {
-                Some(sk) => after = Some(sk),
-                None => break,
-            }
-        }
-        let mut index = CatalogIndex::default();
-        index.apply(stored, &[]);
-        tracing::info!(entities = index.len(), "catalog loaded");
+        Self::load_with(table, CatalogOptions::default()).await
+    }
+
+    /// Loads the catalog: the latest snapshot's chunks in parallel, then the log's tail.
+    pub async fn load_with(table: Arc<dyn Table>, options: CatalogOptions) -> Result<Self, Error> {
+        let started = Instant::now();
+        let (index, state) = read_from_store(&table).await?;
+        tracing::info!(
+            entities = index.len(),
+            seq = state.seq,
+            snapshot_seq = state.snapshot_seq,
+            tail = state.records_since_snapshot,
+            "catalog loaded"
+        );
         Ok(Self {
             table,
+            options,
             index: RwLock::new(index),
-            writes: tokio::sync::Mutex::new(()),
+            sync: tokio::sync::Mutex::new(state),
+            synced_at: Mutex::new(Some(started)),
+            snapshotting: AtomicBool::new(false),
         })
     }
 
-    /// The read model, for queries. Hold the guard briefly: writers wait for it.
+    /// The read model as this process last synced it, for queries. Hold the guard briefly:
+    /// writers wait for it. Entry points use [`CatalogRepository::fresh`].
     pub fn read(&self) -> RwLockReadGuard<'_, CatalogIndex> {
         self.index.read()
+    }
+
+    /// The read model, first caught up with the change log if it is older than
+    /// [`CatalogOptions::max_staleness`]: what any process committed that long ago is in it.
+    pub async fn fresh(&self) -> Result<RwLockReadGuard<'_, CatalogIndex>, Error> {
+        if self.is_stale() {
+            let mut state = self.sync.lock().await;
+            if self.is_stale() {
+                self.catch_up(&mut state).await?;
+            }
+        }
+        Ok(self.read())
+    }
+
+    /// Catches the read model up with the change log if it is older than
+    /// [`CatalogOptions::max_staleness`]. Entry points call it (the HTTP functions through
+    /// `paved_http::fresh_catalog`) before they read with [`CatalogRepository::read`].
+    pub async fn refresh(&self) -> Result<(), Error> {
+        drop(self.fresh().await?);
+        Ok(())
+    }
+
+    /// The change-log position of the read model.
+    pub async fn position(&self) -> u64 {
+        self.sync.lock().await.seq
+    }
+
+    fn is_stale(&self) -> bool {
+        self.synced_at
+            .lock()
+            .is_none_or(|at| at.elapsed() >= self.options.max_staleness)
+    }
+
+    /// Applies every record committed after the read model's position; reloads when the
+    /// records it needs were collected.
+    async fn catch_up(&self, state: &mut SyncState) -> Result<CaughtUp, Error> {
+        let started = Instant::now();
+        let mut seen = CaughtUp::default();
+        match changelog::tail(&self.table, state.seq).await {
+            Ok(records) => {
+                if !records.is_empty() {
+                    let mut index = self.index.write();
+                    for record in records {
+                        seen.touched.extend(record.changes.keys());
+                        let n = record.changes.len();
+                        index.apply(record.changes.upserts, &record.changes.removals);
+                        state.record(record.seq, n);
+                    }
+                }
+            }
+            Err(TailError::Failed(e)) => return Err(e),
+            Err(why) => {
+                tracing::warn!(
+                    held = state.seq,
+                    ?why,
+                    "the read model fell behind the catalog's change log; reloading it"
+                );
+                let (index, fresh) = read_from_store(&self.table).await?;
+                *self.index.write() = index;
+                *state = fresh;
+                seen.reloaded = true;
+            }
+        }
+        *self.synced_at.lock() = Some(started);
+        Ok(seen)
+    }
+
+    /// Commits the change `decide` makes of the current catalog at the log's next position.
+    /// When another writer takes that position first, the catalog is caught up and `decide`
+    /// runs again on what the winner wrote: whatever `decide` checked (owner, etag, caller's
+    /// rights) holds at the moment of the commit.
+    ///
+    /// A change too large to travel in one record is staged outside the lock and committed
+    /// unless a record committed meanwhile touched one of its entities (then nothing is
+    /// written and the caller hears `Conflict`).
+    async fn commit<T>(
+        &self,
+        decide: impl Fn(&CatalogIndex) -> Result<(ChangeSet, T), Error>,
+    ) -> Result<T, Error> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut state = self.sync.lock().await;
+            self.catch_up(&mut state).await?;
+            let (changes, outcome) = decide(&self.read())?;
+            if changes.is_empty() {
+                return Ok(outcome);
+            }
+            let prepared = match changelog::encode(&changes)? {
+                Encoded::Inline(inline) => inline,
+                Encoded::Chunks(chunks) => {
+                    drop(state);
+                    return self.commit_staged(chunks, changes, outcome).await;
+                }
+            };
+            let seq = state.seq + 1;
+            match changelog::append(&self.table, seq, &prepared, changes.len(), now_millis())
+                .await?
+            {
+                Append::Committed => {
+                    self.apply_own(&mut state, seq, changes);
+                    drop(state);
+                    self.maybe_snapshot().await;
+                    return Ok(outcome);
+                }
+                Append::Lost => continue,
+            }
+        }
+        Err(Error::Conflict(
+            "the catalog is changing too fast to commit this write; nothing was written, retry it"
+                .into(),
+        ))
+    }
+
+    async fn commit_staged<T>(
+        &self,
+        chunks: Vec<String>,
+        changes: ChangeSet,
+        outcome: T,
+    ) -> Result<T, Error> {
+        let prepared = changelog::stage(&self.table, chunks, now_millis()).await?;
+        let result = async {
+            let mut state = self.sync.lock().await;
+            for _ in 0..WRITE_ATTEMPTS {
+                let seen = self.catch_up(&mut state).await?;
+                if seen.reloaded || changelog::overlaps(&seen.touched, &changes) {
+                    return Err(Error::Conflict(
+                        "the catalog changed during the import; nothing was written, retry it"
+                            .into(),
+                    ));
+                }
+                let seq = state.seq + 1;
+                match changelog::append(&self.table, seq, &prepared, changes.len(), now_millis())
+                    .await?
+                {
+                    Append::Committed => return Ok((state, seq)),
+                    Append::Lost => continue,
+                }
+            }
+            Err(Error::Conflict(
+                "the catalog is changing too fast to commit this import; nothing was written, retry it"
+                    .into(),
+            ))
+        }
+        .await;
+        match result {
+            Ok((mut state, seq)) => {
+                self.apply_own(&mut state, seq, changes);
+                drop(state);
+                self.maybe_snapshot().await;
+                Ok(outcome)
+            }
+            Err(e) => {
+                changelog::discard(&self.table, &prepared).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn apply_own(&self, state: &mut SyncState, seq: u64, changes: ChangeSet) {
+        let n = changes.len();
+        self.index.write().apply(changes.upserts, &changes.removals);
+        state.record(seq, n);
+    }
+
+    /// Publishes a snapshot once enough changed since the last one, so cold starts stay a
+    /// few parallel reads. A failure is logged; the log still holds everything.
+    async fn maybe_snapshot(&self) {
+        let (seq, encoded, records, entities) = {
+            let state = self.sync.lock().await;
+            let entities_due = self
+                .options
+                .snapshot_after_entities
+                .max(self.read().len() / 2);
+            let due = state.records_since_snapshot >= self.options.snapshot_after_records
+                || state.entities_since_snapshot >= entities_due;
+            if !due || self.snapshotting.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            let encoded = changelog::chunks::encode(self.read().log_lines());
+            (
+                state.seq,
+                encoded,
+                state.records_since_snapshot,
+                state.entities_since_snapshot,
+            )
+        };
+        let published = match encoded {
+            Ok(encoded) => snapshot::publish(&self.table, seq, encoded, now_millis()).await,
+            Err(e) => Err(e),
+        };
+        match published {
+            Ok(_) => {
+                let mut state = self.sync.lock().await;
+                if state.snapshot_seq < seq {
+                    state.snapshot_seq = seq;
+                    state.records_since_snapshot -= records.min(state.records_since_snapshot);
+                    state.entities_since_snapshot -= entities.min(state.entities_since_snapshot);
+                }
+                tracing::info!(seq, "catalog snapshot published");
+            }
+            Err(e) => {
+                tracing::warn!(seq, error = %e, "the catalog snapshot was not published; cold starts read more of the log until one is")
+            }
+        }
+        self.snapshotting.store(false, Ordering::Release);
     }
 
     /// Creates or replaces one entity. With `if_match`, the write happens only while the
@@ -145,51 +402,37 @@ impl CatalogRepository {
         guard: &dyn WriteGuard,
     ) -> Result<UpsertOutcome, Error> {
         let valid = validate_entity(value)?;
-        let _serial = self.writes.lock().await;
-        let current = self.read().get_by_ref(&valid.entity_ref).cloned();
-        guard.check(
-            &valid.entity_ref,
-            valid.kind,
-            current.as_ref().and_then(|c| c.owner.as_ref()),
-            valid.owner.as_ref(),
-        )?;
-        if let Some(expected) = if_match {
-            check_if_match(expected, current.as_ref(), &valid.entity_ref)?;
-        }
-        if let Some(view) = current
-            .as_ref()
-            .filter(|c| c.content_hash == valid.content_hash)
-        {
-            return Ok(UpsertOutcome {
-                status: WriteStatus::Unchanged,
-                view: view.clone(),
-            });
-        }
-        let status = if current.is_some() {
-            WriteStatus::Updated
-        } else {
-            WriteStatus::Created
-        };
-        let (stored, item, condition) = self.prepare_write(valid, current.as_ref());
-        match self.table.put(item, condition).await {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed { current: now, .. }) => {
-                // Another writer got there first: refresh our view of it and refuse.
-                self.refresh_from(&stored.valid.entity_ref, now.map(|b| *b));
-                return Err(Error::PreconditionFailed(format!(
-                    "{} was changed by another writer; fetch it again and retry",
-                    stored.valid.entity_ref
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let entity_ref = stored.valid.entity_ref.clone();
-        let mut index = self.index.write();
-        index.apply(vec![stored], &[]);
-        let view = index
-            .get_by_ref(&entity_ref)
+        let status = self
+            .commit(|index| {
+                let current = index.get_by_ref(&valid.entity_ref);
+                guard.check(
+                    &valid.entity_ref,
+                    valid.kind,
+                    current.and_then(|c| c.owner.as_ref()),
+                    valid.owner.as_ref(),
+                )?;
+                if let Some(expected) = if_match {
+                    check_if_match(expected, current, &valid.entity_ref)?;
+                }
+                let status = match current {
+                    Some(c) if c.content_hash == valid.content_hash => {
+                        return Ok((ChangeSet::default(), WriteStatus::Unchanged));
+                    }
+                    Some(_) => WriteStatus::Updated,
+                    None => WriteStatus::Created,
+                };
+                let changes = ChangeSet {
+                    upserts: vec![prepare_write(valid.clone(), current)],
+                    removals: Vec::new(),
+                };
+                Ok((changes, status))
+            })
+            .await?;
+        let view = self
+            .read()
+            .get_by_ref(&valid.entity_ref)
             .cloned()
-            .ok_or_else(|| Error::NotFound(entity_ref.to_string()))?;
+            .ok_or_else(|| Error::NotFound(valid.entity_ref.to_string()))?;
         Ok(UpsertOutcome { status, view })
     }
 
@@ -200,7 +443,8 @@ impl CatalogRepository {
         documents: Vec<Value>,
         guard: &dyn WriteGuard,
     ) -> Result<ImportOutcome, Error> {
-        self.import_checked(documents, guard, validate_entity).await
+        self.import_checked(documents, guard, validate_entity, false)
+            .await
     }
 
     /// Registers the one Component a provisioned service's catalog-info.yaml declares, as the
@@ -262,6 +506,7 @@ impl CatalogRepository {
             vec![document],
             &PlatformWriter,
             validate_entity_except_templates,
+            false,
         )
         .await
     }
@@ -271,6 +516,7 @@ impl CatalogRepository {
         documents: Vec<Value>,
         guard: &dyn WriteGuard,
         validate: fn(Value) -> Result<ValidEntity, Error>,
+        only_missing: bool,
     ) -> Result<ImportOutcome, Error> {
         let mut reports = Vec::new();
         let mut valid = Vec::with_capacity(documents.len());
@@ -308,13 +554,15 @@ impl CatalogRepository {
             return Err(Error::ImportRejected(reports));
         }
 
-        let _serial = self.writes.lock().await;
-        let mut outcome = ImportOutcome::default();
-        let mut writes = Vec::new();
-        {
-            let index = self.read();
-            for (i, v) in valid {
+        self.commit(|index| {
+            let mut reports = Vec::new();
+            let mut outcome = ImportOutcome::default();
+            let mut changes = ChangeSet::default();
+            for (i, v) in &valid {
                 let current = index.get_by_ref(&v.entity_ref);
+                if current.is_some() && only_missing {
+                    continue;
+                }
                 if let Err(e) = guard.check(
                     &v.entity_ref,
                     v.kind,
@@ -322,7 +570,7 @@ impl CatalogRepository {
                     v.owner.as_ref(),
                 ) {
                     reports.push(DocumentReport {
-                        document: i,
+                        document: *i,
                         entity_ref: Some(v.entity_ref.to_string()),
                         code: e.error_code(),
                         errors: vec![Violation::new("", e.to_string())],
@@ -344,175 +592,168 @@ impl CatalogRepository {
                     WriteStatus::Created => outcome.created += 1,
                 }
                 if status != WriteStatus::Unchanged {
-                    writes.push(self.prepare_write(v, current));
+                    changes.upserts.push(prepare_write(v.clone(), current));
                 }
             }
-        }
-        if !reports.is_empty() {
-            return Err(Error::ImportRejected(reports));
-        }
-        if writes.is_empty() {
-            return Ok(outcome);
-        }
-        let limit = self.table.max_transaction_ops();
-        if writes.len() > limit {
-            return Err(Error::Invalid {
-                code: ErrorCode::ImportTooLarge,
-                message: format!(
-                    "this import changes {} entities; this backend writes at most {limit} in one all-or-nothing import, so split the file",
-                    writes.len()
-                ),
-                violations: Vec::new(),
-            });
-        }
-        let (stored, ops): (Vec<StoredEntity>, Vec<TransactOp>) = writes
-            .into_iter()
-            .map(|(stored, item, condition)| (stored, TransactOp::Put { item, condition }))
-            .unzip();
-        match self.table.transact(ops).await {
-            Ok(()) => {}
-            Err(StoreError::TransactionCancelled { .. }) => {
-                return Err(Error::Conflict(
-                    "the catalog changed during the import; nothing was written, retry it".into(),
-                ));
+            if !reports.is_empty() {
+                return Err(Error::ImportRejected(reports));
             }
-            Err(e) => return Err(e.into()),
-        }
-        self.index.write().apply(stored, &[]);
-        Ok(outcome)
+            Ok((changes, outcome))
+        })
+        .await
     }
 
     /// Writes those of `documents` that the catalog does not hold yet, as the platform itself
     /// (no caller to authorize); what is there already is left as its owners made it.
     ///
-    /// Several processes may do this at once (cold starts of the catalog function): the one
-    /// whose write loses the race reads what the winner wrote and finds nothing left to do.
+    /// Several processes may do this at once (cold starts of the catalog function): whatever
+    /// another one installed first is, by the time this one commits, already there and left.
     pub async fn install_missing(&self, documents: Vec<Value>) -> Result<ImportOutcome, Error> {
-        const ATTEMPTS: usize = 3;
-        let mut attempt = 0;
-        loop {
-            let missing: Vec<Value> = {
-                let index = self.read();
-                documents
-                    .iter()
-                    .filter(|doc| {
-                        doc_ref(doc).is_none_or(|r| index.get_by_key(&r.to_lowercase()).is_none())
-                    })
-                    .cloned()
-                    .collect()
-            };
-            if missing.is_empty() {
-                return Ok(ImportOutcome::default());
-            }
-            attempt += 1;
-            match self.import(missing.clone(), &PlatformWriter).await {
-                Err(Error::Conflict(_)) if attempt < ATTEMPTS => {
-                    // Someone else wrote some of them: learn what they wrote, then try the rest.
-                    for reference in missing.iter().filter_map(doc_ref) {
-                        let Ok(entity_ref) = EntityRef::parse(
-                            &reference,
-                            RefDefaults {
-                                kind: None,
-                                namespace: "default",
-                            },
-                        ) else {
-                            continue;
-                        };
-                        let key = Key::new(ENTITY_PARTITION, entity_ref.key());
-                        let item = self.table.get(&key).await?;
-                        self.refresh_from(&entity_ref, item);
-                    }
-                }
-                other => return other,
-            }
+        let missing: Vec<Value> = {
+            let index = self.fresh().await?;
+            documents
+                .into_iter()
+                .filter(|doc| {
+                    doc_ref(doc).is_none_or(|r| index.get_by_key(&r.to_lowercase()).is_none())
+                })
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(ImportOutcome::default());
         }
+        self.import_checked(missing, &PlatformWriter, validate_entity, true)
+            .await
     }
 
-    /// Deletes an entity by uid.
+    /// Deletes an entity by uid. The delete commits only if, at that moment, the entity is
+    /// still the one the guard authorized (same uid, owner and etag).
     pub async fn delete_by_uid(
         &self,
         uid: &str,
         guard: &dyn WriteGuard,
     ) -> Result<EntityRef, Error> {
-        let _serial = self.writes.lock().await;
-        let current = self
-            .read()
-            .get_by_uid(uid)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("entity with uid {uid}")))?;
-        guard.check(
-            &current.entity_ref,
-            current.kind,
-            current.owner.as_ref(),
-            None,
-        )?;
-        let key = Key::new(ENTITY_PARTITION, current.entity_ref.key());
-        match self
-            .table
-            .delete(
-                &key,
-                Condition::AttrEquals {
-                    name: "uid".into(),
-                    value: Value::String(uid.into()),
-                },
-            )
-            .await
-        {
-            Ok(()) | Err(StoreError::ConditionFailed { current: None, .. }) => {}
-            Err(StoreError::ConditionFailed { current: now, .. }) => {
-                self.refresh_from(&current.entity_ref, now.map(|b| *b));
-                return Err(Error::NotFound(format!("entity with uid {uid}")));
-            }
-            Err(e) => return Err(e.into()),
+        self.commit(|index| {
+            let current = index
+                .get_by_uid(uid)
+                .ok_or_else(|| Error::NotFound(format!("entity with uid {uid}")))?;
+            guard.check(
+                &current.entity_ref,
+                current.kind,
+                current.owner.as_ref(),
+                None,
+            )?;
+            let changes = ChangeSet {
+                upserts: Vec::new(),
+                removals: vec![current.entity_ref.clone()],
+            };
+            Ok((changes, current.entity_ref.clone()))
+        })
+        .await
+    }
+}
+
+/// Builds the stored form of a write: a new uid when the entity is new, a fresh etag always,
+/// and a generation that moves when the spec changes.
+fn prepare_write(valid: ValidEntity, current: Option<&EntityView>) -> StoredEntity {
+    let (uid, generation) = match current {
+        Some(c) => {
+            let spec_changed = spec_changed(c, &valid).unwrap_or(true);
+            (c.uid.clone(), c.generation + u64::from(spec_changed))
         }
-        self.index
-            .write()
-            .apply(Vec::new(), std::slice::from_ref(&current.entity_ref));
-        Ok(current.entity_ref)
+        None => (uuid::Uuid::new_v4().to_string(), 1),
+    };
+    StoredEntity {
+        valid,
+        uid,
+        etag: uuid::Uuid::new_v4().simple().to_string(),
+        generation,
     }
+}
 
-    /// Builds the stored form of a write and its conditional put: created only if absent,
-    /// replaced only while the etag we read is still current.
-    fn prepare_write(
-        &self,
-        valid: ValidEntity,
-        current: Option<&EntityView>,
-    ) -> (StoredEntity, Item, Condition) {
-        let (uid, generation, condition) = match current {
-            Some(c) => {
-                let spec_changed = self.read_spec_changed(c, &valid).unwrap_or(true);
-                (
-                    c.uid.clone(),
-                    c.generation + u64::from(spec_changed),
-                    Condition::AttrEquals {
-                        name: "etag".into(),
-                        value: Value::String(c.etag.clone()),
-                    },
-                )
+fn spec_changed(current: &EntityView, valid: &ValidEntity) -> Option<bool> {
+    let old: Value = serde_json::from_slice(&current.json).ok()?;
+    Some(old.get("spec") != valid.body.get("spec"))
+}
+
+fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Reads the catalog from the store: the snapshot the pointer names (or, before the first
+/// snapshot, the entities an earlier version kept one item each), then the log after it.
+/// A snapshot replaced while it is read, or a log collected under it, starts the read again.
+async fn read_from_store(table: &Arc<dyn Table>) -> Result<(CatalogIndex, SyncState), Error> {
+    const ATTEMPTS: usize = 5;
+    for attempt in 1..=ATTEMPTS {
+        let pointer = snapshot::current(table).await?;
+        let (base, snapshot_seq) = match &pointer {
+            Some(p) => {
+                match changelog::chunks::read(table, &p.current.id, p.current.chunks).await {
+                    Ok(changes) => (changes.upserts, p.current.seq),
+                    Err(ReadError::Missing) => continue,
+                    Err(ReadError::Failed(e)) => return Err(e),
+                }
             }
-            None => (uuid::Uuid::new_v4().to_string(), 1, Condition::Absent),
+            None => (per_item_entities(table).await?, 0),
         };
-        let stored = StoredEntity {
-            valid,
-            uid,
-            etag: uuid::Uuid::new_v4().simple().to_string(),
-            generation,
+        let mut index = CatalogIndex::default();
+        let legacy = if pointer.is_none() { base.len() } else { 0 };
+        index.apply(base, &[]);
+        let mut state = SyncState {
+            seq: snapshot_seq,
+            snapshot_seq,
+            records_since_snapshot: 0,
+            entities_since_snapshot: legacy,
         };
-        let item = encode(&stored);
-        (stored, item, condition)
+        match changelog::tail(table, snapshot_seq).await {
+            Ok(records) => {
+                for record in records {
+                    let n = record.changes.len();
+                    index.apply(record.changes.upserts, &record.changes.removals);
+                    state.record(record.seq, n);
+                }
+                return Ok((index, state));
+            }
+            Err(TailError::Failed(e)) => return Err(e),
+            Err(why) => {
+                tracing::info!(
+                    attempt,
+                    ?why,
+                    "the catalog changed under the load; reading it again"
+                );
+            }
+        }
     }
+    Err(Error::Unavailable(
+        "the catalog's snapshot kept changing while it was read; retry".into(),
+    ))
+}
 
-    fn read_spec_changed(&self, current: &EntityView, valid: &ValidEntity) -> Option<bool> {
-        let old: Value = serde_json::from_slice(&current.json).ok()?;
-        Some(old.get("spec") != valid.body.get("spec"))
-    }
-
-    /// Brings the index in line with what the table holds for one entity.
-    fn refresh_from(&self, entity_ref: &EntityRef, item: Option<Item>) {
-        let mut index = self.index.write();
-        match item.map(|i| decode(&i)) {
-            Some(Ok(stored)) => index.apply(vec![stored], &[]),
-            Some(Err(_)) | None => index.apply(Vec::new(), std::slice::from_ref(entity_ref)),
+/// Entities an earlier version of paved stored one item each, read once until the first
+/// snapshot includes them.
+async fn per_item_entities(table: &Arc<dyn Table>) -> Result<Vec<StoredEntity>, Error> {
+    let mut stored = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = table
+            .query(
+                ENTITY_PARTITION,
+                &SortKeyRange::All,
+                after.as_deref(),
+                LOAD_PAGE,
+            )
+            .await?;
+        for item in page.items {
+            match decode(&item) {
+                Ok(entity) => stored.push(entity),
+                Err(e) => {
+                    tracing::error!(key = ?item.key, error = %e, "a stored entity no longer passes validation; it is left in the table but not served")
+                }
+            }
+        }
+        match page.last_sk {
+            Some(sk) => after = Some(sk),
+            None => return Ok(stored),
         }
     }
 }
@@ -560,22 +801,6 @@ fn doc_ref(doc: &Value) -> Option<String> {
         ns.to_lowercase(),
         name
     ))
-}
-
-fn encode(stored: &StoredEntity) -> Item {
-    let mut attrs = Map::new();
-    // The entity is kept as one JSON string attribute: compact, and opaque to the store.
-    attrs.insert(
-        "entity".into(),
-        Value::String(serde_json::to_string(&stored.valid.body).unwrap_or_default()),
-    );
-    attrs.insert("uid".into(), Value::String(stored.uid.clone()));
-    attrs.insert("etag".into(), Value::String(stored.etag.clone()));
-    attrs.insert("generation".into(), Value::from(stored.generation));
-    Item::new(
-        Key::new(ENTITY_PARTITION, stored.valid.entity_ref.key()),
-        attrs,
-    )
 }
 
 /// A stored entity that does not read back is the server's fault, never a caller's (`load`

@@ -90,7 +90,7 @@ error_codes! {
     NotTheServiceComponent = "not_the_service_component", 422, "A service's catalog-info.yaml is not exactly its own Component.";
     InvalidPolicy = "invalid_policy", 422, "The guardrails do not compile or their tests fail.";
     InvalidScorecard = "invalid_scorecard", 422, "A scorecard definition breaks its rules.";
-    ImportTooLarge = "import_too_large", 422, "The import has more documents than the backend writes at once.";
+    EntityTooLarge = "entity_too_large", 422, "An entity is too large to store, even compressed.";
     AnswerTooLarge = "answer_too_large", 422, "The answer would be over 16 MiB.";
     // 5xx: the server's fault; logged with the cause, never blamed on the caller.
     Internal = "internal", 500, "The server failed (corrupt stored data, a bug); it was logged.";

@@ -140,3 +140,25 @@ fn flatten(prefix: &mut String, value: &Value, visit: &mut impl FnMut(&str, &Val
         leaf => visit(prefix, leaf),
     }
 }
+
+impl StoredEntity {
+    /// The entity as the change log and snapshots carry it: the served JSON without
+    /// relations (the body plus `metadata.uid/etag/generation`), the same bytes the read
+    /// model keeps for each entity.
+    pub(crate) fn log_json(&self) -> Vec<u8> {
+        let json = Value::Object(StoredEntity::served(
+            self.valid.body.clone(),
+            &self.uid,
+            &self.etag,
+            self.generation,
+        ));
+        serde_json::to_vec(&json).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+impl super::CatalogIndex {
+    /// Every entity in its [`StoredEntity::log_json`] form, for a snapshot.
+    pub(crate) fn log_lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.slots.iter().flatten().map(|s| s.base_json.as_slice())
+    }
+}

@@ -164,6 +164,9 @@ impl RequestsService {
 
     /// Every check a request must pass, with no side effect (a dry run stops here).
     async fn check(&self, who: &Identity, form: &RequestForm, id: &str) -> Result<Checked, Error> {
+        // Whoever calls (HTTP, chat-ops, the CLI), the owner and template are judged against
+        // a catalog no older than its staleness bound.
+        self.catalog.refresh().await?;
         let name = ResourceName::parse(&form.name)?;
         let template = self.template(&form.template)?;
         let resource_type = template.resource_type().to_owned();
