@@ -1,8 +1,11 @@
 //! Self-service requests and their one lifecycle:
 //! SUBMITTED → (WAITING_FOR_APPROVAL) → QUEUED → PROVISIONING → READY | FAILED | REJECTED |
 //! CANCELLED; READY → DEPROVISIONING → DELETED | DELETE_FAILED. Every change is a conditional
-//! write on the request's version, and leaves an event in its log.
+//! write on the request's version, and leaves an event in its log. The same transaction moves
+//! the request's entries in the listing index ([`Selector`]), so a page of a listing reads
+//! about `limit` items.
 
+mod index;
 mod steps;
 
 use crate::ErrorCode;
@@ -15,6 +18,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::ports::{Clock, Condition, Item, Key, SortKeyRange, StoreError, Table, TransactOp};
 
+pub use index::{Backfill, IndexedPage, Narrow, Selector, owner_key, requester_key};
 pub use steps::StepStart;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -277,6 +281,7 @@ fn claim_key(resource_type: &str, environment: &str, name: &str) -> Key {
 pub struct RequestRepository {
     table: Arc<dyn Table>,
     clock: Arc<dyn Clock>,
+    index: Arc<index::IndexState>,
 }
 
 impl std::fmt::Debug for RequestRepository {
@@ -286,7 +291,7 @@ impl std::fmt::Debug for RequestRepository {
 }
 
 fn encode(request: &ProvisioningRequest) -> Result<Item, Error> {
-    let Value::Object(attrs) = serde_json::to_value(request)
+    let Value::Object(mut attrs) = serde_json::to_value(request)
         .map_err(|e| Error::Internal(format!("encoding request {}: {e}", request.id)))?
     else {
         return Err(Error::Internal(format!(
@@ -294,6 +299,11 @@ fn encode(request: &ProvisioningRequest) -> Result<Item, Error> {
             request.id
         )));
     };
+    // Every write through here writes the index in the same transaction.
+    attrs.insert(
+        index::INDEXED_ATTR.into(),
+        Value::from(index::INDEX_VERSION),
+    );
     Ok(Item::new(Key::new(REQUEST_PARTITION, &request.id), attrs))
 }
 
@@ -309,10 +319,15 @@ fn decode(item: Item) -> Result<ProvisioningRequest, Error> {
 
 impl RequestRepository {
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
-        Self { table, clock }
+        Self {
+            table,
+            clock,
+            index: Arc::default(),
+        }
     }
 
-    /// Stores a new request as SUBMITTED. A second create with the same id is refused.
+    /// Stores a new request as SUBMITTED, with its index entries, in one transaction. A second
+    /// create with the same id is refused.
     pub async fn create(&self, new: NewRequest) -> Result<ProvisioningRequest, Error> {
         let now = self.clock.now();
         let request = ProvisioningRequest {
@@ -374,7 +389,7 @@ impl RequestRepository {
                 condition: Condition::Absent,
             },
         ];
-        match self.table.transact(ops).await {
+        match self.transact_indexed(ops, None, &request).await {
             Ok(()) => Ok(request),
             Err(StoreError::TransactionCancelled { failed: Some(1) }) => {
                 let holder = self
@@ -426,7 +441,8 @@ impl RequestRepository {
         }
     }
 
-    /// Every request, oldest id first, keeping those `keep` accepts.
+    /// Every request, oldest id first, keeping those `keep` accepts: a read of every request
+    /// (use [`page`](Self::page) to list).
     pub async fn list(
         &self,
         keep: impl Fn(&ProvisioningRequest) -> bool,
@@ -452,13 +468,20 @@ impl RequestRepository {
     }
 
     /// Applies `change` to the current request and writes it only if nobody wrote in between
-    /// (conditional on the version); a lost race is a `Conflict` the caller may retry.
+    /// (conditional on the version), its index entries in the same transaction (a request
+    /// stored before the index gets them now); a lost race is a `Conflict` the caller may
+    /// retry.
     pub async fn update(
         &self,
         id: &str,
         change: impl FnOnce(&mut ProvisioningRequest, DateTime<Utc>) -> Result<(), Error>,
     ) -> Result<ProvisioningRequest, Error> {
-        let mut request = self.get(id).await?;
+        let Some(item) = self.table.get(&Key::new(REQUEST_PARTITION, id)).await? else {
+            return Err(Error::NotFound(format!("request {id}")));
+        };
+        let indexed = index::is_indexed(&item);
+        let mut request = decode(item)?;
+        let previous = request.clone();
         let before = request.status;
         let expected = request.version;
         let now = self.clock.now();
@@ -483,7 +506,10 @@ impl RequestRepository {
                 condition: Condition::Always,
             });
         }
-        match self.table.transact(ops).await {
+        match self
+            .transact_indexed(ops, indexed.then_some(&previous), &request)
+            .await
+        {
             Ok(()) => Ok(request),
             Err(StoreError::TransactionCancelled { .. }) => Err(Error::Conflict(format!(
                 "request {id} changed meanwhile; read it again"

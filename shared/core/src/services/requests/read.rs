@@ -1,5 +1,11 @@
 //! Reading requests: one, or a filtered page. Callers see the requests of their teams and
 //! their own; admins and approvers see all.
+//!
+//! A page reads the listing index ([`crate::requests::Selector`]): the partition the filters
+//! name for an admin or an approver, and for anyone else the merge of one partition per
+//! principal that may let them see a request (each of their groups, themselves as an owner,
+//! themselves as the requester). Until every request stored before the index is indexed, a
+//! page reads every request, as it always did, and starts the backfill.
 
 use crate::ErrorCode;
 use serde::Deserialize;
@@ -9,7 +15,9 @@ use super::{RequestsService, cursor, request_view};
 use crate::Error;
 use crate::auth::Identity;
 use crate::catalog::{EntityRef, OwnerRef, RefDefaults};
-use crate::requests::{ProvisioningRequest, RequestId, RequestStatus};
+use crate::requests::{
+    Narrow, ProvisioningRequest, RequestId, RequestStatus, Selector, owner_key, requester_key,
+};
 
 /// The filters of a request listing, as a caller writes them (`GET /v1/requests`' query).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -43,6 +51,18 @@ impl RequestPage {
         let items: Vec<Value> = self.items.iter().map(request_view).collect();
         json!({"items": items, "total": self.total, "nextCursor": self.next_cursor})
     }
+}
+
+/// Whether `who` is the principal `reference` names (`kind` when it names none).
+fn principal_is(who: &Identity, reference: &str, kind: &'static str) -> bool {
+    EntityRef::parse(
+        reference,
+        RefDefaults {
+            kind: Some(kind),
+            namespace: "default",
+        },
+    )
+    .is_ok_and(|e| who.is(&e))
 }
 
 const STATUSES: &str = "SUBMITTED, WAITING_FOR_APPROVAL, QUEUED, PROVISIONING, READY, FAILED, REJECTED, CANCELLED, DEPROVISIONING, DELETED, DELETE_FAILED";
@@ -104,24 +124,102 @@ impl RequestsService {
             .as_deref()
             .map(|c| cursor::decode(c, &filters))
             .transpose()?;
-        let mut items = self
+        let keep = |r: &ProvisioningRequest| {
+            status.is_none_or(|st| r.status == st)
+                && owner.as_ref().is_none_or(|o| owner_key(&r.owner) == *o)
+                && requester
+                    .as_ref()
+                    .is_none_or(|u| requester_key(&r.requester) == *u)
+                && listing.template.as_ref().is_none_or(|t| &r.template == t)
+                && listing
+                    .environment
+                    .as_ref()
+                    .is_none_or(|e| &r.environment == e)
+                && self.may_see(who, r)
+        };
+        if !self.requests.index_ready().await? {
+            self.requests.start_backfill();
+            return self.list_every_request(keep, after, limit, &filters).await;
+        }
+        let selectors = self.selectors(who, status, owner.as_deref(), requester.as_deref());
+        let narrow = Narrow {
+            template: listing.template.clone(),
+            environment: listing.environment.clone(),
+        };
+        let page = self
             .requests
-            .list(|r| {
-                status.is_none_or(|st| r.status == st)
-                    && owner
-                        .as_ref()
-                        .is_none_or(|o| r.owner.eq_ignore_ascii_case(o))
-                    && requester
-                        .as_ref()
-                        .is_none_or(|u| r.requester.eq_ignore_ascii_case(u))
-                    && listing.template.as_ref().is_none_or(|t| &r.template == t)
-                    && listing
-                        .environment
-                        .as_ref()
-                        .is_none_or(|e| &r.environment == e)
-                    && self.may_see(who, r)
-            })
+            .page(
+                &selectors,
+                &narrow,
+                after.as_ref().map(|p| (p.created_at, p.id.as_str())),
+                limit,
+            )
             .await?;
+        // The selectors already say who sees what; the same rules again cost nothing here.
+        let items = page.items.into_iter().filter(|r| keep(r)).collect();
+        let next_cursor = page
+            .next
+            .map(|(created_at, id)| cursor::encode(&filters, cursor::Position { created_at, id }));
+        Ok(RequestPage {
+            items,
+            total: page.total,
+            next_cursor,
+        })
+    }
+
+    /// The index partitions whose union is what `who` may see with these filters: one for an
+    /// admin or an approver; otherwise one per group of theirs and one for themselves as the
+    /// owner (owners never overlap), and one for themselves as the requester (overlapping
+    /// each of those at most).
+    fn selectors(
+        &self,
+        who: &Identity,
+        status: Option<RequestStatus>,
+        owner: Option<&str>,
+        requester: Option<&str>,
+    ) -> Vec<Selector> {
+        let owner = owner.map(owner_key);
+        let requester = requester.map(requester_key);
+        if self.sees_all(who) {
+            return vec![Selector {
+                owner,
+                requester,
+                status,
+            }];
+        }
+        let me = who.user().key();
+        let mut owners: Vec<String> = who.groups().iter().map(|g| g.key()).collect();
+        owners.push(me.clone());
+        owners.sort_unstable();
+        owners.dedup();
+        let mut selectors: Vec<Selector> = owners
+            .into_iter()
+            .filter(|o| owner.as_ref().is_none_or(|f| f == o))
+            .map(|o| Selector {
+                owner: Some(o),
+                requester: requester.clone(),
+                status,
+            })
+            .collect();
+        if requester.as_ref().is_none_or(|u| *u == me) {
+            selectors.push(Selector {
+                owner,
+                requester: Some(me),
+                status,
+            });
+        }
+        selectors
+    }
+
+    /// The page as it was read before the index: every request, filtered and sorted here.
+    async fn list_every_request(
+        &self,
+        keep: impl Fn(&ProvisioningRequest) -> bool,
+        after: Option<cursor::Position>,
+        limit: usize,
+        filters: &str,
+    ) -> Result<RequestPage, Error> {
+        let mut items = self.requests.list(keep).await?;
         let total = items.len();
         // Newest first; the id breaks ties, so the order is total and a cursor is exact.
         items.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
@@ -135,7 +233,7 @@ impl RequestsService {
             .flatten()
             .map(|last| {
                 cursor::encode(
-                    &filters,
+                    filters,
                     cursor::Position {
                         created_at: last.created_at,
                         id: last.id.clone(),
@@ -151,22 +249,16 @@ impl RequestsService {
         })
     }
 
+    /// Admins and approvers see every request.
+    fn sees_all(&self, who: &Identity) -> bool {
+        self.access.is_admin(who) || principal_is(who, &self.approver_group, "group")
+    }
+
     /// Whether `who` may see (and, for the requester's team, act on) `r`.
     fn may_see(&self, who: &Identity, r: &ProvisioningRequest) -> bool {
-        let is = |reference: &str, kind: &'static str| {
-            EntityRef::parse(
-                reference,
-                RefDefaults {
-                    kind: Some(kind),
-                    namespace: "default",
-                },
-            )
-            .is_ok_and(|e| who.is(&e))
-        };
-        self.access.is_admin(who)
-            || is(&self.approver_group, "group")
-            || is(&r.owner, "group")
-            || is(&r.requester, "user")
+        self.sees_all(who)
+            || principal_is(who, &r.owner, "group")
+            || principal_is(who, &r.requester, "user")
     }
 
     /// The request `id` if `who` may see it; 404 otherwise.
