@@ -22,7 +22,6 @@ pub async fn worker_from_env() -> Result<ProvisionWorker, Box<dyn std::error::Er
     use std::sync::Arc;
 
     use paved_core::catalog::CatalogRepository;
-    use paved_core::provisioning::TableSecretStore;
     use paved_drivers::config::DriverConfig;
     use paved_wiring::{Backend, BackendConfig, WorkflowUse};
 
@@ -35,7 +34,7 @@ pub async fn worker_from_env() -> Result<ProvisionWorker, Box<dyn std::error::Er
         None => None,
     };
     let drivers = drivers_config
-        .build(Arc::new(TableSecretStore::new(Arc::clone(&table))), catalog)
+        .build(backend.secret_store(), catalog)
         .await?;
     let config = WorkerConfig {
         max_receives: std::env::var("PAVED_MAX_RECEIVES")

@@ -97,20 +97,78 @@ pub fn planners_of(drivers: &[std::sync::Arc<dyn Driver>]) -> Vec<std::sync::Arc
         .collect()
 }
 
+/// Whom a generated secret belongs to, for the store to label it with: Secrets Manager tags
+/// the secret (`paved:owner`, `paved:request-id`), and the owners' roles read by those tags
+/// (docs/deployment.md, "Generated credentials").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretLabels<'a> {
+    /// The owning group's entity reference, as the request names it (`group:default/team-a`).
+    pub owner: &'a str,
+    pub request_id: &'a str,
+}
+
+impl<'a> SecretLabels<'a> {
+    pub fn of(spec: &'a ResourceSpec) -> Self {
+        Self {
+            owner: &spec.owner,
+            request_id: &spec.request_id,
+        }
+    }
+}
+
+/// A secret as the store holds it: the value, for the driver alone, and the reference that
+/// outputs carry instead (`secret:<name>` in the platform's table, the ARN in Secrets Manager).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSecret {
+    pub value: String,
+    pub reference: String,
+}
+
+impl std::fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSecret")
+            .field("value", &"<redacted>")
+            .field("reference", &self.reference)
+            .finish()
+    }
+}
+
 /// Secrets, kept out of outputs, logs and responses; outputs carry only a reference.
+///
+/// Names are deterministic (a driver derives one per request and thing), so a step retried
+/// after a failure, even one that left the secret created, finds it instead of making a
+/// second: nothing is orphaned by a retry, and the step's undo deletes it.
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     /// Stores `value` under `name` unless a secret is there already; returns the stored one
-    /// (so a retried step reuses the first password rather than minting a second).
-    async fn put_if_absent(&self, name: &str, value: &str) -> Result<String, StoreError>;
+    /// (so a retried step reuses the first password rather than minting a second), with its
+    /// reference.
+    async fn put_if_absent(
+        &self,
+        name: &str,
+        value: &str,
+        labels: SecretLabels<'_>,
+    ) -> Result<StoredSecret, StoreError>;
+    /// The value under `name` (or under a reference this store handed out), if any.
     async fn get(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// The reference of the secret under `name`, without reading its value; `None` if there
+    /// is none (or it is scheduled for deletion).
+    async fn reference(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Removes the secret under `name`; removing what is not there succeeds.
     async fn delete(&self, name: &str) -> Result<(), StoreError>;
 }
 
 const SECRET_PARTITION: &str = "SECRET";
 
+/// The reference [`TableSecretStore`] hands out for `name`.
+fn table_secret_reference(name: &str) -> String {
+    format!("{TABLE_SECRET_SCHEME}{name}")
+}
+
+const TABLE_SECRET_SCHEME: &str = "secret:";
+
 /// Secrets in the platform's table (the embedded backend keeps them in its SQLite file, which
-/// `paved up` creates readable by its owner only).
+/// `paved up` creates readable by its owner only). References are `secret:<name>`.
 #[derive(Debug)]
 pub struct TableSecretStore<T: ?Sized> {
     table: std::sync::Arc<T>,
@@ -120,36 +178,59 @@ impl<T: Table + ?Sized> TableSecretStore<T> {
     pub fn new(table: std::sync::Arc<T>) -> Self {
         Self { table }
     }
+
+    fn key(name: &str) -> Key {
+        Key::new(
+            SECRET_PARTITION,
+            name.strip_prefix(TABLE_SECRET_SCHEME).unwrap_or(name),
+        )
+    }
 }
 
 #[async_trait]
 impl<T: Table + ?Sized> SecretStore for TableSecretStore<T> {
-    async fn put_if_absent(&self, name: &str, value: &str) -> Result<String, StoreError> {
+    async fn put_if_absent(
+        &self,
+        name: &str,
+        value: &str,
+        labels: SecretLabels<'_>,
+    ) -> Result<StoredSecret, StoreError> {
         let mut attrs = Map::new();
         attrs.insert("value".into(), Value::String(value.to_owned()));
-        let key = Key::new(SECRET_PARTITION, name);
-        match self
+        attrs.insert("owner".into(), Value::String(labels.owner.to_owned()));
+        attrs.insert(
+            "requestId".into(),
+            Value::String(labels.request_id.to_owned()),
+        );
+        let key = Self::key(name);
+        let reference = table_secret_reference(&key.sk);
+        let value = match self
             .table
             .put(Item::new(key, attrs), Condition::Absent)
             .await
         {
-            Ok(()) => Ok(value.to_owned()),
+            Ok(()) => value.to_owned(),
             Err(StoreError::ConditionFailed {
                 current: Some(item),
                 ..
-            }) => Ok(item.str_attr("value").unwrap_or_default().to_owned()),
-            Err(e) => Err(e),
-        }
+            }) => item.str_attr("value").unwrap_or_default().to_owned(),
+            Err(e) => return Err(e),
+        };
+        Ok(StoredSecret { value, reference })
     }
 
     async fn get(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let item = self.table.get(&Key::new(SECRET_PARTITION, name)).await?;
+        let item = self.table.get(&Self::key(name)).await?;
         Ok(item.and_then(|i| i.str_attr("value").map(str::to_owned)))
     }
 
+    async fn reference(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let key = Self::key(name);
+        let found = self.table.get(&key).await?.is_some();
+        Ok(found.then(|| table_secret_reference(&key.sk)))
+    }
+
     async fn delete(&self, name: &str) -> Result<(), StoreError> {
-        self.table
-            .delete(&Key::new(SECRET_PARTITION, name), Condition::Always)
-            .await
+        self.table.delete(&Self::key(name), Condition::Always).await
     }
 }

@@ -2,7 +2,8 @@
 //! the server `PAVED_POSTGRES_URL` names (an account that may create databases and roles).
 //!
 //! Steps: `database` (CREATE DATABASE, CONNECT revoked from PUBLIC), `role` (a LOGIN role whose
-//! generated password goes to the secret store, never into outputs), `grants` (CONNECT and
+//! generated password goes to the secret store, never into outputs: they carry the secret's
+//! reference, its ARN on Secrets Manager), `grants` (CONNECT and
 //! TEMPORARY on the database, USAGE and CREATE on its `public` schema, nothing else; then the
 //! requested extensions, created by the admin account).
 //!
@@ -17,6 +18,11 @@
 //! the password is generated from `[A-Za-z0-9]`, the ownership comment is quoted by
 //! postgres-protocol's literal escaping; lookups use bound parameters.
 //!
+//! The secret is named per request and stored before the role is created, so a retried `role`
+//! step finds the first attempt's secret (and password) whatever failed after it, a secret
+//! store that is down fails the step with `Retryable.SecretStore` before anything is created,
+//! and undoing `role` (compensation, deprovisioning) deletes the secret.
+//!
 //! The connection honours `sslmode`/`sslrootcert` ([`tls`]), and every connection and statement
 //! is bounded ([`Timeouts`]): `statement_timeout` on the server, and the same bound (plus a
 //! margin) on the client, for a server that stops answering altogether.
@@ -29,7 +35,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use paved_core::provisioning::{
-    Driver, DriverError, PlannedStep, Planner, ResourceSpec, SecretStore,
+    Driver, DriverError, PlannedStep, Planner, ResourceSpec, SecretLabels, SecretStore,
 };
 use postgres_protocol::escape::escape_literal;
 use rand::Rng;
@@ -382,11 +388,20 @@ impl PostgresDriver {
         ))
     }
 
-    fn outputs(&self, n: &Names) -> Value {
+    /// `secret` is the password's reference in the secret store.
+    fn outputs(&self, n: &Names, secret: Option<String>) -> Value {
         json!({
             "host": self.planner.host, "port": self.planner.port, "database": n.database, "user": n.role,
-            "passwordSecret": format!("secret:{}", n.secret),
+            "passwordSecret": secret,
         })
+    }
+
+    /// The reference of the role's password secret, which the `role` step stored.
+    async fn secret_reference(&self, n: &Names) -> Result<Option<String>, DriverError> {
+        self.secrets
+            .reference(&n.secret)
+            .await
+            .map_err(secret_error)
     }
 
     /// The database under its real name, made and marked under the pending name first.
@@ -529,12 +544,14 @@ impl Driver for PostgresDriver {
                     .role_holder(&client, spec, &n)
                     .await?
                     .for_create(&what)?;
-                // The first attempt's password wins; a retry reuses it.
-                let password = self
+                // The first attempt's password wins; a retry reuses it. Stored before the role
+                // exists: a store that is down fails the step with nothing created.
+                let stored = self
                     .secrets
-                    .put_if_absent(&n.secret, &password())
+                    .put_if_absent(&n.secret, &password(), SecretLabels::of(spec))
                     .await
                     .map_err(secret_error)?;
+                let password = stored.value;
                 let limit = spec
                     .parameters
                     .get("max_connections")
@@ -568,7 +585,7 @@ impl Driver for PostgresDriver {
                         Err(e) => return Err(classify(e)),
                     }
                 }
-                Ok(json!({"user": n.role, "passwordSecret": format!("secret:{}", n.secret)}))
+                Ok(json!({"user": n.role, "passwordSecret": stored.reference}))
             }
             "grants" => {
                 let client = self.connect(Some(&n.database)).await?;
@@ -607,7 +624,16 @@ impl Driver for PostgresDriver {
                     )
                     .await?;
                 }
-                Ok(self.outputs(&n))
+                let Some(secret) = self.secret_reference(&n).await? else {
+                    return Err(DriverError::NonRetryable {
+                        code: "NonRetryable.MissingDependency",
+                        message: format!(
+                            "the password of {} is not in the secret store; the role step must run first",
+                            n.role
+                        ),
+                    });
+                };
+                Ok(self.outputs(&n, Some(secret)))
             }
             other => Err(DriverError::NonRetryable {
                 code: "NonRetryable.UnknownStep",
@@ -673,7 +699,11 @@ impl Driver for PostgresDriver {
         let client = self.connect(None).await?;
         let ours = self.database_holder(&client, spec, &n).await? == Holder::Ours
             && self.role_holder(&client, spec, &n).await? == Holder::Ours;
-        Ok(ours.then(|| self.outputs(&n)))
+        if !ours {
+            return Ok(None);
+        }
+        let secret = self.secret_reference(&n).await?;
+        Ok(Some(self.outputs(&n, secret)))
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

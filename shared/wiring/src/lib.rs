@@ -9,6 +9,10 @@
 //! The embedded backend is the `embedded` feature (on by default). The functions' Lambda builds
 //! leave it out, and such a build refuses `PAVED_BACKEND=embedded` with a clear message.
 //!
+//! The drivers' secret store is chosen here too ([`Backend::secret_store`]): the platform's table
+//! on the embedded backend (the SQLite file, readable by its owner only), Secrets Manager on
+//! AWS.
+//!
 //! The use-case services are built here too ([`requests_service_from_env`]), on the ports and
 //! with the settings every function honours, so the functions and `paved up` share them.
 
@@ -19,8 +23,9 @@ mod services;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use paved_aws::AwsSettings;
+use paved_aws::{AwsSettings, SecretsManagerSecretStore, SecretsSettings};
 use paved_core::ports::{Queue, Table, Workflow};
+use paved_core::provisioning::{SecretStore, TableSecretStore};
 #[cfg(feature = "embedded")]
 use paved_sqlite::{Durability, SqliteStore};
 #[cfg(feature = "embedded")]
@@ -116,6 +121,8 @@ pub struct Backend {
     /// `None` on AWS.
     #[cfg(feature = "embedded")]
     pub embedded: Option<Embedded>,
+    /// The SDK configuration on AWS, for the clients built on demand ([`Backend::secret_store`]).
+    aws: Option<aws_config::SdkConfig>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -150,6 +157,7 @@ impl Backend {
                         engine,
                         data_dir: data_dir.clone(),
                     }),
+                    aws: None,
                 })
             }
             BackendConfig::Aws(settings) => {
@@ -173,6 +181,7 @@ impl Backend {
                     },
                     #[cfg(feature = "embedded")]
                     embedded: None,
+                    aws: Some(sdk),
                 })
             }
         }
@@ -191,6 +200,20 @@ impl Backend {
             BackendConfig::Aws(settings) => {
                 Ok(settings.table_adapter(&settings.sdk_config().await))
             }
+        }
+    }
+
+    /// Where the drivers keep the credentials they generate: on AWS, Secrets Manager under
+    /// `PAVED_SECRET_PREFIX` ([`SecretsSettings`]; the worker's IAM role alone may write there);
+    /// on the embedded backend, the platform's table, in the SQLite file only its owner reads.
+    /// Built on demand, so a function that never asks links no Secrets Manager client.
+    pub fn secret_store(&self) -> Arc<dyn SecretStore> {
+        match &self.aws {
+            Some(sdk) => Arc::new(SecretsManagerSecretStore::new(
+                sdk,
+                SecretsSettings::from_env(),
+            )),
+            None => Arc::new(TableSecretStore::new(Arc::clone(&self.table))),
         }
     }
 
@@ -231,5 +254,70 @@ mod tests {
         let err = BackendConfig::from_lookup(|k| (k == "PAVED_BACKEND").then(|| "mongo".into()))
             .expect_err("refused");
         assert!(err.contains("mongo"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_embedded_backend_keeps_secrets_in_its_owner_only_file() {
+        use paved_core::provisioning::SecretLabels;
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let config = BackendConfig::Embedded {
+            data_dir: dir.path().join("data"),
+            durability: Durability::Full,
+        };
+        let backend = Backend::open(&config, WorkflowUse::AnswersTokens)
+            .await
+            .expect("open");
+        let secrets = backend.secret_store();
+        let labels = SecretLabels {
+            owner: "group:default/team-a",
+            request_id: "req-1",
+        };
+        let first = secrets
+            .put_if_absent("postgres/db/role/t1", "first", labels)
+            .await
+            .expect("put");
+        let again = secrets
+            .put_if_absent("postgres/db/role/t1", "second", labels)
+            .await
+            .expect("put again");
+        assert_eq!(
+            (first.value.as_str(), again.value.as_str()),
+            ("first", "first")
+        );
+        assert_eq!(first.reference, "secret:postgres/db/role/t1");
+        assert_eq!(again.reference, first.reference);
+        assert_eq!(
+            secrets.reference("postgres/db/role/t1").await.expect("ref"),
+            Some(first.reference.clone())
+        );
+        assert_eq!(
+            secrets
+                .get(&first.reference)
+                .await
+                .expect("get by reference"),
+            Some("first".into())
+        );
+        // The file and SQLite's journal beside it, while the store is open and written.
+        for file in ["paved.db", "paved.db-wal", "paved.db-shm"] {
+            let path = dir.path().join("data").join(file);
+            let mode = std::fs::metadata(&path)
+                .unwrap_or_else(|e| panic!("{file}: {e}"))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+        secrets.delete("postgres/db/role/t1").await.expect("delete");
+        assert_eq!(secrets.get("postgres/db/role/t1").await.expect("get"), None);
+        assert_eq!(
+            secrets.reference("postgres/db/role/t1").await.expect("ref"),
+            None
+        );
+        secrets
+            .delete("postgres/db/role/t1")
+            .await
+            .expect("deleting twice is fine");
     }
 }

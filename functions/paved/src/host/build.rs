@@ -17,7 +17,6 @@ use paved_core::auth::AccessPolicy;
 use paved_core::catalog::CatalogRepository;
 use paved_core::delivery::DeliveryStore;
 use paved_core::ports::Table;
-use paved_core::provisioning::TableSecretStore;
 use paved_core::requests::RequestRepository;
 use paved_core::services::RequestsService;
 use paved_http::Authenticator;
@@ -68,10 +67,7 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
 
     let mut drivers = config
         .drivers
-        .build(
-            Arc::new(TableSecretStore::new(Arc::clone(&table))),
-            Some(Arc::clone(&catalog)),
-        )
+        .build(backend.secret_store(), Some(Arc::clone(&catalog)))
         .await
         .map_err(|m| anyhow::anyhow!(m))?;
     drivers.extend(config.extra_drivers.iter().cloned());
