@@ -3,6 +3,10 @@
 //! `sam deploy` creates on AWS: the key schema, TTL and PITR of the table, each queue's
 //! visibility, retention and redrive policy, and the state machine's definition with its
 //! substitutions. Nothing here is a second copy of those settings.
+//!
+//! IAM is not bootstrapped (moto does not enforce it); the tests below hold the template to
+//! its rules for generated credentials: only the provision worker may use Secrets Manager,
+//! and only under `paved/<stack>/`.
 
 use std::collections::BTreeMap;
 
@@ -310,6 +314,113 @@ mod tests {
         ]);
         let definition = spec.definition(&urls).expect("substituted");
         assert!(definition.contains("https://q/tasks") && !definition.contains("${"));
+    }
+
+    /// Every IAM statement of `resource` (a function's `Policies`, a role's), flattened.
+    fn statements(resource: &Value) -> Vec<&Value> {
+        let mut out = Vec::new();
+        let props = &resource["Properties"];
+        for policies in [&props["Policies"], &props["PolicyDocument"]] {
+            let list = match policies {
+                Value::Sequence(l) => l.iter().collect(),
+                Value::Mapping(_) => vec![policies],
+                _ => vec![],
+            };
+            for policy in list {
+                if let Some(statements) = policy["Statement"].as_sequence() {
+                    out.extend(statements);
+                }
+            }
+        }
+        out
+    }
+
+    fn strings(v: &Value) -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Sequence(l) => l.iter().flat_map(strings).collect(),
+            Value::Tagged(t) => strings(&t.value),
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn only_the_worker_may_use_secrets_manager_and_only_under_its_stacks_prefix() {
+        let doc: Value = serde_yaml::from_str(TEMPLATE).expect("template");
+        let resources = doc["Resources"].as_mapping().expect("resources");
+        let mut granted = Vec::new();
+        for (id, resource) in resources {
+            let id = id.as_str().expect("id");
+            for statement in statements(resource) {
+                let actions = strings(&statement["Action"]);
+                let secrets: Vec<&String> = actions
+                    .iter()
+                    .filter(|a| a.starts_with("secretsmanager:") || a.as_str() == "*")
+                    .collect();
+                if secrets.is_empty() {
+                    continue;
+                }
+                assert_eq!(statement["Effect"], "Allow", "{id}");
+                granted.push(id.to_owned());
+                assert_eq!(
+                    actions,
+                    [
+                        "secretsmanager:CreateSecret",
+                        "secretsmanager:TagResource",
+                        "secretsmanager:GetSecretValue",
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:DeleteSecret",
+                    ],
+                    "{id}: write, read back and delete, nothing else"
+                );
+                assert_eq!(
+                    strings(&statement["Resource"]),
+                    [
+                        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:paved/${AWS::StackName}/*"
+                    ],
+                    "{id}: this stack's prefix only"
+                );
+            }
+        }
+        assert_eq!(granted, ["ProvisionWorkerFunction"]);
+        let worker =
+            &resources["ProvisionWorkerFunction"]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            strings(&worker["PAVED_SECRET_PREFIX"]),
+            ["paved/${AWS::StackName}"],
+            "the worker writes where its policy allows"
+        );
+        assert!(matches!(
+            worker["PAVED_SECRET_RECOVERY_DAYS"],
+            Value::Tagged(_) | Value::String(_)
+        ));
+    }
+
+    #[test]
+    fn no_function_has_a_managed_secrets_manager_policy() {
+        let doc: Value = serde_yaml::from_str(TEMPLATE).expect("template");
+        for (id, resource) in doc["Resources"].as_mapping().expect("resources") {
+            let policies = &resource["Properties"]["Policies"];
+            let names: Vec<String> = match policies {
+                // SAM policy templates (`AWSSecretsManagerGetSecretValuePolicy: ...`) and
+                // managed policies by name or ARN (`SecretsManagerReadWrite`).
+                Value::Sequence(list) => list
+                    .iter()
+                    .flat_map(|p| match p {
+                        Value::Mapping(m) => m
+                            .keys()
+                            .filter_map(|k| k.as_str().map(str::to_owned))
+                            .collect(),
+                        other => strings(other),
+                    })
+                    .collect(),
+                other => strings(other),
+            };
+            assert!(
+                !names.iter().any(|n| n.contains("SecretsManager")),
+                "{id:?}: {names:?}"
+            );
+        }
     }
 
     #[test]
