@@ -227,6 +227,33 @@ mod tests {
     }
 
     #[test]
+    fn the_journal_files_of_an_open_store_are_readable_by_their_owner_only() {
+        use paved_core::ports::{Condition, Item, Key, Table};
+
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("paved.db");
+        // Journal files left with wider rights (a crash, a copy) are narrowed on open.
+        for leftover in ["paved.db-wal", "paved.db-shm"] {
+            let path = dir.path().join(leftover);
+            std::fs::write(&path, b"").expect("leftover");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        let store = SqliteStore::open(&db).expect("open");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("value".into(), "hunter2".into());
+        runtime
+            .block_on(store.put(Item::new(Key::new("SECRET", "s"), attrs), Condition::Absent))
+            .expect("a write, so that SQLite has its journal open");
+        for file in ["paved.db", "paved.db-wal", "paved.db-shm"] {
+            assert_eq!(mode(&dir.path().join(file)), 0o600, "{file}");
+        }
+        drop(store);
+    }
+
+    #[test]
     fn an_existing_directory_and_store_with_wider_rights_are_narrowed() {
         let parent = tempfile::tempdir().expect("dir");
         let dir = parent.path().join("data");
