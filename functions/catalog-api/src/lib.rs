@@ -113,7 +113,7 @@ pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send +
     use paved_core::scorecards::ScorecardSet;
     let config = config::CatalogConfig::from_env()?;
     let table = paved_wiring::Backend::open_table(&config.backend).await?;
-    let repo = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
+    let repo = paved_wiring::load_catalog(&table).await?;
     install_default_templates(&repo).await?;
     let state = CatalogState {
         repo,

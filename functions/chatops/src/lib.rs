@@ -271,11 +271,7 @@ pub async fn state_from_env() -> Result<ChatopsState, String> {
     use paved_wiring::{Backend, BackendConfig, WorkflowUse};
     let guardrails = paved_wiring::guardrails::compile_from_env();
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
-    let catalog = Arc::new(
-        CatalogRepository::load(Arc::clone(&backend.table))
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let catalog = paved_wiring::load_catalog(&backend.table).await?;
     let guardrails = guardrails
         .await
         .map_err(|e| e.to_string())?

@@ -449,7 +449,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub async fn app_from_env() -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
     use paved_wiring::{Backend, BackendConfig};
     let table = Backend::open_table(&BackendConfig::from_env()?).await?;
-    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
+    let catalog = paved_wiring::load_catalog(&table).await?;
     let state = IngestState {
         events: Arc::new(DeliveryStore::new(table)),
         catalog,

@@ -21,7 +21,6 @@ pub async fn worker_from_env() -> Result<ProvisionWorker, Box<dyn std::error::Er
 {
     use std::sync::Arc;
 
-    use paved_core::catalog::CatalogRepository;
     use paved_drivers::config::DriverConfig;
     use paved_wiring::{Backend, BackendConfig, WorkflowUse};
 
@@ -30,7 +29,7 @@ pub async fn worker_from_env() -> Result<ProvisionWorker, Box<dyn std::error::Er
     let drivers_config = DriverConfig::from_env(backend.data_dir().map(|d| d.join("git")));
     // Only the service driver reads the catalog; don't pay for loading it otherwise.
     let catalog = match drivers_config.git_root {
-        Some(_) => Some(Arc::new(CatalogRepository::load(Arc::clone(&table)).await?)),
+        Some(_) => Some(paved_wiring::load_catalog(&table).await?),
         None => None,
     };
     let drivers = drivers_config

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
-use paved_core::catalog::CatalogRepository;
 use paved_core::services::RequestsService;
 use paved_http::{Authenticator, BodyLimit, bounded_body};
 
@@ -36,7 +35,7 @@ pub async fn service_from_env()
     use paved_wiring::{Backend, BackendConfig, WorkflowUse};
     let guardrails = paved_wiring::guardrails::compile_from_env();
     let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::StartsExecutions).await?;
-    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&backend.table)).await?);
+    let catalog = paved_wiring::load_catalog(&backend.table).await?;
     let guardrails = guardrails.await??;
     Ok(Arc::new(paved_wiring::requests_service_from_env(
         &backend, catalog, guardrails,

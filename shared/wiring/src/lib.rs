@@ -16,6 +16,7 @@
 //! The use-case services are built here too ([`requests_service_from_env`]), on the ports and
 //! with the settings every function honours, so the functions and `paved up` share them.
 
+mod catalog;
 pub mod guardrails;
 mod services;
 
@@ -35,6 +36,7 @@ use paved_workflow::{
     NOTIFICATION_DEAD_LETTER_QUEUE, NOTIFICATION_QUEUE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE,
 };
 
+pub use catalog::{catalog_options_from_lookup, load_catalog};
 pub use services::requests_service_from_env;
 
 /// Whether this build has the embedded backend (the `embedded` feature).

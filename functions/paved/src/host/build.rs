@@ -57,7 +57,9 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         .await
         .map_err(anyhow::Error::msg)?;
     let table: Arc<dyn Table> = Arc::clone(&backend.table);
-    let catalog = Arc::new(CatalogRepository::load(Arc::clone(&table)).await?);
+    let catalog = paved_wiring::load_catalog(&table)
+        .await
+        .map_err(anyhow::Error::msg)?;
     catalog_api::install_default_templates(&catalog).await?;
     let access = Arc::new(
         AccessPolicy::new(&config.admin_group)
