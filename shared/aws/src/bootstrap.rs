@@ -24,6 +24,9 @@ pub struct Stack {
     /// Logical id → queue URL.
     pub queue_urls: BTreeMap<String, String>,
     pub state_machine_arn: String,
+    /// Where the worker keeps generated credentials in Secrets Manager: `paved/<prefix>`, as
+    /// the template sets `PAVED_SECRET_PREFIX` to `paved/<stack name>`.
+    pub secret_prefix: String,
 }
 
 impl Stack {
@@ -50,6 +53,7 @@ impl Stack {
                 self.queue("NotificationDeadLetterQueue").into(),
             ),
             ("PAVED_STATE_MACHINE_ARN", self.state_machine_arn.clone()),
+            ("PAVED_SECRET_PREFIX", self.secret_prefix.clone()),
         ]
     }
 }
@@ -133,6 +137,7 @@ pub async fn bootstrap(
         table,
         queue_urls,
         state_machine_arn,
+        secret_prefix: format!("paved/{prefix}"),
     })
 }
 

@@ -561,6 +561,39 @@ impl RequestRepository {
         }
     }
 
+    /// Every request in `status`, read through its index partition once the index is
+    /// complete (the background sweep's queued requests, say), else by a full read.
+    pub async fn with_status(
+        &self,
+        status: RequestStatus,
+    ) -> Result<Vec<ProvisioningRequest>, Error> {
+        if !self.index_ready().await? {
+            self.start_backfill();
+            return self.list(|r| r.status == status).await;
+        }
+        let selector = Selector {
+            status: Some(status),
+            ..Selector::default()
+        };
+        let mut out = Vec::new();
+        let mut after: Option<(DateTime<Utc>, String)> = None;
+        loop {
+            let page = self
+                .page(
+                    std::slice::from_ref(&selector),
+                    &Narrow::default(),
+                    after.as_ref().map(|(at, id)| (*at, id.as_str())),
+                    100,
+                )
+                .await?;
+            out.extend(page.items.into_iter().filter(|r| r.status == status));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// One page of the requests any of `selectors` selects and `narrow` keeps, newest first,
     /// starting after `after` (the previous page's last creation time and id). It reads
     /// `limit + 1` entries from each selector's partition (merged, a request selected twice

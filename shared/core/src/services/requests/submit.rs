@@ -341,10 +341,7 @@ impl RequestsService {
     /// start-up and every minute, AWS on the `requests-sweeper` schedule, so a crash between
     /// recording a request and starting it loses nothing.
     pub async fn resume_queued(&self) -> Result<usize, Error> {
-        let queued = self
-            .requests
-            .list(|r| r.status == RequestStatus::Queued)
-            .await?;
+        let queued = self.requests.with_status(RequestStatus::Queued).await?;
         let n = queued.len();
         for r in queued {
             self.start_execution(r).await;
