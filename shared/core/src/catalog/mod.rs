@@ -24,7 +24,7 @@ pub use query::{
 };
 pub use relations::{Relation, RelationType};
 pub use repository::{
-    CatalogOptions, CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity, PlatformWriter,
-    ServiceComponent, UpsertOutcome, WriteGuard, WriteStatus,
+    CatalogOptions, CatalogRepository, ENTITY_PARTITION, ImportOutcome, ImportedEntity,
+    PlatformWriter, ServiceComponent, UpsertOutcome, WriteGuard, WriteStatus,
 };
 pub use template::{DEFAULT_TEMPLATES, Template, validate_parameters};

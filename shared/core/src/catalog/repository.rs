@@ -5,10 +5,10 @@
 use crate::ErrorCode;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use parking_lot::{RwLock, RwLockReadGuard};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -94,7 +94,9 @@ pub struct CatalogRepository {
     /// it, so the index applies records in the log's order.
     sync: tokio::sync::Mutex<SyncState>,
     /// When the read model was last known to match the log (the start of the last catch-up).
-    synced_at: Mutex<Option<Instant>>,
+    /// Nanoseconds after `epoch`; an atomic, as every request reads it.
+    synced_at: AtomicU64,
+    epoch: Instant,
     snapshotting: AtomicBool,
 }
 
@@ -178,7 +180,8 @@ impl CatalogRepository {
             options,
             index: RwLock::new(index),
             sync: tokio::sync::Mutex::new(state),
-            synced_at: Mutex::new(Some(started)),
+            synced_at: AtomicU64::new(0),
+            epoch: started,
             snapshotting: AtomicBool::new(false),
         })
     }
@@ -215,9 +218,8 @@ impl CatalogRepository {
     }
 
     fn is_stale(&self) -> bool {
-        self.synced_at
-            .lock()
-            .is_none_or(|at| at.elapsed() >= self.options.max_staleness)
+        let synced = Duration::from_nanos(self.synced_at.load(Ordering::Acquire));
+        self.epoch.elapsed().saturating_sub(synced) >= self.options.max_staleness
     }
 
     /// Applies every record committed after the read model's position; reloads when the
@@ -250,7 +252,11 @@ impl CatalogRepository {
                 seen.reloaded = true;
             }
         }
-        *self.synced_at.lock() = Some(started);
+        let since_epoch = started.saturating_duration_since(self.epoch).as_nanos();
+        self.synced_at.store(
+            u64::try_from(since_epoch).unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
         Ok(seen)
     }
 
