@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+mod common;
+use common::{Moto, REPO, free_port, stop_moto};
+
 const PAVED: &str = env!("CARGO_BIN_EXE_paved");
 
 /// The ```sh blocks of the README's "## AWS on your machine" section, in order.
@@ -80,51 +82,6 @@ fn newcomer_bash(script: &str, dir: &Path) -> Command {
         }
     }
     cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A moto server of this test's own, stopped (with its whole process group) when dropped.
-struct Moto {
-    dir: tempfile::TempDir,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new(format!("{REPO}/scripts/moto.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .arg(free_port().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/moto.sh");
-        assert!(out.status.success(), "moto did not start");
-        let endpoint = String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned();
-        Self { dir, endpoint }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        stop_moto(self.dir.path());
-    }
-}
-
-fn stop_moto(dir: &Path) {
-    let _ = Command::new(format!("{REPO}/scripts/moto.sh"))
-        .arg("stop")
-        .arg(dir)
-        .status();
 }
 
 /// The README's first block, running in its own process group: bash, moto and `paved up`

@@ -11,53 +11,14 @@ use std::time::{Duration, Instant};
 use chatops::slack::signature::SigningSecret;
 use serde_json::{Value, json};
 
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+mod common;
+use common::{Moto, REPO, free_port};
+
 const PAVED: &str = env!("CARGO_BIN_EXE_paved");
 const SLACK_SECRET: &str = "slack-signing-secret-for-tests-0123";
 /// The default bound (`CatalogOptions::max_staleness`), with room for the machine's noise:
 /// after this long a write is in every read model that is asked.
 const PAST_THE_BOUND: Duration = Duration::from_millis(2_000);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A moto of this test's own, stopped when dropped.
-struct Moto {
-    dir: tempfile::TempDir,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new(format!("{REPO}/scripts/moto.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .arg(free_port().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/moto.sh");
-        assert!(out.status.success(), "moto did not start");
-        let endpoint = String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned();
-        Self { dir, endpoint }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = Command::new(format!("{REPO}/scripts/moto.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 fn paved(moto: &Moto, dir: &Path) -> Command {
     let mut cmd = Command::new(PAVED);

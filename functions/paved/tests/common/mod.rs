@@ -161,3 +161,52 @@ fn http_status(url: &str) -> u16 {
     .join()
     .expect("join")
 }
+
+/// The repository's root, for its scripts.
+pub(crate) const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A moto server of the test's own (`scripts/moto.sh`), stopped with its whole process group
+/// when dropped.
+pub(crate) struct Moto {
+    pub dir: tempfile::TempDir,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub(crate) fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(format!("{REPO}/scripts/moto.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .arg(free_port().to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/moto.sh");
+        assert!(out.status.success(), "moto did not start");
+        let endpoint = String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned();
+        Self { dir, endpoint }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        stop_moto(self.dir.path());
+    }
+}
+
+pub(crate) fn stop_moto(dir: &Path) {
+    let _ = Command::new(format!("{REPO}/scripts/moto.sh"))
+        .arg("stop")
+        .arg(dir)
+        .status();
+}
