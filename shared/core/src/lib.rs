@@ -10,6 +10,7 @@ pub mod environment;
 pub mod error;
 pub mod idempotency;
 pub mod messages;
+pub mod observation;
 pub mod policy;
 pub mod ports;
 pub mod provisioning;

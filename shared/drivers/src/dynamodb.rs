@@ -10,8 +10,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    ProvisionedThroughput, ScalarAttributeType, TableStatus,
+    PointInTimeRecoveryStatus, ProvisionedThroughput, ScalarAttributeType, TableStatus,
 };
+use paved_core::observation::Observation;
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
 
@@ -84,6 +85,88 @@ impl DynamoTableDriver {
             }
         }
         Ok(Holder::of(Some(tag), request_id))
+    }
+
+    /// What exists of the table and how it differs from what `spec` provisions, field by
+    /// field: existence and paved's tag, its keys, billing mode and point-in-time recovery.
+    /// Read-only: `DescribeTable`, `ListTagsOfResource` and `DescribeContinuousBackups`.
+    pub async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+        let name = aws_name(spec);
+        let mut seen = Observation {
+            calls: 1,
+            ..Observation::default()
+        };
+        let Some(table) = self.describe(&name).await? else {
+            seen.compare("table", json!(name), Value::Null);
+            return Ok(seen);
+        };
+        seen.calls += 1;
+        match self.holder(Some(&table), &spec.request_id).await? {
+            Holder::Ours => {}
+            Holder::Absent => {
+                seen.compare("table", json!(name), Value::Null);
+                return Ok(seen);
+            }
+            Holder::Other(tag) => {
+                seen.compare(
+                    &format!("table.tags.{TAG}"),
+                    json!(spec.request_id),
+                    tag.map_or(Value::Null, Value::String),
+                );
+                return Ok(seen);
+            }
+        }
+        seen.exists = true;
+        let key_of = |kind: KeyType| {
+            table
+                .key_schema()
+                .iter()
+                .find(|k| *k.key_type() == kind)
+                .map_or(Value::Null, |k| json!(k.attribute_name()))
+        };
+        let param = |name: &str| {
+            spec.parameters
+                .get(name)
+                .and_then(Value::as_str)
+                .map_or(Value::Null, |v| json!(v))
+        };
+        seen.compare(
+            "table.partitionKey",
+            param("partition_key"),
+            key_of(KeyType::Hash),
+        );
+        seen.compare("table.sortKey", param("sort_key"), key_of(KeyType::Range));
+        let desired_billing =
+            if spec.parameters.get("billing").and_then(Value::as_str) == Some("PROVISIONED") {
+                BillingMode::Provisioned
+            } else {
+                BillingMode::PayPerRequest
+            };
+        // A table without a billing summary is PROVISIONED (DynamoDB's own reading).
+        let billing = table
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode().cloned())
+            .unwrap_or(BillingMode::Provisioned);
+        seen.compare(
+            "table.billingMode",
+            json!(desired_billing.as_str()),
+            json!(billing.as_str()),
+        );
+        seen.calls += 1;
+        let backups = self
+            .client
+            .describe_continuous_backups()
+            .table_name(&name)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeContinuousBackups", e))?;
+        let pitr = backups
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|p| p.point_in_time_recovery_status())
+            .is_some_and(|s| *s == PointInTimeRecoveryStatus::Enabled);
+        seen.compare("table.pointInTimeRecovery", json!(true), json!(pitr));
+        Ok(seen)
     }
 
     fn key(

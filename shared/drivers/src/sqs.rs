@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
+use paved_core::observation::Observation;
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
 
@@ -40,6 +41,151 @@ impl SqsQueueDriver {
         let suffix = if fifo { ".fifo" } else { "" };
         let base = aws_name(spec);
         (format!("{base}{suffix}"), format!("{base}-dlq{suffix}"))
+    }
+
+    /// The attributes the dead-letter queue and the queue are provisioned with (the queue's
+    /// redrive policy aside: it names the dead-letter queue's ARN).
+    fn desired(
+        spec: &ResourceSpec,
+    ) -> (
+        HashMap<QueueAttributeName, String>,
+        HashMap<QueueAttributeName, String>,
+    ) {
+        let (queue, _) = Self::names(spec);
+        let mut base = HashMap::new();
+        if queue.ends_with(".fifo") {
+            base.insert(QueueAttributeName::FifoQueue, "true".to_owned());
+        }
+        let mut dlq = base.clone();
+        dlq.insert(
+            QueueAttributeName::MessageRetentionPeriod,
+            (14 * 86_400).to_string(),
+        );
+        let mut main = base;
+        main.insert(
+            QueueAttributeName::MessageRetentionPeriod,
+            (param_u64(spec, "retention_days", 4) * 86_400).to_string(),
+        );
+        main.insert(
+            QueueAttributeName::VisibilityTimeout,
+            param_u64(spec, "visibility_timeout_seconds", 30).to_string(),
+        );
+        (dlq, main)
+    }
+
+    /// What exists of the queue and its dead-letter queue, and how they differ from what
+    /// `spec` provisions, field by field: existence and paved's tag, retention, visibility,
+    /// FIFO, and the redrive policy (its target and receive count). Read-only: per queue one
+    /// `GetQueueUrl`, one `ListQueueTags` and one `GetQueueAttributes`.
+    pub async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+        let (queue, dlq) = Self::names(spec);
+        let (dlq_desired, queue_desired) = Self::desired(spec);
+        let mut seen = Observation::default();
+        let dlq_attrs = self
+            .observe_queue(spec, "deadLetterQueue", &dlq, &dlq_desired, &mut seen)
+            .await?;
+        let Some(attrs) = self
+            .observe_queue(spec, "queue", &queue, &queue_desired, &mut seen)
+            .await?
+        else {
+            return Ok(seen);
+        };
+        seen.exists = true;
+        let own_arn = attrs
+            .get(&QueueAttributeName::QueueArn)
+            .cloned()
+            .unwrap_or_default();
+        // The dead-letter queue's ARN, from its attributes or, when it is gone, from the
+        // queue's own (same account and region, deterministic name).
+        let dlq_arn = dlq_attrs
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap_or_else(|| match own_arn.rsplit_once(':') {
+                Some((prefix, _)) => format!("{prefix}:{dlq}"),
+                None => dlq.clone(),
+            });
+        let redrive: Value = attrs
+            .get(&QueueAttributeName::RedrivePolicy)
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or(Value::Null);
+        seen.compare(
+            "queue.RedrivePolicy.deadLetterTargetArn",
+            json!(dlq_arn),
+            redrive
+                .get("deadLetterTargetArn")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+        let receives = redrive.get("maxReceiveCount").and_then(|v| match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        });
+        seen.compare(
+            "queue.RedrivePolicy.maxReceiveCount",
+            json!(param_u64(spec, "max_receive_count", 5)),
+            receives.map_or(Value::Null, Value::from),
+        );
+        Ok(seen)
+    }
+
+    /// One queue: absent, not paved's, or its attributes compared with `desired`.
+    async fn observe_queue(
+        &self,
+        spec: &ResourceSpec,
+        label: &str,
+        name: &str,
+        desired: &HashMap<QueueAttributeName, String>,
+        seen: &mut Observation,
+    ) -> Result<Option<HashMap<QueueAttributeName, String>>, DriverError> {
+        seen.calls += 1;
+        let Some(url) = self.url_of(name).await? else {
+            seen.compare(label, json!(name), Value::Null);
+            return Ok(None);
+        };
+        seen.calls += 1;
+        match self.holder(&url, &spec.request_id).await? {
+            Holder::Ours => {}
+            Holder::Absent => {
+                seen.compare(label, json!(name), Value::Null);
+                return Ok(None);
+            }
+            Holder::Other(tag) => {
+                seen.compare(
+                    &format!("{label}.tags.{TAG}"),
+                    json!(spec.request_id),
+                    tag.map_or(Value::Null, Value::String),
+                );
+                return Ok(None);
+            }
+        }
+        seen.calls += 1;
+        let attrs = match self
+            .client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+        {
+            Ok(r) => r.attributes.unwrap_or_default(),
+            Err(e) if service_code(&e).is_some_and(|c| c.contains("NonExistentQueue")) => {
+                seen.compare(label, json!(name), Value::Null);
+                return Ok(None);
+            }
+            Err(e) => return Err(classify("GetQueueAttributes", e)),
+        };
+        let mut names: Vec<&QueueAttributeName> = desired.keys().collect();
+        names.sort_by_key(|n| n.as_str());
+        for attribute in names {
+            seen.compare(
+                &format!("{label}.{}", attribute.as_str()),
+                json!(desired[attribute]),
+                attrs
+                    .get(attribute)
+                    .map_or(Value::Null, |v| Value::String(v.clone())),
+            );
+        }
+        Ok(Some(attrs))
     }
 
     async fn url_of(&self, name: &str) -> Result<Option<String>, DriverError> {
@@ -204,19 +350,10 @@ impl Planner for SqsQueueDriver {
 impl Driver for SqsQueueDriver {
     async fn apply(&self, spec: &ResourceSpec, step: &str) -> Result<Value, DriverError> {
         let (queue, dlq) = Self::names(spec);
-        let fifo = queue.ends_with(".fifo");
-        let mut base = HashMap::new();
-        if fifo {
-            base.insert(QueueAttributeName::FifoQueue, "true".to_owned());
-        }
+        let (dlq_attrs, queue_attrs) = Self::desired(spec);
         match step {
             "dlq" => {
-                let mut attrs = base;
-                attrs.insert(
-                    QueueAttributeName::MessageRetentionPeriod,
-                    (14 * 86_400).to_string(),
-                );
-                let url = self.create(spec, &dlq, attrs).await?;
+                let url = self.create(spec, &dlq, dlq_attrs).await?;
                 let arn = self.arn_of(&url).await?;
                 Ok(json!({"deadLetterQueueUrl": url, "deadLetterQueueArn": arn}))
             }
@@ -226,15 +363,7 @@ impl Driver for SqsQueueDriver {
                     message: format!("the dead-letter queue {dlq} does not exist; the dlq step must run first"),
                 })?;
                 let dlq_arn = self.arn_of(&dlq_url).await?;
-                let mut attrs = base;
-                attrs.insert(
-                    QueueAttributeName::MessageRetentionPeriod,
-                    (param_u64(spec, "retention_days", 4) * 86_400).to_string(),
-                );
-                attrs.insert(
-                    QueueAttributeName::VisibilityTimeout,
-                    param_u64(spec, "visibility_timeout_seconds", 30).to_string(),
-                );
+                let mut attrs = queue_attrs;
                 attrs.insert(
                     QueueAttributeName::RedrivePolicy,
                     json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": param_u64(spec, "max_receive_count", 5)}).to_string(),

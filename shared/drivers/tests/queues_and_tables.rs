@@ -323,3 +323,125 @@ async fn queues_and_tables_not_made_by_this_request_are_refused_and_left_alone()
         .await
         .expect("the hand-made table is still there");
 }
+
+/// The paths of an observation's drift, sorted.
+fn drift_paths(o: &paved_core::observation::Observation) -> Vec<String> {
+    let mut paths: Vec<String> = o.drift.iter().map(|d| d.path.clone()).collect();
+    paths.sort();
+    paths
+}
+
+#[tokio::test]
+async fn an_observed_queue_reports_edits_and_deletions_field_by_field() {
+    let config = sdk(&endpoint()).await;
+    let driver = SqsQueueDriver::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let name = unique("observed");
+    let s = spec(
+        &name,
+        json!({"retention_days": 2, "visibility_timeout_seconds": 45, "max_receive_count": 3}),
+    );
+    driver.apply(&s, "dlq").await.expect("dlq");
+    let made = driver.apply(&s, "queue").await.expect("queue");
+    let url = made["queueUrl"].as_str().expect("url").to_owned();
+    let dlq_url = made["deadLetterQueueUrl"]
+        .as_str()
+        .expect("dlq url")
+        .to_owned();
+
+    let fresh = driver.observe(&s).await.expect("observe");
+    assert!(fresh.is_synced(), "as provisioned: {:?}", fresh.drift);
+    assert_eq!(fresh.calls, 6, "three read-only calls per queue");
+
+    // Someone edits the visibility timeout in the console.
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "99")
+        .send()
+        .await
+        .expect("edit");
+    let edited = driver.observe(&s).await.expect("observe");
+    assert!(edited.exists);
+    assert_eq!(drift_paths(&edited), ["queue.VisibilityTimeout"]);
+    assert_eq!(edited.drift[0].desired, json!("45"));
+    assert_eq!(edited.drift[0].actual, json!("99"));
+
+    // And deletes the dead-letter queue.
+    sqs.delete_queue()
+        .queue_url(&dlq_url)
+        .send()
+        .await
+        .expect("delete dlq");
+    let no_dlq = driver.observe(&s).await.expect("observe");
+    assert_eq!(
+        drift_paths(&no_dlq),
+        ["deadLetterQueue", "queue.VisibilityTimeout"],
+        "{:?}",
+        no_dlq.drift
+    );
+    assert_eq!(no_dlq.drift[0].actual, Value::Null);
+
+    // Observing changed nothing: the edit is still there, nothing was recreated.
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .expect("attributes");
+    assert_eq!(
+        attrs
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout).cloned())
+            .as_deref(),
+        Some("99")
+    );
+    sqs.delete_queue()
+        .queue_url(&url)
+        .send()
+        .await
+        .expect("delete");
+    let gone = driver.observe(&s).await.expect("observe");
+    assert!(!gone.exists);
+    assert!(drift_paths(&gone).contains(&"queue".to_owned()));
+}
+
+#[tokio::test]
+async fn an_observed_table_reports_pitr_off_and_deletion() {
+    let config = sdk(&endpoint()).await;
+    let driver = DynamoTableDriver::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let name = unique("observed");
+    let s = spec(&name, json!({"partition_key": "pk", "sort_key": "sk"}));
+    let made = driver.apply(&s, "table").await.expect("table");
+    let table = made["tableName"].as_str().expect("name").to_owned();
+
+    let fresh = driver.observe(&s).await.expect("observe");
+    assert!(fresh.is_synced(), "as provisioned: {:?}", fresh.drift);
+    assert_eq!(fresh.calls, 3);
+
+    ddb.update_continuous_backups()
+        .table_name(&table)
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .expect("spec"),
+        )
+        .send()
+        .await
+        .expect("pitr off");
+    let off = driver.observe(&s).await.expect("observe");
+    assert_eq!(drift_paths(&off), ["table.pointInTimeRecovery"]);
+    assert_eq!(off.drift[0].desired, json!(true));
+    assert_eq!(off.drift[0].actual, json!(false));
+
+    ddb.delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("delete");
+    let gone = driver.observe(&s).await.expect("observe");
+    assert!(!gone.exists);
+    assert_eq!(drift_paths(&gone), ["table"]);
+}
