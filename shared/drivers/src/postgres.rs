@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use paved_core::observation::Observation;
 use paved_core::provisioning::{
     Driver, DriverError, PlannedStep, Planner, ResourceSpec, SecretLabels, SecretStore,
 };
@@ -386,6 +387,102 @@ impl PostgresDriver {
             self.role_marker(client, &n.role).await?,
             &spec.request_id,
         ))
+    }
+
+    /// What exists of the database and its role, and how they differ from what `spec`
+    /// provisions, field by field: both exist with paved's marker; the role can log in, with
+    /// its connection limit; its grants (CONNECT and TEMPORARY on the database, USAGE and
+    /// CREATE on `public`); the requested extensions. Read-only, every query parameterised.
+    pub async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+        let n = names_of(spec);
+        let mut seen = Observation::default();
+        let client = self.connect(None).await?;
+        seen.calls += 2;
+        let database = self.database_holder(&client, spec, &n).await?;
+        let role = self.role_holder(&client, spec, &n).await?;
+        for (label, name, holder) in [
+            ("database", &n.database, &database),
+            ("role", &n.role, &role),
+        ] {
+            match holder {
+                Holder::Ours => {}
+                Holder::Absent => seen.compare(label, json!(name), Value::Null),
+                Holder::Other(tag) => seen.compare(
+                    &format!("{label}.marker"),
+                    json!(spec.request_id),
+                    tag.clone().map_or(Value::Null, Value::String),
+                ),
+            }
+        }
+        if role == Holder::Ours {
+            seen.calls += 1;
+            let sql = "SELECT rolcanlogin, rolconnlimit FROM pg_roles WHERE rolname = $1";
+            let row = self
+                .bounded(sql, client.query_opt(sql, &[&n.role]))
+                .await?
+                .map_err(classify)?;
+            if let Some(row) = row {
+                let limit = spec
+                    .parameters
+                    .get("max_connections")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(DEFAULT_CONNECTION_LIMIT);
+                seen.compare("role.canLogin", json!(true), json!(row.get::<_, bool>(0)));
+                seen.compare(
+                    "role.connectionLimit",
+                    json!(limit),
+                    json!(i64::from(row.get::<_, i32>(1))),
+                );
+            }
+        }
+        if database != Holder::Ours {
+            return Ok(seen);
+        }
+        seen.exists = true;
+        if role != Holder::Ours {
+            return Ok(seen);
+        }
+        let db = self.connect(Some(&n.database)).await?;
+        seen.calls += 2;
+        let sql = "SELECT has_database_privilege($1, $2, 'CONNECT'), \
+                          has_database_privilege($1, $2, 'TEMPORARY'), \
+                          has_schema_privilege($1, 'public', 'USAGE'), \
+                          has_schema_privilege($1, 'public', 'CREATE')";
+        let row = self
+            .bounded(sql, db.query_one(sql, &[&n.role, &n.database]))
+            .await?
+            .map_err(classify)?;
+        for (i, grant) in [
+            "database.CONNECT",
+            "database.TEMPORARY",
+            "schema.public.USAGE",
+            "schema.public.CREATE",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            seen.compare(
+                &format!("grants.{grant}"),
+                json!(true),
+                json!(row.get::<_, bool>(i)),
+            );
+        }
+        let sql = "SELECT extname FROM pg_extension";
+        let installed: Vec<String> = self
+            .bounded(sql, db.query(sql, &[]))
+            .await?
+            .map_err(classify)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for extension in extensions(spec)? {
+            seen.compare(
+                &format!("extensions.{extension}"),
+                json!(true),
+                json!(installed.contains(&extension)),
+            );
+        }
+        Ok(seen)
     }
 
     /// `secret` is the password's reference in the secret store.

@@ -478,3 +478,74 @@ async fn a_statement_stuck_on_a_lock_is_cancelled_by_the_statement_timeout() {
         .expect("then it goes through");
     f.driver.undo(&s, "database").await.expect("undo");
 }
+
+/// The paths of an observation's drift, sorted.
+fn drift_paths(o: &paved_core::observation::Observation) -> Vec<String> {
+    let mut paths: Vec<String> = o.drift.iter().map(|d| d.path.clone()).collect();
+    paths.sort();
+    paths
+}
+
+#[tokio::test]
+async fn an_observed_database_reports_revoked_grants_a_dropped_role_and_a_dropped_database() {
+    let f = fixture();
+    let s = spec("observed");
+    provisioned(&f, &s).await;
+    let fresh = f.driver.observe(&s).await.expect("observe");
+    assert!(fresh.is_synced(), "as provisioned: {:?}", fresh.drift);
+
+    // Hand edits, each seen as drift and none changed by observing.
+    let (db, role) = (database_of(&s), role_of(&s));
+    admin()
+        .await
+        .batch_execute(&format!(
+            "REVOKE TEMPORARY ON DATABASE \"{db}\" FROM \"{role}\"; ALTER ROLE \"{role}\" CONNECTION LIMIT 1"
+        ))
+        .await
+        .expect("hand edits");
+    let edited = f.driver.observe(&s).await.expect("observe");
+    assert_eq!(
+        drift_paths(&edited),
+        ["grants.database.TEMPORARY", "role.connectionLimit"],
+        "{:?}",
+        edited.drift
+    );
+    let again = f.driver.observe(&s).await.expect("observe");
+    assert_eq!(again.drift, edited.drift, "observing repaired nothing");
+
+    // The role's grants live in its database: revoke them there, then drop it.
+    let url = admin_url();
+    let (url, query) = url.split_once('?').unwrap_or((&url, ""));
+    let (base, _) = url.rsplit_once('/').expect("a database in the URL");
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    let (in_db, conn) = tokio_postgres::connect(&format!("{base}/{db}{query}"), NoTls)
+        .await
+        .expect("connect to the database");
+    tokio::spawn(conn);
+    in_db
+        .batch_execute(&format!("DROP OWNED BY \"{role}\""))
+        .await
+        .expect("drop owned");
+    drop(in_db);
+    admin()
+        .await
+        .batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\""))
+        .await
+        .expect("drop role");
+    let no_role = f.driver.observe(&s).await.expect("observe");
+    assert!(no_role.exists, "the database is still there");
+    assert_eq!(drift_paths(&no_role), ["role"]);
+
+    admin()
+        .await
+        .batch_execute(&format!("DROP DATABASE \"{db}\" WITH (FORCE)"))
+        .await
+        .expect("drop database");
+    let gone = f.driver.observe(&s).await.expect("observe");
+    assert!(!gone.exists);
+    assert_eq!(drift_paths(&gone), ["database", "role"]);
+}
