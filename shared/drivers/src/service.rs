@@ -24,6 +24,7 @@ use paved_core::catalog::{
     CatalogRepository, EntityRef, EntityView, PlatformWriter, RefDefaults, ServiceComponent,
     parse_documents,
 };
+use paved_core::observation::Observation;
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
 
@@ -279,6 +280,60 @@ impl ServiceDriver {
     /// Who made the repository at `bare`: absent, this request, or someone else (another
     /// request's marker, or none: not a repository paved made). Reads only the repository's
     /// own config file, with no includes followed and nothing of the repository run.
+    /// What exists of the service and how it differs from what was provisioned: the bare
+    /// repository with paved's marker, and its catalog Component carrying this request's id
+    /// and owner. Commits to the repository are the team's work, never drift. Read-only.
+    pub async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+        let bare = self.repository(spec);
+        let mut seen = Observation {
+            calls: 2,
+            ..Observation::default()
+        };
+        match self.holder(&bare, &spec.request_id).await? {
+            Holder::Ours => seen.exists = true,
+            Holder::Absent => {
+                seen.compare("repository", json!(bare.display().to_string()), Value::Null);
+            }
+            Holder::Other(marker) => seen.compare(
+                &format!("repository.{MARKER_KEY}"),
+                json!(spec.request_id),
+                marker.map_or(Value::Null, Value::String),
+            ),
+        }
+        let entity_ref = entity_ref(spec);
+        let index = self.catalog.fresh().await.map_err(catalog_unreadable)?;
+        match index.get_by_ref(&entity_ref) {
+            None => seen.compare("component", json!(entity_ref.to_string()), Value::Null),
+            Some(view) => {
+                let entity: Value = serde_json::from_slice(&view.json).unwrap_or(Value::Null);
+                seen.compare(
+                    &format!("component.metadata.annotations.{REQUEST_ANNOTATION}"),
+                    json!(spec.request_id),
+                    entity
+                        .pointer("/metadata/annotations")
+                        .and_then(|a| a.get(REQUEST_ANNOTATION))
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                );
+                let desired_owner = EntityRef::parse(
+                    &spec.owner,
+                    RefDefaults {
+                        kind: Some("group"),
+                        namespace: "default",
+                    },
+                )
+                .map(|r| r.key())
+                .unwrap_or_else(|_| spec.owner.to_lowercase());
+                seen.compare(
+                    "component.spec.owner",
+                    json!(desired_owner),
+                    view.owner.as_ref().map_or(Value::Null, |o| json!(o.key())),
+                );
+            }
+        }
+        Ok(seen)
+    }
+
     async fn holder(&self, bare: &Path, request_id: &str) -> Result<Holder, DriverError> {
         match std::fs::symlink_metadata(bare) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Holder::Absent),

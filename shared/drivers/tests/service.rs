@@ -402,3 +402,61 @@ async fn a_crash_before_the_marker_and_a_hung_git_are_both_retried() {
         c.request_id
     );
 }
+
+#[tokio::test]
+async fn an_observed_service_reports_a_deleted_repository_and_a_removed_component_not_commits() {
+    let (dir, catalog, driver) = setup().await;
+    let s = spec("observed", "rust-axum");
+    for step in ["render", "repository", "register"] {
+        driver.apply(&s, step).await.expect(step);
+    }
+    let fresh = driver.observe(&s).await.expect("observe");
+    assert!(fresh.is_synced(), "as provisioned: {:?}", fresh.drift);
+
+    // The team's own commits are not drift.
+    let work = dir.path().join("work");
+    let bare = dir.path().join("git").join("observed.git");
+    git(
+        dir.path(),
+        &["clone", "-q", &bare.display().to_string(), "work"],
+    );
+    std::fs::write(work.join("NOTES.md"), "ours\n").expect("write");
+    git(&work, &["add", "NOTES.md"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "notes",
+        ],
+    );
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    assert!(driver.observe(&s).await.expect("observe").is_synced());
+
+    // The Component removed from the catalog by hand.
+    let uid = catalog
+        .read()
+        .get_by_ref(&EntityRef::new("component", "default", "observed"))
+        .expect("registered")
+        .uid
+        .clone();
+    catalog
+        .delete_by_uid(&uid, &paved_core::catalog::PlatformWriter)
+        .await
+        .expect("delete");
+    let no_component = driver.observe(&s).await.expect("observe");
+    assert!(no_component.exists);
+    let paths: Vec<&str> = no_component.drift.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["component"]);
+
+    // The repository deleted.
+    std::fs::remove_dir_all(&bare).expect("rm");
+    let gone = driver.observe(&s).await.expect("observe");
+    assert!(!gone.exists);
+    let paths: Vec<&str> = gone.drift.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["repository", "component"]);
+}
