@@ -6,7 +6,9 @@ The same seed always gives the same catalog, so tests and benchmarks are repeata
     scripts/gen_catalog.py --components 20000 --groups 200 --seed 42 > catalog.yaml
 
 Groups are named team-0000..; component N is owned by team (N mod groups), is named
-svc-NNNNN, and depends on a few earlier components.
+svc-NNNNN, and depends on a few earlier components. `--prefix probe1 --no-groups` writes
+other components (probe1-NNNNN) owned by the same groups, without the groups themselves:
+more entities for a catalog that already holds those groups.
 """
 import argparse
 import random
@@ -25,13 +27,15 @@ def main() -> int:
     ap.add_argument("--groups", type=int, default=200)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--namespace", default="default")
+    ap.add_argument("--prefix", default="svc", help="component names are <prefix>-NNNNN")
+    ap.add_argument("--no-groups", action="store_true", help="leave the Group documents out")
     args = ap.parse_args()
     if args.groups < 1:
         ap.error("--groups must be at least 1")
     rng = random.Random(args.seed)
     out = sys.stdout
     write = out.write
-    for g in range(args.groups):
+    for g in range(0 if args.no_groups else args.groups):
         write(f"""---
 apiVersion: backstage.io/v1alpha1
 kind: Group
@@ -51,18 +55,18 @@ spec:
 apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata:
-  name: svc-{c:05d}
+  name: {args.prefix}-{c:05d}
   namespace: {args.namespace}
   title: {word.capitalize()} service {c}
   description: Handles {word} for {owner} ({rng.choice(LANGS)})
   tags: [{rng.choice(LANGS)}, {word}]
   annotations:
-    github.com/project-slug: acme/svc-{c:05d}
+    github.com/project-slug: acme/{args.prefix}-{c:05d}
 spec:
   type: {rng.choice(TYPES)}
   lifecycle: {rng.choice(LIFECYCLES)}
   owner: {owner}
-  dependsOn: [{", ".join(f"component:svc-{d:05d}" for d in deps)}]
+  dependsOn: [{", ".join(f"component:{args.prefix}-{d:05d}" for d in deps)}]
 """)
     return 0
 

@@ -16,6 +16,7 @@ use paved_core::catalog::{
 use paved_http::{ApiError, Caller, read_body};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::time::Instant;
 
 use crate::CatalogState;
 use crate::params::{self, Params};
@@ -31,17 +32,39 @@ pub(crate) fn json_bytes(body: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// Adds `Server-Timing: app;dur=<ms>`: how long the handler took from its start, read lock
+/// and rendering included (the HTTP stack, authentication and queueing before it are not).
+/// `scripts/bench-catalog-scale.sh` reports its percentiles as the server-side latency.
+fn server_timing(mut response: Response, started: Instant) -> Response {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={ms:.3}")) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("server-timing"), value);
+    }
+    response
+}
+
 /// One entity, with its etag as the `ETag` header for `If-Match`.
 pub(crate) fn entity_response(view: &EntityView) -> Response {
+    with_etag(view.json.bytes(), &view.etag)
+}
+
+/// One entity of the read model by slot, rendered for this answer.
+fn entity_response_of(index: &CatalogIndex, id: u32) -> Option<Response> {
+    Some(with_etag(index.json(id)?, index.etag(id)?))
+}
+
+fn with_etag(json: Bytes, etag: &str) -> Response {
     let mut response = (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        view.json.clone(),
+        json,
     )
         .into_response();
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", view.etag)) {
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{etag}\"")) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response
@@ -52,26 +75,29 @@ fn write_items(out: &mut Vec<u8>, index: &CatalogIndex, ids: &[u32], fields: Opt
     out.push(b'[');
     let mut first = true;
     for &id in ids {
-        let Some(view) = index.view(id) else { continue };
         if !first {
             out.push(b',');
         }
-        first = false;
-        write_entity(out, view, fields);
+        let at = out.len();
+        let written = match fields {
+            None => index.write_json(id, out),
+            Some(fields) => index.json(id).is_some_and(|json| {
+                write_projected(out, &json, fields);
+                true
+            }),
+        };
+        if written {
+            first = false;
+        } else {
+            out.truncate(at.saturating_sub(usize::from(!first)));
+        }
     }
     out.push(b']');
 }
 
-fn write_entity(out: &mut Vec<u8>, view: &EntityView, fields: Option<&[String]>) {
-    match fields {
-        None => out.extend_from_slice(&view.json),
-        Some(fields) => {
-            let full: Value = serde_json::from_slice(&view.json).unwrap_or(Value::Null);
-            out.extend_from_slice(
-                &serde_json::to_vec(&project_fields(&full, fields)).unwrap_or_default(),
-            );
-        }
-    }
+fn write_projected(out: &mut Vec<u8>, json: &[u8], fields: &[String]) {
+    let full: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+    out.extend_from_slice(&serde_json::to_vec(&project_fields(&full, fields)).unwrap_or_default());
 }
 
 /// Backstage's paged entity query.
@@ -94,6 +120,7 @@ pub(crate) async fn query_entities(
     _caller: Caller,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let params = Params::parse(raw.as_deref(), params::BY_QUERY_PARAMS)?;
     let (query, page) = params::by_query(&params)?;
     let fields = params.fields();
@@ -112,7 +139,7 @@ pub(crate) async fn query_entities(
         )
         .as_bytes(),
     );
-    Ok(json_bytes(out))
+    Ok(server_timing(json_bytes(out), started))
 }
 
 fn strip_nulls(mut value: Value) -> Value {
@@ -165,8 +192,11 @@ pub(crate) async fn entity_by_name(
 ) -> Result<Response, ApiError> {
     let key = format!("{kind}:{namespace}/{name}").to_lowercase();
     let index = state.repo.read();
-    match index.get_by_key(&key) {
-        Some(view) => Ok(entity_response(view)),
+    match index
+        .id_by_key(&key)
+        .and_then(|id| entity_response_of(&index, id))
+    {
+        Some(response) => Ok(response),
         None => Err(Error::NotFound(format!("{kind}:{namespace}/{name}")).into()),
     }
 }
@@ -181,8 +211,11 @@ pub(crate) async fn entity_by_uid(
     Path(uid): Path<String>,
 ) -> Result<Response, ApiError> {
     let index = state.repo.read();
-    match index.get_by_uid(&uid) {
-        Some(view) => Ok(entity_response(view)),
+    match index
+        .id_by_uid(&uid)
+        .and_then(|id| entity_response_of(&index, id))
+    {
+        Some(response) => Ok(response),
         None => Err(Error::NotFound(format!("entity with uid {uid}")).into()),
     }
 }
@@ -249,40 +282,53 @@ pub(crate) async fn entities_by_refs(
         .map_err(|m| Error::bad_request(ErrorCode::InvalidRef, m))?;
     let fields = request.fields.filter(|f| !f.is_empty());
     let index = state.repo.read();
+    let allowed = (!filter.is_empty()).then(|| index.filter_ids(&filter));
+    let found: Vec<Option<u32>> = refs
+        .iter()
+        .map(|r| {
+            index
+                .id_of(r)
+                .filter(|&id| allowed.as_ref().is_none_or(|ids| ids.contains(id)))
+        })
+        .collect();
     // Bounded before anything is copied: one large entity asked for many times must not
     // build an unbounded answer while the catalog's read lock is held.
-    let answer_size: usize = refs
-        .iter()
-        .filter_map(|r| index.get_by_ref(r))
-        .map(|view| view.json.len())
-        .sum();
-    if answer_size > MAX_BY_REFS_ANSWER {
-        return Err(Error::Invalid {
-            code: ErrorCode::AnswerTooLarge,
-            message: format!(
-                "the {} entities asked for are {answer_size} bytes together, more than the {MAX_BY_REFS_ANSWER} one answer may carry; ask for fewer refs at a time",
-                refs.len()
-            ),
-            violations: Vec::new(),
+    let mut rendered: std::collections::HashMap<u32, Bytes> = std::collections::HashMap::new();
+    let mut answer_size = 0;
+    for &id in found.iter().flatten() {
+        let json = match rendered.get(&id) {
+            Some(json) => json.clone(),
+            None => {
+                let json = index.json(id).unwrap_or_default();
+                rendered.insert(id, json.clone());
+                json
+            }
+        };
+        answer_size += json.len();
+        if answer_size > MAX_BY_REFS_ANSWER {
+            return Err(Error::Invalid {
+                code: ErrorCode::AnswerTooLarge,
+                message: format!(
+                    "the {} entities asked for are more than the {MAX_BY_REFS_ANSWER} bytes one answer may carry; ask for fewer refs at a time",
+                    refs.len()
+                ),
+                violations: Vec::new(),
+            }
+            .into());
         }
-        .into());
     }
-    let allowed = (!filter.is_empty()).then(|| index.filter_ids(&filter));
-    let mut out = Vec::with_capacity(16 + refs.len() * 1024);
+    drop(index);
+    let mut out = Vec::with_capacity(16 + answer_size);
     out.extend_from_slice(b"{\"items\":[");
-    for (i, r) in refs.iter().enumerate() {
+    for (i, id) in found.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        let found = index.get_by_ref(r).filter(|v| {
-            allowed.as_ref().is_none_or(|ids| {
-                index
-                    .id_of(&v.entity_ref)
-                    .is_some_and(|id| ids.contains(id))
-            })
-        });
-        match found {
-            Some(view) => write_entity(&mut out, view, fields.as_deref()),
+        match id.and_then(|id| rendered.get(&id)) {
+            Some(json) => match fields.as_deref() {
+                None => out.extend_from_slice(json),
+                Some(fields) => write_projected(&mut out, json, fields),
+            },
             None => out.extend_from_slice(b"null"),
         }
     }
@@ -298,7 +344,8 @@ pub(crate) async fn entity_facets(
     State(state): State<CatalogState>,
     _caller: Caller,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let params = Params::parse(raw.as_deref(), &["facet", "filter"])?;
     let facets: Vec<String> = params.all("facet").into_iter().map(str::to_owned).collect();
     if facets.is_empty() {
@@ -314,7 +361,10 @@ pub(crate) async fn entity_facets(
         .into_iter()
         .map(|(name, values)| (name, json!(values)))
         .collect();
-    Ok(Json(json!({ "facets": facets })))
+    Ok(server_timing(
+        Json(json!({ "facets": facets })).into_response(),
+        started,
+    ))
 }
 
 /// The golden paths: every Template entity, by name.

@@ -11,23 +11,20 @@ impl CatalogIndex {
         facets
             .iter()
             .map(|facet| {
-                let mut counts: Vec<FacetCount> = self
-                    .values
-                    .get(facet.to_lowercase().as_str())
-                    .map(|postings| {
-                        postings
+                let key = self.terms.key_id(facet.to_lowercase().as_str());
+                let mut counts: Vec<FacetCount> = key
+                    .map(|key| {
+                        self.terms.keys[key as usize]
+                            .values
                             .iter()
-                            .filter_map(|(value, posting)| {
+                            .filter_map(|(value, &term)| {
+                                let entry = &self.terms.entries[term as usize];
                                 let count = match &ids {
-                                    Some(ids) => posting.ids.intersection_len(ids),
-                                    None => posting.ids.len(),
+                                    Some(ids) => entry.ids.intersection_len(ids),
+                                    None => entry.ids.len(),
                                 };
                                 (count > 0).then(|| FacetCount {
-                                    value: if posting.original.is_empty() {
-                                        value.to_string()
-                                    } else {
-                                        posting.original.to_string()
-                                    },
+                                    value: self.terms.original(term).unwrap_or(value).to_owned(),
                                     count,
                                 })
                             })

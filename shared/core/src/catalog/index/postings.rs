@@ -1,67 +1,355 @@
-//! The inverted index: each term's entities by key and value, kept as entities are posted and
-//! unposted, and the filters answered from it.
+//! The inverted index: a dictionary of every distinct `(key, value)` term with the entities
+//! that hold it, kept as entities are posted and unposted, and the filters answered from it.
+//!
+//! A slot refers to its terms by id (8 bytes a term), and a value held by one entity (a name,
+//! a uid) keeps its one id inline rather than in a bitmap, so the dictionary costs about what
+//! its distinct values do.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 
 use super::CatalogIndex;
-use super::slot::Term;
+use super::full_text::TextColumn;
 use crate::catalog::query::FilterSet;
 
+/// The term of a field present without an indexable value (too long, `null`, ...).
+pub(super) const NO_TERM: u32 = u32::MAX;
+
+/// One flattened field of a slot: its key's id and its term's id ([`NO_TERM`] for "present").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Posted {
+    pub(super) key: u32,
+    pub(super) term: u32,
+}
+
+/// A value to post: borrowed (allocated if new) or already shared.
+enum Value<'a> {
+    Borrowed(&'a str),
+    Shared(&'a Arc<str>),
+}
+
+impl Value<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Value::Borrowed(v) => v,
+            Value::Shared(v) => v,
+        }
+    }
+}
+
+/// The entities holding a term: none, one inline, or a bitmap.
+#[derive(Debug, Default)]
+pub(super) enum Ids {
+    #[default]
+    Empty,
+    One(u32),
+    Many(Box<RoaringBitmap>),
+}
+
+impl Ids {
+    pub(super) fn insert(&mut self, id: u32) {
+        match self {
+            Ids::Empty => *self = Ids::One(id),
+            Ids::One(x) if *x == id => {}
+            Ids::One(x) => {
+                let mut b = RoaringBitmap::new();
+                b.insert(*x);
+                b.insert(id);
+                *self = Ids::Many(Box::new(b));
+            }
+            Ids::Many(b) => {
+                b.insert(id);
+            }
+        }
+    }
+
+    /// Removes `id`; whether it was there.
+    pub(super) fn remove(&mut self, id: u32) -> bool {
+        match self {
+            Ids::Empty => false,
+            Ids::One(x) => {
+                let was = *x == id;
+                if was {
+                    *self = Ids::Empty;
+                }
+                was
+            }
+            Ids::Many(b) => {
+                let was = b.remove(id);
+                if b.len() == 1 {
+                    let only = b.min().unwrap_or(id);
+                    *self = Ids::One(only);
+                }
+                was
+            }
+        }
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        match self {
+            Ids::Empty => 0,
+            Ids::One(_) => 1,
+            Ids::Many(b) => b.len(),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        matches!(self, Ids::Empty)
+    }
+
+    pub(super) fn union_into(&self, into: &mut RoaringBitmap) {
+        match self {
+            Ids::Empty => {}
+            Ids::One(x) => {
+                into.insert(*x);
+            }
+            Ids::Many(b) => *into |= b.as_ref(),
+        }
+    }
+
+    pub(super) fn to_bitmap(&self) -> RoaringBitmap {
+        match self {
+            Ids::Many(b) => b.as_ref().clone(),
+            other => {
+                let mut b = RoaringBitmap::new();
+                other.union_into(&mut b);
+                b
+            }
+        }
+    }
+
+    pub(super) fn intersection_len(&self, other: &RoaringBitmap) -> u64 {
+        match self {
+            Ids::Empty => 0,
+            Ids::One(x) => u64::from(other.contains(*x)),
+            Ids::Many(b) => b.intersection_len(other),
+        }
+    }
+
+    pub(super) fn extend_vec(&self, into: &mut Vec<u32>) {
+        match self {
+            Ids::Empty => {}
+            Ids::One(x) => into.push(*x),
+            Ids::Many(b) => into.extend(b.iter()),
+        }
+    }
+}
+
+/// One distinct field key (`spec.owner`) and its values.
+pub(super) struct KeyData {
+    /// Each distinct value (lower-case) to its term.
+    pub(super) values: HashMap<Arc<str>, u32>,
+    /// Every entity holding the key, with or without a value.
+    pub(super) exists: RoaringBitmap,
+    /// Terms of this key freed since its full-text column was built.
+    pub(super) stale_in_column: usize,
+}
+
+/// One distinct term (40 bytes, plus its value's allocation).
+pub(super) struct TermData {
+    pub(super) key: u32,
+    /// Where the value as first written is kept in [`Terms::originals`] (plus one), when it
+    /// differs from `value` (for facets); 0 when it does not.
+    original: u32,
+    /// Lower-case; empty while the term is free.
+    pub(super) value: Arc<str>,
+    pub(super) ids: Ids,
+}
+
+/// The term dictionary.
 #[derive(Default)]
-pub(super) struct Posting {
-    pub(super) original: Box<str>,
-    pub(super) ids: RoaringBitmap,
+pub(super) struct Terms {
+    pub(super) keys: Vec<KeyData>,
+    pub(super) key_ids: HashMap<Arc<str>, u32>,
+    pub(super) entries: Vec<TermData>,
+    free: Vec<u32>,
+    /// Values as first written, for the few terms whose spelling differs from their value.
+    originals: Vec<Box<str>>,
+    free_originals: Vec<u32>,
+    /// Full-text columns by key id, built on first use and kept up to date afterwards.
+    pub(super) columns: RwLock<HashMap<u32, TextColumn>>,
+}
+
+impl Terms {
+    pub(super) fn key_id(&self, name: &str) -> Option<u32> {
+        self.key_ids.get(name).copied()
+    }
+
+    pub(super) fn intern_key(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.key_ids.get(name) {
+            return id;
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(KeyData {
+            values: HashMap::new(),
+            exists: RoaringBitmap::new(),
+            stale_in_column: 0,
+        });
+        self.key_ids.insert(Arc::from(name), id);
+        id
+    }
+
+    /// The term of a value of a key, if any entity holds it.
+    pub(super) fn term(&self, key: u32, value: &str) -> Option<u32> {
+        self.keys
+            .get(key as usize)
+            .and_then(|k| k.values.get(value))
+            .copied()
+    }
+
+    /// The value of a term ([`NO_TERM`] has none).
+    pub(super) fn value(&self, term: u32) -> Option<&Arc<str>> {
+        (term != NO_TERM).then(|| &self.entries[term as usize].value)
+    }
+
+    /// The value of a term as first written (facets report it).
+    pub(super) fn original(&self, term: u32) -> Option<&str> {
+        let entry = self.entries.get(term as usize)?;
+        let at = entry.original.checked_sub(1)?;
+        self.originals.get(at as usize).map(|o| &**o)
+    }
+
+    /// Posts `id` under `key` with a lower-case `value` (`None`: present, no value), and
+    /// `original`, the value as written when it differs.
+    pub(super) fn post(
+        &mut self,
+        id: u32,
+        key: u32,
+        value: Option<&str>,
+        original: Option<&str>,
+    ) -> Posted {
+        self.post_value(id, key, value.map(Value::Borrowed), original)
+    }
+
+    /// [`Terms::post`] with the value's string already allocated (a ref key the catalog holds
+    /// anyway), so that a new term shares it.
+    pub(super) fn post_shared(
+        &mut self,
+        id: u32,
+        key: u32,
+        value: &Arc<str>,
+        original: Option<&str>,
+    ) -> Posted {
+        self.post_value(id, key, Some(Value::Shared(value)), original)
+    }
+
+    fn post_value(
+        &mut self,
+        id: u32,
+        key: u32,
+        value: Option<Value<'_>>,
+        original: Option<&str>,
+    ) -> Posted {
+        let data = &mut self.keys[key as usize];
+        data.exists.insert(id);
+        let Some(value) = value else {
+            return Posted { key, term: NO_TERM };
+        };
+        let term = match data.values.get(value.as_str()) {
+            Some(&term) => term,
+            None => {
+                let value: Arc<str> = match value {
+                    Value::Borrowed(v) => Arc::from(v),
+                    Value::Shared(v) => Arc::clone(v),
+                };
+                let original = match original {
+                    None => 0,
+                    Some(o) => {
+                        let o = Box::from(o);
+                        let at = match self.free_originals.pop() {
+                            Some(at) => {
+                                self.originals[at as usize] = o;
+                                at
+                            }
+                            None => {
+                                self.originals.push(o);
+                                (self.originals.len() - 1) as u32
+                            }
+                        };
+                        at + 1
+                    }
+                };
+                let entry = TermData {
+                    key,
+                    original,
+                    value: Arc::clone(&value),
+                    ids: Ids::Empty,
+                };
+                let term = match self.free.pop() {
+                    Some(term) => {
+                        self.entries[term as usize] = entry;
+                        term
+                    }
+                    None => {
+                        self.entries.push(entry);
+                        (self.entries.len() - 1) as u32
+                    }
+                };
+                data.values.insert(Arc::clone(&value), term);
+                if let Some(column) = self.columns.get_mut().get_mut(&key) {
+                    column.push(term, &value);
+                }
+                term
+            }
+        };
+        self.entries[term as usize].ids.insert(id);
+        Posted { key, term }
+    }
+
+    /// Removes `id` from a term (not from its key's `exists`), freeing the term when nobody
+    /// holds it any more. Unposting a term twice is harmless.
+    pub(super) fn unpost_term(&mut self, id: u32, term: u32) {
+        if term == NO_TERM {
+            return;
+        }
+        let entry = &mut self.entries[term as usize];
+        if !entry.ids.remove(id) || !entry.ids.is_empty() {
+            return;
+        }
+        let key = entry.key;
+        let value = std::mem::replace(&mut entry.value, Arc::from(""));
+        if let Some(at) = std::mem::take(&mut entry.original).checked_sub(1) {
+            self.originals[at as usize] = Box::from("");
+            self.free_originals.push(at);
+        }
+        let data = &mut self.keys[key as usize];
+        data.values.remove(&value);
+        if self.columns.get_mut().contains_key(&key) {
+            data.stale_in_column += 1;
+        }
+        self.free.push(term);
+    }
+
+    /// Removes `id` from a key's `exists`.
+    pub(super) fn unmark_key(&mut self, id: u32, key: u32) {
+        self.keys[key as usize].exists.remove(id);
+    }
+
+    /// Unposts every term of a slot.
+    pub(super) fn unpost_all(&mut self, id: u32, posted: &[Posted]) {
+        for p in posted {
+            self.unmark_key(id, p.key);
+            self.unpost_term(id, p.term);
+        }
+    }
+
+    /// Rebuilds the full-text columns that hold more freed values than live ones.
+    pub(super) fn compact_columns(&mut self) {
+        let keys = &mut self.keys;
+        for (&key, column) in self.columns.get_mut().iter_mut() {
+            let data = &mut keys[key as usize];
+            if data.stale_in_column > 1024 && data.stale_in_column > data.values.len() {
+                *column = TextColumn::build(data);
+                data.stale_in_column = 0;
+            }
+        }
+    }
 }
 
 impl CatalogIndex {
-    pub(super) fn post(&mut self, id: u32, terms: &[Term]) {
-        for term in terms {
-            self.exists
-                .entry(Arc::clone(&term.key))
-                .or_default()
-                .insert(id);
-            if let Some(value) = &term.value {
-                let posting = self
-                    .values
-                    .entry(Arc::clone(&term.key))
-                    .or_default()
-                    .entry(value.clone())
-                    .or_default();
-                if posting.ids.is_empty() {
-                    // Facets report a value as it was first written.
-                    posting.original = term.original.clone().unwrap_or_else(|| value.clone());
-                }
-                posting.ids.insert(id);
-            }
-        }
-    }
-
-    pub(super) fn unpost(&mut self, id: u32, terms: &[Term]) {
-        for term in terms {
-            if let Some(ids) = self.exists.get_mut(&term.key) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    self.exists.remove(&term.key);
-                }
-            }
-            let Some(value) = &term.value else { continue };
-            let Some(values) = self.values.get_mut(&term.key) else {
-                continue;
-            };
-            if let Some(posting) = values.get_mut(value) {
-                posting.ids.remove(id);
-                if posting.ids.is_empty() {
-                    values.remove(value);
-                }
-            }
-            if values.is_empty() {
-                self.values.remove(&term.key);
-            }
-        }
-    }
-
     /// The entities matching a filter (all of them for an empty filter).
     pub fn filter_ids(&self, filter: &FilterSet) -> RoaringBitmap {
         if filter.is_empty() {
@@ -71,19 +359,19 @@ impl CatalogIndex {
         for clause in &filter.clauses {
             let mut acc: Option<RoaringBitmap> = None;
             for cond in &clause.conditions {
-                let ids = match &cond.values {
-                    None => self
-                        .exists
-                        .get(cond.key.as_str())
-                        .cloned()
-                        .unwrap_or_default(),
-                    Some(values) => {
+                let key = self.terms.key_id(cond.key.as_str());
+                let ids = match (&cond.values, key) {
+                    (_, None) => RoaringBitmap::new(),
+                    (None, Some(key)) => self.terms.keys[key as usize].exists.clone(),
+                    (Some(values), Some(key)) => {
+                        let terms = values.iter().filter_map(|v| self.terms.term(key, v));
                         let mut ids = RoaringBitmap::new();
-                        if let Some(postings) = self.values.get(cond.key.as_str()) {
-                            for v in values {
-                                if let Some(p) = postings.get(v.as_str()) {
-                                    ids |= &p.ids;
-                                }
+                        for (i, term) in terms.enumerate() {
+                            let held = &self.terms.entries[term as usize].ids;
+                            if i == 0 {
+                                ids = held.to_bitmap();
+                            } else {
+                                held.union_into(&mut ids);
                             }
                         }
                         ids
@@ -104,5 +392,43 @@ impl CatalogIndex {
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_move_between_inline_and_bitmap() {
+        let mut ids = Ids::default();
+        ids.insert(7);
+        assert!(matches!(ids, Ids::One(7)));
+        ids.insert(7);
+        ids.insert(9);
+        assert_eq!(ids.len(), 2);
+        assert!(ids.remove(7));
+        assert!(matches!(ids, Ids::One(9)), "one left goes back inline");
+        assert!(!ids.remove(7));
+        assert!(ids.remove(9));
+        assert!(ids.is_empty());
+    }
+
+    #[test]
+    fn freed_terms_are_reused_and_forgotten() {
+        let mut terms = Terms::default();
+        let key = terms.intern_key("metadata.name");
+        let a = terms.post(1, key, Some("a"), Some("A"));
+        assert_eq!(terms.term(key, "a"), Some(a.term));
+        assert_eq!(terms.original(a.term), Some("A"));
+        terms.unpost_all(1, &[a]);
+        assert_eq!(terms.term(key, "a"), None);
+        assert!(terms.keys[key as usize].exists.is_empty());
+        let b = terms.post(2, key, Some("b"), None);
+        assert_eq!(b.term, a.term, "the freed term is reused");
+        assert_eq!(terms.original(b.term), None);
+        // Unposting again, after the term went to someone else, changes nothing.
+        terms.unpost_term(1, a.term);
+        assert_eq!(terms.entries[b.term as usize].ids.len(), 1);
     }
 }

@@ -1,17 +1,16 @@
-//! An entity's slot in the read model: its view, the terms its JSON flattens into, and the
-//! interner that shares their keys.
+//! An entity's slot in the read model: its view, its JSON without relations, and the terms its
+//! JSON flattens into.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::{EntityView, StoredEntity};
-use crate::catalog::relations::Relation;
+use super::postings::{Posted, Terms};
+use super::{EntityJson, EntityView, StoredEntity};
+use crate::catalog::relations::{Relation, RelationType};
 
 /// Values longer than this are indexed as "present" only, as Backstage's search table does.
-const MAX_INDEXED_VALUE: usize = 200;
+pub(super) const MAX_INDEXED_VALUE: usize = 200;
 
 impl StoredEntity {
     /// Adds `metadata.uid/etag/generation` to a body: the entity as served, minus relations.
@@ -30,44 +29,44 @@ impl StoredEntity {
     }
 }
 
-/// One flattened field of an entity: a lower-case dotted key and its lower-case value
-/// (`None` when present without an indexable value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Term {
-    /// Interned: the same few dozen keys repeat across every entity.
-    pub(super) key: Arc<str>,
-    pub(super) value: Option<Box<str>>,
-    /// The value as written, kept only when it differs from `value` (for facets).
-    pub(super) original: Option<Box<str>>,
-}
-
 pub(super) struct Slot {
     pub(super) view: EntityView,
-    pub(super) key: String,
-    pub(super) emitted: Vec<Relation>,
+    pub(super) key: Arc<str>,
+    /// The relations this entity's spec declares: type and target ref as written (shared
+    /// with the relation's term when that is the same string).
+    pub(super) emitted: Box<[(RelationType, Arc<str>)]>,
     /// The entity as JSON, without relations; relations are spliced in when rendering.
-    pub(super) base_json: Vec<u8>,
-    pub(super) base_terms: Vec<Term>,
-    /// Terms currently posted for this slot (base terms plus relation terms).
-    pub(super) posted: Vec<Term>,
+    pub(super) base_json: Box<[u8]>,
+    /// The terms of the JSON, in document order.
+    pub(super) terms: Box<[Posted]>,
+    /// The `relations.<type>` terms: its own relations and the inverse of those pointing at it.
+    pub(super) relation_terms: Vec<Posted>,
 }
 
-/// Shares one allocation per distinct field key.
-#[derive(Default)]
-pub(super) struct KeyInterner(HashSet<Arc<str>>);
-
-impl KeyInterner {
-    pub(super) fn intern(&mut self, key: &str) -> Arc<str> {
-        if let Some(k) = self.0.get(key) {
-            return Arc::clone(k);
+impl Slot {
+    /// The value an entity sorts by for a key: the first value of the field, or for a
+    /// relation key the least target (as Backstage's relations are listed, sorted). `None`
+    /// when it has none (it then sorts last).
+    pub(super) fn sort_value<'a>(&self, terms: &'a Terms, key: u32) -> Option<&'a Arc<str>> {
+        if let Some(p) = self.terms.iter().find(|p| p.key == key) {
+            return terms.value(p.term);
         }
-        let k: Arc<str> = Arc::from(key);
-        self.0.insert(Arc::clone(&k));
-        k
+        self.relation_terms
+            .iter()
+            .filter(|p| p.key == key)
+            .filter_map(|p| terms.value(p.term))
+            .min()
     }
 }
 
-pub(super) fn new_slot(stored: StoredEntity, key: String, keys: &mut KeyInterner) -> Slot {
+/// Builds the slot of an entity, posting its terms as `id`; its relations are left for the
+/// caller to post.
+pub(super) fn new_slot(
+    stored: StoredEntity,
+    key: Arc<str>,
+    id: u32,
+    terms: &mut Terms,
+) -> (Slot, Vec<Relation>) {
     let StoredEntity {
         mut valid,
         uid,
@@ -76,29 +75,30 @@ pub(super) fn new_slot(stored: StoredEntity, key: String, keys: &mut KeyInterner
     } = stored;
     let body = std::mem::take(&mut valid.body);
     let json = Value::Object(StoredEntity::served(body, &uid, &etag, generation));
-    let mut base_terms = Vec::new();
-    flatten(&mut String::new(), &json, &mut |key, value| {
+    let mut posted = Vec::new();
+    flatten(&mut String::new(), &json, &mut |field, value| {
         let (value, original) = match value {
             // The etag is unique per write and nobody filters on it: not worth indexing.
-            _ if key == "metadata.etag" => return,
+            _ if field == "metadata.etag" => return,
             Value::String(s) if s.len() <= MAX_INDEXED_VALUE => {
                 let lower = s.to_lowercase();
-                let original = (lower != *s).then(|| s.as_str().into());
-                (Some(lower.into_boxed_str()), original)
+                let original = (lower != *s).then_some(s.as_str());
+                let key = terms.intern_key(field);
+                posted.push(terms.post(id, key, Some(&lower), original));
+                return;
             }
-            Value::Number(n) => (Some(n.to_string().into_boxed_str()), None),
-            Value::Bool(b) => (Some(b.to_string().into_boxed_str()), None),
+            Value::Number(n) => (Some(n.to_string()), None),
+            Value::Bool(b) => (Some(b.to_string()), None),
             _ => (None, None),
         };
-        base_terms.push(Term {
-            key: keys.intern(key),
-            value,
-            original,
-        });
+        let key = terms.intern_key(field);
+        posted.push(terms.post(id, key, value.as_deref(), original));
     });
-    let base_json = serde_json::to_vec(&json).unwrap_or_else(|_| b"{}".to_vec());
+    let base_json = serde_json::to_vec(&json)
+        .unwrap_or_else(|_| b"{}".to_vec())
+        .into_boxed_slice();
     drop(json);
-    Slot {
+    let slot = Slot {
         view: EntityView {
             entity_ref: valid.entity_ref,
             kind: valid.kind,
@@ -107,14 +107,15 @@ pub(super) fn new_slot(stored: StoredEntity, key: String, keys: &mut KeyInterner
             generation,
             content_hash: valid.content_hash,
             owner: valid.owner,
-            json: Bytes::new(),
+            json: EntityJson::default(),
         },
         key,
-        emitted: valid.relations,
+        emitted: Box::new([]),
         base_json,
-        base_terms,
-        posted: Vec::new(),
-    }
+        terms: posted.into_boxed_slice(),
+        relation_terms: Vec::new(),
+    };
+    (slot, valid.relations)
 }
 
 /// Visits every leaf of a JSON value with its lower-case dotted key; array items share their
@@ -159,6 +160,6 @@ impl StoredEntity {
 impl super::CatalogIndex {
     /// Every entity in its [`StoredEntity::log_json`] form, for a snapshot.
     pub(crate) fn log_lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.slots.iter().flatten().map(|s| s.base_json.as_slice())
+        self.slots.iter().flatten().map(|s| &*s.base_json)
     }
 }
