@@ -10,7 +10,7 @@ use paved_core::ports::{
     Condition, Item, Key, Queue, QueueMessage, SortKeyRange, StoreError, SystemClock, Table,
     TransactOp, Workflow, WorkflowError,
 };
-use paved_core::requests::{NewRequest, RequestRepository, RequestStatus};
+use paved_core::requests::{NewRequest, ProvisioningRequest, RequestRepository, RequestStatus};
 use paved_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
@@ -388,15 +388,23 @@ async fn requests_hold_names_and_writes_are_conditional(b: Backend) {
         }
         other => panic!("a stale write must fail its condition: {other:?}"),
     }
-    // Two writers from the same version at once: one wins.
-    let (a, b2) = tokio::join!(
-        repo.update("r1", |r, now| r.advance(
-            RequestStatus::Provisioning,
-            "a",
-            now
-        )),
-        repo.update("r1", |r, now| r.advance(RequestStatus::Cancelled, "b", now)),
-    );
+    // Two writers from the same version at once: one wins. moto 5.2.5 checks and writes
+    // without a lock, so racing transactions there can undo each other's writes (a CI run
+    // saw the live marker of a cancelled request come back); on it the two run one after
+    // the other, and the version condition decides as well.
+    let provisioning =
+        |r: &mut ProvisioningRequest, now| r.advance(RequestStatus::Provisioning, "a", now);
+    let cancelled =
+        |r: &mut ProvisioningRequest, now| r.advance(RequestStatus::Cancelled, "b", now);
+    let (a, b2) = if b.atomic_conditions {
+        tokio::join!(
+            repo.update("r1", provisioning),
+            repo.update("r1", cancelled)
+        )
+    } else {
+        let a = repo.update("r1", provisioning).await;
+        (a, repo.update("r1", cancelled).await)
+    };
     let winners = usize::from(a.is_ok()) + usize::from(b2.is_ok());
     if b.atomic_conditions {
         assert_eq!(winners, 1, "{a:?} / {b2:?}");
