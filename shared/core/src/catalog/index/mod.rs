@@ -17,6 +17,7 @@
 mod facets;
 mod full_text;
 mod orders;
+mod paged;
 mod paging;
 mod postings;
 mod render;
@@ -39,6 +40,7 @@ use super::kind::Kind;
 use super::names::EntityRef;
 use super::relations::RelationType;
 use orders::Orders;
+use paged::Paged;
 use postings::Terms;
 use slot::Slot;
 
@@ -105,7 +107,7 @@ pub struct FacetCount {
 
 #[derive(Default)]
 pub struct CatalogIndex {
-    slots: Vec<Option<Slot>>,
+    slots: Paged<Option<Slot>>,
     free: Vec<u32>,
     /// Ref key (`kind:namespace/name`, lower-case) to slot; the keys are shared with `refs`,
     /// the slots and the sorted orders.

@@ -13,17 +13,14 @@ use roaring::RoaringBitmap;
 
 use super::CatalogIndex;
 use super::full_text::TextColumn;
+use super::paged::Paged;
 use crate::catalog::query::FilterSet;
 
-/// The term of a field present without an indexable value (too long, `null`, ...).
-pub(super) const NO_TERM: u32 = u32::MAX;
-
-/// One flattened field of a slot: its key's id and its term's id ([`NO_TERM`] for "present").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Posted {
-    pub(super) key: u32,
-    pub(super) term: u32,
-}
+/// No term (yet).
+pub(super) const NONE: u32 = u32::MAX;
+/// [`TermData::original`] of a key's "present" term: the field without an indexable value
+/// (too long, `null`, ...), which filters and facets never see but `exists` counts.
+const PRESENT: u32 = u32::MAX;
 
 /// A value to post: borrowed (allocated if new) or already shared.
 enum Value<'a> {
@@ -140,6 +137,8 @@ impl Ids {
 
 /// One distinct field key (`spec.owner`) and its values.
 pub(super) struct KeyData {
+    /// The key's "present" term, [`NONE`] while no entity holds one.
+    present: u32,
     /// Each distinct value (lower-case) to its term.
     pub(super) values: HashMap<Arc<str>, u32>,
     /// Every entity holding the key, with or without a value.
@@ -152,7 +151,8 @@ pub(super) struct KeyData {
 pub(super) struct TermData {
     pub(super) key: u32,
     /// Where the value as first written is kept in [`Terms::originals`] (plus one), when it
-    /// differs from `value` (for facets); 0 when it does not.
+    /// differs from `value` (for facets); 0 when it does not; [`PRESENT`] for a "present"
+    /// term.
     original: u32,
     /// Lower-case; empty while the term is free.
     pub(super) value: Arc<str>,
@@ -164,7 +164,7 @@ pub(super) struct TermData {
 pub(super) struct Terms {
     pub(super) keys: Vec<KeyData>,
     pub(super) key_ids: HashMap<Arc<str>, u32>,
-    pub(super) entries: Vec<TermData>,
+    pub(super) entries: Paged<TermData>,
     free: Vec<u32>,
     /// Values as first written, for the few terms whose spelling differs from their value.
     originals: Vec<Box<str>>,
@@ -184,6 +184,7 @@ impl Terms {
         }
         let id = self.keys.len() as u32;
         self.keys.push(KeyData {
+            present: NONE,
             values: HashMap::new(),
             exists: RoaringBitmap::new(),
             stale_in_column: 0,
@@ -200,15 +201,24 @@ impl Terms {
             .copied()
     }
 
-    /// The value of a term ([`NO_TERM`] has none).
+    /// The value of a term (a "present" term has none).
     pub(super) fn value(&self, term: u32) -> Option<&Arc<str>> {
-        (term != NO_TERM).then(|| &self.entries[term as usize].value)
+        let entry = &self.entries[term as usize];
+        (entry.original != PRESENT).then_some(&entry.value)
+    }
+
+    /// The key of a term.
+    pub(super) fn key_of(&self, term: u32) -> u32 {
+        self.entries[term as usize].key
     }
 
     /// The value of a term as first written (facets report it).
     pub(super) fn original(&self, term: u32) -> Option<&str> {
         let entry = self.entries.get(term as usize)?;
-        let at = entry.original.checked_sub(1)?;
+        let at = entry
+            .original
+            .checked_sub(1)
+            .filter(|_| entry.original != PRESENT)?;
         self.originals.get(at as usize).map(|o| &**o)
     }
 
@@ -220,7 +230,7 @@ impl Terms {
         key: u32,
         value: Option<&str>,
         original: Option<&str>,
-    ) -> Posted {
+    ) -> u32 {
         self.post_value(id, key, value.map(Value::Borrowed), original)
     }
 
@@ -232,7 +242,7 @@ impl Terms {
         key: u32,
         value: &Arc<str>,
         original: Option<&str>,
-    ) -> Posted {
+    ) -> u32 {
         self.post_value(id, key, Some(Value::Shared(value)), original)
     }
 
@@ -242,11 +252,25 @@ impl Terms {
         key: u32,
         value: Option<Value<'_>>,
         original: Option<&str>,
-    ) -> Posted {
+    ) -> u32 {
         let data = &mut self.keys[key as usize];
         data.exists.insert(id);
         let Some(value) = value else {
-            return Posted { key, term: NO_TERM };
+            if data.present == NONE {
+                data.present = Self::new_entry(
+                    &mut self.entries,
+                    &mut self.free,
+                    TermData {
+                        key,
+                        original: PRESENT,
+                        value: Arc::from(""),
+                        ids: Ids::Empty,
+                    },
+                );
+            }
+            let term = data.present;
+            self.entries[term as usize].ids.insert(id);
+            return term;
         };
         let term = match data.values.get(value.as_str()) {
             Some(&term) => term,
@@ -278,16 +302,7 @@ impl Terms {
                     value: Arc::clone(&value),
                     ids: Ids::Empty,
                 };
-                let term = match self.free.pop() {
-                    Some(term) => {
-                        self.entries[term as usize] = entry;
-                        term
-                    }
-                    None => {
-                        self.entries.push(entry);
-                        (self.entries.len() - 1) as u32
-                    }
-                };
+                let term = Self::new_entry(&mut self.entries, &mut self.free, entry);
                 data.values.insert(Arc::clone(&value), term);
                 if let Some(column) = self.columns.get_mut().get_mut(&key) {
                     column.push(term, &value);
@@ -296,31 +311,46 @@ impl Terms {
             }
         };
         self.entries[term as usize].ids.insert(id);
-        Posted { key, term }
+        term
+    }
+
+    fn new_entry(entries: &mut Paged<TermData>, free: &mut Vec<u32>, entry: TermData) -> u32 {
+        match free.pop() {
+            Some(term) => {
+                entries[term as usize] = entry;
+                term
+            }
+            None => {
+                entries.push(entry);
+                (entries.len() - 1) as u32
+            }
+        }
     }
 
     /// Removes `id` from a term (not from its key's `exists`), freeing the term when nobody
     /// holds it any more. Unposting a term twice is harmless.
     pub(super) fn unpost_term(&mut self, id: u32, term: u32) {
-        if term == NO_TERM {
-            return;
-        }
         let entry = &mut self.entries[term as usize];
         if !entry.ids.remove(id) || !entry.ids.is_empty() {
             return;
         }
         let key = entry.key;
         let value = std::mem::replace(&mut entry.value, Arc::from(""));
-        if let Some(at) = std::mem::take(&mut entry.original).checked_sub(1) {
+        let original = std::mem::take(&mut entry.original);
+        self.free.push(term);
+        let data = &mut self.keys[key as usize];
+        if original == PRESENT {
+            data.present = NONE;
+            return;
+        }
+        if let Some(at) = original.checked_sub(1) {
             self.originals[at as usize] = Box::from("");
             self.free_originals.push(at);
         }
-        let data = &mut self.keys[key as usize];
         data.values.remove(&value);
         if self.columns.get_mut().contains_key(&key) {
             data.stale_in_column += 1;
         }
-        self.free.push(term);
     }
 
     /// Removes `id` from a key's `exists`.
@@ -329,10 +359,11 @@ impl Terms {
     }
 
     /// Unposts every term of a slot.
-    pub(super) fn unpost_all(&mut self, id: u32, posted: &[Posted]) {
-        for p in posted {
-            self.unmark_key(id, p.key);
-            self.unpost_term(id, p.term);
+    pub(super) fn unpost_all(&mut self, id: u32, terms: &[u32]) {
+        for &term in terms {
+            let key = self.key_of(term);
+            self.unmark_key(id, key);
+            self.unpost_term(id, term);
         }
     }
 
@@ -419,16 +450,26 @@ mod tests {
         let mut terms = Terms::default();
         let key = terms.intern_key("metadata.name");
         let a = terms.post(1, key, Some("a"), Some("A"));
-        assert_eq!(terms.term(key, "a"), Some(a.term));
-        assert_eq!(terms.original(a.term), Some("A"));
+        assert_eq!(terms.term(key, "a"), Some(a));
+        assert_eq!(terms.original(a), Some("A"));
         terms.unpost_all(1, &[a]);
         assert_eq!(terms.term(key, "a"), None);
         assert!(terms.keys[key as usize].exists.is_empty());
         let b = terms.post(2, key, Some("b"), None);
-        assert_eq!(b.term, a.term, "the freed term is reused");
-        assert_eq!(terms.original(b.term), None);
+        assert_eq!(b, a, "the freed term is reused");
+        assert_eq!(terms.original(b), None);
         // Unposting again, after the term went to someone else, changes nothing.
-        terms.unpost_term(1, a.term);
-        assert_eq!(terms.entries[b.term as usize].ids.len(), 1);
+        terms.unpost_term(1, a);
+        assert_eq!(terms.entries[b as usize].ids.len(), 1);
+        // A field without a value: present, with no value to filter or sort by.
+        let present = terms.post(3, key, None, None);
+        assert_eq!(terms.value(present), None);
+        assert_eq!(terms.original(present), None);
+        assert_eq!(terms.post(4, key, None, None), present);
+        assert!(terms.keys[key as usize].exists.contains(4));
+        terms.unpost_all(3, &[present]);
+        terms.unpost_all(4, &[present]);
+        assert_eq!(terms.keys[key as usize].present, NONE);
+        assert_eq!(terms.term(key, ""), None);
     }
 }

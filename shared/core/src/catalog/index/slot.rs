@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::postings::{Posted, Terms};
+use super::postings::Terms;
 use super::{EntityJson, EntityView, StoredEntity};
 use crate::catalog::relations::{Relation, RelationType};
 
@@ -38,9 +38,9 @@ pub(super) struct Slot {
     /// The entity as JSON, without relations; relations are spliced in when rendering.
     pub(super) base_json: Box<[u8]>,
     /// The terms of the JSON, in document order.
-    pub(super) terms: Box<[Posted]>,
+    pub(super) terms: Box<[u32]>,
     /// The `relations.<type>` terms: its own relations and the inverse of those pointing at it.
-    pub(super) relation_terms: Vec<Posted>,
+    pub(super) relation_terms: Vec<u32>,
 }
 
 impl Slot {
@@ -48,13 +48,13 @@ impl Slot {
     /// relation key the least target (as Backstage's relations are listed, sorted). `None`
     /// when it has none (it then sorts last).
     pub(super) fn sort_value<'a>(&self, terms: &'a Terms, key: u32) -> Option<&'a Arc<str>> {
-        if let Some(p) = self.terms.iter().find(|p| p.key == key) {
-            return terms.value(p.term);
+        if let Some(&term) = self.terms.iter().find(|&&t| terms.key_of(t) == key) {
+            return terms.value(term);
         }
         self.relation_terms
             .iter()
-            .filter(|p| p.key == key)
-            .filter_map(|p| terms.value(p.term))
+            .filter(|&&t| terms.key_of(t) == key)
+            .filter_map(|&t| terms.value(t))
             .min()
     }
 }

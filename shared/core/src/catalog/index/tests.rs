@@ -761,6 +761,26 @@ fn scale() {
             index.query(&query, &PageRequest::first(20));
         });
     }
+    let by_owner = EntityQuery {
+        filter: FilterSet::parse(&["kind=component,spec.owner=team-0042"]).expect("ok"),
+        ..Default::default()
+    };
+    time("by owner, limit 50, with its JSON", &|| {
+        let page = index.query(&by_owner, &PageRequest::first(50));
+        let mut out = Vec::new();
+        for id in page.ids {
+            index.write_json(id, &mut out);
+        }
+    });
+    let keys: Vec<String> = (0..10_000)
+        .map(|i| format!("component:default/svc-{:05}", (i * 7919) % 200_000))
+        .collect();
+    time("by-name x 10,000 (lookup and JSON)", &|| {
+        for key in &keys {
+            let id = index.id_by_key(key).expect("there");
+            assert!(!index.json(id).expect("json").is_empty());
+        }
+    });
     // Every view rendered, as after a load of reads.
     let started = Instant::now();
     let bytes: usize = index
@@ -778,6 +798,33 @@ fn scale() {
         (after - before) as f64 / 1e6,
         (after - before) as f64 / n as f64
     );
+    // What a cold start reads and rebuilds: the snapshot's chunks, decoded (entities
+    // validated again), then applied to an empty index.
+    let started = Instant::now();
+    let chunks = crate::catalog::changelog::chunks::encode(index.log_lines()).expect("encode");
+    let encoded: usize = chunks.iter().map(String::len).sum();
+    println!(
+        "snapshot: {} chunks, {:.1} MB stored ({:.0} bytes/entity), encoded in {:?}",
+        chunks.len(),
+        encoded as f64 / 1e6,
+        encoded as f64 / n as f64,
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let mut changes = crate::catalog::changelog::ChangeSet::default();
+    for chunk in &chunks {
+        crate::catalog::changelog::chunks::decode(chunk, &mut changes).expect("decode");
+    }
+    println!("snapshot decoded and validated in {:?}", started.elapsed());
+    let started = Instant::now();
+    let mut cold = CatalogIndex::default();
+    cold.apply(changes.upserts, &[]);
+    println!(
+        "cold index built in {:?} ({} entities)",
+        started.elapsed(),
+        cold.len()
+    );
+    drop(cold);
     let started = Instant::now();
     let probe: Vec<StoredEntity> = (0..1000)
         .map(|i| {

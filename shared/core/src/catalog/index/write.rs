@@ -8,8 +8,7 @@
 
 use std::sync::Arc;
 
-use super::postings::Posted;
-use super::slot::{MAX_INDEXED_VALUE, Slot, new_slot};
+use super::slot::{MAX_INDEXED_VALUE, new_slot};
 use super::{CatalogIndex, EntityJson, StoredEntity};
 use crate::catalog::names::EntityRef;
 use crate::catalog::relations::RelationType;
@@ -121,7 +120,7 @@ impl CatalogIndex {
                 None => self.terms.post(id, term_key, Some(&target_key), original),
             };
             relation_terms.push(posted);
-            let shared = match self.terms.value(posted.term) {
+            let shared = match self.terms.value(posted) {
                 Some(v) => Arc::clone(v),
                 None => Arc::from(target_key),
             };
@@ -213,18 +212,20 @@ impl CatalogIndex {
                 let Some(term) = self.terms.term(term_key, source_key) else {
                     return;
                 };
-                let posted = Posted {
-                    key: term_key,
-                    term,
-                };
-                let Some(pos) = slot.relation_terms.iter().position(|p| *p == posted) else {
+                let Some(pos) = slot.relation_terms.iter().position(|&t| t == term) else {
                     return;
                 };
                 slot.relation_terms.swap_remove(pos);
-                if !slot.relation_terms.contains(&posted) {
+                if !slot.relation_terms.contains(&term) {
                     self.terms.unpost_term(tid, term);
                 }
-                if !holds_key(slot, term_key) {
+                let terms = &self.terms;
+                let holds_key = slot
+                    .terms
+                    .iter()
+                    .chain(&slot.relation_terms)
+                    .any(|&t| terms.key_of(t) == term_key);
+                if !holds_key {
                     self.terms.unmark_key(tid, term_key);
                 }
             }
@@ -248,11 +249,4 @@ impl CatalogIndex {
         self.relation_keys[rel_type as usize] = Some(key);
         key
     }
-}
-
-fn holds_key(slot: &Slot, key: u32) -> bool {
-    slot.terms
-        .iter()
-        .chain(&slot.relation_terms)
-        .any(|p| p.key == key)
 }
