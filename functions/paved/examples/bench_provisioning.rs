@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use paved::host::{HostConfig, build};
+use paved_core::observation::Observation;
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use paved_core::requests::RequestStatus;
 use serde_json::{Value, json};
@@ -58,6 +59,12 @@ impl Driver for InstantDriver {
     }
     async fn delete(&self, _: &ResourceSpec) -> Result<(), DriverError> {
         Ok(())
+    }
+    async fn observe(&self, _: &ResourceSpec) -> Result<Observation, DriverError> {
+        Ok(Observation {
+            exists: true,
+            ..Observation::default()
+        })
     }
 }
 

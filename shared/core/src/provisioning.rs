@@ -86,6 +86,13 @@ pub trait Driver: Planner {
     /// Removes the whole resource (deprovisioning). Idempotent; refuses what is not this
     /// request's, as [`undo`](Self::undo) does.
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError>;
+    /// What exists of the resource and how it differs from what `spec` provisions, field by
+    /// field (the reconciliation loop's input). Read-only: never a side effect, so it may run
+    /// as often as the loop's rate limit allows.
+    async fn observe(
+        &self,
+        spec: &ResourceSpec,
+    ) -> Result<crate::observation::Observation, DriverError>;
 }
 
 /// The planners of drivers a process runs itself (`paved up` checks requests with the same

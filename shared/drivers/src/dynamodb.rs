@@ -90,7 +90,7 @@ impl DynamoTableDriver {
     /// What exists of the table and how it differs from what `spec` provisions, field by
     /// field: existence and paved's tag, its keys, billing mode and point-in-time recovery.
     /// Read-only: `DescribeTable`, `ListTagsOfResource` and `DescribeContinuousBackups`.
-    pub async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+    async fn observation(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
         let name = aws_name(spec);
         let mut seen = Observation {
             calls: 1,
@@ -356,6 +356,10 @@ impl Driver for DynamoTableDriver {
             return Ok(None);
         }
         Ok(table.map(|t| json!({"tableName": t.table_name, "status": t.table_status.map(|s| s.as_str().to_owned())})))
+    }
+
+    async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+        self.observation(spec).await
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

@@ -393,7 +393,7 @@ impl PostgresDriver {
     /// provisions, field by field: both exist with paved's marker; the role can log in, with
     /// its connection limit; its grants (CONNECT and TEMPORARY on the database, USAGE and
     /// CREATE on `public`); the requested extensions. Read-only, every query parameterised.
-    pub async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+    async fn observation(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
         let n = names_of(spec);
         let mut seen = Observation::default();
         let client = self.connect(None).await?;
@@ -801,6 +801,10 @@ impl Driver for PostgresDriver {
         }
         let secret = self.secret_reference(&n).await?;
         Ok(Some(self.outputs(&n, secret)))
+    }
+
+    async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+        self.observation(spec).await
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

@@ -283,7 +283,7 @@ impl ServiceDriver {
     /// What exists of the service and how it differs from what was provisioned: the bare
     /// repository with paved's marker, and its catalog Component carrying this request's id
     /// and owner. Commits to the repository are the team's work, never drift. Read-only.
-    pub async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+    async fn observation(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
         let bare = self.repository(spec);
         let mut seen = Observation {
             calls: 2,
@@ -671,6 +671,10 @@ impl Driver for ServiceDriver {
             .is_some_and(|v| created_by(v, &spec.request_id));
         let ours = self.holder(&bare, &spec.request_id).await? == Holder::Ours;
         Ok((ours && registered).then(|| json!({"repository": bare.display().to_string(), "entityRef": entity_ref(spec).to_string()})))
+    }
+
+    async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+        self.observation(spec).await
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

@@ -77,7 +77,7 @@ impl SqsQueueDriver {
     /// `spec` provisions, field by field: existence and paved's tag, retention, visibility,
     /// FIFO, and the redrive policy (its target and receive count). Read-only: per queue one
     /// `GetQueueUrl`, one `ListQueueTags` and one `GetQueueAttributes`.
-    pub async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+    async fn observation(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
         let (queue, dlq) = Self::names(spec);
         let (dlq_desired, queue_desired) = Self::desired(spec);
         let mut seen = Observation::default();
@@ -397,6 +397,10 @@ impl Driver for SqsQueueDriver {
         };
         let ours = self.holder(&url, &spec.request_id).await? == Holder::Ours;
         Ok(ours.then(|| json!({"queueUrl": url})))
+    }
+
+    async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+        self.observation(spec).await
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

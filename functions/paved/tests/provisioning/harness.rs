@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use paved::host::{Background, HostConfig, Platform, build};
+use paved_core::observation::Observation;
 use paved_core::ports::Queue;
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use paved_workflow::{
@@ -320,6 +321,13 @@ pub(crate) struct TestDriver {
     pub calls: AtomicU32,
     failures: Mutex<HashMap<String, u32>>,
     crashed: Mutex<bool>,
+    /// Fields changed out of band, by resource name: `(path, desired, actual)`. An apply of
+    /// the resource puts them back.
+    pub drifted: Mutex<HashMap<String, Vec<(String, Value, Value)>>>,
+    /// The provider is down: every observation fails (retryable).
+    pub outage: std::sync::atomic::AtomicBool,
+    /// How many observations ran.
+    pub observations: AtomicU32,
 }
 
 impl TestDriver {
@@ -337,6 +345,9 @@ impl TestDriver {
             calls: AtomicU32::new(0),
             failures: Mutex::new(HashMap::new()),
             crashed: Mutex::new(false),
+            drifted: Mutex::new(HashMap::new()),
+            outage: std::sync::atomic::AtomicBool::new(false),
+            observations: AtomicU32::new(0),
         })
     }
 
@@ -413,6 +424,7 @@ impl Driver for TestDriver {
             }
             Behaviour::Succeed | Behaviour::CrashAfterEffectOnce => {}
         }
+        self.drifted.lock().remove(&spec.name);
         // Deterministic name: the step finds its own earlier work.
         {
             let mut created = self.created.lock();
@@ -446,6 +458,29 @@ impl Driver for TestDriver {
             self.created.lock().remove(&format!("{}/{s}", spec.name));
         }
         Ok(())
+    }
+
+    async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
+        self.observations.fetch_add(1, Ordering::SeqCst);
+        if self.outage.load(Ordering::SeqCst) {
+            return Err(DriverError::Retryable {
+                code: "Retryable.Unavailable",
+                message: "the test provider is down".into(),
+            });
+        }
+        let mut seen = Observation {
+            exists: self.copies(&spec.name, self.steps[0]) > 0,
+            calls: 1,
+            ..Observation::default()
+        };
+        for step in &self.steps {
+            let present = self.copies(&spec.name, step) > 0;
+            seen.compare(&format!("steps.{step}"), json!(true), json!(present));
+        }
+        for (path, desired, actual) in self.drifted.lock().get(&spec.name).into_iter().flatten() {
+            seen.compare(path, desired.clone(), actual.clone());
+        }
+        Ok(seen)
     }
 }
 
