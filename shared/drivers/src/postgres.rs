@@ -15,8 +15,17 @@
 //!
 //! SQL never carries input as text: PostgreSQL cannot bind identifiers or utility-statement
 //! literals, so identifiers are built by [`names::identifier`] (only `[a-z0-9_]`) and quoted,
-//! the password is generated from `[A-Za-z0-9]`, the ownership comment is quoted by
-//! postgres-protocol's literal escaping; lookups use bound parameters.
+//! the password (generated from `[A-Za-z0-9]`, but read back from the secret store) and the
+//! ownership comment are quoted by postgres-protocol's literal escaping; lookups use bound
+//! parameters.
+//!
+//! Applying every step again, in plan order, repairs what was changed by hand (the
+//! reconciliation loop's `enforce`): each step re-applies all it provisions to what is already
+//! this request's, not only to what it creates. `database` re-creates a dropped database (under
+//! the same name, marked as above) and revokes PUBLIC's access again; `role` re-creates a
+//! dropped role, or sets LOGIN, the connection limit and the stored password on the existing
+//! one; `grants` grants again what was revoked. Nothing unmarked or another request's is
+//! adopted on the way.
 //!
 //! The secret is named per request and stored before the role is created, so a retried `role`
 //! step finds the first attempt's secret (and password) whatever failed after it, a secret
@@ -319,6 +328,17 @@ impl PostgresDriver {
         self.bounded(sql, client.batch_execute(sql))
             .await?
             .map_err(classify)
+    }
+
+    /// `ALTER <settings>` for the role; `settings` carries the password, so errors name the
+    /// statement by its kind only.
+    async fn alter_role(&self, client: &Client, settings: &str) -> Result<(), DriverError> {
+        self.bounded(
+            "ALTER ROLE",
+            client.batch_execute(&format!("ALTER {settings}")),
+        )
+        .await?
+        .map_err(classify)
     }
 
     /// Whether the database exists, and the request its comment names.
@@ -648,18 +668,24 @@ impl Driver for PostgresDriver {
                     .put_if_absent(&n.secret, &password(), SecretLabels::of(spec))
                     .await
                     .map_err(secret_error)?;
-                let password = stored.value;
                 let limit = spec
                     .parameters
                     .get("max_connections")
                     .and_then(Value::as_i64)
                     .unwrap_or(DEFAULT_CONNECTION_LIMIT);
+                // Every setting the role is provisioned with, the stored password included:
+                // re-applied to a role that exists, so a repeated step repairs LOGIN, the
+                // connection limit or the password changed by hand, and a role re-created
+                // after a hand DROP takes the password the secret store already hands out.
+                // The stored value is quoted as a literal (the store may hold a value paved did
+                // not generate), and the statement, which carries it, is never an error's text.
                 let settings = format!(
-                    "ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT {limit} PASSWORD '{password}'",
-                    quote(&n.role)
+                    "ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT {limit} PASSWORD {}",
+                    quote(&n.role),
+                    escape_literal(&stored.value)
                 );
                 if ours {
-                    self.execute(&client, &format!("ALTER {settings}")).await?;
+                    self.alter_role(&client, &settings).await?;
                 } else {
                     // One implicit transaction: the role never exists without its marker.
                     let sql = format!(
@@ -677,7 +703,7 @@ impl Driver for PostgresDriver {
                             self.role_holder(&client, spec, &n)
                                 .await?
                                 .for_create(&what)?;
-                            self.execute(&client, &format!("ALTER {settings}")).await?;
+                            self.alter_role(&client, &settings).await?;
                         }
                         Err(e) => return Err(classify(e)),
                     }

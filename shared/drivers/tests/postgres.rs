@@ -549,3 +549,286 @@ async fn an_observed_database_reports_revoked_grants_a_dropped_role_and_a_droppe
     assert!(!gone.exists);
     assert_eq!(drift_paths(&gone), ["database", "role"]);
 }
+
+// Enforcement: after a hand change, applying every step of the plan again, in plan order,
+// brings the database and its role back to what was provisioned (the reconciliation loop's
+// `enforce`), and the role accepts the password the secret store already holds.
+
+/// An admin session in `db` (grants on the `public` schema, and what a role owns, live there).
+async fn admin_in(db: &str) -> tokio_postgres::Client {
+    let url = admin_url();
+    let (url, query) = url.split_once('?').unwrap_or((&url, ""));
+    let (base, _) = url.rsplit_once('/').expect("a database in the URL");
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    let (client, conn) = tokio_postgres::connect(&format!("{base}/{db}{query}"), NoTls)
+        .await
+        .expect("connect to the database");
+    tokio::spawn(conn);
+    client
+}
+
+/// A fresh request, provisioned and observed in sync.
+async fn provisioned_and_synced(name: &str) -> (Fixture, ResourceSpec) {
+    let f = fixture();
+    let s = spec(name);
+    provisioned(&f, &s).await;
+    let fresh = f.driver.observe(&s).await.expect("observe");
+    assert!(fresh.is_synced(), "as provisioned: {:?}", fresh.drift);
+    assert_eq!(
+        fresh.calls, 5,
+        "two marker lookups, the role, its grants, extensions"
+    );
+    (f, s)
+}
+
+/// The role's password as the secret store holds it.
+async fn stored_password(f: &Fixture, s: &ResourceSpec) -> String {
+    let status = f.driver.status(s).await.expect("status").expect("ours");
+    let reference = status["passwordSecret"].as_str().expect("a reference");
+    f.secrets
+        .get(reference)
+        .await
+        .expect("get")
+        .expect("stored")
+}
+
+/// What observe reports now: whether the resource exists, and exactly these drift paths.
+async fn assert_drift(f: &Fixture, s: &ResourceSpec, exists: bool, paths: &[&str]) {
+    let seen = f.driver.observe(s).await.expect("observe");
+    assert_eq!(seen.exists, exists, "{:?}", seen.drift);
+    assert_eq!(drift_paths(&seen), paths, "{:?}", seen.drift);
+}
+
+/// Every step of the plan again, in plan order; then observe sees it in sync.
+async fn apply_all_again(f: &Fixture, s: &ResourceSpec) {
+    for step in f.driver.plan(s).expect("plan") {
+        f.driver
+            .apply(s, &step.step)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", step.step));
+    }
+    let repaired = f.driver.observe(s).await.expect("observe");
+    assert!(repaired.is_synced(), "repaired: {repaired:?}");
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// Whether the role's SCRAM verifier in `pg_authid` was made from `password` (RFC 5802:
+/// StoredKey = H(HMAC(PBKDF2(password, salt, i), "Client Key"))). The test server trusts
+/// loopback connections, so logging in alone would not prove which password the role has.
+async fn verifier_matches(role: &str, password: &str) -> bool {
+    let row = admin()
+        .await
+        .query_one(
+            "SELECT rolpassword LIKE 'SCRAM-SHA-256$%', \
+                    split_part(split_part(rolpassword, '$', 2), ':', 1)::int, \
+                    decode(split_part(split_part(rolpassword, '$', 2), ':', 2), 'base64'), \
+                    decode(split_part(split_part(rolpassword, '$', 3), ':', 1), 'base64') \
+             FROM pg_authid WHERE rolname = $1",
+            &[&role],
+        )
+        .await
+        .expect("the role's verifier");
+    assert!(row.get::<_, bool>(0), "a SCRAM-SHA-256 verifier");
+    let iterations: i32 = row.get(1);
+    let salt: Vec<u8> = row.get(2);
+    let stored_key: Vec<u8> = row.get(3);
+    let mut u = hmac_sha256(
+        password.as_bytes(),
+        &[salt.as_slice(), &[0, 0, 0, 1]].concat(),
+    );
+    let mut salted = u;
+    for _ in 1..iterations {
+        u = hmac_sha256(password.as_bytes(), &u);
+        for (s, b) in salted.iter_mut().zip(u) {
+            *s ^= b;
+        }
+    }
+    let client_key = hmac_sha256(&salted, b"Client Key");
+    <sha2::Sha256 as sha2::Digest>::digest(client_key).as_slice() == stored_key.as_slice()
+}
+
+/// The role has the stored password, logs in with it to its database, and may build tables
+/// in its `public` schema.
+async fn assert_logs_in_with_stored_password(f: &Fixture, s: &ResourceSpec) {
+    let (db, role) = (database_of(s), role_of(s));
+    let password = stored_password(f, s).await;
+    assert!(
+        verifier_matches(&role, &password).await,
+        "the role has the stored password"
+    );
+    let url = format!(
+        "{} dbname={db} user={role} password={password}",
+        base_conninfo()
+    );
+    let (app, conn) = tokio_postgres::connect(&url, NoTls)
+        .await
+        .expect("the role logs in");
+    tokio::spawn(conn);
+    let who: String = app
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .expect("query")
+        .get(0);
+    assert_eq!(who, role);
+    app.batch_execute("CREATE TABLE IF NOT EXISTS repaired (id int)")
+        .await
+        .expect("creates in public");
+}
+
+#[tokio::test]
+async fn apply_again_repairs_a_revoked_connect_grant() {
+    let (f, s) = provisioned_and_synced("noconnect").await;
+    let (db, role) = (database_of(&s), role_of(&s));
+    admin()
+        .await
+        .batch_execute(&format!(
+            "REVOKE CONNECT ON DATABASE \"{db}\" FROM \"{role}\""
+        ))
+        .await
+        .expect("revoke");
+    assert_drift(&f, &s, true, &["grants.database.CONNECT"]).await;
+    apply_all_again(&f, &s).await;
+    assert_logs_in_with_stored_password(&f, &s).await;
+    f.driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn apply_again_repairs_a_revoked_create_on_public() {
+    let (f, s) = provisioned_and_synced("nocreate").await;
+    let (db, role) = (database_of(&s), role_of(&s));
+    admin_in(&db)
+        .await
+        .batch_execute(&format!("REVOKE CREATE ON SCHEMA public FROM \"{role}\""))
+        .await
+        .expect("revoke");
+    assert_drift(&f, &s, true, &["grants.schema.public.CREATE"]).await;
+    apply_all_again(&f, &s).await;
+    assert_logs_in_with_stored_password(&f, &s).await;
+    f.driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn apply_again_recreates_a_dropped_role_with_the_stored_password() {
+    let (f, s) = provisioned_and_synced("norole").await;
+    let (db, role) = (database_of(&s), role_of(&s));
+    let before = stored_password(&f, &s).await;
+    // The role's grants live in its database: revoke them there, then drop it.
+    admin_in(&db)
+        .await
+        .batch_execute(&format!("DROP OWNED BY \"{role}\""))
+        .await
+        .expect("drop owned");
+    admin()
+        .await
+        .batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\""))
+        .await
+        .expect("drop role");
+    assert_drift(&f, &s, true, &["role"]).await;
+    apply_all_again(&f, &s).await;
+    assert_eq!(
+        stored_password(&f, &s).await,
+        before,
+        "the secret is the one stored first, not a new one"
+    );
+    assert_logs_in_with_stored_password(&f, &s).await;
+    f.driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn apply_again_recreates_a_dropped_database_under_its_name() {
+    let (f, s) = provisioned_and_synced("nodb").await;
+    let db = database_of(&s);
+    admin()
+        .await
+        .batch_execute(&format!("DROP DATABASE \"{db}\" WITH (FORCE)"))
+        .await
+        .expect("drop database");
+    assert_drift(&f, &s, false, &["database"]).await;
+    apply_all_again(&f, &s).await;
+    assert_eq!(
+        comment_of_database(&db).await.as_deref(),
+        Some(format!("paved:request-id={}", s.request_id).as_str()),
+        "re-created under its name, marked"
+    );
+    assert_logs_in_with_stored_password(&f, &s).await;
+    f.driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn apply_again_restores_login_and_the_stored_password() {
+    let (f, s) = provisioned_and_synced("nologin").await;
+    let role = role_of(&s);
+    // The password is not observed (PostgreSQL keeps only a salted verifier), but apply sets
+    // the stored one again all the same.
+    admin()
+        .await
+        .batch_execute(&format!(
+            "ALTER ROLE \"{role}\" NOLOGIN PASSWORD 'changed-by-hand'"
+        ))
+        .await
+        .expect("alter");
+    assert!(!verifier_matches(&role, &stored_password(&f, &s).await).await);
+    assert_drift(&f, &s, true, &["role.canLogin"]).await;
+    apply_all_again(&f, &s).await;
+    assert_logs_in_with_stored_password(&f, &s).await;
+    f.driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn apply_again_restores_the_connection_limit() {
+    let (f, s) = provisioned_and_synced("connlimit").await;
+    let role = role_of(&s);
+    admin()
+        .await
+        .batch_execute(&format!("ALTER ROLE \"{role}\" CONNECTION LIMIT 0"))
+        .await
+        .expect("alter");
+    assert_drift(&f, &s, true, &["role.connectionLimit"]).await;
+    apply_all_again(&f, &s).await;
+    assert_logs_in_with_stored_password(&f, &s).await;
+    f.driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn a_stored_password_is_set_as_a_quoted_literal() {
+    let f = fixture();
+    let s = spec("quoted");
+    let (db, role) = (database_of(&s), role_of(&s));
+    // A value paved did not generate, already in the store under the request's secret name.
+    let odd = "it's'; ALTER ROLE postgres NOLOGIN; --";
+    let name = format!(
+        "postgres/{db}/{role}/{}",
+        paved_drivers::ownership::request_token(&s.request_id)
+    );
+    f.secrets
+        .put_if_absent(&name, odd, paved_core::provisioning::SecretLabels::of(&s))
+        .await
+        .expect("stored");
+    provisioned(&f, &s).await;
+    assert!(
+        verifier_matches(&role, odd).await,
+        "the role has it verbatim"
+    );
+    assert_drift(&f, &s, true, &[]).await;
+    f.driver.delete(&s).await.expect("delete");
+}
