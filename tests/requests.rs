@@ -31,6 +31,7 @@ fn new(id: &str) -> NewRequest {
         requester: "user:default/alice".into(),
         steps: vec!["database".into(), "role".into(), "grants".into()],
         needs_approval: false,
+        reconcile: Default::default(),
     }
 }
 

@@ -327,6 +327,7 @@ async fn requests_hold_names_and_writes_are_conditional(b: Backend) {
         requester: "user:default/alice".into(),
         steps: vec!["database".into(), "role".into()],
         needs_approval: false,
+        reconcile: Default::default(),
     };
     let r = repo.create(new("r1", "orders")).await.expect("create");
     assert_eq!(r.status, RequestStatus::Submitted);

@@ -401,6 +401,7 @@ async fn a_request_left_queued_is_started_by_the_sweeper(s: Stack) {
             requester: "user:default/alice".into(),
             steps: vec!["database".into(), "role".into(), "grants".into()],
             needs_approval: false,
+            reconcile: Default::default(),
         })
         .await
         .expect("recorded");

@@ -198,6 +198,10 @@ impl UpArgs {
             workers: self.workers.max(1),
             worker: provision_worker::WorkerConfig {
                 max_receives: self.max_receives.max(1),
+                reconcile: paved_core::resources::ReconcilerSettings::from_lookup(|k| {
+                    std::env::var(k).ok()
+                })
+                .map_err(anyhow::Error::msg)?,
                 ..Default::default()
             },
             retry_after: std::time::Duration::from_secs(2),

@@ -129,6 +129,23 @@ impl ProvisionWorker {
         chat: &ChatDelivery,
         note: &ChatNotification,
     ) -> Result<Delivered, WorkerError> {
+        if matches!(
+            note.event,
+            ChatEvent::Drifted | ChatEvent::Repaired | ChatEvent::Unrepairable
+        ) {
+            let Some(reconciler) = &self.reconciler else {
+                return Ok(Delivered::NoTarget("this worker runs no reconciler"));
+            };
+            let Some(state) = reconciler.resources().get(&note.request_id).await? else {
+                return Ok(Delivered::NoTarget("the resource is no longer tracked"));
+            };
+            let view = state.view(self.now());
+            return chat
+                .notifier
+                .deliver(note, &view, None, self.now())
+                .await
+                .map_err(|e| WorkerError::Retry(e.to_string()));
+        }
         let request = self.requests.get(&note.request_id).await?;
         if note.event == ChatEvent::ApprovalNeeded
             && request.status != RequestStatus::WaitingForApproval

@@ -40,6 +40,9 @@ pub async fn worker_from_env() -> Result<ProvisionWorker, Box<dyn std::error::Er
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(5),
+        reconcile: paved_core::resources::ReconcilerSettings::from_lookup(|k| {
+            std::env::var(k).ok()
+        })?,
         ..WorkerConfig::default()
     };
     Ok(ProvisionWorker::on_backend(
@@ -48,4 +51,16 @@ pub async fn worker_from_env() -> Result<ProvisionWorker, Box<dyn std::error::Er
         config,
         paved_chat::notify::SlackTargets::from_env(),
     ))
+}
+
+/// The reconciliation loop's tick as it runs on Lambda: the backend's table and task queue,
+/// and the `PAVED_RECONCILE*` settings. It links no driver.
+pub async fn reconciler_from_env()
+-> Result<paved_core::resources::Reconciler, Box<dyn std::error::Error + Send + Sync>> {
+    use paved_wiring::{Backend, BackendConfig, WorkflowUse};
+
+    let backend = Backend::open(&BackendConfig::from_env()?, WorkflowUse::AnswersTokens).await?;
+    let settings =
+        paved_core::resources::ReconcilerSettings::from_lookup(|k| std::env::var(k).ok())?;
+    Ok(backend.reconciler(settings))
 }

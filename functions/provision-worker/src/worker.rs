@@ -10,6 +10,7 @@ use paved_core::messages::WorkerMessage;
 use paved_core::ports::{Clock, Workflow, WorkflowError};
 use paved_core::provisioning::{DriverError, codes as ownership};
 use paved_core::requests::{Failure, RequestRepository, RequestStatus, StepStart};
+use paved_core::resources::Reconciler;
 use paved_core::tasks::{TaskAction, TaskMessage, TaskOutcome, TaskRunner, codes};
 use serde_json::Value;
 use tracing::Instrument;
@@ -37,6 +38,8 @@ pub struct WorkerConfig {
     pub attempt_timeout: Duration,
     pub breaker_threshold: u32,
     pub breaker_cool_down: Duration,
+    /// The reconciliation loop's rates and tick (`PAVED_RECONCILE*`).
+    pub reconcile: paved_core::resources::ReconcilerSettings,
 }
 
 impl Default for WorkerConfig {
@@ -50,6 +53,7 @@ impl Default for WorkerConfig {
             attempt_timeout: Duration::from_secs(30),
             breaker_threshold: 5,
             breaker_cool_down: Duration::from_secs(30),
+            reconcile: paved_core::resources::ReconcilerSettings::default(),
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct ProvisionWorker {
     config: WorkerConfig,
     /// Slack notifications (`None`: not sent).
     pub(crate) chat: Option<crate::chat::ChatDelivery>,
+    /// The reconciliation loop: observe tasks, and the tracking of READY resources.
+    pub(crate) reconciler: Option<Arc<Reconciler>>,
 }
 
 impl std::fmt::Debug for ProvisionWorker {
@@ -102,7 +108,19 @@ impl ProvisionWorker {
             clock,
             config,
             chat: None,
+            reconciler: None,
         }
+    }
+
+    /// Runs observe tasks and tracks READY resources with this reconciler.
+    pub fn with_reconciler(mut self, reconciler: Reconciler) -> Self {
+        self.reconciler = Some(Arc::new(reconciler.with_runner(Arc::clone(&self.runner))));
+        self
+    }
+
+    /// The reconciliation loop this worker runs (its tick is the schedule's).
+    pub fn reconciler(&self) -> Option<&Arc<Reconciler>> {
+        self.reconciler.as_ref()
     }
 
     /// Sends and delivers chat notifications (READY, FAILED, approvals) to these Slack targets.
@@ -134,13 +152,17 @@ impl ProvisionWorker {
             Arc::clone(&backend.table),
             Arc::clone(&clock),
         ));
+        let reconciler = backend
+            .reconciler(config.reconcile.clone())
+            .with_notifications(slack.is_some());
         let worker = Self::new(
             runner,
             Arc::clone(&backend.workflow),
             requests,
             Arc::clone(&clock),
             config,
-        );
+        )
+        .with_reconciler(reconciler);
         let Some(slack) = slack else {
             return worker;
         };
@@ -178,6 +200,7 @@ impl ProvisionWorker {
             Ok(WorkerMessage::Task(task)) => task,
             Ok(WorkerMessage::Outcome(outcome)) => return self.handle_notification(outcome).await,
             Ok(WorkerMessage::Chat(note)) => return self.handle_chat(note).await,
+            Ok(WorkerMessage::Observe(task)) => return self.handle_observe(task).await,
             Err(why) => {
                 // A task the state machine waits on: retrying cannot fix it, so fail the step
                 // now rather than after N receives.
@@ -206,6 +229,26 @@ impl ProvisionWorker {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// One observation of the reconciliation loop.
+    async fn handle_observe(
+        &self,
+        task: paved_core::resources::ObserveTask,
+    ) -> Result<(), WorkerError> {
+        let Some(reconciler) = &self.reconciler else {
+            return Err(WorkerError::Poison(
+                "an observe task reached a worker without a reconciler".into(),
+            ));
+        };
+        let span =
+            tracing::info_span!("observe", request_id = %task.request_id, manual = task.manual);
+        let outcome = reconciler
+            .observe(&task, &self.breakers)
+            .instrument(span)
+            .await?;
+        tracing::debug!(request_id = %task.request_id, ?outcome, "observed");
+        Ok(())
     }
 
     /// The last receive of a message that keeps failing: record why, and fail the task so the

@@ -9,6 +9,7 @@
 
 mod decide;
 pub mod openapi;
+mod resources;
 mod submit;
 mod views;
 
@@ -59,7 +60,14 @@ pub fn router(state: RequestsState) -> Router {
         .route("/v1/requests/{id}/approve", post(decide::approve))
         .route("/v1/requests/{id}/reject", post(decide::reject))
         .route("/v1/requests/{id}/cancel", post(decide::cancel))
-        .route("/v1/resources/{id}", delete(decide::deprovision))
+        .route("/v1/resources", get(resources::list))
+        .route(
+            "/v1/resources/{id}",
+            delete(decide::deprovision)
+                .get(resources::one)
+                .patch(resources::patch),
+        )
+        .route("/v1/resources/{id}/reconcile", post(resources::reconcile))
         // Every route, those that read no body too: a body past the limit is a 413.
         .layer(axum::middleware::from_fn_with_state(
             BodyLimit(BODY_LIMIT),

@@ -14,9 +14,16 @@ use utoipa::OpenApi;
         crate::decide::reject,
         crate::decide::cancel,
         crate::decide::deprovision,
+        crate::resources::list,
+        crate::resources::one,
+        crate::resources::patch,
+        crate::resources::reconcile,
     ),
-    components(schemas(crate::submit::CreateRequest)),
-    tags((name = "requests", description = "Self-service requests and the resources they make"))
+    components(schemas(crate::submit::CreateRequest, crate::resources::ResourcePatchBody)),
+    tags(
+        (name = "requests", description = "Self-service requests and the resources they make"),
+        (name = "resources", description = "Live resources: reconciliation status, drift, management policy"),
+    )
 )]
 struct RequestsDoc;
 

@@ -14,7 +14,7 @@ use reqwest::redirect::Policy;
 
 use serde_json::{Value, json};
 
-use crate::blocks::{ephemeral, section};
+use crate::blocks::{ephemeral, escape, section};
 use crate::messages::request_blocks;
 use crate::origins::ChatOrigin;
 
@@ -31,6 +31,9 @@ pub use paved_core::messages::{ChatEvent, ChatNotification};
 #[derive(Clone, Default)]
 pub struct SlackTargets {
     pub approvals_webhook: Option<String>,
+    /// Where drift, repairs and unrepairable resources are told (`PAVED_SLACK_RESOURCES_WEBHOOK`:
+    /// the platform's resources channel; the message names the owning team).
+    pub resources_webhook: Option<String>,
     pub bot_token: Option<String>,
     pub api_url: String,
 }
@@ -41,6 +44,10 @@ impl std::fmt::Debug for SlackTargets {
             .field(
                 "approvals_webhook",
                 &self.approvals_webhook.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "resources_webhook",
+                &self.resources_webhook.as_ref().map(|_| "<set>"),
             )
             .field("bot_token", &self.bot_token.as_ref().map(|_| "<set>"))
             .field("api_url", &self.api_url)
@@ -57,6 +64,7 @@ impl SlackTargets {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let targets = Self {
             approvals_webhook: get("PAVED_SLACK_APPROVALS_WEBHOOK"),
+            resources_webhook: get("PAVED_SLACK_RESOURCES_WEBHOOK"),
             bot_token: get("PAVED_SLACK_BOT_TOKEN"),
             api_url: get("PAVED_SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
         };
@@ -254,6 +262,21 @@ impl SlackNotifier {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Delivered, DeliveryError> {
         match note.event {
+            ChatEvent::Drifted | ChatEvent::Repaired | ChatEvent::Unrepairable => {
+                let Some(webhook) = &self.targets.resources_webhook else {
+                    return Ok(Delivered::NoTarget(
+                        "PAVED_SLACK_RESOURCES_WEBHOOK is not set",
+                    ));
+                };
+                let text = resource_text(note.event, request);
+                self.post(
+                    webhook,
+                    &json!({"text": text, "blocks": [section(&text)]}),
+                    None,
+                )
+                .await?;
+                Ok(Delivered::Posted("resources channel"))
+            }
             ChatEvent::ApprovalNeeded => {
                 let Some(webhook) = &self.targets.approvals_webhook else {
                     return Ok(Delivered::NoTarget(
@@ -361,6 +384,50 @@ impl SlackNotifier {
             });
         }
         Ok(())
+    }
+}
+
+/// One line about a resource transition, from the resource's API view (`type`, `name`,
+/// `environment`, `owner`, `drift`), every value escaped for Slack's mrkdwn.
+fn resource_text(event: ChatEvent, resource: &Value) -> String {
+    let field = |k: &str| escape(resource.get(k).and_then(Value::as_str).unwrap_or("?"));
+    let paths: Vec<String> = resource
+        .get("drift")
+        .and_then(Value::as_array)
+        .map(|d| {
+            d.iter()
+                .filter_map(|x| x.get("path").and_then(Value::as_str))
+                .take(10)
+                .map(escape)
+                .collect()
+        })
+        .unwrap_or_default();
+    let what = format!(
+        "{} `{}` in {} (owner {}, {})",
+        field("type"),
+        field("name"),
+        field("environment"),
+        field("owner"),
+        field("id")
+    );
+    match event {
+        ChatEvent::Drifted => format!(
+            ":warning: *Drift* on {what}: {}",
+            if paths.is_empty() {
+                "see its status".into()
+            } else {
+                paths.join(", ")
+            }
+        ),
+        ChatEvent::Repaired => format!(":white_check_mark: *Repaired* {what}"),
+        _ => format!(
+            ":rotating_light: *Unrepairable* {what}: {}",
+            if paths.is_empty() {
+                "see its status".into()
+            } else {
+                paths.join(", ")
+            }
+        ),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod policy;
 pub mod ports;
 pub mod provisioning;
 pub mod requests;
+pub mod resources;
 pub mod scorecards;
 pub mod services;
 pub mod tasks;

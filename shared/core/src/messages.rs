@@ -16,6 +16,8 @@ pub enum WorkerMessage {
     Task(TaskMessage),
     Outcome(ExecutionOutcome),
     Chat(ChatNotification),
+    /// Observe one resource (and repair it under `enforce`): the reconciliation loop's task.
+    Observe(crate::resources::ObserveTask),
 }
 
 impl WorkerMessage {
@@ -68,6 +70,12 @@ pub enum ChatEvent {
     ApprovalNeeded,
     Ready,
     Failed,
+    /// A live resource differs from what was provisioned.
+    Drifted,
+    /// The reconciliation loop repaired a drifted resource.
+    Repaired,
+    /// A repair was tried and the resource still differs.
+    Unrepairable,
 }
 
 impl ChatEvent {
@@ -76,6 +84,9 @@ impl ChatEvent {
             Self::ApprovalNeeded => "approval_needed",
             Self::Ready => "ready",
             Self::Failed => "failed",
+            Self::Drifted => "drifted",
+            Self::Repaired => "repaired",
+            Self::Unrepairable => "unrepairable",
         }
     }
 }
@@ -86,6 +97,10 @@ impl ChatEvent {
 pub struct ChatNotification {
     pub request_id: String,
     pub event: ChatEvent,
+    /// Which transition of the resource this is (the loop's events recur; each transition
+    /// is delivered once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u32>,
 }
 
 impl ChatNotification {
@@ -93,6 +108,7 @@ impl ChatNotification {
         Self {
             request_id: request_id.into(),
             event,
+            sequence: None,
         }
     }
 
@@ -103,7 +119,10 @@ impl ChatNotification {
 
     /// The key that makes its delivery happen once.
     pub fn delivery_key(&self) -> String {
-        format!("{}#{}", self.request_id, self.event.as_str())
+        match self.sequence {
+            Some(n) => format!("{}#{}#{n}", self.request_id, self.event.as_str()),
+            None => format!("{}#{}", self.request_id, self.event.as_str()),
+        }
     }
 }
 

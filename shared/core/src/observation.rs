@@ -2,11 +2,11 @@
 //! every field where it differs from what was provisioned (the reconciliation loop's input).
 //! An observation is read-only: it never changes the resource.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One field where the resource differs from what was provisioned.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drift {
     /// A dotted path naming the field (`queue.VisibilityTimeout`, `table.pointInTimeRecovery`).
     pub path: String,

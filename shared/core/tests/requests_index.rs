@@ -388,6 +388,7 @@ fn new_request(i: usize, owner: &str, requester: &str) -> NewRequest {
         requester: requester.into(),
         steps: vec!["widget".into()],
         needs_approval: false,
+        reconcile: Default::default(),
     }
 }
 

@@ -219,6 +219,22 @@ impl Backend {
         }
     }
 
+    /// The reconciliation loop over this backend's table and task queue (the worker adds its
+    /// drivers; the schedule's tick needs none).
+    pub fn reconciler(
+        &self,
+        settings: paved_core::resources::ReconcilerSettings,
+    ) -> paved_core::resources::Reconciler {
+        paved_core::resources::Reconciler::new(
+            Arc::clone(&self.table),
+            Arc::clone(&self.queue),
+            self.queues.tasks.clone(),
+            self.queues.notifications.clone(),
+            Arc::new(paved_core::ports::SystemClock),
+            settings,
+        )
+    }
+
     /// Where a function may keep local files (the `service` driver's repositories): the data
     /// directory on the embedded backend, none on AWS.
     pub fn data_dir(&self) -> Option<&std::path::Path> {

@@ -1,5 +1,6 @@
 //! The loops Lambda's event source mappings, Step Functions and EventBridge run on AWS: the
-//! task and notification pollers, the engine's timers, the DORA report and the QUEUED sweeper.
+//! task and notification pollers, the engine's timers, the DORA report, the QUEUED sweeper
+//! and the reconciliation loop's tick.
 
 use super::Platform;
 use std::sync::Arc;
@@ -93,6 +94,27 @@ impl Platform {
                 loop {
                     if let Err(e) = job.run(chrono::Utc::now()).await {
                         tracing::error!(error = %e, "the DORA report failed");
+                    }
+                    tokio::select! {
+                        () = &mut until => return,
+                        () = tokio::time::sleep(every) => {},
+                    }
+                }
+            }));
+        }
+        if let Some(reconciler) = self.worker.reconciler().filter(|r| r.settings().enabled) {
+            // The reconciliation loop's schedule (EventBridge on AWS: the `reconciler` function).
+            let reconciler = Arc::clone(reconciler);
+            let every = reconciler.settings().tick_period;
+            let mut until = Box::pin(stopped(rx.clone()));
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match reconciler.tick().await {
+                        Ok(report) if report.queued.values().any(|n| *n > 0) => {
+                            tracing::info!(?report, "observations queued")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "the reconciler's tick failed"),
                     }
                     tokio::select! {
                         () = &mut until => return,

@@ -113,6 +113,7 @@ async fn app_with(slack: Option<&FakeSlack>) -> App {
     c.slack_signing_secret = SigningSecret::new(SLACK_SECRET);
     c.slack_targets = Some(SlackTargets {
         approvals_webhook: slack.map(|s| format!("{}/approvals", s.url)),
+        resources_webhook: slack.map(|s| format!("{}/resources", s.url)),
         bot_token: slack.map(|_| "xoxb-test-token".to_owned()),
         api_url: slack.map(|s| s.url.clone()).unwrap_or_default(),
     });

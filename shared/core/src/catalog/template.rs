@@ -138,6 +138,7 @@ pub struct Template {
     steps: Vec<String>,
     environments: Value,
     parameters: Value,
+    reconcile: crate::resources::ReconcileSettings,
 }
 
 impl Template {
@@ -173,7 +174,11 @@ impl Template {
         if steps.is_empty() {
             return Err(invalid(format!("template {name} has no steps")));
         }
+        let reconcile =
+            crate::resources::ReconcileSettings::from_template(entity.pointer("/spec/reconcile"))
+                .map_err(|e| invalid(format!("template {name}: {e}")))?;
         Ok(Self {
+            reconcile,
             name,
             resource_type,
             steps,
@@ -200,6 +205,11 @@ impl Template {
     /// The provisioning steps' ids, in order.
     pub fn steps(&self) -> &[String] {
         &self.steps
+    }
+
+    /// How the reconciliation loop keeps what this template makes (`spec.reconcile`).
+    pub fn reconcile(&self) -> &crate::resources::ReconcileSettings {
+        &self.reconcile
     }
 
     /// `spec.environments` as written (empty: the guardrails' defaults apply).

@@ -80,6 +80,8 @@ error_codes! {
     DriverNotConfigured = "driver_not_configured", 422, "No driver is configured for the template's resource type.";
     PlanFailed = "plan_failed", 422, "The driver cannot plan this request.";
     PolicyViolation = "policy_violation", 422, "A guardrail refuses the request.";
+    InvalidResourcePatch = "invalid_resource_patch", 422, "A resource's `managementPolicy` or `ignoreFields` breaks its rules.";
+    NotLive = "not_live", 422, "The request's resource is not live (not READY), so it is not reconciled.";
     InvalidTransition = "invalid_transition", 422, "The request's status does not allow this.";
     IdempotencyKeyReused = "idempotency_key_reused", 422, "The same `Idempotency-Key` came with another body.";
     ImportRejected = "import_rejected", 422, "At least one document of the import was refused; nothing was written.";

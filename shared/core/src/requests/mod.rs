@@ -152,6 +152,10 @@ pub struct ProvisioningRequest {
     /// Bumped by each deprovisioning attempt, so each attempt is its own task.
     #[serde(default)]
     pub deprovision_attempt: u32,
+    /// How the reconciliation loop keeps the resource, from the template's `spec.reconcile`
+    /// (requests made before it have the defaults).
+    #[serde(default)]
+    pub reconcile: crate::resources::ReconcileSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write; writes are conditional on it.
@@ -252,6 +256,7 @@ pub struct NewRequest {
     pub requester: String,
     pub steps: Vec<String>,
     pub needs_approval: bool,
+    pub reconcile: crate::resources::ReconcileSettings,
 }
 
 const REQUEST_PARTITION: &str = "REQUEST";
@@ -345,6 +350,7 @@ impl RequestRepository {
             outputs: Value::Null,
             failure: None,
             deprovision_attempt: 0,
+            reconcile: new.reconcile,
             steps: new
                 .steps
                 .into_iter()
@@ -534,6 +540,11 @@ impl RequestRepository {
                 other => return other,
             }
         }
+    }
+
+    /// The time by this repository's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Moves a request along its lifecycle, refusing edges the lifecycle does not have.

@@ -151,7 +151,7 @@ impl RequestsService {
     }
 
     /// Members of the owning team, the requester, and admins may cancel or deprovision.
-    fn check_owner(&self, who: &Identity, r: &ProvisioningRequest) -> Result<(), Error> {
+    pub(super) fn check_owner(&self, who: &Identity, r: &ProvisioningRequest) -> Result<(), Error> {
         let owner = OwnerRef::parse(&r.owner).map_err(|m| {
             tracing::error!(request_id = %r.id, owner = %r.owner, why = %m, "a stored request's owner does not parse");
             Error::Internal(format!("request {} has a corrupt owner", r.id))

@@ -5,6 +5,7 @@
 mod cursor;
 mod decide;
 mod read;
+mod resources;
 mod submit;
 mod view;
 
@@ -20,6 +21,7 @@ use crate::provisioning::Planner;
 use crate::requests::RequestRepository;
 
 pub use read::{RequestListing, RequestPage};
+pub use resources::{ResourceListing, ResourcePatch};
 pub use submit::{DryRun, RequestForm, Submission};
 pub use view::request_view;
 
@@ -68,6 +70,8 @@ pub struct RequestsService {
     unavailable: HashMap<String, String>,
     /// Members of this group may approve and see every request.
     approver_group: String,
+    /// The live resources' states, and observations asked for by people.
+    reconciler: crate::resources::Reconciler,
 }
 
 impl std::fmt::Debug for RequestsService {
@@ -91,7 +95,16 @@ impl RequestsService {
         planners: &[Arc<dyn Planner>],
         unavailable: HashMap<String, String>,
     ) -> Self {
+        let reconciler = crate::resources::Reconciler::new(
+            Arc::clone(&ports.table),
+            Arc::clone(&ports.queue),
+            ports.task_queue.clone(),
+            ports.notification_queue.clone(),
+            Arc::clone(&ports.clock),
+            crate::resources::ReconcilerSettings::default(),
+        );
         Self {
+            reconciler,
             requests: Arc::new(RequestRepository::new(
                 Arc::clone(&ports.table),
                 Arc::clone(&ports.clock),

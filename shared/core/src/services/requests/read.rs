@@ -54,7 +54,7 @@ impl RequestPage {
 }
 
 /// Whether `who` is the principal `reference` names (`kind` when it names none).
-fn principal_is(who: &Identity, reference: &str, kind: &'static str) -> bool {
+pub(super) fn principal_is(who: &Identity, reference: &str, kind: &'static str) -> bool {
     EntityRef::parse(
         reference,
         RefDefaults {
@@ -250,7 +250,7 @@ impl RequestsService {
     }
 
     /// Admins and approvers see every request.
-    fn sees_all(&self, who: &Identity) -> bool {
+    pub(super) fn sees_all(&self, who: &Identity) -> bool {
         self.access.is_admin(who) || principal_is(who, &self.approver_group, "group")
     }
 

@@ -239,6 +239,7 @@ impl RequestsService {
                 requester: who.user().to_string(),
                 steps: template.steps().to_vec(),
                 needs_approval: verdict.needs_approval,
+                reconcile: template.reconcile().clone(),
             },
             plan,
             violations: verdict.violations,

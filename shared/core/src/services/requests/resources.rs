@@ -1,0 +1,258 @@
+//! The live resources as people see them: list and read their reconciliation status, change
+//! how they are managed, and ask for an observation now. Who may see a resource is who may
+//! see its request; who may change it is who may deprovision it (its owners and admins).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::RequestsService;
+use super::cursor::fingerprint;
+use crate::ErrorCode;
+use crate::auth::Identity;
+use crate::catalog::OwnerRef;
+use crate::error::Error;
+use crate::requests::{RequestStatus, owner_key};
+use crate::resources::{
+    ManagementPolicy, ResourceFilter, ResourceState, SyncState, check_ignore_fields,
+};
+
+/// `GET /v1/resources`'s query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceListing {
+    pub owner: Option<String>,
+    #[serde(rename = "type")]
+    pub resource_type: Option<String>,
+    pub environment: Option<String>,
+    /// `true`, `false` or `unknown`.
+    pub synced: Option<String>,
+    /// `true` is `synced=false`.
+    pub drifted: Option<bool>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// `PATCH /v1/resources/{id}`'s body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourcePatch {
+    pub management_policy: Option<ManagementPolicy>,
+    pub ignore_fields: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    v: u8,
+    f: String,
+    after: String,
+}
+
+fn bounded(name: &str, value: &str) -> Result<(), Error> {
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request(
+            ErrorCode::InvalidQuery,
+            format!("{name} must be 1-100 letters, digits, '-', '_' or '.'"),
+        ))
+    }
+}
+
+impl RequestsService {
+    /// The live resources `who` may see that match `listing`, a page at a time (about
+    /// `limit` index entries and states read, on both backends).
+    pub async fn resources(
+        &self,
+        who: &Identity,
+        listing: &ResourceListing,
+    ) -> Result<Value, Error> {
+        let query = |m: String| Error::bad_request(ErrorCode::InvalidQuery, m);
+        let owner = listing
+            .owner
+            .as_deref()
+            .map(|o| OwnerRef::parse(o).map(|o| owner_key(&o.to_string())))
+            .transpose()
+            .map_err(query)?;
+        if let Some(t) = &listing.resource_type {
+            bounded("type", t)?;
+        }
+        if let Some(e) = &listing.environment {
+            bounded("environment", e)?;
+        }
+        let state = match (listing.synced.as_deref(), listing.drifted) {
+            (Some(_), Some(_)) => {
+                return Err(query("give synced or drifted, not both".into()));
+            }
+            (Some(s), None) => Some(SyncState::parse(s)?),
+            (None, Some(true)) => Some(SyncState::Drifted),
+            (None, Some(false)) => Some(SyncState::Synced),
+            (None, None) => None,
+        };
+        let limit = listing.limit.unwrap_or(100).clamp(1, 500);
+        let filter = ResourceFilter {
+            owner,
+            resource_type: listing.resource_type.clone(),
+            environment: listing.environment.clone(),
+            state,
+        };
+        let state_name = state.map(SyncState::as_str);
+        let filters = fingerprint(&[
+            filter.owner.as_deref(),
+            filter.resource_type.as_deref(),
+            filter.environment.as_deref(),
+            state_name,
+        ]);
+        let after = listing
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, &filters))
+            .transpose()?;
+        let page = self
+            .reconciler
+            .resources()
+            .page(&filter, after.as_deref(), limit)
+            .await?;
+        let now = self.reconciler_now();
+        let items: Vec<Value> = page
+            .items
+            .iter()
+            .filter(|s| self.may_see_resource(who, s))
+            // A stale resource reads Synced=Unknown; the synced filter goes by what it reads.
+            .filter(|s| state != Some(SyncState::Synced) || !s.is_stale(now))
+            .map(|s| s.view(now))
+            .collect();
+        let next = page.next.map(|after| {
+            URL_SAFE_NO_PAD.encode(
+                serde_json::to_vec(&Cursor {
+                    v: 1,
+                    f: filters.clone(),
+                    after,
+                })
+                .unwrap_or_default(),
+            )
+        });
+        Ok(json!({"items": items, "nextCursor": next}))
+    }
+
+    fn reconciler_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.requests.now()
+    }
+
+    fn may_see_resource(&self, who: &Identity, s: &ResourceState) -> bool {
+        self.sees_all(who) || super::read::principal_is(who, &s.owner, "group")
+    }
+
+    /// A live resource's state, tracking it now if it was READY before the loop existed.
+    async fn resource_state(&self, who: &Identity, id: &str) -> Result<ResourceState, Error> {
+        let request = self.visible(who, id).await?;
+        if let Some(state) = self.reconciler.resources().get(&request.id).await? {
+            return Ok(state);
+        }
+        if request.status == RequestStatus::Ready {
+            self.reconciler.track(&request).await?;
+            if let Some(state) = self.reconciler.resources().get(&request.id).await? {
+                return Ok(state);
+            }
+        }
+        Err(Error::Invalid {
+            code: ErrorCode::NotLive,
+            message: format!(
+                "request {} is {:?}: only a READY request's resource is reconciled",
+                request.id, request.status
+            ),
+            violations: Vec::new(),
+        })
+    }
+
+    /// `GET /v1/resources/{id}`: status, conditions, drift and history.
+    pub async fn resource(&self, who: &Identity, id: &str) -> Result<Value, Error> {
+        let state = self.resource_state(who, id).await?;
+        Ok(state.view(self.reconciler_now()))
+    }
+
+    /// `PATCH /v1/resources/{id}`: the management policy and the ignored fields (owners and
+    /// admins). The next observation applies them; nothing is repaired by the change itself.
+    pub async fn patch_resource(
+        &self,
+        who: &Identity,
+        id: &str,
+        patch: &ResourcePatch,
+    ) -> Result<Value, Error> {
+        if let Some(fields) = &patch.ignore_fields {
+            check_ignore_fields(fields).map_err(|m| Error::Invalid {
+                code: ErrorCode::InvalidResourcePatch,
+                message: m,
+                violations: Vec::new(),
+            })?;
+        }
+        let request = self.visible(who, id).await?;
+        self.check_owner(who, &request)?;
+        let by = who.user().to_string();
+        let mut attempt = 0;
+        loop {
+            let state = self.resource_state(who, id).await?;
+            let mut next = state.clone();
+            if let Some(p) = patch.management_policy {
+                next.management_policy = p;
+            }
+            if let Some(f) = &patch.ignore_fields {
+                next.ignore_fields = f.clone();
+            }
+            if next == state {
+                return Ok(state.view(self.reconciler_now()));
+            }
+            let now = self.reconciler_now();
+            next.record(
+                now,
+                "policy_changed",
+                format!(
+                    "{by} set managementPolicy {:?} and ignoreFields [{}]",
+                    next.management_policy,
+                    next.ignore_fields.join(", ")
+                ),
+                Vec::new(),
+            );
+            // Drift on a path now ignored is no longer drift.
+            next.drift
+                .retain(|d| !crate::resources::is_ignored(&d.path, &next.ignore_fields));
+            match self.reconciler.resources().save(&state, &mut next).await {
+                Ok(()) => return Ok(next.view(now)),
+                Err(Error::Conflict(_)) if attempt < 5 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `POST /v1/resources/{id}/reconcile`: observe now (and repair under `enforce`); the
+    /// result appears in the status.
+    pub async fn reconcile_resource(&self, who: &Identity, id: &str) -> Result<Value, Error> {
+        let request = self.visible(who, id).await?;
+        self.check_owner(who, &request)?;
+        let state = self.resource_state(who, id).await?;
+        self.reconciler.request_observation(&state).await?;
+        tracing::info!(request_id = %state.id, user = %who.user(), "observation requested");
+        Ok(state.view(self.reconciler_now()))
+    }
+}
+
+fn decode_cursor(cursor: &str, filters: &str) -> Result<String, Error> {
+    let bad = || {
+        Error::bad_request(
+            ErrorCode::InvalidCursor,
+            "the cursor is not one this listing issued; start again without it",
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if c.v != 1 || c.f != filters || c.after.len() > 400 {
+        return Err(bad());
+    }
+    Ok(c.after)
+}
