@@ -5,6 +5,11 @@
 //! earlier attempt made. Ownership ([`crate::ownership`]): queues are created with the tag
 //! `paved:request-id` in the same call, and are adopted, undone or deleted only by the request
 //! that tag names.
+//!
+//! Applying both steps again, in plan order, repairs what was changed by hand (the
+//! reconciliation loop's `enforce`): a queue that is this request's already gets its
+//! provisioned attributes set again (retention, visibility timeout, the redrive policy naming
+//! the dead-letter queue's current ARN), and a deleted one is created again under its name.
 
 use std::collections::HashMap;
 
@@ -236,12 +241,14 @@ impl SqsQueueDriver {
     ) -> Result<String, DriverError> {
         let what = format!("the SQS queue {name}");
         if let Some(url) = self.url_of(name).await? {
-            // Ours from an earlier attempt (take it as it is), or refused.
+            // Ours from an earlier attempt, or refused. Ours: its attributes may have been
+            // edited since, so they are set again.
             if self
                 .holder(&url, &spec.request_id)
                 .await?
                 .for_create(&what)?
             {
+                self.set_attributes(&url, attributes).await?;
                 return Ok(url);
             }
         }
@@ -250,26 +257,39 @@ impl SqsQueueDriver {
             .create_queue()
             .queue_name(name)
             .tags(TAG, &spec.request_id);
-        for (k, v) in attributes {
+        for (k, v) in attributes.clone() {
             request = request.attributes(k, v);
         }
-        let url = match request.send().await {
-            Ok(r) => r.queue_url.ok_or_else(|| DriverError::Retryable {
-                code: "Retryable.AwsUnavailable",
-                message: "CreateQueue returned no URL".into(),
-            })?,
+        let (url, made) = match request.send().await {
+            Ok(r) => (
+                r.queue_url.ok_or_else(|| DriverError::Retryable {
+                    code: "Retryable.AwsUnavailable",
+                    message: "CreateQueue returned no URL".into(),
+                })?,
+                true,
+            ),
             // Made meanwhile, with other attributes: whose it is decides below.
             Err(e)
                 if service_code(&e).is_some_and(|c| {
                     c.contains("QueueAlreadyExists") || c.contains("QueueNameExists")
                 }) =>
             {
-                self.url_of(name)
+                let url = self
+                    .url_of(name)
                     .await?
                     .ok_or_else(|| DriverError::Retryable {
                         code: "Retryable.AwsUnavailable",
                         message: format!("{name} exists but has no URL yet"),
-                    })?
+                    })?;
+                (url, false)
+            }
+            // AWS keeps a deleted queue's name for 60 seconds: a queue deleted by hand is
+            // re-created by a later attempt.
+            Err(e) if service_code(&e).is_some_and(|c| c.contains("QueueDeletedRecently")) => {
+                return Err(DriverError::Retryable {
+                    code: "Retryable.InProgress",
+                    message: format!("{name} was deleted recently; AWS frees its name shortly"),
+                });
             }
             Err(e) => Err(classify("CreateQueue", e))?,
         };
@@ -280,12 +300,46 @@ impl SqsQueueDriver {
             .await?
             .for_create(&what)?
         {
+            if !made {
+                self.set_attributes(&url, attributes).await?;
+            }
             Ok(url)
         } else {
             Err(DriverError::Retryable {
                 code: "Retryable.AwsUnavailable",
                 message: format!("{name} was created but is not visible yet"),
             })
+        }
+    }
+
+    /// Sets `attributes` on this request's queue at `url`, repairing hand edits. `FifoQueue`
+    /// is left out: it is fixed at creation (and by the name's `.fifo`), and SQS refuses it
+    /// here.
+    async fn set_attributes(
+        &self,
+        url: &str,
+        mut attributes: HashMap<QueueAttributeName, String>,
+    ) -> Result<(), DriverError> {
+        attributes.remove(&QueueAttributeName::FifoQueue);
+        if attributes.is_empty() {
+            return Ok(());
+        }
+        match self
+            .client
+            .set_queue_attributes()
+            .queue_url(url)
+            .set_attributes(Some(attributes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if service_code(&e).is_some_and(|c| c.contains("NonExistentQueue")) => {
+                Err(DriverError::Retryable {
+                    code: "Retryable.InProgress",
+                    message: format!("the queue at {url} went away while it was being updated"),
+                })
+            }
+            Err(e) => Err(classify("SetQueueAttributes", e)),
         }
     }
 

@@ -445,3 +445,141 @@ async fn an_observed_table_reports_pitr_off_and_deletion() {
     assert!(!gone.exists);
     assert_eq!(drift_paths(&gone), ["table"]);
 }
+
+// Enforcement: after a hand change, applying every step of the plan again, in plan order,
+// brings the queue or the table back to what was provisioned (the reconciliation loop's
+// `enforce`), and observe sees it in sync.
+
+/// Every step of the plan again, in plan order; then observe sees it in sync.
+async fn apply_all_again(driver: &dyn Driver, s: &ResourceSpec) {
+    for step in driver.plan(s).expect("plan") {
+        driver
+            .apply(s, &step.step)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", step.step));
+    }
+    let repaired = driver.observe(s).await.expect("observe");
+    assert!(repaired.is_synced(), "repaired: {repaired:?}");
+}
+
+/// What observe reports now: whether the resource exists, and exactly these drift paths.
+async fn assert_drift(driver: &dyn Driver, s: &ResourceSpec, exists: bool, paths: &[&str]) {
+    let seen = driver.observe(s).await.expect("observe");
+    assert_eq!(seen.exists, exists, "{:?}", seen.drift);
+    assert_eq!(drift_paths(&seen), paths, "{:?}", seen.drift);
+}
+
+/// A queue and its dead-letter queue, provisioned and observed in sync; the outputs of the
+/// `queue` step.
+async fn provisioned_queue(driver: &SqsQueueDriver, s: &ResourceSpec) -> Value {
+    driver.apply(s, "dlq").await.expect("dlq");
+    let made = driver.apply(s, "queue").await.expect("queue");
+    let fresh = driver.observe(s).await.expect("observe");
+    assert!(fresh.is_synced(), "as provisioned: {:?}", fresh.drift);
+    made
+}
+
+async fn queue_attributes(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> std::collections::HashMap<QueueAttributeName, String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .expect("attributes")
+}
+
+fn queue_spec() -> ResourceSpec {
+    spec(
+        &unique("enforced"),
+        json!({"retention_days": 2, "visibility_timeout_seconds": 45, "max_receive_count": 3}),
+    )
+}
+
+#[tokio::test]
+async fn apply_again_restores_an_edited_visibility_timeout() {
+    let config = sdk(&endpoint()).await;
+    let driver = SqsQueueDriver::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let s = queue_spec();
+    let made = provisioned_queue(&driver, &s).await;
+    let url = made["queueUrl"].as_str().expect("url");
+    sqs.set_queue_attributes()
+        .queue_url(url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "99")
+        .send()
+        .await
+        .expect("edit");
+    assert_drift(&driver, &s, true, &["queue.VisibilityTimeout"]).await;
+    apply_all_again(&driver, &s).await;
+    assert_eq!(
+        queue_attributes(&sqs, url).await[&QueueAttributeName::VisibilityTimeout],
+        "45"
+    );
+    driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn apply_again_restores_an_edited_retention() {
+    let config = sdk(&endpoint()).await;
+    let driver = SqsQueueDriver::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let s = queue_spec();
+    let made = provisioned_queue(&driver, &s).await;
+    let url = made["queueUrl"].as_str().expect("url");
+    sqs.set_queue_attributes()
+        .queue_url(url)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "600")
+        .send()
+        .await
+        .expect("edit");
+    assert_drift(&driver, &s, true, &["queue.MessageRetentionPeriod"]).await;
+    apply_all_again(&driver, &s).await;
+    assert_eq!(
+        queue_attributes(&sqs, url).await[&QueueAttributeName::MessageRetentionPeriod],
+        (2 * 86_400).to_string()
+    );
+    driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn apply_again_recreates_a_deleted_dlq_and_points_the_redrive_at_it() {
+    let config = sdk(&endpoint()).await;
+    let driver = SqsQueueDriver::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let s = queue_spec();
+    let made = provisioned_queue(&driver, &s).await;
+    let url = made["queueUrl"].as_str().expect("url");
+    sqs.delete_queue()
+        .queue_url(made["deadLetterQueueUrl"].as_str().expect("dlq url"))
+        .send()
+        .await
+        .expect("delete dlq");
+    assert_drift(&driver, &s, true, &["deadLetterQueue"]).await;
+    apply_all_again(&driver, &s).await;
+
+    // The dead-letter queue is back under its name, with this request's tag, and the queue's
+    // redrive policy names it.
+    let dlq = driver.apply(&s, "dlq").await.expect("dlq");
+    let dlq_url = dlq["deadLetterQueueUrl"].as_str().expect("dlq url");
+    let tags = sqs
+        .list_queue_tags()
+        .queue_url(dlq_url)
+        .send()
+        .await
+        .expect("tags");
+    assert_eq!(
+        tags.tags().and_then(|t| t.get("paved:request-id")),
+        Some(&s.request_id)
+    );
+    let redrive: Value = serde_json::from_str(
+        &queue_attributes(&sqs, url).await[&QueueAttributeName::RedrivePolicy],
+    )
+    .expect("redrive json");
+    assert_eq!(redrive["deadLetterTargetArn"], dlq["deadLetterQueueArn"]);
+    driver.delete(&s).await.expect("delete");
+}
