@@ -6,6 +6,15 @@
 //! earlier attempt made. Ownership ([`crate::ownership`]): tables are created with the tag
 //! `paved:request-id` in the same call, and are adopted, undone or deleted only by the request
 //! that tag names.
+//!
+//! Applying the step again repairs what was changed by hand (the reconciliation loop's
+//! `enforce`): a deleted table is created again under its name (one still `DELETING` is a
+//! retryable wait), and point-in-time recovery is turned on at every apply, not only at
+//! creation. The tag is the ownership marker: a table whose tag was removed carries no proof
+//! that it is this request's, so apply refuses it ([`codes::NAME_TAKEN`]) like any table
+//! paved did not make, and the drift stays for a person to resolve.
+//!
+//! [`codes::NAME_TAKEN`]: paved_core::provisioning::codes::NAME_TAKEN
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
@@ -315,6 +324,8 @@ impl Driver for DynamoTableDriver {
                 message: format!("{name} is {:?}, not ACTIVE yet", table.table_status),
             });
         }
+        // Every time, not only after CreateTable: this is what turns recovery back on when
+        // someone switched it off.
         self.client
             .update_continuous_backups()
             .table_name(&name)

@@ -583,3 +583,129 @@ async fn apply_again_recreates_a_deleted_dlq_and_points_the_redrive_at_it() {
     assert_eq!(redrive["deadLetterTargetArn"], dlq["deadLetterQueueArn"]);
     driver.delete(&s).await.expect("delete");
 }
+
+/// A table, provisioned and observed in sync; its name.
+async fn provisioned_table(driver: &DynamoTableDriver, s: &ResourceSpec) -> String {
+    let made = driver.apply(s, "table").await.expect("table");
+    let fresh = driver.observe(s).await.expect("observe");
+    assert!(fresh.is_synced(), "as provisioned: {:?}", fresh.drift);
+    made["tableName"].as_str().expect("name").to_owned()
+}
+
+fn table_spec() -> ResourceSpec {
+    spec(
+        &unique("enforced"),
+        json!({"partition_key": "pk", "sort_key": "sk"}),
+    )
+}
+
+async fn pitr_enabled(ddb: &aws_sdk_dynamodb::Client, table: &str) -> bool {
+    ddb.describe_continuous_backups()
+        .table_name(table)
+        .send()
+        .await
+        .expect("backups")
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .is_some_and(|s| s.as_str() == "ENABLED")
+}
+
+#[tokio::test]
+async fn apply_again_turns_point_in_time_recovery_back_on() {
+    let config = sdk(&endpoint()).await;
+    let driver = DynamoTableDriver::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let s = table_spec();
+    let table = provisioned_table(&driver, &s).await;
+    ddb.update_continuous_backups()
+        .table_name(&table)
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .expect("spec"),
+        )
+        .send()
+        .await
+        .expect("pitr off");
+    assert_drift(&driver, &s, true, &["table.pointInTimeRecovery"]).await;
+    apply_all_again(&driver, &s).await;
+    assert!(pitr_enabled(&ddb, &table).await);
+    driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn apply_again_recreates_a_deleted_table_under_its_name() {
+    let config = sdk(&endpoint()).await;
+    let driver = DynamoTableDriver::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let s = table_spec();
+    let table = provisioned_table(&driver, &s).await;
+    ddb.delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("delete");
+    assert_drift(&driver, &s, false, &["table"]).await;
+    apply_all_again(&driver, &s).await;
+    assert_eq!(
+        driver.apply(&s, "table").await.expect("again")["tableName"],
+        json!(table),
+        "the same name"
+    );
+    assert!(pitr_enabled(&ddb, &table).await);
+    driver.delete(&s).await.expect("delete");
+}
+
+/// The tag is the only proof the table is this request's: with it removed, apply refuses the
+/// table like one paved did not make, touches nothing, and the drift stays.
+#[tokio::test]
+async fn a_table_whose_tag_was_removed_is_not_adopted_by_apply() {
+    let config = sdk(&endpoint()).await;
+    let driver = DynamoTableDriver::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let s = table_spec();
+    let table = provisioned_table(&driver, &s).await;
+    let arn = ddb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .and_then(|t| t.table_arn)
+        .expect("arn");
+    ddb.untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("paved:request-id")
+        .send()
+        .await
+        .expect("untag");
+    assert_drift(&driver, &s, false, &["table.tags.paved:request-id"]).await;
+    ddb.update_continuous_backups()
+        .table_name(&table)
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .expect("spec"),
+        )
+        .send()
+        .await
+        .expect("pitr off");
+    let err = driver.apply(&s, "table").await.expect_err("not adopted");
+    assert_eq!(err.code(), "NonRetryable.NameTaken", "{err}");
+    assert!(err.to_string().contains("no paved marker"), "{err}");
+    assert!(!pitr_enabled(&ddb, &table).await, "nothing was changed");
+    assert_drift(&driver, &s, false, &["table.tags.paved:request-id"]).await;
+    assert_eq!(
+        driver.delete(&s).await.expect_err("not ours").code(),
+        "NonRetryable.NotOwned"
+    );
+    ddb.delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("clean up by hand");
+}
