@@ -253,6 +253,17 @@ impl Driver for DynamoTableDriver {
             })?;
         let what = format!("the DynamoDB table {name}");
         let existing = self.describe(&name).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|t| t.table_status == Some(TableStatus::Deleting))
+        {
+            // Deleted (by hand, say) and not gone yet: its name is free once it is, and then
+            // a retry creates the table again. Nothing of it is read or adopted meanwhile.
+            return Err(DriverError::Retryable {
+                code: "Retryable.InProgress",
+                message: format!("{name} is being deleted; it is created again once it is gone"),
+            });
+        }
         let ours = self
             .holder(existing.as_ref(), &spec.request_id)
             .await?
