@@ -13,6 +13,14 @@
 //! (`<git root>/.staging/<name>.<token>.git`), marked and pushed there, and only then renamed
 //! to `<git root>/<name>.git`. A repository there without this request's marker is
 //! `NonRetryable.NameTaken` and is never adopted, undone or deleted.
+//!
+//! Applying every step again, in plan order, repairs a repository deleted by hand (the
+//! reconciliation loop's `enforce`): `render` renders the skeleton afresh, `repository` finds
+//! the real path free and makes, marks, pushes and renames a new one there, as the first time,
+//! and `register` writes the same Component again (this request's own, by its annotation), so
+//! the catalog entry and the repository at its deterministic path belong together again. A
+//! repository that is this request's keeps its history: main is pushed only where it is
+//! missing, so the team's commits are never overwritten.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -277,9 +285,6 @@ impl ServiceDriver {
         self.planner.repository(spec)
     }
 
-    /// Who made the repository at `bare`: absent, this request, or someone else (another
-    /// request's marker, or none: not a repository paved made). Reads only the repository's
-    /// own config file, with no includes followed and nothing of the repository run.
     /// What exists of the service and how it differs from what was provisioned: the bare
     /// repository with paved's marker, and its catalog Component carrying this request's id
     /// and owner. Commits to the repository are the team's work, never drift. Read-only.
@@ -334,6 +339,9 @@ impl ServiceDriver {
         Ok(seen)
     }
 
+    /// Who made the repository at `bare`: absent, this request, or someone else (another
+    /// request's marker, or none: not a repository paved made). Reads only the repository's
+    /// own config file, with no includes followed and nothing of the repository run.
     async fn holder(&self, bare: &Path, request_id: &str) -> Result<Holder, DriverError> {
         match std::fs::symlink_metadata(bare) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Holder::Absent),

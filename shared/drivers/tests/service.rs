@@ -460,3 +460,90 @@ async fn an_observed_service_reports_a_deleted_repository_and_a_removed_componen
     let paths: Vec<&str> = gone.drift.iter().map(|d| d.path.as_str()).collect();
     assert_eq!(paths, ["repository", "component"]);
 }
+
+// Enforcement: after a hand change, applying every step of the plan again, in plan order,
+// brings the service back to what was provisioned (the reconciliation loop's `enforce`), and
+// observe sees it in sync.
+
+/// Every step of the plan again, in plan order; then observe sees it in sync.
+async fn apply_all_again(driver: &ServiceDriver, s: &ResourceSpec) {
+    for step in driver.plan(s).expect("plan") {
+        driver
+            .apply(s, &step.step)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", step.step));
+    }
+    let repaired = driver.observe(s).await.expect("observe");
+    assert!(repaired.is_synced(), "repaired: {repaired:?}");
+}
+
+/// A service, provisioned and observed in sync.
+async fn provisioned_and_synced(driver: &ServiceDriver, s: &ResourceSpec) {
+    for step in ["render", "repository", "register"] {
+        driver.apply(s, step).await.expect(step);
+    }
+    let fresh = driver.observe(s).await.expect("observe");
+    assert!(fresh.is_synced(), "as provisioned: {:?}", fresh.drift);
+    assert_eq!(fresh.calls, 2, "the repository's marker and the catalog");
+}
+
+#[tokio::test]
+async fn apply_again_re_pushes_a_deleted_repository_under_its_name() {
+    let (dir, catalog, driver) = setup().await;
+    let s = spec("rebuilt", "rust-axum");
+    provisioned_and_synced(&driver, &s).await;
+    let bare = dir.path().join("git").join("rebuilt.git");
+    std::fs::remove_dir_all(&bare).expect("rm");
+    let gone = driver.observe(&s).await.expect("observe");
+    assert!(!gone.exists);
+    let paths: Vec<&str> = gone.drift.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["repository"], "{:?}", gone.drift);
+
+    apply_all_again(&driver, &s).await;
+    // The repository is back under its name, marked, with the skeleton on main...
+    assert_eq!(
+        git(&bare, &["config", "--get", "paved.requestId"]).trim(),
+        s.request_id
+    );
+    let info = git(&bare, &["show", "main:catalog-info.yaml"]);
+    assert!(info.contains("name: \"rebuilt\""), "{info}");
+    // ...and the catalog's Component is this request's, with the repository beside it.
+    let view = catalog
+        .read()
+        .get_by_ref(&EntityRef::new("component", "default", "rebuilt"))
+        .map(|v| serde_json::from_slice::<Value>(&v.json).expect("json"))
+        .expect("registered");
+    assert_eq!(
+        view["metadata"]["annotations"]["paved.dev/request-id"],
+        json!(s.request_id)
+    );
+    let status = driver.status(&s).await.expect("status").expect("ours");
+    assert_eq!(
+        status,
+        json!({"repository": bare.display().to_string(), "entityRef": "component:default/rebuilt"})
+    );
+    driver.delete(&s).await.expect("delete");
+}
+
+#[tokio::test]
+async fn apply_again_registers_a_removed_component_again() {
+    let (_dir, catalog, driver) = setup().await;
+    let s = spec("reregistered", "python-fastapi");
+    provisioned_and_synced(&driver, &s).await;
+    let uid = catalog
+        .read()
+        .get_by_ref(&EntityRef::new("component", "default", "reregistered"))
+        .expect("registered")
+        .uid
+        .clone();
+    catalog
+        .delete_by_uid(&uid, &paved_core::catalog::PlatformWriter)
+        .await
+        .expect("delete");
+    let removed = driver.observe(&s).await.expect("observe");
+    assert!(removed.exists);
+    let paths: Vec<&str> = removed.drift.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["component"], "{:?}", removed.drift);
+    apply_all_again(&driver, &s).await;
+    driver.delete(&s).await.expect("delete");
+}
