@@ -140,6 +140,18 @@ impl App {
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
+    pub(crate) async fn patch(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("patch");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
     pub(crate) async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let r = self
             .http
@@ -308,6 +320,9 @@ pub(crate) enum Behaviour {
     Panic,
 }
 
+/// A field changed by hand: `(path, desired, actual)`.
+pub(crate) type HandChange = (String, Value, Value);
+
 /// A driver that keeps its "resources" in memory: a set of created names, with a count of
 /// side effects per step, so tests can check that nothing was made twice.
 pub(crate) struct TestDriver {
@@ -323,7 +338,7 @@ pub(crate) struct TestDriver {
     crashed: Mutex<bool>,
     /// Fields changed out of band, by resource name: `(path, desired, actual)`. An apply of
     /// the resource puts them back.
-    pub drifted: Mutex<HashMap<String, Vec<(String, Value, Value)>>>,
+    pub drifted: Mutex<HashMap<String, Vec<HandChange>>>,
     /// The provider is down: every observation fails (retryable).
     pub outage: std::sync::atomic::AtomicBool,
     /// How many observations ran.

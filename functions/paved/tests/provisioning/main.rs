@@ -7,3 +7,4 @@ mod chatops;
 mod faults;
 mod harness;
 mod postgres;
+mod reconcile;

@@ -631,30 +631,55 @@ impl Reconciler {
         let recreated = !observation.exists;
         if left.is_empty() {
             let what = if recreated { "recreated" } else { "repaired" };
-            next.record(
-                now,
-                what,
-                format!(
-                    "{} by re-applying its steps",
-                    if recreated {
-                        "recreated under its own name"
-                    } else {
-                        "drift repaired"
-                    }
-                ),
-                drift,
-            );
-            self.record_synced(
-                &mut next,
-                &after,
-                "Repaired",
-                "repaired: desired equals actual",
-                now,
-            );
-            next.transitions += 1;
-            let saved = self
+            let finish = |next: &mut ResourceState| {
+                next.repairs = repair;
+                next.last_observed_at = Some(now);
+                next.due_at_ms = self.next_due_ms(&next.id, now, next.interval_seconds);
+                next.record(
+                    now,
+                    what,
+                    format!(
+                        "{} by re-applying its steps",
+                        if recreated {
+                            "recreated under its own name"
+                        } else {
+                            "drift repaired"
+                        }
+                    ),
+                    drift.clone(),
+                );
+                self.record_synced(
+                    next,
+                    &after,
+                    "Repaired",
+                    "repaired: desired equals actual",
+                    now,
+                );
+                next.transitions += 1;
+            };
+            finish(&mut next);
+            let mut saved = self
                 .save_and_tell(&state, &mut next, Some(ChatEvent::Repaired), now)
                 .await?;
+            // Another observation recorded meanwhile (it may have seen the repaired resource
+            // as synced): the repair is this task's, so record it on what is there now.
+            for _ in 0..5 {
+                if matches!(saved, Observed::Recorded(_)) {
+                    break;
+                }
+                let Some(fresh) = self.resources.get(&request.id).await? else {
+                    break;
+                };
+                if fresh.repairs >= repair {
+                    break;
+                }
+                let mut again = fresh.clone();
+                finish(&mut again);
+                saved = self
+                    .save_and_tell(&fresh, &mut again, Some(ChatEvent::Repaired), now)
+                    .await?;
+            }
+
             if matches!(saved, Observed::Recorded(_)) {
                 let message = format!("the reconciler {what} the resource (repair {repair})");
                 self.requests
