@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
 use parking_lot::Mutex;
 use paved_core::ports::{Queue, QueueMessage, ReceivedMessage, StoreError};
 
@@ -90,6 +92,42 @@ impl Queue for SqsQueue {
             .await
             .map_err(|e| store_error("SendMessage", e))?;
         Ok(out.message_id.unwrap_or_default())
+    }
+
+    async fn send_batch(&self, queue: &str, messages: Vec<QueueMessage>) -> Result<(), StoreError> {
+        let url = self.url(queue).await?;
+        for chunk in messages.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&m.body)
+                        .delay_seconds(secs(m.delay).min(900))
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| store_error("SendMessageBatch", e))?;
+            if let Some(failed) = out.failed.first() {
+                return Err(StoreError::Backend(format!(
+                    "SendMessageBatch refused {} of {} messages (first: {} {})",
+                    out.failed.len(),
+                    chunk.len(),
+                    failed.code,
+                    failed.message.as_deref().unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn receive(

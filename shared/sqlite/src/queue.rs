@@ -53,6 +53,20 @@ impl Queue for SqliteStore {
         Ok(id)
     }
 
+    async fn send_batch(&self, queue: &str, messages: Vec<QueueMessage>) -> Result<(), StoreError> {
+        let queue = queue.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(store_error)?;
+            for m in &messages {
+                enqueue(&tx, &queue, &m.body, m.delay)?;
+            }
+            tx.commit().map_err(store_error)
+        })
+        .await?;
+        self.messages_sent.notify_waiters();
+        Ok(())
+    }
+
     async fn receive(
         &self,
         queue: &str,

@@ -39,6 +39,14 @@ pub struct ReceivedMessage {
 pub trait Queue: Send + Sync {
     /// Sends a message and returns its id.
     async fn send(&self, queue: &str, message: QueueMessage) -> Result<String, StoreError>;
+    /// Sends several messages (SQS's `SendMessageBatch`, ten at a time; one transaction on
+    /// the embedded queue); the default sends them one by one.
+    async fn send_batch(&self, queue: &str, messages: Vec<QueueMessage>) -> Result<(), StoreError> {
+        for m in messages {
+            self.send(queue, m).await?;
+        }
+        Ok(())
+    }
     /// Receives up to `max` visible messages, hiding them for `visibility`.
     async fn receive(
         &self,

@@ -202,6 +202,10 @@ pub struct Reconciler {
     runner: Option<Arc<TaskRunner>>,
     /// Whether chat notifications are queued (Slack is set up).
     notify: bool,
+    /// The earliest start of this process's next observation per provider (µs since the
+    /// epoch): a worker that fell behind its slots catches up at the provider's rate, never
+    /// in a burst.
+    pacing: parking_lot::Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -252,6 +256,7 @@ impl Reconciler {
             settings,
             runner: None,
             notify: false,
+            pacing: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
@@ -284,13 +289,22 @@ impl Reconciler {
     /// Starts tracking a READY request's resource (idempotent): first observed within a
     /// tenth of its interval, spread by its id.
     pub async fn track(&self, request: &crate::requests::ProvisioningRequest) -> Result<(), Error> {
+        let interval_ms = i64::from(request.reconcile.interval_seconds) * 1000;
+        let first = self.clock.now().timestamp_millis()
+            + (jitter_ms(&request.id, 0, interval_ms) + interval_ms / 10).max(0);
+        self.track_due_at(request, first).await
+    }
+
+    /// [`track`](Self::track), first observed at `first` (ms since the epoch).
+    pub async fn track_due_at(
+        &self,
+        request: &crate::requests::ProvisioningRequest,
+        first: i64,
+    ) -> Result<(), Error> {
         if request.status != RequestStatus::Ready {
             return Ok(());
         }
         let now = self.clock.now();
-        let interval_ms = i64::from(request.reconcile.interval_seconds) * 1000;
-        let first = now.timestamp_millis()
-            + (jitter_ms(&request.id, 0, interval_ms) + interval_ms / 10).max(0);
         let state = ResourceState::new(request, now, first);
         self.resources.track(&state).await?;
         // The provider's slots item: the tick lists providers from these.
@@ -401,25 +415,26 @@ impl Reconciler {
             Err(StoreError::ConditionFailed { .. }) => return Ok(0),
             Err(e) => return Err(e.into()),
         }
-        for (i, (_, id)) in due.iter().enumerate() {
-            let at = slot(i);
-            let task = ObserveTask {
-                request_id: id.clone(),
-                resource_type: provider.to_owned(),
-                not_before_ms: at,
-                manual: false,
-            };
-            let delay = Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0));
-            self.queue
-                .send(
-                    &self.task_queue,
-                    QueueMessage {
-                        body: WorkerMessage::Observe(task).to_json(),
-                        delay,
-                    },
-                )
-                .await?;
-        }
+        let messages = due
+            .iter()
+            .enumerate()
+            .map(|(i, (_, id))| {
+                let at = slot(i);
+                let task = ObserveTask {
+                    request_id: id.clone(),
+                    resource_type: provider.to_owned(),
+                    not_before_ms: at,
+                    manual: false,
+                };
+                QueueMessage {
+                    body: WorkerMessage::Observe(task).to_json(),
+                    delay: Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0)),
+                }
+            })
+            .collect();
+        // The slots are claimed: a crash before this send leaves the resources behind the
+        // cursor, and the next ticks queue them again once `lost_after` has passed.
+        self.queue.send_batch(&self.task_queue, messages).await?;
         Ok(due.len())
     }
 
@@ -473,19 +488,33 @@ impl Reconciler {
         Ok(())
     }
 
+    /// Waits for the task's slot, and for this process's pace on its provider: SQS delays are
+    /// whole seconds and a worker may fall behind, so neither a message visible early nor a
+    /// backlog makes the provider see more than its rate.
+    async fn pace(&self, task: &ObserveTask) {
+        let spacing_us = (1e6 / self.settings.rate(&task.resource_type)).round() as i64;
+        let now_us = self.clock.now().timestamp_micros();
+        let start_us = {
+            let mut pacing = self.pacing.lock();
+            let next = pacing.entry(task.resource_type.clone()).or_insert(0);
+            let start = (task.not_before_ms * 1000).max(*next).max(now_us);
+            *next = start + spacing_us;
+            start
+        };
+        let horizon_us = self.settings.tick_period.as_micros() as i64 * 2;
+        let wait_us = (start_us - now_us).clamp(0, horizon_us);
+        if wait_us > 0 {
+            tokio::time::sleep(Duration::from_micros(wait_us as u64)).await;
+        }
+    }
+
     /// Runs one observe task: observe, record, and repair under `enforce`.
     pub async fn observe(
         &self,
         task: &ObserveTask,
         breakers: &CircuitBreakers,
     ) -> Result<Observed, Error> {
-        let wait = task.not_before_ms - self.clock.now().timestamp_millis();
-        if wait > 0 {
-            // SQS delays are whole seconds and the embedded queue's are exact; never start
-            // before the slot, so the provider sees the rate it was promised.
-            let wait = wait.min(self.settings.tick_period.as_millis() as i64);
-            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-        }
+        self.pace(task).await;
         let request = match self.requests.get(&task.request_id).await {
             Ok(r) => r,
             Err(Error::NotFound(_)) => {
