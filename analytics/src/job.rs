@@ -130,7 +130,14 @@ impl DoraJob {
         catalog: CatalogRepository,
         now: DateTime<Utc>,
     ) -> anyhow::Result<PlatformInputs> {
+        let resources = paved_core::resources::ResourceRepository::new(Arc::clone(&self.table));
+        let drift = crate::platform::drift_by_team(&resources, now).await?;
+        let drifted_1d = resources
+            .drifted_since_before(now - chrono::Duration::days(1))
+            .await?;
         Ok(PlatformInputs {
+            drift,
+            drifted_1d,
             activity: paved_core::delivery::service_activity(&records.deployments, now),
             adoption: self.adoption(records, &catalog, now).await?,
             catalog,
@@ -245,6 +252,8 @@ pub struct PlatformInputs {
     activity: std::collections::BTreeMap<String, paved_core::delivery::ServiceActivity>,
     adoption: paved_core::adoption::AdoptionReport,
     cards: paved_core::scorecards::ScorecardSet,
+    drift: Vec<crate::platform::TeamDrift>,
+    drifted_1d: std::collections::HashMap<String, usize>,
 }
 
 impl PlatformInputs {
@@ -252,7 +261,7 @@ impl PlatformInputs {
     pub fn section(self, report: &DoraReport) -> anyhow::Result<crate::platform::PlatformSection> {
         use paved_core::scorecards::{MetricsSnapshot, distribution, distribution_by_team};
         let report = serde_json::to_value(report)?;
-        let metrics = MetricsSnapshot::new(Some(report), self.activity);
+        let metrics = MetricsSnapshot::new(Some(report), self.activity).with_drift(self.drifted_1d);
         let card = self.cards.default_card();
         let index = self.catalog.read();
         Ok(crate::platform::PlatformSection {
@@ -261,6 +270,7 @@ impl PlatformInputs {
             org: distribution(card, &index, &metrics, None),
             teams: distribution_by_team(card, &index, &metrics),
             adoption: self.adoption,
+            drift: self.drift,
         })
     }
 }

@@ -15,6 +15,77 @@ pub struct PlatformSection {
     pub org: Distribution,
     pub teams: Vec<Distribution>,
     pub adoption: AdoptionReport,
+    /// The live resources' reconciliation per team (the reconciliation loop's states).
+    pub drift: Vec<TeamDrift>,
+}
+
+/// One team's live resources as the reconciliation loop last saw them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TeamDrift {
+    pub team: String,
+    pub live: usize,
+    pub synced: usize,
+    pub drifted: usize,
+    /// Drifted without a break for more than a day (the scorecard's `no-lasting-drift`).
+    pub drifted_over_1d: usize,
+    /// Not observed, or the provider was unavailable.
+    pub unknown: usize,
+    /// Repairs made under `enforce`, over the resources' lives.
+    pub repairs: u64,
+}
+
+/// Counts each team's live resources by their `Synced` condition (teams by name, sorted;
+/// the resources read one page of the listing at a time).
+pub async fn drift_by_team(
+    resources: &paved_core::resources::ResourceRepository,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<TeamDrift>, paved_core::Error> {
+    use paved_core::resources::{ResourceFilter, SyncState};
+    let mut teams: std::collections::BTreeMap<String, TeamDrift> = Default::default();
+    let mut after: Option<String> = None;
+    loop {
+        let page = resources
+            .page(&ResourceFilter::default(), after.as_deref(), 500)
+            .await?;
+        for s in &page.items {
+            let team = paved_core::catalog::EntityRef::parse(
+                &s.owner,
+                paved_core::catalog::RefDefaults {
+                    kind: Some("group"),
+                    namespace: "default",
+                },
+            )
+            .map(|r| r.name().to_owned())
+            .unwrap_or_else(|_| s.owner.clone());
+            let row = teams.entry(team.clone()).or_insert_with(|| TeamDrift {
+                team,
+                ..TeamDrift::default()
+            });
+            row.live += 1;
+            row.repairs += u64::from(s.repairs);
+            let state = if s.is_stale(now) {
+                SyncState::Unknown
+            } else {
+                s.sync_state()
+            };
+            match state {
+                SyncState::Synced => row.synced += 1,
+                SyncState::Drifted => {
+                    row.drifted += 1;
+                    if s.drifted_since
+                        .is_some_and(|t| now - t > chrono::Duration::days(1))
+                    {
+                        row.drifted_over_1d += 1;
+                    }
+                }
+                SyncState::Unknown => row.unknown += 1,
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(teams.into_values().collect()),
+        }
+    }
 }
 
 /// One row of the adoption tables: the last whole week's figures, formatted.

@@ -43,6 +43,7 @@ struct PlatformPage<'a> {
     readiness: Vec<(String, usize, Vec<usize>)>,
     failing: &'a [paved_core::scorecards::FailingRule],
     adoption: Vec<crate::platform::AdoptionRow>,
+    drift: &'a [crate::platform::TeamDrift],
 }
 
 fn platform_page(p: &crate::platform::PlatformSection) -> PlatformPage<'_> {
@@ -68,6 +69,7 @@ fn platform_page(p: &crate::platform::PlatformSection) -> PlatformPage<'_> {
             .map(|t| crate::platform::adoption_row(&t.team, &t.figures)),
     );
     PlatformPage {
+        drift: &p.drift,
         scorecard: &p.scorecard,
         levels: std::iter::once("none".to_owned())
             .chain(p.levels.iter().cloned())

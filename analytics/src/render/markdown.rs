@@ -216,6 +216,23 @@ fn platform(out: &mut String, p: &crate::platform::PlatformSection) {
             a.retention
         );
     }
+    let _ = writeln!(
+        out,
+        "\n### Drift\n\n| Team | Live resources | Synced | Drifted | Drifted > 1 day | Unknown | Repairs |\n|---|---|---|---|---|---|---|"
+    );
+    for d in &p.drift {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            escape(&d.team),
+            d.live,
+            d.synced,
+            d.drifted,
+            d.drifted_over_1d,
+            d.unknown,
+            d.repairs
+        );
+    }
 }
 
 fn cells(m: &Metrics) -> String {

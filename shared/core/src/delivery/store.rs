@@ -105,6 +105,11 @@ fn from_item<T: for<'de> Deserialize<'de>>(item: &Item, field: &str) -> Result<T
 }
 
 impl DeliveryStore {
+    /// The table it reads (the scorecards read the resources' drift beside it).
+    pub fn table(&self) -> &Arc<dyn Table> {
+        &self.table
+    }
+
     pub fn new(table: Arc<dyn Table>) -> Self {
         Self { table }
     }

@@ -325,6 +325,32 @@ impl ResourceRepository {
         Ok(found.into_iter().flatten().collect())
     }
 
+    /// How many resources each owner (as [`owner_key`] spells it) has had drifted since
+    /// before `since`: reads the drifted listing only (drifted resources are few).
+    pub async fn drifted_since_before(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<std::collections::HashMap<String, usize>, Error> {
+        let mut out = std::collections::HashMap::new();
+        let filter = ResourceFilter {
+            state: Some(SyncState::Drifted),
+            ..ResourceFilter::default()
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.page(&filter, after.as_deref(), 500).await?;
+            for s in &page.items {
+                if s.drifted_since.is_some_and(|t| t < since) {
+                    *out.entry(owner_key(&s.owner)).or_insert(0) += 1;
+                }
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// The ids due for observation on `resource_type`'s schedule, after `after` and up to
     /// `until_ms`, in due order, at most `limit`: `(sort key, id)`.
     pub async fn due(

@@ -15,6 +15,8 @@ pub struct ServiceMetrics<'a> {
     pub dora: Option<&'a Value>,
     /// Its recent production activity (`None`: never deployed to production).
     pub activity: Option<&'a ServiceActivity>,
+    /// Live resources of its owning team drifted for more than a day.
+    pub drifted_resources_1d: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -179,6 +181,9 @@ fn check(rule: &Rule, entity: &Value, owner_is_group: bool, m: ServiceMetrics<'_
 /// A metric's value: `production_deployments_30d` from the activity (0 when never deployed),
 /// anything else from the service's DORA figures.
 fn metric_value(metric: &str, m: ServiceMetrics<'_>) -> Option<f64> {
+    if metric == "drifted_resources_1d" {
+        return Some(m.drifted_resources_1d as f64);
+    }
     if metric == "production_deployments_30d" {
         return Some(
             m.activity

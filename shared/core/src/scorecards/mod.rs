@@ -26,13 +26,26 @@ pub struct MetricsSnapshot {
     services: Vec<Value>,
     position: HashMap<String, usize>,
     activity: BTreeMap<String, ServiceActivity>,
+    /// Live resources drifted for more than a day, per owning team (as the requests index
+    /// spells owners).
+    drifted_1d: HashMap<String, usize>,
 }
 
 impl MetricsSnapshot {
     pub async fn load(events: &DeliveryStore) -> Result<Self, Error> {
         let report = events.latest_report().await?.map(|(r, _)| r);
         let activity = events.latest_activity().await?;
-        Ok(Self::new(report, activity))
+        let drifted =
+            crate::resources::ResourceRepository::new(std::sync::Arc::clone(events.table()))
+                .drifted_since_before(chrono::Utc::now() - chrono::Duration::days(1))
+                .await?;
+        Ok(Self::new(report, activity).with_drift(drifted))
+    }
+
+    /// With the count of resources drifted for more than a day, per owning team.
+    pub fn with_drift(mut self, drifted_1d: HashMap<String, usize>) -> Self {
+        self.drifted_1d = drifted_1d;
+        self
     }
 
     /// Takes the report's `services` list as it is; only the names are indexed.
@@ -53,6 +66,7 @@ impl MetricsSnapshot {
             services,
             position,
             activity,
+            drifted_1d: HashMap::new(),
         }
     }
 
@@ -60,6 +74,18 @@ impl MetricsSnapshot {
         ServiceMetrics {
             dora: self.position.get(name).map(|&i| &self.services[i]),
             activity: self.activity.get(name),
+            drifted_resources_1d: 0,
+        }
+    }
+
+    /// [`service`](Self::service), with the drift of its owning team's resources.
+    pub fn service_owned_by(&self, name: &str, owner: Option<&str>) -> ServiceMetrics<'_> {
+        ServiceMetrics {
+            drifted_resources_1d: owner
+                .and_then(|o| self.drifted_1d.get(&crate::requests::owner_key(o)))
+                .copied()
+                .unwrap_or(0),
+            ..self.service(name)
         }
     }
 }
@@ -81,7 +107,10 @@ pub fn score(
         &view.entity_ref.to_string(),
         &entity,
         owner_is_group,
-        metrics.service(view.entity_ref.name()),
+        metrics.service_owned_by(
+            view.entity_ref.name(),
+            view.owner.as_ref().map(ToString::to_string).as_deref(),
+        ),
     )
 }
 
