@@ -37,6 +37,7 @@ fn levels_stack_bronze_silver_gold() {
     let metrics = ServiceMetrics {
         dora: Some(&elite),
         activity: Some(&recent),
+        drifted_resources_1d: 0,
     };
 
     let gold = evaluate(
@@ -49,6 +50,24 @@ fn levels_stack_bronze_silver_gold() {
     assert_eq!(level(&gold), Some("Gold"), "{gold:#?}");
     assert_eq!(gold.next_level, None);
     assert!(gold.rules.iter().all(|r| r.passed));
+    // One of its team's resources drifted for more than a day: Silver's rule fails, Bronze.
+    let drifting = evaluate(
+        &card,
+        "component:default/payments",
+        &silver_service(),
+        true,
+        ServiceMetrics {
+            drifted_resources_1d: 1,
+            ..metrics
+        },
+    );
+    assert_eq!(level(&drifting), Some("Bronze"), "{drifting:#?}");
+    assert!(
+        drifting
+            .rules
+            .iter()
+            .any(|r| r.id == "no-lasting-drift" && !r.passed)
+    );
 
     // Gold-level metrics without Silver's on-call annotation: Bronze, not Gold.
     let no_on_call = service(
@@ -122,6 +141,7 @@ fn metrics_decide_silver_and_gold() {
         ServiceMetrics {
             dora: Some(&dora),
             activity: Some(&recent),
+            drifted_resources_1d: 0,
         },
     );
     assert_eq!(level(&e), Some("Silver"));
@@ -142,6 +162,7 @@ fn metrics_decide_silver_and_gold() {
         ServiceMetrics {
             dora: None,
             activity: Some(&recent),
+            drifted_resources_1d: 0,
         },
     );
     assert_eq!(level(&e), Some("Silver"));
