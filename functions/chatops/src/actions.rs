@@ -1,7 +1,7 @@
-//! Carrying out a [`Command`] for a paved [`Identity`]. Requests, decisions and metrics go
-//! through the same use-case services as the HTTP API ([`RequestsService`], [`Reports`]), as
-//! the caller: the same validation, guardrails, approvals, idempotency and ownership checks,
-//! nothing re-implemented. Each answer is a [`Reply`]: Block Kit for Slack and JSON data for
+//! Carrying out a [`Command`] for a paved [`Identity`]. Requests, decisions, live resources
+//! and metrics go through the same use-case services as the HTTP API ([`RequestsService`],
+//! [`Reports`]), as the caller: the same validation, guardrails, approvals, idempotency,
+//! visibility and ownership checks, nothing re-implemented. Each answer is a [`Reply`]: Block Kit for Slack and JSON data for
 //! bots.
 //!
 //! [`RequestsService`]: paved_core::services::RequestsService
@@ -12,7 +12,7 @@ use paved_core::auth::Identity;
 use paved_core::catalog::{EntityQuery, EntityRef, FullTextFilter, PageRequest, RefDefaults};
 use paved_core::idempotency::IdempotencyKey;
 use paved_core::requests::ProvisioningRequest;
-use paved_core::services::requests::request_view;
+use paved_core::services::requests::{ResourceListing, request_view};
 use paved_core::services::{ReportScope, RequestForm};
 use paved_http::ApiError;
 use serde_json::{Value, json};
@@ -23,6 +23,11 @@ use crate::slack::blocks::{context, escape, fields, header, section};
 
 /// How many catalog hits a search shows.
 const SEARCH_LIMIT: usize = 10;
+/// How many live resources one reply shows (of the API's first page); a team narrows it.
+const RESOURCES_SHOWN: usize = 20;
+/// How many drift paths a resource's entry names, and the longest one shown.
+const DRIFT_PATHS_SHOWN: usize = 5;
+const DRIFT_PATH_CHARS: usize = 80;
 
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +139,20 @@ pub async fn run(
         Command::Dora { team } => {
             let scope = team.map_or(ReportScope::Org, ReportScope::Team);
             dora_reply(state.reports.dora(Some(&scope)).await)
+        }
+        Command::Resources { team } => {
+            // The API's first page (its default size), optionally of one owner.
+            let listing = ResourceListing {
+                owner: team.clone(),
+                ..ResourceListing::default()
+            };
+            resources_reply(
+                state.requests.resources(who, &listing).await,
+                team.as_deref(),
+            )
+        }
+        Command::Reconcile { id } => {
+            reconcile_reply(state.requests.reconcile_resource(who, &id).await)
         }
     }
 }
@@ -402,6 +421,177 @@ fn dora_reply(answer: Result<Value, Error>) -> Reply {
     Reply::ok(format!("DORA for {scope}"), blocks, body)
 }
 
+/// A condition's status in a resource's view (`True`, `False`, `Unknown`), `Unknown` when
+/// absent.
+fn condition_status<'a>(resource: &'a Value, kind: &str) -> (&'a str, &'a str) {
+    let condition = resource
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind));
+    let field = |name: &str| {
+        condition
+            .and_then(|c| c.get(name))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    match field("status") {
+        "" => ("Unknown", ""),
+        status => (status, field("reason")),
+    }
+}
+
+/// `Synced: True · Ready: True`, each with its mark and (when not `True`) its reason.
+fn conditions_line(resource: &Value) -> String {
+    ["Synced", "Ready"]
+        .iter()
+        .map(|kind| {
+            let (status, reason) = condition_status(resource, kind);
+            let mark = match status {
+                "True" => ":large_green_circle:",
+                "False" => ":red_circle:",
+                _ => ":white_circle:",
+            };
+            let why = if status == "True" || reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", escape(&first_line(reason, 60)))
+            };
+            format!("{mark} {kind}: *{}*{why}", escape(status))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// The paths of a resource's drift, as `` `a.b`, `c` `` and how many more.
+fn drift_line(resource: &Value) -> Option<String> {
+    let paths: Vec<&str> = resource
+        .get("drift")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.get("path").and_then(Value::as_str))
+        .collect();
+    if paths.is_empty() {
+        return None;
+    }
+    let mut shown: Vec<String> = paths
+        .iter()
+        .take(DRIFT_PATHS_SHOWN)
+        .map(|p| format!("`{}`", escape(&first_line(p, DRIFT_PATH_CHARS))))
+        .collect();
+    if paths.len() > DRIFT_PATHS_SHOWN {
+        shown.push(format!("and {} more", paths.len() - DRIFT_PATHS_SHOWN));
+    }
+    Some(format!(":warning: Drifted: {}", shown.join(", ")))
+}
+
+/// One resource's entry in a listing: what it is, its conditions, what drifted.
+fn resource_section(r: &Value) -> Value {
+    let at = |pointer: &str| escape(&first_line(str_at(r, pointer).unwrap_or("?"), 120));
+    let mut lines = vec![
+        format!(
+            "*`{}`* {} `{}` of {} in *{}* (_{}_)",
+            at("/id"),
+            at("/type"),
+            at("/name"),
+            at("/owner"),
+            at("/environment"),
+            at("/managementPolicy"),
+        ),
+        conditions_line(r),
+    ];
+    lines.extend(drift_line(r));
+    section(lines.join("\n"))
+}
+
+fn resources_reply(answer: Result<Value, Error>, team: Option<&str>) -> Reply {
+    let body = match answer {
+        Ok(body) => body,
+        Err(e) => return problem(e),
+    };
+    let items: &[Value] = body
+        .get("items")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    let more_pages = body.get("nextCursor").is_some_and(|c| !c.is_null());
+    let whose = team.map_or_else(|| "you can see".to_owned(), |t| format!("owned by {t}"));
+    let mut blocks = Vec::new();
+    if items.is_empty() {
+        blocks.push(section(format!("No live resources {}.", escape(&whose))));
+    } else {
+        blocks.push(header(&escape(&format!("Live resources {whose}"))));
+        blocks.extend(items.iter().take(RESOURCES_SHOWN).map(resource_section));
+    }
+    let mut notes = Vec::new();
+    if items.len() > RESOURCES_SHOWN {
+        notes.push(format!("Showing {RESOURCES_SHOWN} of {}.", items.len()));
+    }
+    if more_pages {
+        notes.push("There are more past this page.".to_owned());
+    }
+    if items.len() > RESOURCES_SHOWN || more_pages {
+        notes.push(if team.is_some() {
+            "`paved resources` (the CLI) lists them all.".to_owned()
+        } else {
+            "`/paved resources <team>` narrows the list; `paved resources` (the CLI) lists them all."
+                .to_owned()
+        });
+    }
+    if !items.is_empty() {
+        notes.push("`/paved reconcile <request-id>` observes one now.".to_owned());
+    }
+    if !notes.is_empty() {
+        blocks.push(context(notes.join(" ")));
+    }
+    let drifted = items
+        .iter()
+        .filter(|r| condition_status(r, "Synced").0 == "False")
+        .count();
+    let text = format!(
+        "{} live resource{} {whose}, {drifted} drifted{}",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" },
+        if more_pages { " (first page)" } else { "" }
+    );
+    Reply::ok(text, blocks, body)
+}
+
+fn reconcile_reply(answer: Result<Value, Error>) -> Reply {
+    let view = match answer {
+        Ok(view) => view,
+        Err(e) => return problem(e),
+    };
+    let id = str_at(&view, "/id").unwrap_or("?");
+    let enforce = str_at(&view, "/managementPolicy") == Some("enforce");
+    let blocks = vec![
+        section(format!(
+            ":arrows_counterclockwise: *Observation of `{}` queued* ({} `{}`). The result appears in its status: `/paved resources` shows it once the observation has run.",
+            escape(id),
+            escape(str_at(&view, "/type").unwrap_or("?")),
+            escape(str_at(&view, "/name").unwrap_or("?")),
+        )),
+        fields(&[
+            ("Until then", conditions_line(&view)),
+            (
+                "Last observed",
+                str_at(&view, "/lastObservedAt").map_or_else(|| "never".to_owned(), escape),
+            ),
+        ]),
+        context(if enforce {
+            "managementPolicy *enforce*: drift it finds is repaired."
+        } else {
+            "managementPolicy *observe*: drift it finds is reported, never repaired."
+        }),
+    ];
+    Reply::ok(
+        format!("observation of {id} queued; the result appears in its status"),
+        blocks,
+        view,
+    )
+}
+
 fn human_minutes(m: f64) -> String {
     if m < 60.0 {
         format!("{m:.0} min")
@@ -433,5 +623,98 @@ fn first_line(text: &str, max: usize) -> String {
         let mut s: String = line.chars().take(max - 1).collect();
         s.push('…');
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resource's API view (`ResourceState::view`'s shape).
+    fn resource(id: &str, synced: &str, drift: &[&str]) -> Value {
+        json!({
+            "id": id, "type": "sqs-queue", "name": "orders-queue", "owner": "group:default/team-a",
+            "environment": "staging", "managementPolicy": "observe",
+            "conditions": [
+                {"type": "Synced", "status": synced, "reason": if synced == "False" { "Drifted" } else { "Observed" },
+                 "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                {"type": "Ready", "status": "True", "reason": "Exists", "message": "",
+                 "lastTransitionTime": "2026-01-01T00:00:00Z"},
+            ],
+            "drift": drift.iter().map(|p| json!({"path": p, "desired": 1, "actual": 2})).collect::<Vec<_>>(),
+            "lastObservedAt": null,
+            "history": [],
+        })
+    }
+
+    fn text_of(reply: &Reply) -> String {
+        Value::Array(reply.blocks.clone()).to_string()
+    }
+
+    #[test]
+    fn a_listing_shows_conditions_and_drift_paths_escaped_and_bounded() {
+        let many: Vec<String> = (0..8).map(|i| format!("tags.k{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let mut items = vec![
+            resource("req-1", "True", &[]),
+            resource(
+                "req-2",
+                "False",
+                &["tags.<!channel>", "queue.VisibilityTimeout"],
+            ),
+            resource("req-3", "False", &many),
+        ];
+        items.extend((4..30).map(|i| resource(&format!("req-{i}"), "Unknown", &[])));
+        let reply = resources_reply(
+            Ok(json!({"items": items, "nextCursor": "abc"})),
+            Some("team-a"),
+        );
+        assert!(reply.ok);
+        assert_eq!(
+            reply.text,
+            "29 live resources owned by team-a, 2 drifted (first page)"
+        );
+        let text = text_of(&reply);
+        assert!(text.contains("Synced: *True*"), "{text}");
+        assert!(text.contains("Synced: *False* (Drifted)"), "{text}");
+        assert!(text.contains("Ready: *True*"), "{text}");
+        assert!(
+            text.contains("`tags.&lt;!channel&gt;`, `queue.VisibilityTimeout`"),
+            "{text}"
+        );
+        assert!(!text.contains("<!channel>"), "{text}");
+        assert!(text.contains("`tags.k4`, and 3 more"), "{text}");
+        assert!(!text.contains("tags.k5"), "{text}");
+        // A header, 20 resources and a note: well under Slack's 50 blocks.
+        assert_eq!(reply.blocks.len(), 1 + RESOURCES_SHOWN + 1);
+        assert!(text.contains("Showing 20 of 29"), "{text}");
+        assert!(text.contains("more past this page"), "{text}");
+        // Bots get the whole page.
+        assert_eq!(reply.data["items"].as_array().map(Vec::len), Some(29));
+    }
+
+    #[test]
+    fn an_empty_listing_says_so() {
+        let reply = resources_reply(Ok(json!({"items": [], "nextCursor": null})), None);
+        assert!(reply.ok);
+        assert_eq!(reply.text, "0 live resources you can see, 0 drifted");
+        assert!(text_of(&reply).contains("No live resources you can see."));
+    }
+
+    #[test]
+    fn a_reconcile_says_it_is_queued_and_where_the_result_appears() {
+        let reply = reconcile_reply(Ok(resource("req-2", "False", &["tags.team"])));
+        assert!(reply.ok);
+        assert_eq!(
+            reply.text,
+            "observation of req-2 queued; the result appears in its status"
+        );
+        let text = text_of(&reply);
+        assert!(text.contains("Observation of `req-2` queued"), "{text}");
+        assert!(text.contains("never"), "{text}");
+        assert!(text.contains("reported, never repaired"), "{text}");
+        let refused = reconcile_reply(Err(Error::NotFound("request req-9".into())));
+        assert!(!refused.ok);
+        assert_eq!(refused.data["code"], "not_found", "{:?}", refused.data);
     }
 }

@@ -32,7 +32,16 @@ pub enum Command {
     Dora { team: Option<String> },
     /// `scorecard <ref>`: a service's production-readiness level and failing rules.
     Scorecard { reference: String },
+    /// `resources [team]`: the live resources the caller may see (or one owning team's), with
+    /// their `Synced` and `Ready` conditions and what drifted.
+    Resources { team: Option<String> },
+    /// `reconcile <request-id>`: observe a live resource now (and repair it under `enforce`).
+    Reconcile { id: String },
 }
+
+/// The longest argument `resources` and `reconcile` take: a team's ref or a request id is far
+/// shorter, and a refusal never echoes more than this.
+pub const MAX_ARGUMENT: usize = 200;
 
 /// The commands, as `/paved help` lists them.
 pub const USAGE: &[(&str, &str)] = &[
@@ -63,6 +72,14 @@ pub const USAGE: &[(&str, &str)] = &[
         "scorecard <ref>",
         "a service's production-readiness level and what it misses",
     ),
+    (
+        "resources [team]",
+        "live resources (yours, or a team's): Synced, Ready and what drifted",
+    ),
+    (
+        "reconcile <request-id>",
+        "observe a live resource now (repairing drift under enforce); the result appears in its status",
+    ),
 ];
 
 impl Command {
@@ -78,6 +95,8 @@ impl Command {
             Self::Reject { .. } => "reject",
             Self::Dora { .. } => "dora",
             Self::Scorecard { .. } => "scorecard",
+            Self::Resources { .. } => "resources",
+            Self::Reconcile { .. } => "reconcile",
         }
     }
 
@@ -117,10 +136,29 @@ impl Command {
                 _ => Err("usage: /paved dora [team]".to_owned()),
             },
             "scorecard" => one("scorecard <ref>").map(|reference| Self::Scorecard { reference }),
+            "resources" => match args {
+                [] => Ok(Self::Resources { team: None }),
+                [team] => bounded("team", team).map(|team| Self::Resources { team: Some(team) }),
+                _ => Err("usage: /paved resources [team]".to_owned()),
+            },
+            "reconcile" => one("reconcile <request-id>")
+                .and_then(|id| bounded("request id", &id))
+                .map(|id| Self::Reconcile { id }),
             "request" => parse_request(args),
             other => Err(format!("unknown command '{other}'")),
         };
         parsed.unwrap_or_else(help)
+    }
+}
+
+/// `value` if it is at most [`MAX_ARGUMENT`] characters; a refusal does not repeat it.
+fn bounded(what: &str, value: &str) -> Result<String, String> {
+    if value.chars().count() <= MAX_ARGUMENT {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "that {what} is too long: at most {MAX_ARGUMENT} characters"
+        ))
     }
 }
 
@@ -216,6 +254,24 @@ mod tests {
                 team: Some("team-a".into())
             }
         );
+        assert_eq!(
+            Command::parse("resources"),
+            Command::Resources { team: None }
+        );
+        assert_eq!(
+            Command::parse("Resources group:default/team-a"),
+            Command::Resources {
+                team: Some("group:default/team-a".into())
+            }
+        );
+        assert_eq!(
+            Command::parse("reconcile req-1"),
+            Command::Reconcile { id: "req-1".into() }
+        );
+        assert_eq!(
+            Command::from_parts("reconcile", &["req-1"]).name(),
+            "reconcile"
+        );
     }
 
     #[test]
@@ -258,6 +314,12 @@ mod tests {
             ),
             ("request postgres-database db a=1 a=2", "'a' is given twice"),
             ("dora a b", "usage: /paved dora"),
+            ("resources team-a team-b", "usage: /paved resources [team]"),
+            ("reconcile", "usage: /paved reconcile <request-id>"),
+            (
+                "reconcile req-1 req-2",
+                "usage: /paved reconcile <request-id>",
+            ),
         ] {
             let Command::Help {
                 problem: Some(problem),
@@ -267,5 +329,27 @@ mod tests {
             };
             assert!(problem.contains(reason), "{text}: {problem}");
         }
+    }
+
+    #[test]
+    fn resource_arguments_are_bounded_and_never_echoed() {
+        let long = "x".repeat(MAX_ARGUMENT + 1);
+        for text in [format!("resources {long}"), format!("reconcile {long}")] {
+            let Command::Help {
+                problem: Some(problem),
+            } = Command::parse(&text)
+            else {
+                panic!("a {}-character argument parsed", long.len());
+            };
+            assert!(problem.contains("too long"), "{problem}");
+            assert!(!problem.contains(&long[..50]), "{problem}");
+        }
+        let longest = "x".repeat(MAX_ARGUMENT);
+        assert_eq!(
+            Command::parse(&format!("resources {longest}")),
+            Command::Resources {
+                team: Some(longest)
+            }
+        );
     }
 }

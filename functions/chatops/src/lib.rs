@@ -56,7 +56,8 @@ paved_http::shared_answers! {
 #[derive(Clone)]
 pub struct ChatopsState {
     pub catalog: Arc<CatalogRepository>,
-    /// The request use cases (submit, status, approve, reject).
+    /// The request use cases (submit, status, approve, reject) and the live resources
+    /// (list, reconcile).
     pub requests: Arc<paved_core::services::RequestsService>,
     /// The stored DORA report (`/paved dora`).
     pub reports: paved_core::services::Reports,

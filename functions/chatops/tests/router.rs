@@ -1,5 +1,6 @@
 //! The chat-ops router and the direct-invocation envelope in process: body limits, Slack
-//! timestamps at the extremes, and the `reply_to` rules (parsed, exact hosts, no redirects).
+//! timestamps at the extremes, the `reply_to` rules (parsed, exact hosts, no redirects), and
+//! the resource commands' answers on a platform with no live resource.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ async fn harness() -> Harness {
         .expect("seed");
     let state = ChatopsState {
         catalog: Arc::clone(&catalog),
-        // Neither is reached by what these tests send (help, refusals, limits).
+        // Reached only by the resource commands, on a store with no live resource.
         requests: Arc::new(RequestsService::new(
             RequestsPorts {
                 table: Arc::clone(&table),
@@ -183,6 +184,72 @@ async fn extreme_slack_timestamps_are_a_401_not_a_panic() {
             assert_eq!(problem["code"], "unauthenticated", "{problem}");
         }
     }
+}
+
+/// A slash command's form body, as Slack posts it.
+fn slash(text: &str) -> Vec<u8> {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("command", "/paved")
+        .append_pair("text", text)
+        .append_pair("user_id", "U0ALICE")
+        .append_pair("response_url", "")
+        .finish()
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn resource_commands_answer_signed_slash_commands_with_blocks() {
+    let h = harness().await;
+    let app = router(h.state.clone());
+    let ts = now().to_string();
+    let ask = |text: &str| signed("/v1/chatops/slack", &ts, slash(text));
+
+    let (status, _, reply) = send(&app, ask("resources")).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["response_type"], "ephemeral", "{reply}");
+    assert_eq!(reply["text"], "0 live resources you can see, 0 drifted");
+    assert_eq!(
+        reply["blocks"][0]["text"]["text"],
+        "No live resources you can see."
+    );
+
+    let (_, _, reply) = send(&app, ask("reconcile req-0123456789abcdef01234567")).await;
+    let text = reply["blocks"][0]["text"]["text"].as_str().unwrap_or("");
+    assert!(text.starts_with(":warning:"), "{reply}");
+    assert!(
+        text.contains("request req-0123456789abcdef01234567 was not found"),
+        "{reply}"
+    );
+
+    // A bad team is the API's 400, in words; a missing id is the usage, with the list.
+    let (_, _, reply) = send(&app, ask("resources component:payments")).await;
+    assert!(
+        reply["blocks"][0]["text"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(":warning:") && t.contains("an owner is a group")),
+        "{reply}"
+    );
+    let (_, _, reply) = send(&app, ask("reconcile")).await;
+    assert_eq!(
+        reply["blocks"][0]["text"]["text"],
+        ":grey_question: usage: /paved reconcile &lt;request-id&gt;"
+    );
+    assert!(
+        reply["blocks"][1]["text"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("/paved resources [team]")),
+        "{reply}"
+    );
+    // An argument past the bound is refused without being repeated back.
+    let long = format!("req-{}", "a".repeat(300));
+    let (_, _, reply) = send(&app, ask(&format!("reconcile {long}"))).await;
+    assert!(
+        reply["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("too long")),
+        "{reply}"
+    );
+    assert!(!reply.to_string().contains(&long), "{reply}");
 }
 
 async fn invoke_with(state: &ChatopsState, reply_to: &str) -> Value {

@@ -1,4 +1,5 @@
-//! The command line: `paved up`, `paved token`, and client commands for a running paved.
+//! The command line: `paved up`, `paved token`, and client commands for a running paved (its
+//! catalog, and the live resources the reconciliation loop watches).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,15 @@ pub enum Command {
     /// Talk to a running paved's catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// List the live resources you may see, with their Synced and Ready conditions and drift.
+    Resources(ResourcesArgs),
+    /// Print one live resource's status as JSON (conditions, drift, history); with
+    /// `--policy`, `--ignore-field` or `--clear-ignore-fields`, change how it is managed first
+    /// (its owners and platform admins).
+    Resource(ResourceArgs),
+    /// Observe a live resource now (and repair its drift under `enforce`); the result appears
+    /// in `paved resource <id>`.
+    Reconcile(ReconcileArgs),
     /// Reports for leaders, computed from event tables (with `--features analytics`).
     #[cfg(feature = "analytics")]
     #[command(subcommand)]
@@ -173,6 +183,83 @@ pub enum CatalogCommand {
     },
 }
 
+/// `--synced`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncedFilter {
+    True,
+    False,
+    Unknown,
+}
+
+impl SyncedFilter {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::True => "true",
+            Self::False => "false",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ResourcesArgs {
+    /// Only this owner's (`team-a` or `group:default/team-a`).
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Only this resource type (`postgres`, `service`, `sqs-queue`, `dynamodb-table`).
+    #[arg(long = "type")]
+    pub resource_type: Option<String>,
+    /// Only this environment.
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// Only those whose Synced condition reads this (`unknown`: not observed lately).
+    #[arg(long, value_enum, conflicts_with = "drifted")]
+    pub synced: Option<SyncedFilter>,
+    /// Only those drifted now (the same as `--synced false`).
+    #[arg(long)]
+    pub drifted: bool,
+    /// Print the resources as one JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+/// `--policy`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyChoice {
+    /// Report drift; never change the resource.
+    Observe,
+    /// Repair drift by re-applying the request's steps.
+    Enforce,
+}
+
+#[derive(Debug, Args)]
+pub struct ResourceArgs {
+    /// The request id (`req-…`).
+    pub id: String,
+    /// Set its management policy; the next observation applies it.
+    #[arg(long, value_enum)]
+    pub policy: Option<PolicyChoice>,
+    /// A field path never reported as drift (`queue.VisibilityTimeout`, `tags.*`); repeat for
+    /// more. Replaces the resource's list.
+    #[arg(long = "ignore-field", value_name = "PATH")]
+    pub ignore_fields: Vec<String>,
+    /// Ignore no field any more (empties the list).
+    #[arg(long, conflicts_with = "ignore_fields")]
+    pub clear_ignore_fields: bool,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The request id (`req-…`).
+    pub id: String,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
 impl UpArgs {
     /// The host's configuration; an unusable `PAVED_SCORECARDS_DIR` stops `paved up`.
     pub fn config(self) -> Result<HostConfig> {
@@ -281,6 +368,186 @@ pub async fn catalog(command: CatalogCommand) -> Result<()> {
     Ok(())
 }
 
+/// The most pages `paved resources` reads (of 500 each): far more than any platform holds,
+/// and a bound should a server hand back cursors without end.
+const MAX_RESOURCE_PAGES: usize = 1000;
+
+/// `paved resources`: every page of the listing, as a table (or JSON).
+pub async fn resources(args: ResourcesArgs) -> Result<()> {
+    let mut query: Vec<(&str, String)> = Vec::new();
+    for (name, value) in [
+        ("owner", args.owner),
+        ("type", args.resource_type),
+        ("environment", args.environment),
+        ("synced", args.synced.map(|s| s.as_str().to_owned())),
+        ("drifted", args.drifted.then(|| "true".to_owned())),
+    ] {
+        if let Some(v) = value {
+            query.push((name, v));
+        }
+    }
+    query.push(("limit", "500".to_owned()));
+    let client = args.remote.client()?;
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_RESOURCE_PAGES {
+        let mut page_query = query.clone();
+        if let Some(c) = &cursor {
+            page_query.push(("cursor", c.clone()));
+        }
+        let page = client.resources(&page_query).await?;
+        items.extend(
+            page.get("items")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        let next = page
+            .get("nextCursor")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        if next.is_none() || next == cursor {
+            cursor = None;
+            break;
+        }
+        cursor = next;
+    }
+    anyhow::ensure!(
+        cursor.is_none(),
+        "the listing did not end after {MAX_RESOURCE_PAGES} pages"
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else if items.is_empty() {
+        println!("no live resources match");
+    } else {
+        print!("{}", resource_table(&items));
+    }
+    Ok(())
+}
+
+/// A condition's status in a resource's view: `True`, `False` or `Unknown`.
+fn condition_status<'a>(resource: &'a serde_json::Value, kind: &str) -> &'a str {
+    resource
+        .get("conditions")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("type").and_then(serde_json::Value::as_str) == Some(kind))
+        .and_then(|c| c.get("status"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("Unknown")
+}
+
+/// The resources as aligned columns, a header first; the drift's paths last.
+pub fn resource_table(items: &[serde_json::Value]) -> String {
+    let text = |r: &serde_json::Value, key: &str| {
+        r.get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let mut rows = vec![
+        [
+            "ID",
+            "TYPE",
+            "NAME",
+            "OWNER",
+            "ENVIRONMENT",
+            "POLICY",
+            "SYNCED",
+            "READY",
+            "DRIFT",
+        ]
+        .map(str::to_owned),
+    ];
+    rows.extend(items.iter().map(|r| {
+        let drift: Vec<&str> = r
+            .get("drift")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.get("path").and_then(serde_json::Value::as_str))
+            .collect();
+        [
+            text(r, "id"),
+            text(r, "type"),
+            text(r, "name"),
+            text(r, "owner"),
+            text(r, "environment"),
+            text(r, "managementPolicy"),
+            condition_status(r, "Synced").to_owned(),
+            condition_status(r, "Ready").to_owned(),
+            if drift.is_empty() {
+                "-".to_owned()
+            } else {
+                drift.join(",")
+            },
+        ]
+    }));
+    let mut widths = [0usize; 9];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `paved resource <id>`: its status, after the policy change if one is asked for.
+pub async fn resource(args: ResourceArgs) -> Result<()> {
+    let mut patch = serde_json::Map::new();
+    if let Some(p) = args.policy {
+        let policy = match p {
+            PolicyChoice::Observe => "observe",
+            PolicyChoice::Enforce => "enforce",
+        };
+        patch.insert("managementPolicy".into(), policy.into());
+    }
+    if args.clear_ignore_fields {
+        patch.insert("ignoreFields".into(), serde_json::json!([]));
+    } else if !args.ignore_fields.is_empty() {
+        patch.insert("ignoreFields".into(), serde_json::json!(args.ignore_fields));
+    }
+    let client = args.remote.client()?;
+    let view = if patch.is_empty() {
+        client.resource(&args.id).await?
+    } else {
+        client
+            .patch_resource(&args.id, &serde_json::Value::Object(patch))
+            .await?
+    };
+    println!("{}", serde_json::to_string_pretty(&view)?);
+    Ok(())
+}
+
+/// `paved reconcile <id>`: queues an observation now.
+pub async fn reconcile(args: ReconcileArgs) -> Result<()> {
+    let view = args.remote.client()?.reconcile(&args.id).await?;
+    let id = view
+        .get("id")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(&args.id);
+    println!(
+        "observation of {id} queued; the result appears in its status (`paved resource {id}`)"
+    );
+    Ok(())
+}
+
 /// `paved aws bootstrap`: prints the environment of the created stack.
 pub async fn aws(command: AwsCommand) -> Result<()> {
     match command {
@@ -342,6 +609,9 @@ pub async fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Catalog(command) => catalog(command).await,
+        Command::Resources(args) => resources(args).await,
+        Command::Resource(args) => resource(args).await,
+        Command::Reconcile(args) => reconcile(args).await,
         Command::Aws(command) => aws(command).await,
         #[cfg(feature = "analytics")]
         Command::Report(command) => crate::analytics::report(command).await,

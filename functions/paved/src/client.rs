@@ -71,6 +71,56 @@ impl Client {
         Self::answer(response).await
     }
 
+    /// `base` with `segments` appended, each percent-encoded (an id cannot add a path or a
+    /// query), and `query`.
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<reqwest::Url> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .with_context(|| format!("{} is not a URL", self.base))?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("{} cannot take a path", self.base))?
+            .pop_if_empty()
+            .extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        Ok(url)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("calling {}", self.base))?;
+        Self::answer(response).await
+    }
+
+    /// `GET /v1/resources` with `query` (owner, type, environment, synced, drifted, limit,
+    /// cursor): one page, `{items, nextCursor}`.
+    pub async fn resources(&self, query: &[(&str, String)]) -> Result<Value> {
+        let url = self.url(&["v1", "resources"], query)?;
+        self.send(self.http.get(url)).await
+    }
+
+    /// `GET /v1/resources/{id}`
+    pub async fn resource(&self, id: &str) -> Result<Value> {
+        let url = self.url(&["v1", "resources", id], &[])?;
+        self.send(self.http.get(url)).await
+    }
+
+    /// `PATCH /v1/resources/{id}` with `{managementPolicy?, ignoreFields?}`.
+    pub async fn patch_resource(&self, id: &str, patch: &Value) -> Result<Value> {
+        let url = self.url(&["v1", "resources", id], &[])?;
+        self.send(self.http.patch(url).json(patch)).await
+    }
+
+    /// `POST /v1/resources/{id}/reconcile` (202: queued; the status as it was).
+    pub async fn reconcile(&self, id: &str) -> Result<Value> {
+        let url = self.url(&["v1", "resources", id, "reconcile"], &[])?;
+        self.send(self.http.post(url)).await
+    }
+
     pub async fn get(&self, kind: &str, namespace: &str, name: &str) -> Result<Value> {
         let response = self
             .http

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use paved_chat::notify::SlackTargets;
 use serde_json::{Value, json};
 
-use crate::harness::{App, Behaviour, TestDriver, config, start_with, template};
+use crate::harness::{App, Behaviour, TestDriver, config, request, start_with, template};
 
 const SLACK_SECRET: &str = "slack-signing-secret-for-tests-0123";
 
@@ -103,13 +103,19 @@ async fn app_with_slack() -> App {
 }
 
 async fn app_with(slack: Option<&FakeSlack>) -> App {
+    app_with_driver(
+        slack,
+        TestDriver::new("widget", &["one"], &[("one", Behaviour::Succeed)]),
+    )
+    .await
+}
+
+/// The platform with `driver` (of type `widget`) as its widget driver, so a test can change
+/// its "provider" by hand.
+async fn app_with_driver(slack: Option<&FakeSlack>, driver: Arc<TestDriver>) -> App {
     let dir = tempfile::tempdir().expect("dir");
     let mut c = config(dir.path());
-    c.extra_drivers = vec![TestDriver::new(
-        "widget",
-        &["one"],
-        &[("one", Behaviour::Succeed)],
-    )];
+    c.extra_drivers = vec![driver as Arc<dyn paved_core::provisioning::Driver>];
     c.slack_signing_secret = SigningSecret::new(SLACK_SECRET);
     c.slack_targets = Some(SlackTargets {
         approvals_webhook: slack.map(|s| format!("{}/approvals", s.url)),
@@ -754,4 +760,145 @@ async fn approving_your_own_request_through_slack_under_another_spelling_is_refu
         post_slack(&app, &click_form("U0BOB", "approve", &id), now(), None).await;
     assert_eq!(status, 200, "{approved}");
     app.wait_for(&id, &["READY"], Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn resources_and_reconcile_from_slack_show_conditions_and_drift_as_the_caller() {
+    let driver = TestDriver::new("widget", &["one"], &[("one", Behaviour::Succeed)]);
+    let app = app_with_driver(None, Arc::clone(&driver)).await;
+    let dave = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: dave\n  annotations: {slack.com/user-id: U0DAVE}\nspec: {memberOf: [team-b]}\n";
+    assert_eq!(app.import(dave).await.0, 200);
+    let id = app.submit(request("widget", "w-live", "development")).await;
+    app.wait_for(&id, &["READY"], Duration::from_secs(20)).await;
+
+    // Someone changes it by hand, a field paved set and one whose name is Slack markup.
+    driver.drifted.lock().insert(
+        "w-live".into(),
+        vec![
+            ("config.size".into(), json!(3), json!(7)),
+            ("tags.<!here>".into(), json!("a"), json!("b")),
+        ],
+    );
+    // Alice (team-a, its owner) asks for an observation now: queued, the result in the status.
+    let queued = command(&app, "U0ALICE", &format!("reconcile {id}")).await;
+    let text = all_text(&queued);
+    assert!(
+        text.contains(&format!("Observation of `{id}` queued")),
+        "{queued:#}"
+    );
+    assert!(
+        text.contains("The result appears in its status"),
+        "{queued:#}"
+    );
+    assert_eq!(
+        queued["text"],
+        format!("observation of {id} queued; the result appears in its status")
+    );
+    let alice = crate::harness::alice();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, r) = app.get(&format!("/v1/resources/{id}"), &alice).await;
+        assert_eq!(status, 200, "{r}");
+        if r["drift"].as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the observation did not run: {r:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The listing, the caller's and the owning team's, shows both conditions and the drift.
+    for text in [
+        "resources",
+        "resources team-a",
+        "resources group:default/team-a",
+    ] {
+        let listed = command(&app, "U0ALICE", text).await;
+        let all = all_text(&listed);
+        assert!(
+            all.contains(&format!("*`{id}`* widget `w-live`")),
+            "{text}: {listed:#}"
+        );
+        assert!(
+            all.contains("Synced: *False* (Drifted)"),
+            "{text}: {listed:#}"
+        );
+        assert!(all.contains("Ready: *True*"), "{text}: {listed:#}");
+        assert!(all.contains("`config.size`"), "{text}: {listed:#}");
+        assert!(all.contains("`tags.&lt;!here&gt;`"), "{text}: {listed:#}");
+        assert!(!all.contains("<!here>"), "escaped: {listed:#}");
+        assert!(
+            listed["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("1 live resource ") && t.ends_with("1 drifted")),
+            "{listed:#}"
+        );
+    }
+    let other_team = command(&app, "U0ALICE", "resources team-b").await;
+    assert!(
+        all_text(&other_team).contains("No live resources owned by team-b."),
+        "{other_team:#}"
+    );
+    let not_an_owner = command(&app, "U0ALICE", "resources component:payments").await;
+    let text = all_text(&not_an_owner);
+    assert!(text.contains(":warning:"), "{not_an_owner:#}");
+    assert!(
+        text.contains("an owner is a group or a user"),
+        "{not_an_owner:#}"
+    );
+
+    // Bob approves (he sees every request, so every resource) but does not own it.
+    let listed = command(&app, "U0BOB", "resources").await;
+    assert!(all_text(&listed).contains(&id), "{listed:#}");
+    let refused = command(&app, "U0BOB", &format!("reconcile {id}")).await;
+    let text = all_text(&refused);
+    assert!(text.contains(":warning:"), "{refused:#}");
+    assert!(
+        text.contains("only members of group:default/team-a"),
+        "{refused:#}"
+    );
+    // Dave (team-b) sees neither the resource nor whether it exists.
+    let listed = command(&app, "U0DAVE", "resources").await;
+    assert!(
+        all_text(&listed).contains("No live resources you can see."),
+        "{listed:#}"
+    );
+    assert!(!all_text(&listed).contains(&id), "{listed:#}");
+    let hidden = command(&app, "U0DAVE", &format!("reconcile {id}")).await;
+    assert!(all_text(&hidden).contains("not found"), "{hidden:#}");
+
+    // Usage errors are help with the reason.
+    for (text, reason) in [
+        ("reconcile", "usage: /paved reconcile &lt;request-id&gt;"),
+        ("resources team-a team-b", "usage: /paved resources [team]"),
+    ] {
+        let help = command(&app, "U0ALICE", text).await;
+        let all = all_text(&help);
+        assert!(all.contains(reason), "{text}: {help:#}");
+        assert!(all.contains("/paved reconcile"), "the list: {help:#}");
+    }
+
+    // Other bots: the same commands through the envelope, the page as data.
+    let state = &app.platform.chatops;
+    let listed = chatops::invoke(
+        state,
+        json!({"command": "resources", "args": ["team-a"], "actor": "alice"}),
+    )
+    .await;
+    assert_eq!(listed["ok"], true, "{listed:#}");
+    assert_eq!(listed["command"], "resources");
+    assert_eq!(listed["data"]["items"][0]["id"], id.as_str(), "{listed:#}");
+    assert_eq!(
+        listed["data"]["items"][0]["drift"][0]["path"],
+        "config.size"
+    );
+    let queued = chatops::invoke(
+        state,
+        json!({"command": "reconcile", "args": [id], "actor": "alice"}),
+    )
+    .await;
+    assert_eq!(queued["ok"], true, "{queued:#}");
+    assert_eq!(queued["data"]["id"], id.as_str());
 }
