@@ -488,11 +488,27 @@ impl ProvisionWorker {
     }
 
     async fn record_success(&self, task: &TaskMessage, outputs: &Value) -> Result<(), WorkerError> {
-        self.requests
+        let r = self
+            .requests
             .update_retrying(&task.spec.request_id, |r, now| {
                 r.record_step_success(&task.step, task.action, outputs, now)
             })
             .await?;
+        // A deprovisioned resource leaves the reconciliation loop (and its listing) now,
+        // not at its next observation.
+        // Best effort: the next observation forgets it otherwise.
+        if r.status == RequestStatus::Deleted
+            && let Some(reconciler) = &self.reconciler
+        {
+            let forgotten = match reconciler.resources().get(&r.id).await {
+                Ok(Some(state)) => reconciler.resources().forget(&state).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = forgotten {
+                tracing::warn!(request_id = %r.id, error = %e, "the deleted resource stays tracked until its next observation");
+            }
+        }
         Ok(())
     }
 
