@@ -114,21 +114,33 @@ impl RequestsService {
             .as_deref()
             .map(|c| decode_cursor(c, &filters))
             .transpose()?;
-        let page = self
-            .reconciler
-            .resources()
-            .page(&filter, after.as_deref(), limit)
-            .await?;
         let now = self.reconciler_now();
-        let items: Vec<Value> = page
-            .items
-            .iter()
-            .filter(|s| self.may_see_resource(who, s))
-            // A stale resource reads Synced=Unknown; the synced filter goes by what it reads.
-            .filter(|s| state != Some(SyncState::Synced) || !s.is_stale(now))
-            .map(|s| s.view(now))
-            .collect();
-        let next = page.next.map(|after| {
+        // A caller who sees only some resources reads on (a few pages at most) until the page
+        // is full, so their first page is not empty on a large platform.
+        let mut items: Vec<Value> = Vec::new();
+        let mut cursor = after;
+        let mut next = None;
+        for _ in 0..MAX_PAGES_READ {
+            let page = self
+                .reconciler
+                .resources()
+                .page(&filter, cursor.as_deref(), limit - items.len())
+                .await?;
+            items.extend(
+                page.items
+                    .iter()
+                    .filter(|s| self.may_see_resource(who, s))
+                    // A stale resource reads Synced=Unknown; the synced filter goes by that.
+                    .filter(|s| state != Some(SyncState::Synced) || !s.is_stale(now))
+                    .map(|s| s.view(now)),
+            );
+            next = page.next;
+            if items.len() >= limit || next.is_none() {
+                break;
+            }
+            cursor.clone_from(&next);
+        }
+        let next = next.map(|after| {
             URL_SAFE_NO_PAD.encode(
                 serde_json::to_vec(&Cursor {
                     v: 1,
@@ -241,6 +253,9 @@ impl RequestsService {
         Ok(state.view(self.reconciler_now()))
     }
 }
+
+/// The most listing pages one call reads for a caller who sees only some resources.
+const MAX_PAGES_READ: usize = 10;
 
 fn decode_cursor(cursor: &str, filters: &str) -> Result<String, Error> {
     let bad = || {
