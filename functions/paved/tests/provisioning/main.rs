@@ -8,3 +8,4 @@ mod faults;
 mod harness;
 mod postgres;
 mod reconcile;
+mod reconcile_real;

@@ -49,7 +49,7 @@ async fn ready(app: &App, kind: &str, name: &str) -> String {
 }
 
 /// Asks for an observation and runs it.
-async fn reconcile(app: &App, id: &str) -> Value {
+pub(crate) async fn reconcile(app: &App, id: &str) -> Value {
     let (status, body) = app
         .post(
             &format!("/v1/resources/{id}/reconcile"),
@@ -65,13 +65,13 @@ async fn reconcile(app: &App, id: &str) -> Value {
     resource(app, id).await
 }
 
-async fn resource(app: &App, id: &str) -> Value {
+pub(crate) async fn resource(app: &App, id: &str) -> Value {
     let (status, body) = app.get(&format!("/v1/resources/{id}"), &alice()).await;
     assert_eq!(status, 200, "{body}");
     body
 }
 
-fn condition<'a>(r: &'a Value, kind: &str) -> &'a Value {
+pub(crate) fn condition<'a>(r: &'a Value, kind: &str) -> &'a Value {
     r["conditions"]
         .as_array()
         .expect("conditions")
@@ -80,7 +80,7 @@ fn condition<'a>(r: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} condition: {r:#}"))
 }
 
-fn drift_paths(r: &Value) -> Vec<String> {
+pub(crate) fn drift_paths(r: &Value) -> Vec<String> {
     r["drift"]
         .as_array()
         .expect("drift")
