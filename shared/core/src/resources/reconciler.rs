@@ -619,11 +619,29 @@ impl Reconciler {
         }
         // Enforce: repair through the task path, then look again.
         let repair = state.repairs + 1;
-        match self.repair(runner, &request, repair).await? {
+        let outputs = match self.repair(runner, &request, repair).await? {
             Repair::OtherReconciler => {
                 return Ok(Observed::Skipped("another reconciler is repairing it"));
             }
             Repair::NotLive => return Ok(Observed::Skipped("the resource is being deprovisioned")),
+            Repair::Failed(e) if matches!(e, DriverError::Retryable { .. }) => {
+                // The provider is busy (a table still being created, a queue name held after
+                // a delete): record the drift, and let the queue run the task again, which
+                // repairs under the same number (its finished steps replay).
+                self.record_drift(&mut next, &observation, drift, now);
+                next.set_condition(
+                    SYNCED,
+                    ConditionStatus::False,
+                    "RepairRetrying",
+                    &format!("the repair will be retried: {e}"),
+                    now,
+                );
+                self.save_and_tell(&state, &mut next, None, now).await?;
+                return Err(Error::Unavailable(format!(
+                    "repairing {} will be retried: {e}",
+                    request.id
+                )));
+            }
             Repair::Failed(e) => {
                 next.repairs = repair;
                 let mut event = self.record_drift(&mut next, &observation, drift.clone(), now);
@@ -641,8 +659,8 @@ impl Reconciler {
                 }
                 return self.save_and_tell(&state, &mut next, event, now).await;
             }
-            Repair::Done => {}
-        }
+            Repair::Done(outputs) => outputs,
+        };
         next.repairs = repair;
         let after = match driver.observe(&spec).await {
             Ok(o) => o,
@@ -711,8 +729,22 @@ impl Reconciler {
 
             if matches!(saved, Observed::Recorded(_)) {
                 let message = format!("the reconciler {what} the resource (repair {repair})");
+                // The repaired steps' outputs are the request's now (a re-pushed repository
+                // has a new commit).
                 self.requests
                     .update_retrying(&request.id, |r, at| {
+                        for (step, out) in &outputs {
+                            if let Some(s) = r.step_mut(step) {
+                                s.outputs = out.clone();
+                            }
+                        }
+                        let mut merged = Map::new();
+                        for s in &r.steps {
+                            if let Value::Object(o) = &s.outputs {
+                                merged.extend(o.clone());
+                            }
+                        }
+                        r.outputs = Value::Object(merged);
                         r.log(at, "repaired", message.clone());
                         Ok(())
                     })
@@ -880,6 +912,7 @@ impl Reconciler {
         request: &crate::requests::ProvisioningRequest,
         repair: u32,
     ) -> Result<Repair, Error> {
+        let mut outputs = Vec::with_capacity(request.steps.len());
         for step in &request.steps {
             // A deprovisioning that started meanwhile wins: never re-create what is going.
             if self.requests.get(&request.id).await?.status != RequestStatus::Ready {
@@ -894,17 +927,18 @@ impl Reconciler {
                 spec: request.spec(),
             };
             match runner.run(&task).await? {
-                TaskOutcome::Succeeded { .. } => {}
+                TaskOutcome::Succeeded { outputs: out, .. } => outputs.push((step.id.clone(), out)),
                 TaskOutcome::InProgress => return Ok(Repair::OtherReconciler),
                 TaskOutcome::Failed(e) => return Ok(Repair::Failed(e)),
             }
         }
-        Ok(Repair::Done)
+        Ok(Repair::Done(outputs))
     }
 }
 
 enum Repair {
-    Done,
+    /// Every step re-applied, with its outputs.
+    Done(Vec<(String, Value)>),
     OtherReconciler,
     NotLive,
     Failed(DriverError),
