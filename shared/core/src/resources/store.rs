@@ -110,10 +110,6 @@ impl ResourceRepository {
         Self { table }
     }
 
-    pub fn table(&self) -> &Arc<dyn Table> {
-        &self.table
-    }
-
     pub async fn get(&self, id: &str) -> Result<Option<ResourceState>, Error> {
         self.table
             .get(&state_key(id))

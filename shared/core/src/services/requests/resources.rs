@@ -114,7 +114,7 @@ impl RequestsService {
             .as_deref()
             .map(|c| decode_cursor(c, &filters))
             .transpose()?;
-        let now = self.reconciler_now();
+        let now = self.requests.now();
         // A caller who sees only some resources reads on (a few pages at most) until the page
         // is full, so their first page is not empty on a large platform.
         let mut items: Vec<Value> = Vec::new();
@@ -153,10 +153,6 @@ impl RequestsService {
         Ok(json!({"items": items, "nextCursor": next}))
     }
 
-    fn reconciler_now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.requests.now()
-    }
-
     fn may_see_resource(&self, who: &Identity, s: &ResourceState) -> bool {
         self.sees_all(who) || super::read::principal_is(who, &s.owner, "group")
     }
@@ -186,7 +182,7 @@ impl RequestsService {
     /// `GET /v1/resources/{id}`: status, conditions, drift and history.
     pub async fn resource(&self, who: &Identity, id: &str) -> Result<Value, Error> {
         let state = self.resource_state(who, id).await?;
-        Ok(state.view(self.reconciler_now()))
+        Ok(state.view(self.requests.now()))
     }
 
     /// `PATCH /v1/resources/{id}`: the management policy and the ignored fields (owners and
@@ -218,9 +214,9 @@ impl RequestsService {
                 next.ignore_fields = f.clone();
             }
             if next == state {
-                return Ok(state.view(self.reconciler_now()));
+                return Ok(state.view(self.requests.now()));
             }
-            let now = self.reconciler_now();
+            let now = self.requests.now();
             next.record(
                 now,
                 "policy_changed",
@@ -250,7 +246,7 @@ impl RequestsService {
         let state = self.resource_state(who, id).await?;
         self.reconciler.request_observation(&state).await?;
         tracing::info!(request_id = %state.id, user = %who.user(), "observation requested");
-        Ok(state.view(self.reconciler_now()))
+        Ok(state.view(self.requests.now()))
     }
 }
 
