@@ -60,6 +60,21 @@ impl Driver for InstantDriver {
     async fn delete(&self, _: &ResourceSpec) -> Result<(), DriverError> {
         Ok(())
     }
+    /// It holds nothing on a provider: there is nothing to list.
+    async fn inventory(
+        &self,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<paved_core::observation::InventoryPage, DriverError> {
+        Ok(paved_core::observation::InventoryPage::default())
+    }
+    async fn remove_found(
+        &self,
+        _: &ResourceSpec,
+        _: &paved_core::observation::Found,
+    ) -> Result<(), DriverError> {
+        Ok(())
+    }
     async fn observe(&self, _: &ResourceSpec) -> Result<Observation, DriverError> {
         Ok(Observation {
             exists: true,

@@ -84,6 +84,7 @@ pub struct ProvisionWorker {
     pub(crate) chat: Option<crate::chat::ChatDelivery>,
     /// The reconciliation loop: observe tasks, and the tracking of READY resources.
     pub(crate) reconciler: Option<Arc<Reconciler>>,
+    providers_registered: std::sync::OnceLock<()>,
 }
 
 impl std::fmt::Debug for ProvisionWorker {
@@ -109,6 +110,7 @@ impl ProvisionWorker {
             config,
             chat: None,
             reconciler: None,
+            providers_registered: std::sync::OnceLock::new(),
         }
     }
 
@@ -116,6 +118,25 @@ impl ProvisionWorker {
     pub fn with_reconciler(mut self, reconciler: Reconciler) -> Self {
         self.reconciler = Some(Arc::new(reconciler.with_runner(Arc::clone(&self.runner))));
         self
+    }
+
+    /// Gives each of this worker's providers its slots item once per process, so the tick
+    /// scans it for leaks even before one of its resources is READY. Best effort: a failure
+    /// is tried again at the next message.
+    async fn register_providers(&self) {
+        let Some(reconciler) = &self.reconciler else {
+            return;
+        };
+        if self.providers_registered.get().is_some() {
+            return;
+        }
+        let types = self.runner.resource_types();
+        match reconciler.register_providers(&types).await {
+            Ok(()) => {
+                let _ = self.providers_registered.set(());
+            }
+            Err(e) => tracing::warn!(error = %e, "could not register the providers for leak scans"),
+        }
     }
 
     /// The reconciliation loop this worker runs (its tick is the schedule's).
@@ -196,11 +217,14 @@ impl ProvisionWorker {
     }
 
     async fn handle(&self, d: &Delivery) -> Result<(), WorkerError> {
+        self.register_providers().await;
         let task = match WorkerMessage::parse(&d.body) {
             Ok(WorkerMessage::Task(task)) => task,
             Ok(WorkerMessage::Outcome(outcome)) => return self.handle_notification(outcome).await,
             Ok(WorkerMessage::Chat(note)) => return self.handle_chat(note).await,
             Ok(WorkerMessage::Observe(task)) => return self.handle_observe(task).await,
+            Ok(WorkerMessage::ScanLeaks(task)) => return self.handle_leak_scan(task).await,
+            Ok(WorkerMessage::RemoveLeak(task)) => return self.handle_leak_removal(task).await,
             Err(why) => {
                 // A task the state machine waits on: retrying cannot fix it, so fail the step
                 // now rather than after N receives.
@@ -236,11 +260,7 @@ impl ProvisionWorker {
         &self,
         task: paved_core::resources::ObserveTask,
     ) -> Result<(), WorkerError> {
-        let Some(reconciler) = &self.reconciler else {
-            return Err(WorkerError::Poison(
-                "an observe task reached a worker without a reconciler".into(),
-            ));
-        };
+        let reconciler = self.loop_half("observe")?;
         let span =
             tracing::info_span!("observe", request_id = %task.request_id, manual = task.manual);
         let outcome = reconciler
@@ -248,6 +268,44 @@ impl ProvisionWorker {
             .instrument(span)
             .await?;
         tracing::debug!(request_id = %task.request_id, ?outcome, "observed");
+        Ok(())
+    }
+
+    fn loop_half(&self, what: &str) -> Result<&Arc<Reconciler>, WorkerError> {
+        match &self.reconciler {
+            Some(r) => Ok(r),
+            None => Err(WorkerError::Poison(format!(
+                "a {what} task reached a worker without a reconciler"
+            ))),
+        }
+    }
+
+    /// One page of a provider's leak scan.
+    async fn handle_leak_scan(
+        &self,
+        task: paved_core::resources::LeakScanTask,
+    ) -> Result<(), WorkerError> {
+        let reconciler = self.loop_half("leak scan")?;
+        let span = tracing::info_span!("leak_scan", provider = %task.resource_type, scan_ms = task.scan_ms);
+        let report = reconciler
+            .scan_leaks(&task, &self.breakers)
+            .instrument(span)
+            .await?;
+        tracing::info!(provider = %task.resource_type, found = report.found, leaks = report.leaks, calls = report.calls, swept = report.swept, "leak scan page");
+        Ok(())
+    }
+
+    /// An admin's deletion of a leak.
+    async fn handle_leak_removal(
+        &self,
+        task: paved_core::resources::RemoveLeakTask,
+    ) -> Result<(), WorkerError> {
+        let reconciler = self.loop_half("leak removal")?;
+        let span = tracing::info_span!("leak_removal", leak_id = %task.leak_id);
+        reconciler
+            .remove_leak(&task, &self.breakers)
+            .instrument(span)
+            .await?;
         Ok(())
     }
 

@@ -67,15 +67,21 @@ pub(crate) async fn cancel(
 }
 
 /// Deprovisions what a READY request made: DEPROVISIONING, then DELETED or DELETE_FAILED.
+/// With a leak's id (admins): queues its deletion through its driver, which removes it only
+/// while its marker still names the leak's request; the leak leaves the listing once it is gone.
 #[utoipa::path(delete, path = "/v1/resources/{id}", tag = "requests",
-    params(("id" = String, Path, description = "The request id (req-...)")),
-    responses((status = 200, description = "The request: status, steps, conditions and events"), ActionAnswers),
+    params(("id" = String, Path, description = "The request id (req-...), or a leak's (leak-...)")),
+    responses((status = 202, description = "The request (status, steps, conditions, events), or the leak with its removal"), ActionAnswers),
     security(("bearer" = [])))]
 pub(crate) async fn deprovision(
     State(s): State<RequestsState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    if paved_core::resources::is_leak_id(&id) {
+        let leak = s.service.delete_leak(&who, &id).await?;
+        return Ok((StatusCode::ACCEPTED, axum::Json(leak)).into_response());
+    }
     let r = s.service.deprovision(&who, &id).await?;
     Ok(ok(&r, StatusCode::ACCEPTED))
 }

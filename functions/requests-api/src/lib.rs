@@ -68,6 +68,7 @@ pub fn router(state: RequestsState) -> Router {
                 .patch(resources::patch),
         )
         .route("/v1/resources/{id}/reconcile", post(resources::reconcile))
+        .route("/v1/resources/{id}/adopt", post(resources::adopt))
         // Every route, those that read no body too: a body past the limit is a 413.
         .layer(axum::middleware::from_fn_with_state(
             BodyLimit(BODY_LIMIT),

@@ -18,6 +18,7 @@ use utoipa::OpenApi;
         crate::resources::one,
         crate::resources::patch,
         crate::resources::reconcile,
+        crate::resources::adopt,
     ),
     components(schemas(crate::submit::CreateRequest, crate::resources::ResourcePatchBody)),
     tags(

@@ -46,6 +46,7 @@ pub(crate) struct ResourcePatchBody {
         ("environment" = Option<String>, Query),
         ("synced" = Option<String>, Query, description = "true, false or unknown"),
         ("drifted" = Option<bool>, Query, description = "true: drifted now (synced=false)"),
+        ("leaked" = Option<bool>, Query, description = "true: the leaks (paved's things with no live request: their marker's request is finished or unknown, or a pending name never marked) instead of the live resources; with owner, type and environment only"),
         ("limit" = Option<usize>, Query, description = "1-500, default 100"),
         ("cursor" = Option<String>, Query, description = "nextCursor of the previous page, with the same filters"),
     ),
@@ -65,9 +66,10 @@ pub(crate) async fn list(
     Ok(axum::Json(s.service.resources(&who, &listing).await?).into_response())
 }
 
-/// One live resource: conditions (Synced, Ready), drift, history and its management policy.
+/// One live resource: conditions (Synced, Ready), drift, history and its management policy;
+/// or one leak, by its id (`leak-...`).
 #[utoipa::path(get, path = "/v1/resources/{id}", tag = "resources",
-    params(("id" = String, Path, description = "The request id (req-...)")),
+    params(("id" = String, Path, description = "The request id (req-...), or a leak's (leak-...)")),
     responses((status = 200, description = "The resource's status"), ResourceAnswers),
     security(("bearer" = [])))]
 pub(crate) async fn one(
@@ -122,4 +124,20 @@ pub(crate) async fn reconcile(
 ) -> Result<Response, ApiError> {
     let view = s.service.reconcile_resource(&who, &id).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(view)).into_response())
+}
+
+/// Adopts a leak (admins): its request is READY again, holds its name again, and is
+/// reconciled from now on (observed at once). Refused when another live request holds the
+/// name (`name_taken`), or when the leak names no request of this platform
+/// (`leak_not_actionable`).
+#[utoipa::path(post, path = "/v1/resources/{id}/adopt", tag = "resources",
+    params(("id" = String, Path, description = "The leak's id (leak-...)")),
+    responses((status = 200, description = "The adopted resource's status"), ResourceAnswers),
+    security(("bearer" = [])))]
+pub(crate) async fn adopt(
+    State(s): State<RequestsState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(s.service.adopt_leak(&who, &id).await?).into_response())
 }

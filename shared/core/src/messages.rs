@@ -1,7 +1,8 @@
 //! What travels on the task and notification queues, as one tagged enum. Every body carries
 //! `kind`: `task` (a step to run, from the state machine or a deprovisioning request),
-//! `outcome` (the state machine's last word on a request) or `chat` (a notification to
-//! deliver to Slack once). The worker reads each body once, into [`WorkerMessage`], instead of
+//! `outcome` (the state machine's last word on a request), `chat` (a notification to
+//! deliver to Slack once), or the reconciliation loop's `observe`, `scan_leaks` and
+//! `remove_leak`. The worker reads each body once, into [`WorkerMessage`], instead of
 //! telling them apart by which keys they happen to carry.
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,10 @@ pub enum WorkerMessage {
     Chat(ChatNotification),
     /// Observe one resource (and repair it under `enforce`): the reconciliation loop's task.
     Observe(crate::resources::ObserveTask),
+    /// One page of a provider's leak scan.
+    ScanLeaks(crate::resources::LeakScanTask),
+    /// An admin's deletion of one leak.
+    RemoveLeak(crate::resources::RemoveLeakTask),
 }
 
 impl WorkerMessage {

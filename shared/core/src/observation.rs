@@ -43,3 +43,32 @@ impl Observation {
         self.exists && self.drift.is_empty()
     }
 }
+
+/// Something a driver found on its provider that is paved's by its marker (a comment, a tag,
+/// a git config entry naming a request), or by a name only paved makes (a pending name, such
+/// as PostgreSQL's `pavedtmp_<token>`, not yet marked when a step crashed): the leak scan's
+/// input. Things under paved's naming but without a marker are not reported: paved cannot
+/// tell them from something made by hand, and the observation of a live resource whose
+/// marker was removed reports that as drift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Found {
+    /// What it is, in the provider's words: `database`, `role`, `queue`, `table`,
+    /// `repository`.
+    pub kind: String,
+    /// Its name on the provider (a database, queue or table name; a repository's path under
+    /// the git root).
+    pub name: String,
+    /// The request its marker names; `None` for a pending name not marked yet.
+    pub request_id: Option<String>,
+}
+
+/// One page of a driver's inventory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryPage {
+    pub found: Vec<Found>,
+    /// Where the next page starts (a driver's own position); `None` after the last.
+    pub next: Option<String>,
+    /// Calls the page made to the provider: the provider's rate limit counts them.
+    pub calls: u32,
+}

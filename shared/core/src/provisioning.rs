@@ -93,6 +93,22 @@ pub trait Driver: Planner {
         &self,
         spec: &ResourceSpec,
     ) -> Result<crate::observation::Observation, DriverError>;
+    /// A page of what is paved's on the provider, by marker or by a name only paved makes,
+    /// whichever request made it (the leak scan's input): at most about `limit` things, from
+    /// after `after` (a previous page's `next`). Read-only.
+    async fn inventory(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::observation::InventoryPage, DriverError>;
+    /// Removes one thing [`inventory`](Self::inventory) found, for an admin who chose to
+    /// delete a leak: only if it still carries `spec`'s request id as its marker, else
+    /// [`codes::NOT_OWNED`] and nothing is touched. Removing what is gone succeeds.
+    async fn remove_found(
+        &self,
+        spec: &ResourceSpec,
+        found: &crate::observation::Found,
+    ) -> Result<(), DriverError>;
 }
 
 /// The planners of drivers a process runs itself (`paved up` checks requests with the same

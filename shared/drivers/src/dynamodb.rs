@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
     PointInTimeRecoveryStatus, ProvisionedThroughput, ScalarAttributeType, TableStatus,
 };
-use paved_core::observation::Observation;
+use paved_core::observation::{Found, InventoryPage, Observation};
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
 
@@ -61,14 +61,20 @@ impl DynamoTableDriver {
         table: Option<&aws_sdk_dynamodb::types::TableDescription>,
         request_id: &str,
     ) -> Result<Holder, DriverError> {
-        let Some(arn) = table.and_then(|t| t.table_arn()) else {
-            return Ok(if table.is_some() {
-                Holder::Other(None)
-            } else {
-                Holder::Absent
-            });
+        Ok(Holder::of(self.marker(table).await?, request_id))
+    }
+
+    /// `None` when there is no table, else the request its tag names (`None` for no tag).
+    async fn marker(
+        &self,
+        table: Option<&aws_sdk_dynamodb::types::TableDescription>,
+    ) -> Result<Option<Option<String>>, DriverError> {
+        let Some(table) = table else {
+            return Ok(None);
         };
-        let mut tag = None;
+        let Some(arn) = table.table_arn() else {
+            return Ok(Some(None));
+        };
         let mut next: Option<String> = None;
         loop {
             let page = match self
@@ -81,19 +87,72 @@ impl DynamoTableDriver {
             {
                 Ok(page) => page,
                 Err(e) if service_code(&e) == Some("ResourceNotFoundException") => {
-                    return Ok(Holder::Absent);
+                    return Ok(None);
                 }
                 Err(e) => return Err(classify("ListTagsOfResource", e)),
             };
             if let Some(t) = page.tags().iter().find(|t| t.key() == TAG) {
-                tag = Some(t.value().to_owned());
+                return Ok(Some(Some(t.value().to_owned())));
             }
             match page.next_token {
-                Some(token) if tag.is_none() => next = Some(token),
-                _ => break,
+                Some(token) => next = Some(token),
+                None => return Ok(Some(None)),
             }
         }
-        Ok(Holder::of(Some(tag), request_id))
+    }
+
+    /// A page of the tables named `paved-*` that carry paved's tag: one `ListTables`, then a
+    /// `DescribeTable` and a `ListTagsOfResource` per paved-named table listed.
+    async fn inventory_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<InventoryPage, DriverError> {
+        let listed = self
+            .client
+            .list_tables()
+            .set_exclusive_start_table_name(after.map(str::to_owned))
+            .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100))
+            .send()
+            .await
+            .map_err(|e| classify("ListTables", e))?;
+        let mut page = InventoryPage {
+            calls: 1,
+            next: listed.last_evaluated_table_name.clone(),
+            ..InventoryPage::default()
+        };
+        for name in listed.table_names() {
+            if !crate::sdk::is_paved_aws_name(name) {
+                continue;
+            }
+            page.calls += 2;
+            let table = self.describe(name).await?;
+            if let Some(Some(id)) = self.marker(table.as_ref()).await? {
+                page.found.push(Found {
+                    kind: "table".into(),
+                    name: name.clone(),
+                    request_id: Some(id),
+                });
+            }
+        }
+        Ok(page)
+    }
+
+    /// Deletes the table `name` if its tag names `spec`'s request.
+    async fn remove_table(&self, spec: &ResourceSpec, name: &str) -> Result<(), DriverError> {
+        let table = self.describe(name).await?;
+        if !self
+            .holder(table.as_ref(), &spec.request_id)
+            .await?
+            .for_removal(&format!("the DynamoDB table {name}"))?
+        {
+            return Ok(());
+        }
+        match self.client.delete_table().table_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if service_code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(classify("DeleteTable", e)),
+        }
     }
 
     /// What exists of the table and how it differs from what `spec` provisions, field by
@@ -356,20 +415,7 @@ impl Driver for DynamoTableDriver {
     }
 
     async fn undo(&self, spec: &ResourceSpec, _step: &str) -> Result<(), DriverError> {
-        let name = aws_name(spec);
-        let table = self.describe(&name).await?;
-        if !self
-            .holder(table.as_ref(), &spec.request_id)
-            .await?
-            .for_removal(&format!("the DynamoDB table {name}"))?
-        {
-            return Ok(());
-        }
-        match self.client.delete_table().table_name(&name).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if service_code(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(classify("DeleteTable", e)),
-        }
+        self.remove_table(spec, &aws_name(spec)).await
     }
 
     async fn status(&self, spec: &ResourceSpec) -> Result<Option<Value>, DriverError> {
@@ -382,6 +428,24 @@ impl Driver for DynamoTableDriver {
 
     async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
         self.observation(spec).await
+    }
+
+    async fn inventory(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<InventoryPage, DriverError> {
+        self.inventory_page(after, limit).await
+    }
+
+    async fn remove_found(&self, spec: &ResourceSpec, found: &Found) -> Result<(), DriverError> {
+        if found.kind != "table" || !crate::sdk::is_paved_aws_name(&found.name) {
+            return Err(crate::ownership::not_owned(format!(
+                "the {} {} is not a table paved makes; it is left alone",
+                found.kind, found.name
+            )));
+        }
+        self.remove_table(spec, &found.name).await
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

@@ -36,6 +36,7 @@
 //! is bounded ([`Timeouts`]): `statement_timeout` on the server, and the same bound (plus a
 //! margin) on the client, for a server that stops answering altogether.
 
+mod inventory;
 mod tls;
 
 use std::future::Future;
@@ -43,7 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use paved_core::observation::Observation;
+use paved_core::observation::{Found, InventoryPage, Observation};
 use paved_core::provisioning::{
     Driver, DriverError, PlannedStep, Planner, ResourceSpec, SecretLabels, SecretStore,
 };
@@ -831,6 +832,18 @@ impl Driver for PostgresDriver {
 
     async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
         self.observation(spec).await
+    }
+
+    async fn inventory(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<InventoryPage, DriverError> {
+        self.inventory_page(after, limit).await
+    }
+
+    async fn remove_found(&self, spec: &ResourceSpec, found: &Found) -> Result<(), DriverError> {
+        self.remove(spec, found).await
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

@@ -23,6 +23,16 @@ pub(crate) fn aws_name(spec: &ResourceSpec) -> String {
         .collect()
 }
 
+/// Whether `name` is one [`aws_name`] makes (a queue's may end in `.fifo`).
+pub(crate) fn is_paved_aws_name(name: &str) -> bool {
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    name.len() <= 255
+        && base.starts_with("paved-")
+        && base
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 const THROTTLING: [&str; 6] = [
     "Throttling",
     "ThrottlingException",

@@ -32,7 +32,7 @@ use paved_core::catalog::{
     CatalogRepository, EntityRef, EntityView, PlatformWriter, RefDefaults, ServiceComponent,
     parse_documents,
 };
-use paved_core::observation::Observation;
+use paved_core::observation::{Found, InventoryPage, Observation};
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
 
@@ -685,9 +685,109 @@ impl Driver for ServiceDriver {
         self.observation(spec).await
     }
 
+    async fn inventory(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<InventoryPage, DriverError> {
+        self.inventory_page(after, limit).await
+    }
+
+    async fn remove_found(&self, spec: &ResourceSpec, found: &Found) -> Result<(), DriverError> {
+        self.remove_repository(spec, found).await
+    }
+
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {
         for step in STEPS.iter().rev() {
             self.undo(spec, step).await?;
+        }
+        Ok(())
+    }
+}
+
+impl ServiceDriver {
+    /// A page of the bare repositories under the git root (`<name>.git`) and of the pending
+    /// ones (`.staging/<name>.<token>.git`) that carry paved's marker; a pending one is paved's
+    /// by its path alone, marked or not (a crash between `git init` and the marker). Names
+    /// are paths relative to the git root, in order; each marker is one read of a config file.
+    async fn inventory_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<InventoryPage, DriverError> {
+        let root = &self.planner.git_root;
+        let mut names = Vec::new();
+        for (dir, prefix) in [(root.clone(), ""), (root.join(".staging"), ".staging/")] {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(io)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".git") && entry.file_type().map_err(io)?.is_dir() {
+                    names.push(format!("{prefix}{name}"));
+                }
+            }
+        }
+        names.sort();
+        names.retain(|n| after.is_none_or(|a| n.as_str() > a));
+        let more = names.len() > limit.max(1);
+        names.truncate(limit.max(1));
+        let mut page = InventoryPage {
+            calls: 1,
+            next: if more { names.last().cloned() } else { None },
+            ..InventoryPage::default()
+        };
+        for name in names {
+            page.calls += 1;
+            let pending = name.starts_with(".staging/");
+            match self.holder(&root.join(&name), "").await? {
+                Holder::Other(Some(id)) => page.found.push(Found {
+                    kind: "repository".into(),
+                    name,
+                    request_id: Some(id),
+                }),
+                Holder::Other(None) if pending => page.found.push(Found {
+                    kind: "repository".into(),
+                    name,
+                    request_id: None,
+                }),
+                _ => {}
+            }
+        }
+        Ok(page)
+    }
+
+    /// Removes the repository `found` names if its marker names `spec`'s request.
+    async fn remove_repository(
+        &self,
+        spec: &ResourceSpec,
+        found: &Found,
+    ) -> Result<(), DriverError> {
+        let plain = |n: &str| {
+            n.ends_with(".git") && !n.starts_with('.') && !n.contains(['/', '\\']) && n != ".git"
+        };
+        let ok = found.kind == "repository"
+            && match found.name.strip_prefix(".staging/") {
+                Some(rest) => plain(rest),
+                None => plain(&found.name),
+            };
+        if !ok {
+            return Err(crate::ownership::not_owned(format!(
+                "the {} {} is not a repository paved makes; it is left alone",
+                found.kind, found.name
+            )));
+        }
+        let path = self.planner.git_root.join(&found.name);
+        let what = format!("the repository {}", path.display());
+        if self
+            .holder(&path, &spec.request_id)
+            .await?
+            .for_removal(&what)?
+        {
+            remove_dir(&path)?;
         }
         Ok(())
     }

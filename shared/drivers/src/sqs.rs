@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
-use paved_core::observation::Observation;
+use paved_core::observation::{Found, InventoryPage, Observation};
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use serde_json::{Value, json};
 
@@ -363,6 +363,50 @@ impl SqsQueueDriver {
     }
 }
 
+impl SqsQueueDriver {
+    /// A page of the queues named `paved-*` that carry paved's tag: one `ListQueues`, then
+    /// one `ListQueueTags` per queue listed.
+    async fn inventory_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<InventoryPage, DriverError> {
+        let listed = self
+            .client
+            .list_queues()
+            .queue_name_prefix("paved-")
+            .max_results(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+            .set_next_token(after.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| classify("ListQueues", e))?;
+        let mut page = InventoryPage {
+            calls: 1,
+            next: listed.next_token.clone(),
+            ..InventoryPage::default()
+        };
+        for url in listed.queue_urls() {
+            page.calls += 1;
+            let tags = match self.client.list_queue_tags().queue_url(url).send().await {
+                Ok(r) => r.tags.unwrap_or_default(),
+                // Deleted between the listing and now.
+                Err(e) if service_code(&e).is_some_and(|c| c.contains("NonExistentQueue")) => {
+                    continue;
+                }
+                Err(e) => return Err(classify("ListQueueTags", e)),
+            };
+            if let (Some(id), Some(name)) = (tags.get(TAG), url.rsplit('/').next()) {
+                page.found.push(Found {
+                    kind: "queue".into(),
+                    name: name.to_owned(),
+                    request_id: Some(id.clone()),
+                });
+            }
+        }
+        Ok(page)
+    }
+}
+
 /// The queues a request would create; no client needed.
 #[derive(Debug)]
 pub struct SqsQueuePlanner;
@@ -455,6 +499,24 @@ impl Driver for SqsQueueDriver {
 
     async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {
         self.observation(spec).await
+    }
+
+    async fn inventory(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<InventoryPage, DriverError> {
+        self.inventory_page(after, limit).await
+    }
+
+    async fn remove_found(&self, spec: &ResourceSpec, found: &Found) -> Result<(), DriverError> {
+        if found.kind != "queue" || !crate::sdk::is_paved_aws_name(&found.name) {
+            return Err(crate::ownership::not_owned(format!(
+                "the {} {} is not a queue paved makes; it is left alone",
+                found.kind, found.name
+            )));
+        }
+        self.remove(spec, &found.name).await
     }
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use paved::host::{Background, HostConfig, Platform, build};
-use paved_core::observation::Observation;
+use paved_core::observation::{Found, InventoryPage, Observation};
 use paved_core::ports::Queue;
 use paved_core::provisioning::{Driver, DriverError, PlannedStep, Planner, ResourceSpec};
 use paved_workflow::{
@@ -343,6 +343,8 @@ pub(crate) struct TestDriver {
     pub outage: std::sync::atomic::AtomicBool,
     /// How many observations ran.
     pub observations: AtomicU32,
+    /// The request that made each resource, by `name/step`: its marker.
+    pub markers: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl TestDriver {
@@ -363,6 +365,7 @@ impl TestDriver {
             drifted: Mutex::new(HashMap::new()),
             outage: std::sync::atomic::AtomicBool::new(false),
             observations: AtomicU32::new(0),
+            markers: Mutex::new(std::collections::BTreeMap::new()),
         })
     }
 
@@ -446,6 +449,9 @@ impl Driver for TestDriver {
             let n = created.entry(key.clone()).or_insert(0);
             if *n == 0 {
                 *n = 1;
+                self.markers
+                    .lock()
+                    .insert(key.clone(), spec.request_id.clone());
             }
         }
         if self.behaviour.get(step) == Some(&Behaviour::CrashAfterEffectOnce) {
@@ -460,7 +466,9 @@ impl Driver for TestDriver {
     }
 
     async fn undo(&self, spec: &ResourceSpec, step: &str) -> Result<(), DriverError> {
-        self.created.lock().remove(&format!("{}/{step}", spec.name));
+        let key = format!("{}/{step}", spec.name);
+        self.created.lock().remove(&key);
+        self.markers.lock().remove(&key);
         Ok(())
     }
 
@@ -470,9 +478,64 @@ impl Driver for TestDriver {
 
     async fn delete(&self, spec: &ResourceSpec) -> Result<(), DriverError> {
         for s in &self.steps {
-            self.created.lock().remove(&format!("{}/{s}", spec.name));
+            let key = format!("{}/{s}", spec.name);
+            self.created.lock().remove(&key);
+            self.markers.lock().remove(&key);
         }
         Ok(())
+    }
+
+    async fn inventory(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<InventoryPage, DriverError> {
+        if self.outage.load(Ordering::SeqCst) {
+            return Err(DriverError::Retryable {
+                code: "Retryable.Unavailable",
+                message: "the test provider is down".into(),
+            });
+        }
+        let markers = self.markers.lock();
+        let mut found: Vec<Found> = markers
+            .iter()
+            .filter(|(key, _)| after.is_none_or(|a| key.as_str() > a))
+            .take(limit + 1)
+            .map(|(key, id)| {
+                let (name, step) = key.split_once('/').unwrap_or((key, ""));
+                Found {
+                    kind: step.to_owned(),
+                    name: name.to_owned(),
+                    request_id: Some(id.clone()),
+                }
+            })
+            .collect();
+        let more = found.len() > limit;
+        found.truncate(limit);
+        Ok(InventoryPage {
+            next: more
+                .then(|| found.last().map(|f| format!("{}/{}", f.name, f.kind)))
+                .flatten(),
+            calls: 1,
+            found,
+        })
+    }
+
+    async fn remove_found(&self, spec: &ResourceSpec, found: &Found) -> Result<(), DriverError> {
+        let key = format!("{}/{}", found.name, found.kind);
+        let mut markers = self.markers.lock();
+        match markers.get(&key) {
+            None => Ok(()),
+            Some(id) if *id == spec.request_id => {
+                markers.remove(&key);
+                self.created.lock().remove(&key);
+                Ok(())
+            }
+            Some(_) => Err(DriverError::NonRetryable {
+                code: "NonRetryable.NotOwned",
+                message: format!("{key} is another request's"),
+            }),
+        }
     }
 
     async fn observe(&self, spec: &ResourceSpec) -> Result<Observation, DriverError> {

@@ -6,6 +6,7 @@ mod api;
 mod chatops;
 mod faults;
 mod harness;
+mod leaks;
 mod postgres;
 mod reconcile;
 mod reconcile_real;

@@ -34,7 +34,7 @@ async fn platform(kind: &'static str, policy: &str, extra: &str) -> (App, Arc<Te
 }
 
 /// Submits a resource and pumps until it is READY.
-async fn ready(app: &App, kind: &str, name: &str) -> String {
+pub(crate) async fn ready(app: &App, kind: &str, name: &str) -> String {
     let id = app.submit(request(kind, name, "development")).await;
     for _ in 0..200 {
         app.pump_once().await;

@@ -82,6 +82,7 @@ error_codes! {
     PolicyViolation = "policy_violation", 422, "A guardrail refuses the request.";
     InvalidResourcePatch = "invalid_resource_patch", 422, "A resource's `managementPolicy` or `ignoreFields` breaks its rules.";
     NotLive = "not_live", 422, "The request's resource is not live (not READY), so it is not reconciled.";
+    LeakNotActionable = "leak_not_actionable", 422, "The leak names no request of this platform (unmarked, or another installation's), so it is not adopted or deleted from here.";
     InvalidTransition = "invalid_transition", 422, "The request's status does not allow this.";
     IdempotencyKeyReused = "idempotency_key_reused", 422, "The same `Idempotency-Key` came with another body.";
     ImportRejected = "import_rejected", 422, "At least one document of the import was refused; nothing was written.";

@@ -524,6 +524,91 @@ impl RequestRepository {
         }
     }
 
+    /// Makes a finished request (failed, cancelled, deleted) READY again, for what it left on
+    /// its provider: an admin adopting a leak. Its name is claimed again in the same
+    /// transaction, so a name another live request holds now is refused (`name_taken`) and
+    /// nothing changes.
+    pub async fn adopt(&self, id: &str, why: &str) -> Result<ProvisioningRequest, Error> {
+        let Some(item) = self.table.get(&Key::new(REQUEST_PARTITION, id)).await? else {
+            return Err(Error::NotFound(format!("request {id}")));
+        };
+        let indexed = index::is_indexed(&item);
+        let mut request = decode(item)?;
+        let previous = request.clone();
+        if !request.status.releases_name() {
+            return Err(Error::Invalid {
+                code: ErrorCode::InvalidTransition,
+                message: format!(
+                    "request {id} is {:?}: only a failed, cancelled or deleted request is adopted",
+                    request.status
+                ),
+                violations: Vec::new(),
+            });
+        }
+        let now = self.clock.now();
+        request.events.push(RequestEvent {
+            at: now,
+            event: "status_changed".into(),
+            message: format!("{:?} → Ready: {why}", request.status),
+            from: Some(request.status),
+            to: Some(RequestStatus::Ready),
+        });
+        request.status = RequestStatus::Ready;
+        request.failure = None;
+        let expected = request.version;
+        request.version = expected + 1;
+        request.updated_at = now;
+        let claim = claim_key(&request.resource_type, &request.environment, &request.name);
+        let mut claim_attrs = serde_json::Map::new();
+        claim_attrs.insert("requestId".into(), Value::String(request.id.clone()));
+        let ops = vec![
+            TransactOp::Put {
+                item: encode(&request)?,
+                condition: Condition::AttrEquals {
+                    name: "version".into(),
+                    value: Value::from(expected),
+                },
+            },
+            TransactOp::Put {
+                item: Item::new(claim.clone(), claim_attrs),
+                condition: Condition::Absent,
+            },
+            TransactOp::Put {
+                item: Item::new(
+                    live_key(&request.owner, &request.id),
+                    serde_json::Map::new(),
+                ),
+                condition: Condition::Absent,
+            },
+        ];
+        match self
+            .transact_indexed(ops, indexed.then_some(&previous), &request)
+            .await
+        {
+            Ok(()) => Ok(request),
+            Err(StoreError::TransactionCancelled { failed: Some(1) }) => {
+                let holder = self
+                    .table
+                    .get(&claim)
+                    .await?
+                    .and_then(|i| i.str_attr("requestId").map(str::to_owned))
+                    .unwrap_or_default();
+                Err(Error::Invalid {
+                    code: ErrorCode::NameTaken,
+                    message: format!(
+                        "request {holder} holds the name {} in {} now; deprovision it before adopting this",
+                        request.name, request.environment
+                    ),
+                    violations: Vec::new(),
+                })
+            }
+            Err(StoreError::TransactionCancelled { .. }) => Err(Error::Conflict(format!(
+                "request {id} changed meanwhile; read it again"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// [`update`](Self::update), retried a few times when another writer got in between.
     pub async fn update_retrying(
         &self,

@@ -6,6 +6,7 @@
 //! its provider's schedule are written in one transaction, conditional on the state's version
 //! ([`store`]). The loop itself is [`reconciler`].
 
+pub mod leaks;
 pub mod reconciler;
 pub mod store;
 
@@ -17,6 +18,10 @@ use crate::ErrorCode;
 use crate::error::Error;
 use crate::observation::Drift;
 
+pub use leaks::{
+    Leak, LeakFilter, LeakReason, LeakRepository, LeakScanTask, RemoveLeakTask, ScanReport,
+    is_leak_id,
+};
 pub use reconciler::{ObserveTask, Reconciler, ReconcilerSettings, TickReport};
 pub use store::{ResourceFilter, ResourcePage, ResourceRepository};
 

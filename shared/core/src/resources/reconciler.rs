@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::leaks::{LeakRepository, MAX_SCAN_PAGE};
 use super::store::ResourceRepository;
 use super::{ConditionStatus, ManagementPolicy, READY, ResourceState, SYNCED, is_ignored};
 use crate::circuit::{CircuitBreakers, Permit};
@@ -67,6 +68,8 @@ pub struct ReconcilerSettings {
     /// Whether the loop runs at all (`PAVED_RECONCILE=off` stops the tick, not manual
     /// reconciles).
     pub enabled: bool,
+    /// How often each provider is scanned for leaks (`None`: never).
+    pub leak_scan_every: Option<Duration>,
 }
 
 impl Default for ReconcilerSettings {
@@ -77,6 +80,7 @@ impl Default for ReconcilerSettings {
             rates: HashMap::new(),
             lost_after: Duration::from_secs(600),
             enabled: true,
+            leak_scan_every: Some(Duration::from_secs(24 * 3600)),
         }
     }
 }
@@ -84,7 +88,8 @@ impl Default for ReconcilerSettings {
 impl ReconcilerSettings {
     /// `PAVED_RECONCILE` (`on`|`off`), `PAVED_RECONCILE_RATE` (observations per second per
     /// provider, default 5), `PAVED_RECONCILE_RATES` (`postgres=2,sqs=10`: per provider) and
-    /// `PAVED_RECONCILE_TICK_SECONDS` (default 60).
+    /// `PAVED_RECONCILE_TICK_SECONDS` (default 60) and `PAVED_LEAK_SCAN_HOURS` (hours
+    /// between two leak scans of a provider, 1 to 720, default 24; `off` for none).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let mut s = Self::default();
         if let Some(v) = get("PAVED_RECONCILE") {
@@ -127,6 +132,21 @@ impl ReconcilerSettings {
                 })?;
             s.tick_period = Duration::from_secs(secs);
         }
+        if let Some(v) = get("PAVED_LEAK_SCAN_HOURS").filter(|v| !v.trim().is_empty()) {
+            s.leak_scan_every = match v.trim() {
+                "off" | "0" => None,
+                hours => Some(Duration::from_secs(
+                    hours
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|h| (1..=720).contains(h))
+                        .ok_or_else(|| {
+                            format!("PAVED_LEAK_SCAN_HOURS: '{v}' is not 1 to 720 hours or off")
+                        })?
+                        * 3600,
+                )),
+            };
+        }
         Ok(s)
     }
 
@@ -144,6 +164,8 @@ impl ReconcilerSettings {
 pub struct TickReport {
     pub queued: HashMap<String, usize>,
     pub paused: Vec<String>,
+    /// Providers whose leak scan this tick started.
+    pub scans: Vec<String>,
 }
 
 /// A provider's slots and read position, one item per provider.
@@ -152,6 +174,8 @@ struct ProviderSlots {
     next_slot_ms: i64,
     cursor: Option<String>,
     paused_until_ms: i64,
+    /// When the provider's next leak scan is due (ms since the epoch).
+    next_scan_ms: i64,
     version: Option<u64>,
 }
 
@@ -162,6 +186,7 @@ impl ProviderSlots {
             next_slot_ms: int("nextSlotMs"),
             cursor: item.str_attr("cursor").map(str::to_owned),
             paused_until_ms: int("pausedUntilMs"),
+            next_scan_ms: int("nextScanMs"),
             version: item.attrs.get("version").and_then(Value::as_u64),
         }
     }
@@ -173,6 +198,7 @@ impl ProviderSlots {
             attrs.insert("cursor".into(), json!(c));
         }
         attrs.insert("pausedUntilMs".into(), json!(self.paused_until_ms));
+        attrs.insert("nextScanMs".into(), json!(self.next_scan_ms));
         attrs.insert("version".into(), json!(version));
         Item::new(Key::new(PROVIDER_PARTITION, provider), attrs)
     }
@@ -190,6 +216,7 @@ impl ProviderSlots {
 
 pub struct Reconciler {
     resources: ResourceRepository,
+    leaks: LeakRepository,
     requests: Arc<RequestRepository>,
     table: Arc<dyn Table>,
     queue: Arc<dyn Queue>,
@@ -244,6 +271,7 @@ impl Reconciler {
     ) -> Self {
         Self {
             resources: ResourceRepository::new(Arc::clone(&table)),
+            leaks: LeakRepository::new(Arc::clone(&table)),
             requests: Arc::new(RequestRepository::new(
                 Arc::clone(&table),
                 Arc::clone(&clock),
@@ -278,6 +306,126 @@ impl Reconciler {
 
     pub fn resources(&self) -> &ResourceRepository {
         &self.resources
+    }
+
+    pub fn leaks(&self) -> &LeakRepository {
+        &self.leaks
+    }
+
+    pub(super) fn requests(&self) -> &RequestRepository {
+        &self.requests
+    }
+
+    pub(super) fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    pub(super) fn queue(&self) -> &dyn Queue {
+        &*self.queue
+    }
+
+    pub(super) fn task_queue(&self) -> &str {
+        &self.task_queue
+    }
+
+    pub(super) fn runner(&self) -> Option<&Arc<TaskRunner>> {
+        self.runner.as_ref()
+    }
+
+    /// Things one leak scan page lists: about one second of the provider's rate, so a page's
+    /// calls are one short burst (at most about twice the rate, plus one) and the pages that
+    /// follow wait for the slots those calls took.
+    pub(super) fn scan_page(&self, provider: &str) -> usize {
+        (self.settings.rate(provider).floor() as usize).clamp(1, MAX_SCAN_PAGE)
+    }
+
+    /// Makes sure each provider has its slots item, so the tick schedules its leak scans even
+    /// before any of its resources was tracked (a crash before READY leaks too).
+    pub async fn register_providers(&self, providers: &[&str]) -> Result<(), Error> {
+        for provider in providers {
+            match self
+                .table
+                .put(
+                    ProviderSlots::default().item(provider, 0),
+                    Condition::Absent,
+                )
+                .await
+            {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `calls` slots of `provider` from its next free one (a leak scan page's calls,
+    /// made just now), so observation and scans share the rate; returns when they end.
+    pub(super) async fn take_slots(
+        &self,
+        provider: &str,
+        calls: u32,
+        now_ms: i64,
+    ) -> Result<i64, Error> {
+        let spacing_ms = 1000.0 / self.settings.rate(provider);
+        for _ in 0..10 {
+            let current = self
+                .table
+                .get(&Key::new(PROVIDER_PARTITION, provider))
+                .await?
+                .map(|i| ProviderSlots::from_item(&i))
+                .unwrap_or_default();
+            let end =
+                current.next_slot_ms.max(now_ms) + (f64::from(calls) * spacing_ms).round() as i64;
+            let next = ProviderSlots {
+                next_slot_ms: end,
+                ..current.clone()
+            };
+            let version = current.version.map_or(1, |v| v + 1);
+            match self
+                .table
+                .put(next.item(provider, version), current.condition())
+                .await
+            {
+                Ok(()) => return Ok(end),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "the {provider} provider's slots kept changing; the scan page runs again"
+        )))
+    }
+
+    /// Claims the provider's leak scan when it is due (one conditional write, so two ticks
+    /// never both start one) and queues its first page.
+    async fn schedule_scan(
+        &self,
+        provider: &str,
+        slots: &ProviderSlots,
+        now_ms: i64,
+    ) -> Result<bool, Error> {
+        let Some(every) = self.settings.leak_scan_every else {
+            return Ok(false);
+        };
+        if slots.next_scan_ms > now_ms {
+            return Ok(false);
+        }
+        let claimed = ProviderSlots {
+            next_scan_ms: now_ms + every.as_millis() as i64,
+            ..slots.clone()
+        };
+        let version = slots.version.map_or(1, |v| v + 1);
+        match self
+            .table
+            .put(claimed.item(provider, version), slots.condition())
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        self.request_leak_scan(provider).await?;
+        Ok(true)
     }
 
     fn next_due_ms(&self, id: &str, from: DateTime<Utc>, interval_seconds: u32) -> i64 {
@@ -356,6 +504,16 @@ impl Reconciler {
                 report.paused.push(provider);
                 continue;
             }
+            let slots = if self.schedule_scan(&provider, &slots, now_ms).await? {
+                report.scans.push(provider.clone());
+                self.table
+                    .get(&Key::new(PROVIDER_PARTITION, &provider))
+                    .await?
+                    .map(|i| ProviderSlots::from_item(&i))
+                    .unwrap_or_default()
+            } else {
+                slots
+            };
             let queued = self.tick_provider(&provider, slots, now_ms).await?;
             report.queued.insert(provider, queued);
         }
@@ -402,6 +560,7 @@ impl Reconciler {
             next_slot_ms: slot(due.len()),
             cursor,
             paused_until_ms: slots.paused_until_ms,
+            next_scan_ms: slots.next_scan_ms,
             version: slots.version,
         };
         let version = slots.version.map_or(1, |v| v + 1);

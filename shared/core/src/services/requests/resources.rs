@@ -13,9 +13,12 @@ use crate::ErrorCode;
 use crate::auth::Identity;
 use crate::catalog::OwnerRef;
 use crate::error::Error;
+use crate::messages::WorkerMessage;
+use crate::ports::QueueMessage;
 use crate::requests::{RequestStatus, owner_key};
+use crate::resources::leaks::{Leak, LeakFilter, LeakRemoval, RemoveLeakTask};
 use crate::resources::{
-    ManagementPolicy, ResourceFilter, ResourceState, SyncState, check_ignore_fields,
+    ManagementPolicy, ResourceFilter, ResourceState, SyncState, check_ignore_fields, is_leak_id,
 };
 
 /// `GET /v1/resources`'s query.
@@ -30,6 +33,8 @@ pub struct ResourceListing {
     pub synced: Option<String>,
     /// `true` is `synced=false`.
     pub drifted: Option<bool>,
+    /// `true`: the leaks (paved's things with no live request) instead of the live resources.
+    pub leaked: Option<bool>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }
@@ -86,6 +91,14 @@ impl RequestsService {
         if let Some(e) = &listing.environment {
             bounded("environment", e)?;
         }
+        if listing.leaked == Some(true) {
+            if listing.synced.is_some() || listing.drifted.is_some() {
+                return Err(query(
+                    "synced and drifted are about live resources; a leak has neither".into(),
+                ));
+            }
+            return self.leak_listing(who, listing, owner).await;
+        }
         let state = match (listing.synced.as_deref(), listing.drifted) {
             (Some(_), Some(_)) => {
                 return Err(query("give synced or drifted, not both".into()));
@@ -140,17 +153,170 @@ impl RequestsService {
             }
             cursor.clone_from(&next);
         }
-        let next = next.map(|after| {
-            URL_SAFE_NO_PAD.encode(
-                serde_json::to_vec(&Cursor {
-                    v: 1,
-                    f: filters.clone(),
-                    after,
-                })
-                .unwrap_or_default(),
-            )
-        });
+        let next = next.map(|after| encode_cursor(&filters, after));
         Ok(json!({"items": items, "nextCursor": next}))
+    }
+
+    /// `GET /v1/resources?leaked=true`: the leaks `who` may see (admins and approvers all of
+    /// them, a team those its own requests left), a page at a time.
+    async fn leak_listing(
+        &self,
+        who: &Identity,
+        listing: &ResourceListing,
+        owner: Option<String>,
+    ) -> Result<Value, Error> {
+        let limit = listing.limit.unwrap_or(100).clamp(1, 500);
+        let filter = LeakFilter {
+            owner,
+            resource_type: listing.resource_type.clone(),
+            environment: listing.environment.clone(),
+        };
+        let filters = fingerprint(&[
+            Some("leaked"),
+            filter.owner.as_deref(),
+            filter.resource_type.as_deref(),
+            filter.environment.as_deref(),
+        ]);
+        let mut cursor = listing
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, &filters))
+            .transpose()?;
+        let mut items: Vec<Value> = Vec::new();
+        let mut next = None;
+        for _ in 0..MAX_PAGES_READ {
+            let (leaks, last) = self
+                .reconciler
+                .leaks()
+                .page(&filter, cursor.as_deref(), limit - items.len())
+                .await?;
+            items.extend(
+                leaks
+                    .iter()
+                    .filter(|l| self.may_see_leak(who, l))
+                    .map(Leak::view),
+            );
+            next = last;
+            if items.len() >= limit || next.is_none() {
+                break;
+            }
+            cursor.clone_from(&next);
+        }
+        Ok(json!({"items": items, "nextCursor": next.map(|after| encode_cursor(&filters, after))}))
+    }
+
+    fn may_see_leak(&self, who: &Identity, leak: &Leak) -> bool {
+        self.sees_all(who)
+            || leak
+                .owner
+                .as_deref()
+                .is_some_and(|o| super::read::principal_is(who, o, "group"))
+    }
+
+    /// A leak `who` may see; others are not found (as requests are).
+    async fn visible_leak(&self, who: &Identity, id: &str) -> Result<Leak, Error> {
+        match self.reconciler.leaks().get(id).await? {
+            Some(leak) if self.may_see_leak(who, &leak) => Ok(leak),
+            _ => Err(Error::NotFound(format!("leak {id}"))),
+        }
+    }
+
+    /// A leak an admin may act on: one whose marker names a request of this platform that
+    /// no longer holds its name.
+    async fn actionable_leak(
+        &self,
+        who: &Identity,
+        id: &str,
+    ) -> Result<(Leak, crate::requests::ProvisioningRequest), Error> {
+        let leak = self.visible_leak(who, id).await?;
+        if !self.access.is_admin(who) {
+            return Err(Error::Forbidden(
+                "only platform admins may adopt or delete a leak".into(),
+            ));
+        }
+        let not_actionable = || Error::Invalid {
+            code: ErrorCode::LeakNotActionable,
+            message: leak.message(),
+            violations: Vec::new(),
+        };
+        let Some(request_id) = leak.found.request_id.as_deref() else {
+            return Err(not_actionable());
+        };
+        let request = match self.requests.get(request_id).await {
+            Ok(r) => r,
+            Err(Error::NotFound(_)) => return Err(not_actionable()),
+            Err(e) => return Err(e),
+        };
+        if !request.status.releases_name() {
+            return Err(Error::Invalid {
+                code: ErrorCode::InvalidTransition,
+                message: format!(
+                    "request {} is {:?}: what it made is live, not a leak (the next scan forgets this one)",
+                    request.id, request.status
+                ),
+                violations: Vec::new(),
+            });
+        }
+        Ok((leak, request))
+    }
+
+    /// `POST /v1/resources/{leak id}/adopt` (admins): the leak's request is READY again, holds
+    /// its name again, and is reconciled from now on (observed at once: under `enforce` what
+    /// is missing of it is made again). Refused when another live request holds the name.
+    pub async fn adopt_leak(&self, who: &Identity, id: &str) -> Result<Value, Error> {
+        let (leak, request) = self.actionable_leak(who, id).await?;
+        let by = who.user().to_string();
+        let request = self
+            .requests
+            .adopt(
+                &request.id,
+                &format!(
+                    "{by} adopted the {} {} it left",
+                    leak.found.kind, leak.found.name
+                ),
+            )
+            .await?;
+        self.reconciler.track(&request).await?;
+        let state = self
+            .reconciler
+            .resources()
+            .get(&request.id)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("resource {} vanished", request.id)))?;
+        self.reconciler.request_observation(&state).await?;
+        self.reconciler.leaks().remove(&leak).await?;
+        // Its other leaks (a database's role, say) are live now: a scan forgets them.
+        self.reconciler
+            .request_leak_scan(&leak.resource_type)
+            .await?;
+        tracing::info!(leak_id = %leak.id, request_id = %request.id, user = %by, "leak adopted");
+        Ok(state.view(self.requests.now()))
+    }
+
+    /// `DELETE /v1/resources/{leak id}` (admins): queues the deletion; the worker removes the
+    /// thing through its driver while its marker still names the leak's request, and the
+    /// leak is gone from the listing once it is.
+    pub async fn delete_leak(&self, who: &Identity, id: &str) -> Result<Value, Error> {
+        let (mut leak, _) = self.actionable_leak(who, id).await?;
+        let by = who.user().to_string();
+        leak.removal = Some(LeakRemoval {
+            requested_by: by.clone(),
+            requested_at: self.requests.now(),
+            error: None,
+        });
+        self.reconciler.leaks().put(&leak).await?;
+        let task = RemoveLeakTask {
+            leak_id: leak.id.clone(),
+            by: by.clone(),
+        };
+        self.queue
+            .send(
+                &self.task_queue,
+                QueueMessage::new(WorkerMessage::RemoveLeak(task).to_json()),
+            )
+            .await?;
+        tracing::info!(leak_id = %leak.id, user = %by, "leak deletion queued");
+        Ok(leak.view())
     }
 
     fn may_see_resource(&self, who: &Identity, s: &ResourceState) -> bool {
@@ -181,6 +347,9 @@ impl RequestsService {
 
     /// `GET /v1/resources/{id}`: status, conditions, drift and history.
     pub async fn resource(&self, who: &Identity, id: &str) -> Result<Value, Error> {
+        if is_leak_id(id) {
+            return Ok(self.visible_leak(who, id).await?.view());
+        }
         let state = self.resource_state(who, id).await?;
         Ok(state.view(self.requests.now()))
     }
@@ -252,6 +421,17 @@ impl RequestsService {
 
 /// The most listing pages one call reads for a caller who sees only some resources.
 const MAX_PAGES_READ: usize = 10;
+
+fn encode_cursor(filters: &str, after: String) -> String {
+    URL_SAFE_NO_PAD.encode(
+        serde_json::to_vec(&Cursor {
+            v: 1,
+            f: filters.to_owned(),
+            after,
+        })
+        .unwrap_or_default(),
+    )
+}
 
 fn decode_cursor(cursor: &str, filters: &str) -> Result<String, Error> {
     let bad = || {
