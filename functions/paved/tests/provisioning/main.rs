@@ -7,6 +7,7 @@ mod chatops;
 mod faults;
 mod harness;
 mod leaks;
+mod leaks_real;
 mod postgres;
 mod reconcile;
 mod reconcile_real;

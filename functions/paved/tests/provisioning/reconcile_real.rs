@@ -23,7 +23,7 @@ use tokio_postgres::error::SqlState;
 use crate::harness::{App, admin, alice, config, start_with};
 use crate::reconcile::{condition, drift_paths, reconcile, resource};
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -32,7 +32,7 @@ fn unique(prefix: &str) -> String {
 
 /// Submits `body` as alice and pumps the worker until the request is READY: its id and
 /// outputs.
-async fn ready(app: &App, body: Value) -> (String, Value) {
+pub(crate) async fn ready(app: &App, body: Value) -> (String, Value) {
     let id = app.submit(body).await;
     for _ in 0..500 {
         app.pump_once().await;
@@ -47,7 +47,7 @@ async fn ready(app: &App, body: Value) -> (String, Value) {
 }
 
 /// Deprovisions the resource and pumps until its request is DELETED.
-async fn deprovision(app: &App, id: &str) {
+pub(crate) async fn deprovision(app: &App, id: &str) {
     let (status, body) = app.delete(&format!("/v1/resources/{id}"), &alice()).await;
     assert_eq!(status, 202, "{body}");
     for _ in 0..500 {
@@ -100,7 +100,7 @@ fn drift_at<'a>(r: &'a Value, path: &str) -> &'a Value {
 }
 
 /// Observed as provisioned: the real driver reads back what it made, with no false drift.
-async fn assert_in_sync(app: &App, id: &str) {
+pub(crate) async fn assert_in_sync(app: &App, id: &str) {
     let r = reconcile(app, id).await;
     assert_eq!(
         r["managementPolicy"], "observe",
@@ -227,13 +227,13 @@ async fn assert_repaired(app: &App, id: &str, event: &str) {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-fn url() -> String {
+pub(crate) fn url() -> String {
     std::env::var("PAVED_TEST_POSTGRES_URL").expect(
         "PAVED_TEST_POSTGRES_URL is not set: run scripts/test.sh, which starts PostgreSQL on loopback",
     )
 }
 
-async fn admin_client() -> tokio_postgres::Client {
+pub(crate) async fn admin_client() -> tokio_postgres::Client {
     admin_in(None).await
 }
 
@@ -259,17 +259,17 @@ async fn admin_in(db: Option<&str>) -> tokio_postgres::Client {
     client
 }
 
-async fn exists(client: &tokio_postgres::Client, sql: &str, name: &str) -> bool {
+pub(crate) async fn exists(client: &tokio_postgres::Client, sql: &str, name: &str) -> bool {
     !client.query(sql, &[&name]).await.expect("query").is_empty()
 }
 
 /// A provisioned database, as its outputs and the secret store describe it.
-struct Database {
-    id: String,
+pub(crate) struct Database {
+    pub id: String,
     host: String,
     port: u64,
-    database: String,
-    user: String,
+    pub database: String,
+    pub user: String,
     password: String,
 }
 
@@ -297,7 +297,7 @@ impl Database {
 
     /// The role has the stored password (the test server trusts loopback, so a login alone
     /// would not prove it), logs in with it to its database and may build tables in `public`.
-    async fn assert_accepts_stored_credentials(&self) {
+    pub(crate) async fn assert_accepts_stored_credentials(&self) {
         assert!(
             verifier_matches(&self.user, &self.password).await,
             "{} has the password the secret store holds",
@@ -333,7 +333,7 @@ async fn postgres_platform() -> App {
 
 /// A database provisioned through the API, observed in sync, its role accepting the stored
 /// password.
-async fn provisioned_database(app: &App, prefix: &str) -> Database {
+pub(crate) async fn provisioned_database(app: &App, prefix: &str) -> Database {
     let name = unique(prefix);
     let (id, outputs) = ready(
         app,
@@ -635,7 +635,7 @@ fn the_verifier_check_hashes_as_the_standards_say() {
 // ---------------------------------------------------------------------------------------------
 // SQS and DynamoDB on moto
 
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL")
         .expect("AWS_ENDPOINT_URL is not set: run scripts/test.sh, which starts moto")
 }
@@ -652,13 +652,13 @@ async fn aws_platform() -> App {
 
 /// moto's wire protocol (AWS JSON 1.0), for the hand changes and the checks behind paved's
 /// back: this test binary has no AWS SDK client of its own, and moto checks no signatures.
-struct Moto {
+pub(crate) struct Moto {
     endpoint: String,
     http: reqwest::Client,
 }
 
 impl Moto {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             endpoint: endpoint(),
             http: reqwest::Client::new(),
@@ -689,7 +689,7 @@ impl Moto {
         self.call("sqs", &format!("AmazonSQS.{action}"), body).await
     }
 
-    async fn sqs_ok(&self, action: &str, body: Value) -> Value {
+    pub(crate) async fn sqs_ok(&self, action: &str, body: Value) -> Value {
         let (status, r) = self.sqs(action, body).await;
         assert_eq!(status, 200, "{action}: {r}");
         r
@@ -700,13 +700,13 @@ impl Moto {
             .await
     }
 
-    async fn dynamodb_ok(&self, action: &str, body: Value) -> Value {
+    pub(crate) async fn dynamodb_ok(&self, action: &str, body: Value) -> Value {
         let (status, r) = self.dynamodb(action, body).await;
         assert_eq!(status, 200, "{action}: {r}");
         r
     }
 
-    async fn queue_url(&self, name: &str) -> Option<String> {
+    pub(crate) async fn queue_url(&self, name: &str) -> Option<String> {
         let (status, r) = self.sqs("GetQueueUrl", json!({"QueueName": name})).await;
         (status == 200).then(|| r["QueueUrl"].as_str().expect("url").to_owned())
     }
@@ -729,7 +729,7 @@ impl Moto {
             .to_owned()
     }
 
-    async fn table(&self, table: &str) -> Option<Value> {
+    pub(crate) async fn table(&self, table: &str) -> Option<Value> {
         let (status, r) = self
             .dynamodb("DescribeTable", json!({"TableName": table}))
             .await;
@@ -739,7 +739,7 @@ impl Moto {
 
 /// A queue (and its dead-letter queue) provisioned through the API and observed in sync: its
 /// id, its URL and its dead-letter queue's name.
-async fn provisioned_queue(app: &App) -> (String, String, String) {
+pub(crate) async fn provisioned_queue(app: &App) -> (String, String, String) {
     let (id, outputs) = ready(
         app,
         json!({"template": "sqs-queue", "name": unique("events"), "owner": "team-a",
@@ -824,7 +824,7 @@ async fn sqs_a_deleted_dead_letter_queue_is_drift_under_observe_and_recreated_un
 }
 
 /// A table provisioned through the API and observed in sync: its id and name.
-async fn provisioned_table(app: &App) -> (String, String) {
+pub(crate) async fn provisioned_table(app: &App) -> (String, String) {
     let (id, outputs) = ready(
         app,
         json!({"template": "dynamodb-table", "name": unique("ledger"), "owner": "team-a",
