@@ -43,6 +43,9 @@ pub enum Command {
     /// Observe a live resource now (and repair its drift under `enforce`); the result appears
     /// in `paved resource <id>`.
     Reconcile(ReconcileArgs),
+    /// Act on a leak `paved resources --leaked` lists (platform admins): adopt it, or delete it.
+    #[command(subcommand)]
+    Leak(LeakCommand),
     /// Reports for leaders, computed from event tables (with `--features analytics`).
     #[cfg(feature = "analytics")]
     #[command(subcommand)]
@@ -218,6 +221,9 @@ pub struct ResourcesArgs {
     /// Only those drifted now (the same as `--synced false`).
     #[arg(long)]
     pub drifted: bool,
+    /// The leaks instead: what carries paved's marker but no live request holds.
+    #[arg(long, conflicts_with_all = ["synced", "drifted"])]
+    pub leaked: bool,
     /// Print the resources as one JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -248,6 +254,22 @@ pub struct ResourceArgs {
     /// Ignore no field any more (empties the list).
     #[arg(long, conflicts_with = "ignore_fields")]
     pub clear_ignore_fields: bool,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeakCommand {
+    /// Make the leak's request READY again (it holds its name again and is reconciled).
+    Adopt(LeakArgs),
+    /// Delete the leaked thing on its provider (only while its marker still names the request).
+    Delete(LeakArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LeakArgs {
+    /// The leak's id (`leak-…`).
+    pub id: String,
     #[command(flatten)]
     pub remote: Remote,
 }
@@ -381,6 +403,7 @@ pub async fn resources(args: ResourcesArgs) -> Result<()> {
         ("environment", args.environment),
         ("synced", args.synced.map(|s| s.as_str().to_owned())),
         ("drifted", args.drifted.then(|| "true".to_owned())),
+        ("leaked", args.leaked.then(|| "true".to_owned())),
     ] {
         if let Some(v) = value {
             query.push((name, v));
@@ -419,10 +442,84 @@ pub async fn resources(args: ResourcesArgs) -> Result<()> {
     );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&items)?);
+    } else if items.is_empty() && args.leaked {
+        println!("no leaks match");
     } else if items.is_empty() {
         println!("no live resources match");
+    } else if args.leaked {
+        print!("{}", leak_table(&items));
     } else {
         print!("{}", resource_table(&items));
+    }
+    Ok(())
+}
+
+/// The leaks as aligned columns, a header first.
+pub fn leak_table(items: &[serde_json::Value]) -> String {
+    let text = |r: &serde_json::Value, key: &str| {
+        r.get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("-")
+            .to_owned()
+    };
+    let mut rows =
+        vec![["ID", "TYPE", "KIND", "NAME", "REQUEST", "REASON", "OWNER"].map(str::to_owned)];
+    rows.extend(items.iter().map(|r| {
+        [
+            text(r, "id"),
+            text(r, "resourceType"),
+            text(r, "kind"),
+            text(r, "name"),
+            text(r, "requestId"),
+            text(r, "reason"),
+            text(r, "owner"),
+        ]
+    }));
+    columns(&rows)
+}
+
+/// Rows as aligned columns (the last one unpadded).
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `paved leak adopt|delete <id>`.
+pub async fn leak(command: LeakCommand) -> Result<()> {
+    match command {
+        LeakCommand::Adopt(args) => {
+            let view = args.remote.client()?.adopt_leak(&args.id).await?;
+            let id = view
+                .get("id")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?");
+            println!("adopted: request {id} is READY again (`paved resource {id}`)");
+        }
+        LeakCommand::Delete(args) => {
+            args.remote.client()?.delete_resource(&args.id).await?;
+            println!(
+                "deletion of {} queued; it leaves `paved resources --leaked` once it is gone",
+                args.id
+            );
+        }
     }
     Ok(())
 }
@@ -486,26 +583,7 @@ pub fn resource_table(items: &[serde_json::Value]) -> String {
             },
         ]
     }));
-    let mut widths = [0usize; 9];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    columns(&rows)
 }
 
 /// `paved resource <id>`: its status, after the policy change if one is asked for.
@@ -612,6 +690,7 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Resources(args) => resources(args).await,
         Command::Resource(args) => resource(args).await,
         Command::Reconcile(args) => reconcile(args).await,
+        Command::Leak(command) => leak(command).await,
         Command::Aws(command) => aws(command).await,
         #[cfg(feature = "analytics")]
         Command::Report(command) => crate::analytics::report(command).await,

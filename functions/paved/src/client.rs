@@ -121,6 +121,19 @@ impl Client {
         self.send(self.http.post(url)).await
     }
 
+    /// `POST /v1/resources/{leak id}/adopt` (admins).
+    pub async fn adopt_leak(&self, id: &str) -> Result<Value> {
+        let url = self.url(&["v1", "resources", id, "adopt"], &[])?;
+        self.send(self.http.post(url)).await
+    }
+
+    /// `DELETE /v1/resources/{id}`: deprovisions a request's resource, or (admins) deletes a
+    /// leak.
+    pub async fn delete_resource(&self, id: &str) -> Result<Value> {
+        let url = self.url(&["v1", "resources", id], &[])?;
+        self.send(self.http.delete(url)).await
+    }
+
     pub async fn get(&self, kind: &str, namespace: &str, name: &str) -> Result<Value> {
         let response = self
             .http

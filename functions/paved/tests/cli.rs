@@ -299,3 +299,76 @@ async fn resources_resource_and_reconcile_from_the_cli() {
     );
     assert!(usage.contains("cannot be used with"), "{usage}");
 }
+
+#[test]
+fn leaks_from_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A pending repository a crash left before its marker: paved's by its path alone.
+    let pending = dir.path().join("git/.staging/ghost.0123456789abcdef.git");
+    std::fs::create_dir_all(&pending).expect("pending repository");
+    let p = Paved::start(dir.path());
+    let admin = p.admin();
+    let alice = p.token("alice", &["team-a"]);
+    // The first tick scans every provider of the process.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let table = loop {
+        let table = ok(&paved(&p, &admin, &["resources", "--leaked"]));
+        if table.contains("ghost") {
+            break table;
+        }
+        assert!(Instant::now() < deadline, "no leak reported: {table}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["ID", "TYPE", "KIND", "NAME", "REQUEST", "REASON", "OWNER"]
+    );
+    let row: Vec<&str> = lines.next().expect("a row").split_whitespace().collect();
+    assert_eq!(
+        row[1..],
+        [
+            "service",
+            "repository",
+            ".staging/ghost.0123456789abcdef.git",
+            "-",
+            "unmarked",
+            "-"
+        ],
+        "{table}"
+    );
+    let id = row[0].to_owned();
+    assert!(id.starts_with("leak-"), "{table}");
+    let json: Value = serde_json::from_str(&ok(&paved(
+        &p,
+        &admin,
+        &["resources", "--leaked", "--type", "service", "--json"],
+    )))
+    .expect("json");
+    assert_eq!(json[0]["id"], id.as_str(), "{json:#}");
+    assert!(
+        json[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("remove it by hand"))
+    );
+
+    // Nothing proves which request made it: neither adopted nor deleted from here.
+    let refused = failed(&paved(&p, &admin, &["leak", "delete", &id]), 1);
+    assert!(refused.contains("422"), "{refused}");
+    let refused = failed(&paved(&p, &admin, &["leak", "adopt", &id]), 1);
+    assert!(refused.contains("422"), "{refused}");
+    assert!(pending.is_dir(), "left alone");
+    // A team sees only its own requests' leaks.
+    assert_eq!(
+        ok(&paved(&p, &alice, &["resources", "--leaked"])).trim(),
+        "no leaks match"
+    );
+    let hidden = failed(&paved(&p, &alice, &["leak", "adopt", &id]), 1);
+    assert!(hidden.contains("404"), "{hidden}");
+    let usage = failed(
+        &paved(&p, &admin, &["resources", "--leaked", "--drifted"]),
+        2,
+    );
+    assert!(usage.contains("cannot be used with"), "{usage}");
+}

@@ -123,7 +123,7 @@ impl ProvisionWorker {
     /// Gives each of this worker's providers its slots item once per process, so the tick
     /// scans it for leaks even before one of its resources is READY. Best effort: a failure
     /// is tried again at the next message.
-    async fn register_providers(&self) {
+    pub async fn register_providers(&self) {
         let Some(reconciler) = &self.reconciler else {
             return;
         };
