@@ -439,12 +439,7 @@ impl Driver for DynamoTableDriver {
     }
 
     async fn remove_found(&self, spec: &ResourceSpec, found: &Found) -> Result<(), DriverError> {
-        if found.kind != "table" || !crate::sdk::is_paved_aws_name(&found.name) {
-            return Err(crate::ownership::not_owned(format!(
-                "the {} {} is not a table paved makes; it is left alone",
-                found.kind, found.name
-            )));
-        }
+        crate::sdk::check_found(found, "table")?;
         self.remove_table(spec, &found.name).await
     }
 

@@ -23,6 +23,21 @@ pub(crate) fn aws_name(spec: &ResourceSpec) -> String {
         .collect()
 }
 
+/// Refuses a found thing that is not a `kind` under a name [`aws_name`] makes: a leak's
+/// record is the platform's own, but nothing on a provider is touched on its word alone.
+pub(crate) fn check_found(
+    found: &paved_core::observation::Found,
+    kind: &str,
+) -> Result<(), DriverError> {
+    if found.kind == kind && is_paved_aws_name(&found.name) {
+        return Ok(());
+    }
+    Err(crate::ownership::not_owned(format!(
+        "the {} {} is not a {kind} paved makes; it is left alone",
+        found.kind, found.name
+    )))
+}
+
 /// Whether `name` is one [`aws_name`] makes (a queue's may end in `.fifo`).
 pub(crate) fn is_paved_aws_name(name: &str) -> bool {
     let base = name.strip_suffix(".fifo").unwrap_or(name);

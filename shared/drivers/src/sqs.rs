@@ -510,12 +510,7 @@ impl Driver for SqsQueueDriver {
     }
 
     async fn remove_found(&self, spec: &ResourceSpec, found: &Found) -> Result<(), DriverError> {
-        if found.kind != "queue" || !crate::sdk::is_paved_aws_name(&found.name) {
-            return Err(crate::ownership::not_owned(format!(
-                "the {} {} is not a queue paved makes; it is left alone",
-                found.kind, found.name
-            )));
-        }
+        crate::sdk::check_found(found, "queue")?;
         self.remove(spec, &found.name).await
     }
 

@@ -283,6 +283,29 @@ fn claim_key(resource_type: &str, environment: &str, name: &str) -> Key {
     )
 }
 
+/// What a live request holds, written with it: its name's claim (second in the transaction, so
+/// a refusal at index 1 is the name) and its item in the owner's live partition.
+fn holding_ops(request: &ProvisioningRequest) -> [TransactOp; 2] {
+    let mut claim_attrs = serde_json::Map::new();
+    claim_attrs.insert("requestId".into(), Value::String(request.id.clone()));
+    [
+        TransactOp::Put {
+            item: Item::new(
+                claim_key(&request.resource_type, &request.environment, &request.name),
+                claim_attrs,
+            ),
+            condition: Condition::Absent,
+        },
+        TransactOp::Put {
+            item: Item::new(
+                live_key(&request.owner, &request.id),
+                serde_json::Map::new(),
+            ),
+            condition: Condition::Absent,
+        },
+    ]
+}
+
 pub struct RequestRepository {
     table: Arc<dyn Table>,
     clock: Arc<dyn Clock>,
@@ -375,35 +398,15 @@ impl RequestRepository {
             updated_at: now,
             version: 1,
         };
-        let claim = claim_key(&request.resource_type, &request.environment, &request.name);
-        let mut claim_attrs = serde_json::Map::new();
-        claim_attrs.insert("requestId".into(), Value::String(request.id.clone()));
-        let ops = vec![
-            TransactOp::Put {
-                item: encode(&request)?,
-                condition: Condition::Absent,
-            },
-            TransactOp::Put {
-                item: Item::new(claim.clone(), claim_attrs),
-                condition: Condition::Absent,
-            },
-            TransactOp::Put {
-                item: Item::new(
-                    live_key(&request.owner, &request.id),
-                    serde_json::Map::new(),
-                ),
-                condition: Condition::Absent,
-            },
-        ];
+        let mut ops = vec![TransactOp::Put {
+            item: encode(&request)?,
+            condition: Condition::Absent,
+        }];
+        ops.extend(holding_ops(&request));
         match self.transact_indexed(ops, None, &request).await {
             Ok(()) => Ok(request),
             Err(StoreError::TransactionCancelled { failed: Some(1) }) => {
-                let holder = self
-                    .table
-                    .get(&claim)
-                    .await?
-                    .and_then(|i| i.str_attr("requestId").map(str::to_owned))
-                    .unwrap_or_default();
+                let holder = self.holder_of_claim(&request).await?;
                 Err(Error::Invalid {
                     code: ErrorCode::NameTaken,
                     message: format!(
@@ -558,41 +561,21 @@ impl RequestRepository {
         let expected = request.version;
         request.version = expected + 1;
         request.updated_at = now;
-        let claim = claim_key(&request.resource_type, &request.environment, &request.name);
-        let mut claim_attrs = serde_json::Map::new();
-        claim_attrs.insert("requestId".into(), Value::String(request.id.clone()));
-        let ops = vec![
-            TransactOp::Put {
-                item: encode(&request)?,
-                condition: Condition::AttrEquals {
-                    name: "version".into(),
-                    value: Value::from(expected),
-                },
+        let mut ops = vec![TransactOp::Put {
+            item: encode(&request)?,
+            condition: Condition::AttrEquals {
+                name: "version".into(),
+                value: Value::from(expected),
             },
-            TransactOp::Put {
-                item: Item::new(claim.clone(), claim_attrs),
-                condition: Condition::Absent,
-            },
-            TransactOp::Put {
-                item: Item::new(
-                    live_key(&request.owner, &request.id),
-                    serde_json::Map::new(),
-                ),
-                condition: Condition::Absent,
-            },
-        ];
+        }];
+        ops.extend(holding_ops(&request));
         match self
             .transact_indexed(ops, indexed.then_some(&previous), &request)
             .await
         {
             Ok(()) => Ok(request),
             Err(StoreError::TransactionCancelled { failed: Some(1) }) => {
-                let holder = self
-                    .table
-                    .get(&claim)
-                    .await?
-                    .and_then(|i| i.str_attr("requestId").map(str::to_owned))
-                    .unwrap_or_default();
+                let holder = self.holder_of_claim(&request).await?;
                 Err(Error::Invalid {
                     code: ErrorCode::NameTaken,
                     message: format!(
@@ -716,6 +699,14 @@ impl ProvisioningRequest {
 }
 
 impl RequestRepository {
+    /// Who holds `request`'s name now, for a refusal's message.
+    async fn holder_of_claim(&self, request: &ProvisioningRequest) -> Result<String, Error> {
+        Ok(self
+            .name_holder(&request.resource_type, &request.environment, &request.name)
+            .await?
+            .unwrap_or_default())
+    }
+
     /// The request that holds a resource's name now (its claim's `requestId`), if any. A
     /// request finished with its name released (failed, cancelled, deleted) no longer holds
     /// it, and whatever carries the name since is someone else's: the worker undoes and

@@ -536,3 +536,63 @@ impl Reconciler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(name: &str) -> Found {
+        Found {
+            kind: "database".into(),
+            name: name.into(),
+            request_id: Some("req-1".into()),
+        }
+    }
+
+    #[test]
+    fn leak_ids_are_stable_per_provider_kind_and_name_and_never_a_request_id() {
+        let a = leak_id("postgres-database", &found("paved_dev_orders"));
+        assert_eq!(a, leak_id("postgres-database", &found("paved_dev_orders")));
+        assert_ne!(a, leak_id("postgres-database", &found("paved_dev_order")));
+        assert_ne!(a, leak_id("sqs-queue", &found("paved_dev_orders")));
+        assert!(is_leak_id(&a) && a.len() == 25, "{a}");
+        assert!(!is_leak_id("req-0123"));
+    }
+
+    #[test]
+    fn a_leak_reads_as_one_with_what_an_admin_may_do() {
+        let now = Utc::now();
+        let leak = Leak {
+            id: leak_id("postgres-database", &found("paved_dev_orders")),
+            resource_type: "postgres-database".into(),
+            found: found("paved_dev_orders"),
+            reason: LeakReason::RequestFinished,
+            request_status: Some(RequestStatus::Failed),
+            owner: Some("group:default/team-a".into()),
+            environment: Some("dev".into()),
+            first_seen_at: now,
+            last_seen_at: now,
+            scan_ms: 1,
+            removal: None,
+        };
+        let view = leak.view();
+        assert_eq!(view["leaked"], true);
+        assert_eq!(view["name"], "paved_dev_orders");
+        assert_eq!(view["requestId"], "req-1");
+        assert_eq!(view["reason"], "requestFinished");
+        assert!(
+            view["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("req-1, which is FAILED")),
+            "{view}"
+        );
+        assert_eq!(
+            leak.sort_key(),
+            format!("postgres-database#dev#{}", leak.id)
+        );
+        assert_eq!(
+            leak.listing_partitions(),
+            ["LEAKBY#ALL", "LEAKBY#OWNER#group:default/team-a"]
+        );
+    }
+}

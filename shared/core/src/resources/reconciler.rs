@@ -358,6 +358,36 @@ impl Reconciler {
         Ok(())
     }
 
+    /// The provider's slots item as it is now (the default before its first write).
+    async fn slots(&self, provider: &str) -> Result<ProviderSlots, Error> {
+        Ok(self
+            .table
+            .get(&Key::new(PROVIDER_PARTITION, provider))
+            .await?
+            .map(|i| ProviderSlots::from_item(&i))
+            .unwrap_or_default())
+    }
+
+    /// Writes `next` over `current` if nobody wrote since it was read: `false` when someone
+    /// did (read again, or leave it to them).
+    async fn replace_slots(
+        &self,
+        provider: &str,
+        current: &ProviderSlots,
+        next: &ProviderSlots,
+    ) -> Result<bool, Error> {
+        let version = current.version.map_or(1, |v| v + 1);
+        match self
+            .table
+            .put(next.item(provider, version), current.condition())
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Takes `calls` slots of `provider` from its next free one (a leak scan page's calls,
     /// made just now), so observation and scans share the rate; returns when they end.
     pub(super) async fn take_slots(
@@ -368,27 +398,15 @@ impl Reconciler {
     ) -> Result<i64, Error> {
         let spacing_ms = 1000.0 / self.settings.rate(provider);
         for _ in 0..10 {
-            let current = self
-                .table
-                .get(&Key::new(PROVIDER_PARTITION, provider))
-                .await?
-                .map(|i| ProviderSlots::from_item(&i))
-                .unwrap_or_default();
+            let current = self.slots(provider).await?;
             let end =
                 current.next_slot_ms.max(now_ms) + (f64::from(calls) * spacing_ms).round() as i64;
             let next = ProviderSlots {
                 next_slot_ms: end,
                 ..current.clone()
             };
-            let version = current.version.map_or(1, |v| v + 1);
-            match self
-                .table
-                .put(next.item(provider, version), current.condition())
-                .await
-            {
-                Ok(()) => return Ok(end),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if self.replace_slots(provider, &current, &next).await? {
+                return Ok(end);
             }
         }
         Err(Error::Unavailable(format!(
@@ -414,15 +432,8 @@ impl Reconciler {
             next_scan_ms: now_ms + every.as_millis() as i64,
             ..slots.clone()
         };
-        let version = slots.version.map_or(1, |v| v + 1);
-        match self
-            .table
-            .put(claimed.item(provider, version), slots.condition())
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => return Ok(false),
-            Err(e) => return Err(e.into()),
+        if !self.replace_slots(provider, slots, &claimed).await? {
+            return Ok(false);
         }
         self.request_leak_scan(provider).await?;
         Ok(true)
@@ -506,11 +517,7 @@ impl Reconciler {
             }
             let slots = if self.schedule_scan(&provider, &slots, now_ms).await? {
                 report.scans.push(provider.clone());
-                self.table
-                    .get(&Key::new(PROVIDER_PARTITION, &provider))
-                    .await?
-                    .map(|i| ProviderSlots::from_item(&i))
-                    .unwrap_or_default()
+                self.slots(&provider).await?
             } else {
                 slots
             };
@@ -559,20 +566,11 @@ impl Reconciler {
         let claimed = ProviderSlots {
             next_slot_ms: slot(due.len()),
             cursor,
-            paused_until_ms: slots.paused_until_ms,
-            next_scan_ms: slots.next_scan_ms,
-            version: slots.version,
+            ..slots.clone()
         };
-        let version = slots.version.map_or(1, |v| v + 1);
-        match self
-            .table
-            .put(claimed.item(provider, version), slots.condition())
-            .await
-        {
-            Ok(()) => {}
+        if !self.replace_slots(provider, &slots, &claimed).await? {
             // Another tick claimed these slots: it queues them.
-            Err(StoreError::ConditionFailed { .. }) => return Ok(0),
-            Err(e) => return Err(e.into()),
+            return Ok(0);
         }
         let messages = due
             .iter()
@@ -617,12 +615,7 @@ impl Reconciler {
     /// Pauses the provider's slots until `until` (its breaker opened).
     async fn pause(&self, provider: &str, until: DateTime<Utc>) -> Result<(), Error> {
         for _ in 0..5 {
-            let current = self
-                .table
-                .get(&Key::new(PROVIDER_PARTITION, provider))
-                .await?
-                .map(|i| ProviderSlots::from_item(&i))
-                .unwrap_or_default();
+            let current = self.slots(provider).await?;
             if current.paused_until_ms >= until.timestamp_millis() {
                 return Ok(());
             }
@@ -630,18 +623,9 @@ impl Reconciler {
                 paused_until_ms: until.timestamp_millis(),
                 ..current.clone()
             };
-            let version = current.version.map_or(1, |v| v + 1);
-            match self
-                .table
-                .put(next.item(provider, version), current.condition())
-                .await
-            {
-                Ok(()) => {
-                    tracing::warn!(provider, until = %until, "the provider's breaker opened: observation paused");
-                    return Ok(());
-                }
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if self.replace_slots(provider, &current, &next).await? {
+                tracing::warn!(provider, until = %until, "the provider's breaker opened: observation paused");
+                return Ok(());
             }
         }
         Ok(())
@@ -1119,4 +1103,55 @@ fn relevant_drift(observation: &Observation, ignored: &[String]) -> Vec<Drift> {
         });
     }
     drift
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<ReconcilerSettings, String> {
+        let pairs: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ReconcilerSettings::from_lookup(|k| pairs.get(k).cloned())
+    }
+
+    #[test]
+    fn settings_default_parse_and_refuse_with_the_variable_named() {
+        let d = settings(&[]).expect("defaults");
+        assert_eq!(d, ReconcilerSettings::default());
+        assert_eq!(d.leak_scan_every, Some(Duration::from_secs(24 * 3600)));
+        let s = settings(&[
+            ("PAVED_RECONCILE", "off"),
+            ("PAVED_RECONCILE_RATE", "2.5"),
+            ("PAVED_RECONCILE_RATES", "sqs-queue=10, postgres-database=1"),
+            ("PAVED_RECONCILE_TICK_SECONDS", "5"),
+            ("PAVED_LEAK_SCAN_HOURS", "6"),
+        ])
+        .expect("parsed");
+        assert!(!s.enabled);
+        assert_eq!(s.rate("service"), 2.5);
+        assert_eq!(s.rate("sqs-queue"), 10.0);
+        assert_eq!(s.rate("postgres-database"), 1.0);
+        assert_eq!(s.tick_period, Duration::from_secs(5));
+        assert_eq!(s.leak_scan_every, Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(
+            settings(&[("PAVED_LEAK_SCAN_HOURS", "off")])
+                .expect("off")
+                .leak_scan_every,
+            None
+        );
+        for (name, value) in [
+            ("PAVED_RECONCILE", "maybe"),
+            ("PAVED_RECONCILE_RATE", "0"),
+            ("PAVED_RECONCILE_RATES", "sqs-queue"),
+            ("PAVED_RECONCILE_TICK_SECONDS", "901"),
+            ("PAVED_LEAK_SCAN_HOURS", "721"),
+            ("PAVED_LEAK_SCAN_HOURS", "daily"),
+        ] {
+            let e = settings(&[(name, value)]).expect_err(value);
+            assert!(e.contains(name), "{e}");
+        }
+    }
 }
