@@ -71,8 +71,10 @@ async fn the_tick_hands_out_each_slot_once_at_the_providers_rate() {
     let start = Utc::now();
     let clock = Arc::new(TestClock(Mutex::new(start)));
     let queue = Arc::new(SentQueue::default());
+    // The observation slots alone: leak scans (which share them) are tested beside the worker.
     let settings = ReconcilerSettings {
         default_rate: 10.0,
+        leak_scan_every: None,
         ..ReconcilerSettings::default()
     };
     let reconciler = Reconciler::new(

@@ -154,6 +154,34 @@ mod tests {
     }
 
     #[test]
+    fn the_reconciliation_loops_tasks_read_back_as_the_sample_event_carries_them() {
+        let sample: Value = serde_json::from_str(include_str!(
+            "../../../events/provision-worker.sqs.reconcile.json"
+        ))
+        .expect("the sample is JSON");
+        let kinds: Vec<&str> = sample["Records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|r| {
+                let body = r["body"].as_str().expect("body");
+                let message = WorkerMessage::parse(body).expect(body);
+                assert_eq!(
+                    WorkerMessage::parse(&message.to_json()),
+                    Ok(message.clone())
+                );
+                match message {
+                    WorkerMessage::Observe(_) => "observe",
+                    WorkerMessage::ScanLeaks(_) => "scan_leaks",
+                    WorkerMessage::RemoveLeak(_) => "remove_leak",
+                    _ => "other",
+                }
+            })
+            .collect();
+        assert_eq!(kinds, ["observe", "scan_leaks", "remove_leak"]);
+    }
+
+    #[test]
     fn bodies_from_before_kind_are_still_read() {
         let outcome = json!({"requestId": "req-1", "status": "READY"}).to_string();
         assert!(matches!(
