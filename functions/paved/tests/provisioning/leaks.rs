@@ -350,3 +350,30 @@ async fn a_scan_takes_its_calls_from_the_providers_observation_slots() {
     let found = scan(&slow, "widget").await;
     assert_eq!(found.len(), 6, "{found:#?}");
 }
+
+#[tokio::test]
+async fn a_scan_without_a_driver_here_or_a_deletion_of_a_gone_leak_is_not_retried_into_the_dlq() {
+    let (app, _driver) = platform("sprocket", 200.0).await;
+    let reconciler = app.platform.worker.reconciler().expect("reconciler");
+    // A provider only another process has a driver for.
+    reconciler
+        .request_leak_scan("only-elsewhere")
+        .await
+        .expect("queue a scan");
+    let body =
+        paved_core::messages::WorkerMessage::RemoveLeak(paved_core::resources::RemoveLeakTask {
+            leak_id: "leak-00000000000000000000".into(),
+            by: "user:default/root".into(),
+        })
+        .to_json();
+    app.queue()
+        .send(
+            paved_workflow::TASK_QUEUE,
+            paved_core::ports::QueueMessage::new(body),
+        )
+        .await
+        .expect("queue a deletion of a leak that is not there");
+    pump_for(&app, Duration::from_millis(500)).await;
+    assert!(app.dead_letters().await.is_empty());
+    assert!(leaks(&app, &admin(), "").await.is_empty());
+}

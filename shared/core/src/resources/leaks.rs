@@ -356,10 +356,10 @@ impl Reconciler {
         breakers: &CircuitBreakers,
     ) -> Result<ScanReport, Error> {
         let Some(driver) = self.runner().and_then(|r| r.driver(&task.resource_type)) else {
-            return Err(Error::Internal(format!(
-                "this worker has no {} driver to scan with",
-                task.resource_type
-            )));
+            // Another process's provider (one `paved up` ran, say): nothing to list here, and
+            // retrying would only fill the dead-letter queue.
+            tracing::warn!(provider = %task.resource_type, "no driver for this provider on this worker: its leak scan is skipped");
+            return Ok(ScanReport::default());
         };
         let wait = task.not_before_ms - self.clock().now().timestamp_millis();
         if wait > 0 {
@@ -487,17 +487,24 @@ impl Reconciler {
         let Some(request_id) = &leak.found.request_id else {
             return Ok(false);
         };
-        let request = self.requests().get(request_id).await?;
+        let request = match self.requests().get(request_id).await {
+            Ok(r) => r,
+            // The API refuses such a leak; a record gone meanwhile leaves it reported.
+            Err(Error::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
         if !request.status.releases_name() {
             // Adopted meanwhile: no longer a leak.
             self.leaks().remove(&leak).await?;
             return Ok(false);
         }
         let Some(driver) = self.runner().and_then(|r| r.driver(&leak.resource_type)) else {
-            return Err(Error::Internal(format!(
-                "this worker has no {} driver",
-                leak.resource_type
-            )));
+            self.keep_refusal(
+                &leak,
+                format!("this worker has no {} driver", leak.resource_type),
+            )
+            .await?;
+            return Ok(false);
         };
         let now = self.clock().now();
         let permit = match breakers.permit(&leak.resource_type, now) {
@@ -526,14 +533,19 @@ impl Reconciler {
             Err(e) => {
                 drop(permit);
                 tracing::warn!(leak_id = %leak.id, error = %e, "the leak's deletion was refused");
-                let mut kept = leak.clone();
-                if let Some(removal) = &mut kept.removal {
-                    removal.error = Some(e.to_string());
-                }
-                self.leaks().put(&kept).await?;
+                self.keep_refusal(&leak, e.to_string()).await?;
                 Ok(false)
             }
         }
+    }
+
+    /// Keeps why a deletion did not happen on the leak, for the admin who asked.
+    async fn keep_refusal(&self, leak: &Leak, why: String) -> Result<(), Error> {
+        let mut kept = leak.clone();
+        if let Some(removal) = &mut kept.removal {
+            removal.error = Some(why);
+        }
+        self.leaks().put(&kept).await
     }
 }
 
