@@ -662,6 +662,212 @@ async fn event_store_deduplicates_deliveries_and_ships_pending_commits(b: Backen
     );
 }
 
+/// The reconciliation loop's store and queue use, alike on both backends: the tick claims each
+/// provider's slots and its leak scan once (conditional writes on the provider item) and sends
+/// one batch; resource states list by owner in a page; leaks are written, listed and swept in
+/// transactions; an adopted request claims its name again, and a held name refuses it.
+async fn the_reconcilers_slots_states_and_leaks_behave_alike(b: Backend) {
+    use paved_core::observation::Found;
+    use paved_core::resources::{
+        Leak, LeakFilter, LeakReason, Reconciler, ReconcilerSettings, ResourceFilter,
+    };
+
+    let clock = Arc::new(SystemClock);
+    let requests = RequestRepository::new(Arc::clone(&b.table), clock.clone());
+    let reconciler = Reconciler::new(
+        Arc::clone(&b.table),
+        Arc::clone(&b.queue),
+        b.queue_name.clone(),
+        "notes".into(),
+        clock,
+        ReconcilerSettings {
+            default_rate: 1000.0,
+            ..ReconcilerSettings::default()
+        },
+    );
+    let provider = unique("widget");
+    let new = |i: usize| NewRequest {
+        id: format!("req-{provider}-{i}"),
+        template: "widget".into(),
+        resource_type: provider.clone(),
+        name: format!("widget-{i}"),
+        owner: "group:default/team-a".into(),
+        environment: "staging".into(),
+        parameters: json!({}),
+        requester: "user:default/alice".into(),
+        steps: vec!["one".into()],
+        needs_approval: false,
+        reconcile: Default::default(),
+    };
+    let past = chrono::Utc::now().timestamp_millis() - 1000;
+    for i in 0..5 {
+        let r = requests.create(new(i)).await.expect("create");
+        let r = requests
+            .update(&r.id, |r, at| {
+                r.advance(RequestStatus::Queued, "t", at)?;
+                r.advance(RequestStatus::Provisioning, "t", at)?;
+                r.advance(RequestStatus::Ready, "t", at)
+            })
+            .await
+            .expect("ready");
+        reconciler.track_due_at(&r, past).await.expect("track");
+    }
+
+    let first = reconciler.tick().await.expect("tick");
+    assert_eq!(first.queued.get(&provider), Some(&5), "{first:?}");
+    assert!(first.scans.contains(&provider), "{first:?}");
+    let second = reconciler.tick().await.expect("tick");
+    assert_eq!(
+        second.queued.get(&provider).copied().unwrap_or(0),
+        0,
+        "{second:?}"
+    );
+    assert!(!second.scans.contains(&provider), "{second:?}");
+    let mut kinds = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while kinds.len() < 6 && std::time::Instant::now() < deadline {
+        for m in b
+            .queue
+            .receive(&b.queue_name, 10, Duration::from_secs(60))
+            .await
+            .expect("receive")
+        {
+            let v: Value = serde_json::from_str(&m.body).expect("json");
+            kinds.push(v["kind"].as_str().expect("kind").to_owned());
+        }
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "observe",
+            "observe",
+            "observe",
+            "observe",
+            "observe",
+            "scan_leaks"
+        ]
+    );
+
+    let page = reconciler
+        .resources()
+        .page(
+            &ResourceFilter {
+                owner: Some(paved_core::requests::owner_key("group:default/team-a")),
+                resource_type: Some(provider.clone()),
+                ..ResourceFilter::default()
+            },
+            None,
+            3,
+        )
+        .await
+        .expect("page");
+    assert_eq!(page.items.len(), 3);
+    assert!(page.next.is_some());
+
+    // Leaks: two of a finished request of team-a's, one of an unknown request; an older scan's
+    // leak is swept by a newer scan.
+    let now = chrono::Utc::now();
+    let leak = |name: &str, owner: Option<&str>, scan_ms: i64| {
+        let found = Found {
+            kind: "queue".into(),
+            name: name.into(),
+            request_id: Some("req-gone".into()),
+        };
+        Leak {
+            id: paved_core::resources::leaks::leak_id(&provider, &found),
+            resource_type: provider.clone(),
+            found,
+            reason: if owner.is_some() {
+                LeakReason::RequestFinished
+            } else {
+                LeakReason::UnknownRequest
+            },
+            request_status: owner.map(|_| RequestStatus::Deleted),
+            owner: owner.map(str::to_owned),
+            environment: owner.map(|_| "staging".to_owned()),
+            first_seen_at: now,
+            last_seen_at: now,
+            scan_ms,
+            removal: None,
+        }
+    };
+    let leaks = reconciler.leaks();
+    for l in [
+        leak("paved-staging-a", Some("group:default/team-a"), 2),
+        leak("paved-staging-a-dlq", Some("group:default/team-a"), 2),
+        leak("paved-elsewhere", None, 1),
+    ] {
+        leaks.record(l).await.expect("record");
+    }
+    let team = LeakFilter {
+        owner: Some(paved_core::requests::owner_key("group:default/team-a")),
+        resource_type: Some(provider.clone()),
+        environment: None,
+    };
+    let (mine, _) = leaks.page(&team, None, 10).await.expect("page");
+    assert_eq!(mine.len(), 2);
+    let all = LeakFilter {
+        resource_type: Some(provider.clone()),
+        ..LeakFilter::default()
+    };
+    let (first_page, next) = leaks.page(&all, None, 2).await.expect("page");
+    assert_eq!(first_page.len(), 2);
+    let (rest, _) = leaks.page(&all, next.as_deref(), 2).await.expect("page");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(leaks.sweep(&provider, 2).await.expect("sweep"), 1);
+    let (left, _) = leaks.page(&all, None, 10).await.expect("page");
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|l| l.reason == LeakReason::RequestFinished));
+
+    // Adoption claims the name again in the same transaction.
+    requests
+        .update(&format!("req-{provider}-0"), |r, at| {
+            r.advance(RequestStatus::Deprovisioning, "t", at)?;
+            r.advance(RequestStatus::Deleted, "t", at)
+        })
+        .await
+        .expect("deleted");
+    let adopted = requests
+        .adopt(&format!("req-{provider}-0"), "adopted by root")
+        .await
+        .expect("adopt");
+    assert_eq!(adopted.status, RequestStatus::Ready);
+    let mut again = new(0);
+    again.id = format!("req-{provider}-again");
+    assert_eq!(
+        requests.create(again).await.expect_err("held").code(),
+        "name_taken"
+    );
+    requests
+        .update(&format!("req-{provider}-1"), |r, at| {
+            r.advance(RequestStatus::Deprovisioning, "t", at)?;
+            r.advance(RequestStatus::Deleted, "t", at)
+        })
+        .await
+        .expect("deleted");
+    let mut taker = new(1);
+    taker.id = format!("req-{provider}-taker");
+    requests.create(taker).await.expect("the name is free");
+    assert_eq!(
+        requests
+            .adopt(&format!("req-{provider}-1"), "adopted by root")
+            .await
+            .expect_err("held by the taker")
+            .code(),
+        "name_taken"
+    );
+    assert_eq!(
+        requests
+            .get(&format!("req-{provider}-1"))
+            .await
+            .expect("get")
+            .status,
+        RequestStatus::Deleted,
+        "nothing half-written"
+    );
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod embedded_backend {
@@ -681,6 +887,7 @@ on_both_backends!(
     requests_hold_names_and_writes_are_conditional,
     idempotency_records_replay_and_refuse_other_payloads,
     event_store_deduplicates_deliveries_and_ships_pending_commits,
+    the_reconcilers_slots_states_and_leaks_behave_alike,
 );
 
 /// The provisioning state machine with its queues, on one backend.
