@@ -396,6 +396,9 @@ impl Reconciler {
         calls: u32,
         now_ms: i64,
     ) -> Result<i64, Error> {
+        if calls == 0 {
+            return Ok(now_ms);
+        }
         let spacing_ms = 1000.0 / self.settings.rate(provider);
         for _ in 0..10 {
             let current = self.slots(provider).await?;
