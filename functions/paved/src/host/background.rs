@@ -105,12 +105,9 @@ impl Platform {
         if let Some(reconciler) = self.worker.reconciler().filter(|r| r.settings().enabled) {
             // The reconciliation loop's schedule (EventBridge on AWS: the `reconciler` function).
             let reconciler = Arc::clone(reconciler);
-            let worker = Arc::clone(&self.worker);
             let every = reconciler.settings().tick_period;
             let mut until = Box::pin(stopped(rx.clone()));
             tasks.push(tokio::spawn(async move {
-                // The first tick scans this process's providers for leaks.
-                worker.register_providers().await;
                 loop {
                     match reconciler.tick().await {
                         Ok(report)

@@ -85,6 +85,8 @@ pub async fn build(config: &HostConfig) -> Result<Platform> {
         config.worker.clone(),
         config.slack_targets.clone(),
     ));
+    // Before the background tick's first run, so it scans this process's providers for leaks.
+    worker.register_providers().await;
     let requests_service = Arc::new(RequestsService::new(
         backend.requests_ports(),
         Arc::clone(&catalog),
