@@ -291,7 +291,7 @@ impl ProvisionWorker {
             .scan_leaks(&task, &self.breakers)
             .instrument(span)
             .await?;
-        tracing::info!(provider = %task.resource_type, found = report.found, leaks = report.leaks, calls = report.calls, swept = report.swept, "leak scan page");
+        tracing::info!(provider = %task.resource_type, found = report.found, leaks = report.leaks, calls = report.calls, more = report.more, swept = report.swept, "leak scan page");
         Ok(())
     }
 

@@ -59,6 +59,21 @@ impl CallPermit<'_> {
         self.breakers.record_failure(&self.provider, now);
         std::mem::forget(self);
     }
+
+    /// Reports a driver call's result: success closes the circuit, a retryable failure counts
+    /// towards opening it, and a refusal (non-retryable: the request's fault, not the
+    /// provider's) says nothing.
+    pub fn report<T>(
+        self,
+        result: &Result<T, crate::provisioning::DriverError>,
+        now: DateTime<Utc>,
+    ) {
+        match result {
+            Ok(_) => self.succeeded(),
+            Err(crate::provisioning::DriverError::Retryable { .. }) => self.failed(now),
+            Err(crate::provisioning::DriverError::NonRetryable { .. }) => drop(self),
+        }
+    }
 }
 
 impl Drop for CallPermit<'_> {

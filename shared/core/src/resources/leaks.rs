@@ -296,21 +296,44 @@ impl LeakRepository {
 
     /// Forgets `resource_type`'s leaks that the scan started at `scan_ms` did not find.
     pub async fn sweep(&self, resource_type: &str, scan_ms: i64) -> Result<usize, Error> {
+        self.forget_where(resource_type, |l| l.scan_ms < scan_ms)
+            .await
+    }
+
+    /// Forgets `resource_type`'s leaks whose marker names `request_id` (adopted: what it left
+    /// is live again).
+    pub async fn forget_request(
+        &self,
+        resource_type: &str,
+        request_id: &str,
+    ) -> Result<usize, Error> {
+        self.forget_where(resource_type, |l| {
+            l.found.request_id.as_deref() == Some(request_id)
+        })
+        .await
+    }
+
+    /// Reads `resource_type`'s leaks (they are few) and forgets those `which` picks.
+    async fn forget_where(
+        &self,
+        resource_type: &str,
+        which: impl Fn(&Leak) -> bool,
+    ) -> Result<usize, Error> {
         let filter = LeakFilter {
             resource_type: Some(resource_type.to_owned()),
             ..LeakFilter::default()
         };
         let mut after: Option<String> = None;
-        let mut swept = 0;
+        let mut forgotten = 0;
         loop {
             let (leaks, next) = self.page(&filter, after.as_deref(), 200).await?;
-            for leak in leaks.iter().filter(|l| l.scan_ms < scan_ms) {
+            for leak in leaks.iter().filter(|l| which(l)) {
                 self.remove(leak).await?;
-                swept += 1;
+                forgotten += 1;
             }
             match next {
                 Some(n) => after = Some(n),
-                None => return Ok(swept),
+                None => return Ok(forgotten),
             }
         }
     }
@@ -329,8 +352,7 @@ pub struct ScanReport {
 }
 
 impl Reconciler {
-    /// Queues the first page of a leak scan of `resource_type` now (the tick, on its schedule;
-    /// an admin's adoption, to sweep what it settled).
+    /// Queues the first page of a leak scan of `resource_type` now (the tick, on its schedule).
     pub async fn request_leak_scan(&self, resource_type: &str) -> Result<(), Error> {
         let now_ms = self.clock().now().timestamp_millis();
         let task = LeakScanTask {
@@ -376,26 +398,13 @@ impl Reconciler {
                 )));
             }
         };
-        let page = match driver
+        let listed = driver
             .inventory(task.after.as_deref(), self.scan_page(&task.resource_type))
-            .await
-        {
-            Ok(p) => {
-                permit.succeeded();
-                p
-            }
-            Err(e) => {
-                if matches!(e, crate::provisioning::DriverError::Retryable { .. }) {
-                    permit.failed(now);
-                } else {
-                    drop(permit);
-                }
-                return Err(Error::Unavailable(format!(
-                    "the {} inventory failed: {e}",
-                    task.resource_type
-                )));
-            }
-        };
+            .await;
+        permit.report(&listed, now);
+        let page = listed.map_err(|e| {
+            Error::Unavailable(format!("the {} inventory failed: {e}", task.resource_type))
+        })?;
         let mut report = ScanReport {
             found: page.found.len(),
             calls: page.calls,
@@ -516,22 +525,18 @@ impl Reconciler {
                 )));
             }
         };
-        match driver.remove_found(&request.spec(), &leak.found).await {
+        let removed = driver.remove_found(&request.spec(), &leak.found).await;
+        permit.report(&removed, now);
+        match removed {
             Ok(()) => {
-                permit.succeeded();
                 self.leaks().remove(&leak).await?;
                 tracing::info!(leak_id = %leak.id, name = %leak.found.name, by = %task.by, "leak deleted");
                 Ok(true)
             }
-            Err(e @ crate::provisioning::DriverError::Retryable { .. }) => {
-                permit.failed(now);
-                Err(Error::Unavailable(format!(
-                    "deleting {}: {e}",
-                    leak.found.name
-                )))
-            }
+            Err(e @ crate::provisioning::DriverError::Retryable { .. }) => Err(Error::Unavailable(
+                format!("deleting {}: {e}", leak.found.name),
+            )),
             Err(e) => {
-                drop(permit);
                 tracing::warn!(leak_id = %leak.id, error = %e, "the leak's deletion was refused");
                 self.keep_refusal(&leak, e.to_string()).await?;
                 Ok(false)

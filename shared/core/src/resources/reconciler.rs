@@ -728,20 +728,15 @@ impl Reconciler {
                 return self.save_or_skip(&state, &mut next).await;
             }
         };
-        let observation = match driver.observe(&spec).await {
-            Ok(o) => {
-                permit.succeeded();
-                o
-            }
+        let observed = driver.observe(&spec).await;
+        permit.report(&observed, now);
+        let observation = match observed {
+            Ok(o) => o,
             Err(e) => {
-                if matches!(e, DriverError::Retryable { .. }) {
-                    permit.failed(now);
-                    if let Permit::Refused { until } = breakers.permit(&request.resource_type, now)
-                    {
-                        self.pause(&request.resource_type, until).await?;
-                    }
-                } else {
-                    drop(permit);
+                if matches!(e, DriverError::Retryable { .. })
+                    && let Permit::Refused { until } = breakers.permit(&request.resource_type, now)
+                {
+                    self.pause(&request.resource_type, until).await?;
                 }
                 self.unknown(&mut next, "ObserveFailed", &e.to_string(), now);
                 return self.save_or_skip(&state, &mut next).await;

@@ -284,10 +284,10 @@ impl RequestsService {
             .await?
             .ok_or_else(|| Error::Internal(format!("resource {} vanished", request.id)))?;
         self.reconciler.request_observation(&state).await?;
-        self.reconciler.leaks().remove(&leak).await?;
-        // Its other leaks (a database's role, say) are live now: a scan forgets them.
+        // Its other leaks (a database's role, say) are live again too.
         self.reconciler
-            .request_leak_scan(&leak.resource_type)
+            .leaks()
+            .forget_request(&leak.resource_type, &request.id)
             .await?;
         tracing::info!(leak_id = %leak.id, request_id = %request.id, user = %by, "leak adopted");
         Ok(state.view(self.requests.now()))
