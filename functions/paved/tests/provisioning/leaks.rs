@@ -76,6 +76,41 @@ pub(crate) fn named<'a>(leaks: &'a [Value], name: &str) -> Vec<&'a Value> {
     leaks.iter().filter(|l| l["name"] == name).collect()
 }
 
+/// An admin action on a leak as `token`: `adopt` (POST .../adopt) or `delete` (DELETE).
+pub(crate) async fn act(app: &App, verb: &str, leak_id: &str, token: &str) -> (u16, Value) {
+    match verb {
+        "adopt" => {
+            app.post(
+                &format!("/v1/resources/{leak_id}/adopt"),
+                token,
+                &json!({}),
+                None,
+            )
+            .await
+        }
+        "delete" => app.delete(&format!("/v1/resources/{leak_id}"), token).await,
+        other => panic!("no leak action {other}"),
+    }
+}
+
+/// `verb` on the leak as `token` is refused with `status` and `code`; the problem's body.
+async fn refused(
+    app: &App,
+    verb: &str,
+    leak_id: &str,
+    token: &str,
+    status: u16,
+    code: &str,
+) -> Value {
+    let (got, body) = act(app, verb, leak_id, token).await;
+    assert_eq!(
+        (got, body["code"].as_str()),
+        (status, Some(code)),
+        "{verb}: {body}"
+    );
+    body
+}
+
 /// A platform with one test driver, observed and scanned at `rate` calls per second.
 async fn platform(kind: &'static str, rate: f64) -> (App, Arc<TestDriver>) {
     let driver = TestDriver::new(kind, &["one", "two"], &[("one", Behaviour::Succeed)]);
@@ -194,48 +229,10 @@ async fn leaks_are_reported_by_the_scheduled_scan_and_only_admins_adopt_or_delet
 
     // Only admins act, and only on a leak of a request of theirs.
     let adopt_id = adopt_leak["id"].as_str().expect("id").to_owned();
-    let (status, body) = app
-        .post(
-            &format!("/v1/resources/{adopt_id}/adopt"),
-            &alice(),
-            &json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (403, Some("forbidden")),
-        "{body}"
-    );
-    let (status, body) = app
-        .delete(&format!("/v1/resources/{adopt_id}"), &alice())
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (403, Some("forbidden")),
-        "{body}"
-    );
-    let (status, body) = app
-        .post(
-            &format!("/v1/resources/{stranger}/adopt"),
-            &admin(),
-            &json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("leak_not_actionable")),
-        "{body}"
-    );
-    let (status, body) = app
-        .delete(&format!("/v1/resources/{stranger}"), &admin())
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("leak_not_actionable")),
-        "{body}"
-    );
+    for verb in ["adopt", "delete"] {
+        refused(&app, verb, &adopt_id, &alice(), 403, "forbidden").await;
+        refused(&app, verb, &stranger, &admin(), 422, "leak_not_actionable").await;
+    }
     assert!(
         driver.markers.lock().contains_key("stranger/one"),
         "left alone"
@@ -246,33 +243,14 @@ async fn leaks_are_reported_by_the_scheduled_scan_and_only_admins_adopt_or_delet
         .as_str()
         .expect("id")
         .to_owned();
-    let (status, body) = app
-        .post(
-            &format!("/v1/resources/{taken_leak}/adopt"),
-            &admin(),
-            &json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("name_taken")),
-        "{body}"
-    );
+    let body = refused(&app, "adopt", &taken_leak, &admin(), 422, "name_taken").await;
     assert!(
         body["detail"].as_str().is_some_and(|d| d.contains(&holder)),
         "{body}"
     );
 
-    // Adopted: READY again, reconciled, and its leaks (both parts) gone after the rescan.
-    let (status, body) = app
-        .post(
-            &format!("/v1/resources/{adopt_id}/adopt"),
-            &admin(),
-            &json!({}),
-            None,
-        )
-        .await;
+    // Adopted: READY again, reconciled, and its leaks (both parts) forgotten at once.
+    let (status, body) = act(&app, "adopt", &adopt_id, &admin()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["id"], adopted.as_str());
     pump_for(&app, Duration::from_secs(1)).await;
@@ -295,7 +273,7 @@ async fn leaks_are_reported_by_the_scheduled_scan_and_only_admins_adopt_or_delet
     // Deleted: through the driver, which removes what the leak's request marked.
     for leak in named(&after, "delete-me") {
         let id = leak["id"].as_str().expect("id");
-        let (status, body) = app.delete(&format!("/v1/resources/{id}"), &admin()).await;
+        let (status, body) = act(&app, "delete", id, &admin()).await;
         assert_eq!(status, 202, "{body}");
         assert_eq!(
             body["removal"]["requestedBy"], "user:default/root",

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{App, admin, config, start_with};
-use crate::leaks::{end_without_undo, named, pump_for, scan};
+use crate::leaks::{act, end_without_undo, named, pump_for, scan};
 use crate::reconcile::{condition, reconcile};
 use crate::reconcile_real::{
     Moto, admin_client, deprovision, endpoint, exists, provisioned_database, provisioned_queue,
@@ -37,23 +37,14 @@ fn id_of(leak: &Value) -> String {
 }
 
 async fn adopt(app: &App, leak: &Value) -> Value {
-    let (status, body) = app
-        .post(
-            &format!("/v1/resources/{}/adopt", id_of(leak)),
-            &admin(),
-            &json!({}),
-            None,
-        )
-        .await;
+    let (status, body) = act(app, "adopt", &id_of(leak), &admin()).await;
     assert_eq!(status, 200, "{body}");
     pump_for(app, Duration::from_millis(500)).await;
     body
 }
 
 async fn delete(app: &App, leak: &Value) {
-    let (status, body) = app
-        .delete(&format!("/v1/resources/{}", id_of(leak)), &admin())
-        .await;
+    let (status, body) = act(app, "delete", &id_of(leak), &admin()).await;
     assert_eq!(status, 202, "{body}");
 }
 
@@ -112,9 +103,7 @@ async fn postgres_a_finished_requests_database_and_role_are_leaks_deleted_or_ado
         "unmarked under a real name: paved cannot tell it from a hand-made one"
     );
     let pending_leak = named(&leaks, &pending)[0].clone();
-    let (status, body) = app
-        .delete(&format!("/v1/resources/{}", id_of(&pending_leak)), &admin())
-        .await;
+    let (status, body) = act(&app, "delete", &id_of(&pending_leak), &admin()).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("leak_not_actionable")),
